@@ -1,0 +1,78 @@
+// The small interface every execution path implements. The facade (ts/api/) validates input,
+// picks a path and calls these; a path never validates user input itself.
+import type { DispatchPlan, ResolvedBackend } from '../spec/types.js';
+
+/** Expert weights in the canonical layout, already converted to f32. */
+export interface ExpertWeights {
+  nExpert: number;
+  dModel: number;
+  dFF: number;
+  /** [nExpert, dFF, dModel] */
+  gate: Float32Array;
+  /** [nExpert, dFF, dModel] */
+  up: Float32Array;
+  /** [nExpert, dModel, dFF] */
+  down: Float32Array;
+}
+
+/** Top-k selection over softmax scores: the routing core of the walking skeleton. */
+export interface TopKSoftmaxArgs {
+  /** [nToken, nExpert] */
+  logits: Float32Array;
+  nToken: number;
+  nExpert: number;
+  /** k, 1 ≤ k ≤ nExpert */
+  nExpertUsed: number;
+  normalize: boolean;
+  scale: number;
+}
+
+export interface TopKSoftmaxResult {
+  /** [nToken, nExpert] softmax over all experts */
+  probs: Float32Array;
+  /** [nToken, nExpertUsed] descending by score, ties to the lower expert index */
+  indices: Int32Array;
+  /** [nToken, nExpertUsed] */
+  weights: Float32Array;
+}
+
+/** Router logits: hidden · weightᵀ + bias. */
+export interface RouterLogitsArgs {
+  /** [nToken, dModel] */
+  hidden: Float32Array;
+  /** [nExpert, dModel] */
+  weight: Float32Array;
+  /** [nExpert] or undefined */
+  bias: Float32Array | undefined;
+  nToken: number;
+  dModel: number;
+  nExpert: number;
+}
+
+/** Experts loaded onto a path; opaque to the facade. */
+export interface PreparedExperts {
+  readonly nExpert: number;
+  readonly dModel: number;
+  readonly dFF: number;
+  destroy(): void;
+}
+
+/** A CPU-side execution path (reference, wasm). */
+export interface CpuBackend {
+  readonly name: ResolvedBackend;
+  routerLogits(args: RouterLogitsArgs): Float32Array;
+  topKSoftmax(args: TopKSoftmaxArgs): TopKSoftmaxResult;
+  /**
+   * Counting sort of the assignments by expert: rows of expert e in ascending token order.
+   * Assignments with index −1 are skipped. slots[r] = t·nExpertUsed + j.
+   */
+  buildPlan(indices: Int32Array, weights: Float32Array, nToken: number, nExpertUsed: number, nExpert: number): DispatchPlan;
+  /** Loads SwiGLU experts (pre-packing them into the path's preferred layout). */
+  prepareExperts(weights: ExpertWeights): PreparedExperts;
+  /**
+   * out[t] = Σ over plan rows r of token t: plan.weights[r] · down_e(silu(gate_e x_t) ⊙ up_e x_t).
+   * @param hidden [nToken, dModel]
+   * @returns [nToken, dModel]; rows of tokens with no plan row are 0.
+   */
+  runExperts(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Float32Array;
+}

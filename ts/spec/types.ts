@@ -1,0 +1,209 @@
+// Public types of switchyard: the contract of DESIGN.md §3.
+// Shapes are written outermost first and stored row-major: [nToken, nExpert] means t * nExpert + e.
+
+/** Which execution path runs a call. 'auto' lets the runtime choose and report its choice. */
+export type BackendName = 'auto' | 'reference' | 'wasm' | 'webgpu';
+/** The path that actually ran. */
+export type ResolvedBackend = Exclude<BackendName, 'auto'>;
+
+export type ScoreFunction = 'softmax' | 'sigmoid' | 'sqrt-softplus';
+
+export interface CapacitySpec {
+  factor?: number;
+  perExpert?: number;
+  dropPolicy?: 'probs' | 'position';
+  padToCapacity?: boolean;
+  per?: 'batch' | 'sequence';
+}
+
+export interface GroupSpec {
+  count: number;
+  topk: number;
+  scoreTopN?: number;
+  on?: 'scores' | 'logits';
+}
+
+interface RouterSpecBase {
+  /** E, the number of routed experts. */
+  numExperts: number;
+  /** k, the number of experts each token is sent to. */
+  topK: number;
+}
+
+export interface TopKRouterSpec extends RouterSpecBase {
+  kind: 'topk';
+  score?: ScoreFunction;
+  normalize?: boolean;
+  scale?: number;
+  /** [nExpert]: added to the scores for selection only, never to the weights. */
+  selectionBias?: Float32Array;
+  groups?: GroupSpec;
+  capacity?: CapacitySpec;
+}
+
+export interface HashRouterSpec extends RouterSpecBase {
+  kind: 'hash';
+  /** [nVocab * topK] */
+  table?: Int32Array;
+  seed?: number;
+  weights?: 'uniform' | 'scores';
+  score?: ScoreFunction;
+  normalize?: boolean;
+  scale?: number;
+}
+
+export interface SinkhornRouterSpec extends RouterSpecBase {
+  kind: 'sinkhorn';
+  tolerance?: number;
+  maxIterations?: number;
+}
+
+export interface ExpertChoiceRouterSpec extends RouterSpecBase {
+  kind: 'expert-choice';
+  capacityFactor: number;
+  minCapacity?: number;
+}
+
+export interface SelfRouterSpec extends RouterSpecBase {
+  kind: 'self';
+  offset?: number;
+  temperature?: number;
+  score?: ScoreFunction;
+  normalize?: boolean;
+}
+
+export interface RandomRouterSpec extends RouterSpecBase {
+  kind: 'random';
+  seed?: number;
+}
+
+export type RouterSpec =
+  | TopKRouterSpec
+  | HashRouterSpec
+  | SinkhornRouterSpec
+  | ExpertChoiceRouterSpec
+  | SelfRouterSpec
+  | RandomRouterSpec;
+
+export interface RouterInput {
+  /** T, the number of tokens in this call. */
+  tokens: number;
+  /** [nToken, nExpert] router logits, when already computed. */
+  logits?: Float32Array;
+  /** [nToken, dModel] hidden states. */
+  hidden?: Float32Array;
+  /** [nExpert, dModel] router weight (logits = hidden · weightᵀ + bias). */
+  weight?: Float32Array;
+  /** [nExpert] router bias. */
+  bias?: Float32Array;
+  /** [nToken] token ids, for hash routers. */
+  tokenIds?: Int32Array;
+  /** S: tokens are batch-major, row = b·S + s. */
+  sequenceLength?: number;
+}
+
+/** For each expert, the (token, weight) rows it must process; rows of expert e are offsets[e]..offsets[e+1]. */
+export interface DispatchPlan {
+  /** [nExpert + 1] */
+  offsets: Int32Array;
+  /** [nRow] token index of each row */
+  rows: Int32Array;
+  /** [nRow] mixing weight of each row */
+  weights: Float32Array;
+  /** [nRow] t·k + j, the assignment's position in indices/weights; −1 for a padding row */
+  slots: Int32Array;
+}
+
+export interface RoutingStats {
+  /** [nExpert] assignments per expert after capacity. */
+  load: Int32Array;
+  dropped: number;
+  droppedFraction: number;
+  tokenEntropy: number;
+  loadEntropy: number;
+  maxOverMean: number;
+  cv: number;
+  deadExperts: number;
+}
+
+export interface RoutingLosses {
+  aux: number;
+  seqAux?: number;
+  z: number;
+}
+
+export interface Routing {
+  /** [nToken, topK] experts per token in descending selection score; −1 = dropped / unused. */
+  indices: Int32Array;
+  /** [nToken, topK] mixing weights, 0 where indices is −1. */
+  weights: Float32Array;
+  /** [nToken, nExpert] scores after the score function. */
+  probs: Float32Array;
+  /** [nToken, nExpert] raw router logits. */
+  logits: Float32Array;
+  plan: DispatchPlan;
+  stats: RoutingStats;
+  losses: RoutingLosses;
+  /** The path that computed this routing. */
+  backend: ResolvedBackend;
+}
+
+export type Activation = 'swiglu' | 'geglu' | 'gelu' | 'relu' | 'silu' | 'swiglu-oai';
+
+export interface ExpertSpec {
+  dFF: number;
+  activation: Activation;
+  bias?: boolean;
+  alpha?: number;
+  limit?: number;
+}
+
+export interface SharedExpertSpec {
+  dFF: number;
+  gated: boolean;
+}
+
+export interface MoEConfig {
+  dModel: number;
+  router: RouterSpec;
+  expert: ExpertSpec;
+  shared?: SharedExpertSpec;
+}
+
+export type Dtype = 'f32' | 'f16' | 'bf16' | 'i32';
+
+export interface Tensor {
+  dtype: Dtype;
+  shape: number[];
+  data: ArrayBufferView;
+}
+
+export type TensorLike = Float32Array | Tensor;
+
+export interface RuntimeOptions {
+  backend?: BackendName;
+  device?: GPUDevice;
+  wasmModule?: WebAssembly.Module;
+  weightDtype?: 'f32' | 'f16' | 'int8';
+  threads?: number;
+}
+
+export interface ForwardOptions {
+  tokens: number;
+  tokenIds?: Int32Array;
+  sequenceLength?: number;
+}
+
+export interface ForwardResult {
+  /** [nToken, dModel] */
+  output: Float32Array;
+  routing: Routing;
+}
+
+export interface MoE {
+  readonly config: MoEConfig;
+  /** The path the last forward ran on (or will run on, before the first call). */
+  readonly backend: ResolvedBackend;
+  forward(hidden: Float32Array, options: ForwardOptions): Promise<ForwardResult>;
+  destroy(): void;
+}
