@@ -1,0 +1,120 @@
+// Shared pieces of the Hugging Face family converters: reading config fields, fetching one layer's tensors
+// by name (never iterating a whole checkpoint), and the SwiGLU expert layouts common to Mixtral, Qwen2-MoE,
+// OLMoE and DeepSeek-V3. Each family file (mixtral.ts, …) maps its config and names onto these.
+
+import { SwitchyardError, describe } from '../../errors.js';
+import type { MoEConfig, TensorLike } from '../../spec/types.js';
+import { shapeSize, tensorShape, toFloat32 } from '../dtype.js';
+
+/** Looks tensors up by their full checkpoint name. */
+export interface TensorSource {
+  get(name: string): TensorLike | undefined;
+}
+
+/** What a family converter receives: the parsed config.json, the tensors, and the layer's prefix ('' or ending in '.'). */
+export interface FamilyContext {
+  config: Record<string, unknown>;
+  source: TensorSource;
+  prefix: string;
+}
+
+export interface CanonicalMoE {
+  config: MoEConfig;
+  /** Canonical names of DESIGN.md §3 (router.weight, experts.gate, …); f32 values may alias the input. */
+  weights: Record<string, TensorLike>;
+}
+
+export type FamilyConverter = (ctx: FamilyContext) => CanonicalMoE;
+
+/** A required positive integer config field, e.g. hidden_size. */
+export function configInt(config: Record<string, unknown>, field: string): number {
+  const value = Object.prototype.hasOwnProperty.call(config, field) ? config[field] : undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new SwitchyardError('config', `config.${field}`, `expected a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** An optional config field that must equal `expected` when present (a value we cannot honour is an error, not ignored). */
+export function configMustBe(config: Record<string, unknown>, field: string, expected: unknown): void {
+  if (!Object.prototype.hasOwnProperty.call(config, field)) return;
+  if (config[field] !== expected) {
+    throw new SwitchyardError('config', `config.${field}`, `expected ${JSON.stringify(expected)}, got ${describe(config[field])}`);
+  }
+}
+
+/** Whether the layer has a tensor under this relative name. */
+export function hasTensor(ctx: FamilyContext, name: string): boolean {
+  return ctx.source.get(ctx.prefix + name) !== undefined;
+}
+
+/**
+ * A tensor of the layer as f32, after checking its shape. A bare Float32Array has no shape, so only its
+ * length is checked.
+ */
+export function takeF32(ctx: FamilyContext, name: string, shape: readonly number[]): Float32Array {
+  const full = ctx.prefix + name;
+  const t = ctx.source.get(full);
+  if (t === undefined) {
+    throw new SwitchyardError('shape', full, `expected a tensor [${shape.join(', ')}], got none`);
+  }
+  const got: unknown = t instanceof Float32Array ? undefined : t.shape;
+  const sameShape = t instanceof Float32Array
+    ? t.length === shapeSize(shape)
+    : Array.isArray(got) && got.length === shape.length && got.every((dim, i) => dim === shape[i]);
+  if (!sameShape) {
+    const received = Array.isArray(got) || got === undefined ? `[${tensorShape(t).join(', ')}]` : describe(got);
+    throw new SwitchyardError('shape', full, `expected [${shape.join(', ')}], got ${received}`);
+  }
+  return toFloat32(t, full);
+}
+
+/** Per-expert on-disk names of the three SwiGLU projections, gate / up / down. */
+const PER_EXPERT_NAMES: readonly (readonly [string, string, string])[] = [
+  ['w1', 'w3', 'w2'], // Mixtral checkpoints
+  ['gate_proj', 'up_proj', 'down_proj'], // Qwen2-MoE, OLMoE, DeepSeek-V3 checkpoints
+];
+
+/**
+ * SwiGLU expert weights as canonical stacked tensors: gate, up [nExpert, dFF, dModel], down [nExpert, dModel, dFF].
+ * Accepts the fused names of transformers v5 (`experts.gate_up_proj` [E, 2·dFF, d], gate rows first, and
+ * `experts.down_proj` [E, d, dFF]) or per-expert `experts.N.{w1,w3,w2}.weight` / `{gate,up,down}_proj.weight`.
+ */
+export function swigluExperts(ctx: FamilyContext, nExpert: number, dFF: number, dModel: number): Record<string, Float32Array> {
+  const slab = dFF * dModel; // elements of one expert's gate (or up, or down) matrix
+  if (hasTensor(ctx, 'experts.gate_up_proj')) {
+    const gateUp = takeF32(ctx, 'experts.gate_up_proj', [nExpert, 2 * dFF, dModel]); // [E, 2·dFF, d]
+    const down = takeF32(ctx, 'experts.down_proj', [nExpert, dModel, dFF]); // [E, d, dFF]
+    const gate = new Float32Array(nExpert * slab);
+    const up = new Float32Array(nExpert * slab);
+    for (let e = 0; e < nExpert; e++) {
+      const base = e * 2 * slab;
+      gate.set(gateUp.subarray(base, base + slab), e * slab);
+      up.set(gateUp.subarray(base + slab, base + 2 * slab), e * slab);
+    }
+    return { 'experts.gate': gate, 'experts.up': up, 'experts.down': down };
+  }
+
+  const names = PER_EXPERT_NAMES.find(([g]) => hasTensor(ctx, `experts.0.${g}.weight`));
+  if (names === undefined) {
+    const alternatives = PER_EXPERT_NAMES.map(([g]) => `${ctx.prefix}experts.0.${g}.weight`).join(' or ');
+    throw new SwitchyardError('shape', `${ctx.prefix}experts.gate_up_proj`,
+      `expected a tensor [${nExpert}, ${2 * dFF}, ${dModel}], got none (nor per-expert ${alternatives})`);
+  }
+  const [gateName, upName, downName] = names;
+  return {
+    'experts.gate': stackExperts(ctx, nExpert, (e) => `experts.${e}.${gateName}.weight`, [dFF, dModel]),
+    'experts.up': stackExperts(ctx, nExpert, (e) => `experts.${e}.${upName}.weight`, [dFF, dModel]),
+    'experts.down': stackExperts(ctx, nExpert, (e) => `experts.${e}.${downName}.weight`, [dModel, dFF]),
+  };
+}
+
+/** Stacks one [rows, cols] matrix per expert into [nExpert, rows, cols]. */
+export function stackExperts(
+  ctx: FamilyContext, nExpert: number, name: (e: number) => string, shape: readonly [number, number],
+): Float32Array {
+  const slab = shape[0] * shape[1];
+  const out = new Float32Array(nExpert * slab);
+  for (let e = 0; e < nExpert; e++) out.set(takeF32(ctx, name(e), shape), e * slab);
+  return out;
+}

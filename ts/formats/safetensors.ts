@@ -1,0 +1,245 @@
+// A safetensors reader that treats every file as hostile.
+//
+// Layout (https://github.com/huggingface/safetensors): u64 little-endian header length N, N bytes of UTF-8
+// JSON, then the data section. The header maps names to { dtype, shape, data_offsets: [begin, end] } with
+// offsets relative to the data section, plus an optional "__metadata__" of string → string.
+//
+// A checkpoint comes from the internet, so nothing in the header is trusted: every length and offset is
+// checked against the bytes actually present before it is used, the header size is capped, the JSON's
+// nesting is bounded before it is parsed, and tensors may not overlap — the last rule bounds the bytes a
+// reader can be made to copy by the file size (otherwise a million entries aliasing one misaligned region
+// would each be copied). Tensor data is little-endian; on a big-endian host it is copied and byte-swapped.
+
+import { SwitchyardError } from '../errors.js';
+import type { Dtype, Tensor } from '../spec/types.js';
+import { DTYPE_SIZE } from './dtype.js';
+
+/** A parsed safetensors file: tensors in header order, and the free-form "__metadata__". */
+export interface SafetensorsFile {
+  tensors: Map<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+/** Largest accepted JSON header. Real headers are kilobytes to a few MB; the reference Rust reader caps at 100 MB. */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+// A valid header nests three deep ({ name: { shape: [ ] } }); anything far deeper is an attack on the JSON
+// parser's recursion (some engines overflow the stack), so it is refused before parsing.
+const MAX_JSON_DEPTH = 16;
+
+const HEADER = 'safetensors header';
+
+const DTYPES: ReadonlyMap<string, Dtype> = new Map([['F32', 'f32'], ['F16', 'f16'], ['BF16', 'bf16'], ['I32', 'i32']]);
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Parses a safetensors file. Tensors are zero-copy views into `bytes` when their offset is aligned to the
+ * element size, otherwise copies. Values are host-order typed arrays: Float32Array (F32), Uint16Array of
+ * raw half bits (F16, BF16; convert with toFloat32), Int32Array (I32).
+ *
+ * @throws SwitchyardError 'range' (lengths/offsets outside the file), 'shape' (malformed header, size
+ *   mismatch, overlap) or 'dtype' (unknown dtype).
+ * @example
+ * const file = readSafetensors(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+ * const w = toFloat32(file.tensors.get('model.layers.0.block_sparse_moe.gate.weight')!, 'gate.weight');
+ */
+export function readSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFile {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  if (u8.byteLength < 8) {
+    throw new SwitchyardError('range', HEADER, `expected at least 8 bytes (the header length), got ${u8.byteLength}`);
+  }
+  const view = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  const low = view.getUint32(0, true);
+  const high = view.getUint32(4, true);
+  // Read as two halves: a u64 near 2^63 must not round into something plausible.
+  const headerLength = high * 2 ** 32 + low;
+  if (high !== 0 || headerLength > MAX_HEADER_BYTES) {
+    throw new SwitchyardError('range', HEADER,
+      `expected a header length of at most ${MAX_HEADER_BYTES} bytes, got ${high !== 0 ? '≥ 2^32' : headerLength}`);
+  }
+  if (headerLength > u8.byteLength - 8) {
+    throw new SwitchyardError('range', HEADER,
+      `expected a header length within the ${u8.byteLength - 8} bytes after the length field, got ${headerLength}`);
+  }
+  const header = parseHeader(u8.subarray(8, 8 + headerLength));
+  const dataStart = 8 + headerLength;
+  const dataLength = u8.byteLength - dataStart;
+
+  const metadata = readMetadata(header['__metadata__']);
+  const entries: Entry[] = [];
+  for (const [name, value] of Object.entries(header)) {
+    if (name !== '__metadata__') entries.push(readEntry(name, value, dataLength));
+  }
+
+  // No two tensors may share bytes (zero-length tensors may sit anywhere).
+  const byOffset = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < byOffset.length; i++) {
+    const previous = byOffset[i - 1];
+    if (byOffset[i].begin < previous.end) {
+      throw new SwitchyardError('shape', byOffset[i].name,
+        `expected data_offsets not overlapping "${previous.name}" (which ends at ${previous.end}), got begin ${byOffset[i].begin}`);
+    }
+  }
+
+  const tensors = new Map<string, Tensor>();
+  for (const e of entries) {
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: tensorData(u8, dataStart + e.begin, e) });
+  }
+  return { tensors, metadata };
+}
+
+interface Entry {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  count: number;
+  begin: number;
+  end: number;
+}
+
+function parseHeader(headerBytes: Uint8Array): Record<string, unknown> {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+  } catch {
+    throw new SwitchyardError('shape', HEADER, 'expected UTF-8 JSON, got invalid UTF-8');
+  }
+  const depth = jsonDepth(text);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new SwitchyardError('shape', HEADER, `expected JSON nested at most ${MAX_JSON_DEPTH} deep, got deeper`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    const reason = e instanceof Error ? e.message.slice(0, 100) : 'unparsable';
+    throw new SwitchyardError('shape', HEADER, `expected JSON, got a parse error (${reason})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new SwitchyardError('shape', HEADER, `expected a JSON object, got ${jsonKind(parsed)}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** The deepest bracket nesting of a JSON text, stopping early once past the limit (linear, no recursion). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character (\" does not end the string)
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_JSON_DEPTH) return depth;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return depth;
+}
+
+function readMetadata(value: unknown): Record<string, string> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new SwitchyardError('shape', '__metadata__', `expected an object of strings, got ${jsonKind(value)}`);
+  }
+  const pairs = Object.entries(value);
+  for (const [key, v] of pairs) {
+    if (typeof v !== 'string') {
+      throw new SwitchyardError('shape', `__metadata__.${key}`, `expected a string, got ${jsonKind(v)}`);
+    }
+  }
+  // fromEntries defines own properties, so a key like "__proto__" cannot reach the prototype.
+  return Object.fromEntries(pairs) as Record<string, string>;
+}
+
+function readEntry(name: string, value: unknown, dataLength: number): Entry {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new SwitchyardError('shape', name, `expected { dtype, shape, data_offsets }, got ${jsonKind(value)}`);
+  }
+  const { dtype: rawDtype, shape: rawShape, data_offsets: rawOffsets } = value as Record<string, unknown>;
+
+  const dtype = typeof rawDtype === 'string' ? DTYPES.get(rawDtype) : undefined;
+  if (dtype === undefined) {
+    const got = typeof rawDtype === 'string' ? JSON.stringify(rawDtype.slice(0, 40)) : jsonKind(rawDtype);
+    throw new SwitchyardError('dtype', name, `expected dtype F32, F16, BF16 or I32, got ${got}`);
+  }
+
+  if (!Array.isArray(rawShape)) {
+    throw new SwitchyardError('shape', name, `expected shape to be an array, got ${jsonKind(rawShape)}`);
+  }
+  let count = 1;
+  for (const dim of rawShape) {
+    if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 0) {
+      throw new SwitchyardError('shape', name, `expected non-negative integer dimensions, got ${jsonKind(dim)} in shape`);
+    }
+    // Divide instead of multiplying first, so the check itself cannot overflow past 2^53.
+    if (dim !== 0 && count > Number.MAX_SAFE_INTEGER / dim) {
+      throw new SwitchyardError('shape', name, `expected at most 2^53 elements, got a larger shape of rank ${rawShape.length}`);
+    }
+    count *= dim;
+  }
+  const shape = rawShape as number[];
+  const itemSize = DTYPE_SIZE[dtype];
+  if (count > Number.MAX_SAFE_INTEGER / itemSize) {
+    throw new SwitchyardError('shape', name, `expected at most 2^53 bytes, got ${count} elements of ${itemSize} bytes`);
+  }
+  const byteCount = count * itemSize;
+
+  if (!Array.isArray(rawOffsets) || rawOffsets.length !== 2 ||
+      !rawOffsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)) {
+    throw new SwitchyardError('shape', name, 'expected data_offsets to be [begin, end] of non-negative integers');
+  }
+  const [begin, end] = rawOffsets as [number, number];
+  if (begin > end || end > dataLength) {
+    throw new SwitchyardError('range', name,
+      `expected 0 ≤ begin ≤ end ≤ ${dataLength} (the data section), got data_offsets [${begin}, ${end}]`);
+  }
+  if (end - begin !== byteCount) {
+    throw new SwitchyardError('shape', name,
+      `expected ${byteCount} bytes for ${dtype} [${shape.join(', ')}], got data_offsets spanning ${end - begin}`);
+  }
+  return { name, dtype, shape: shape.slice(), count, begin, end };
+}
+
+/** A host-order typed array over the tensor's bytes: a view when aligned (and little-endian host), else a copy. */
+function tensorData(u8: Uint8Array, start: number, e: Entry): Int32Array | Float32Array | Uint16Array {
+  const itemSize = DTYPE_SIZE[e.dtype];
+  const absolute = u8.byteOffset + start;
+  let buffer: ArrayBufferLike = u8.buffer;
+  let offset = absolute;
+  if (absolute % itemSize !== 0 || !LITTLE_ENDIAN_HOST) {
+    const copy = new Uint8Array(e.end - e.begin);
+    copy.set(u8.subarray(start, start + copy.length));
+    if (!LITTLE_ENDIAN_HOST) swapBytes(copy, itemSize);
+    buffer = copy.buffer;
+    offset = 0;
+  }
+  if (e.dtype === 'f32') return new Float32Array(buffer, offset, e.count);
+  if (e.dtype === 'i32') return new Int32Array(buffer, offset, e.count);
+  return new Uint16Array(buffer, offset, e.count);
+}
+
+/** Reverses the bytes of each element in place (little-endian file → big-endian host order). */
+function swapBytes(b: Uint8Array, itemSize: number): void {
+  for (let i = 0; i + itemSize <= b.length; i += itemSize) {
+    for (let lo = i, hi = i + itemSize - 1; lo < hi; lo++, hi--) {
+      const t = b[lo];
+      b[lo] = b[hi];
+      b[hi] = t;
+    }
+  }
+}
+
+/** A short name for a JSON value's kind, for error messages (never echoes a long value). */
+function jsonKind(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  return typeof v === 'object' ? 'an object' : typeof v;
+}
