@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// Builds everything the lanes and the package need:
+//   build/wasm/switchyard-{simd,relaxed}.wasm   asc, targets `simd` and `relaxed` of asconfig.json
+//   dist/switchyard-{simd,relaxed}.wasm         copies, loaded from beside the bundles
+//   dist/switchyard.{node,deno,browser,workerd}.js, dist/cli.js   esbuild, one ES module per runtime
+//   dist/types/                                 tsc declarations (the type check gates the build)
+//   build/test/cases.js                         the conformance registry, bundled for Deno/Chromium/workerd
+// Usage: node scripts/build.mjs [--no-types]   (--no-types skips tsc, for quick iteration only)
+import { spawn } from 'node:child_process';
+import { chmod, copyFile, mkdir, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const at = (...parts) => join(root, ...parts);
+const skipTypes = process.argv.includes('--no-types');
+
+const WASM = [
+  { target: 'simd', file: 'switchyard-simd.wasm' },
+  { target: 'relaxed', file: 'switchyard-relaxed.wasm' },
+];
+const RUNTIMES = [
+  // platform decides esbuild's defaults; conditions pick dependencies' runtime-specific exports.
+  { runtime: 'node', platform: 'node', conditions: ['node'] },
+  { runtime: 'deno', platform: 'neutral', conditions: ['deno'] },
+  { runtime: 'browser', platform: 'browser', conditions: ['browser'] },
+  { runtime: 'workerd', platform: 'neutral', conditions: ['workerd', 'worker'] },
+];
+const common = {
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  loader: { '.wgsl': 'text' },
+  // webgpu: optional dependency, imported at run time only in Node. *.wasm: loaded by each entry at run
+  // time (workerd imports them statically and must see the import). node:*: Node built-ins.
+  external: ['webgpu', '*.wasm', 'node:*'],
+  // Lets ts/entry/node.ts tell a bundle (wasm beside it) from a source run under vitest.
+  define: { __SWITCHYARD_BUNDLE__: 'true' },
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+class BuildError extends Error {}
+
+/** Runs a command from node_modules/.bin (never a network npx), resolving to its output. */
+function run(bin, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [at('node_modules', bin), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new BuildError(`${bin} ${args.join(' ')} failed (exit ${code}):\n${out}`))));
+  });
+}
+
+async function timed(label, work) {
+  const started = performance.now();
+  const result = await work();
+  console.log(`  ${label.padEnd(34)} ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return result;
+}
+
+async function buildWasm() {
+  if (!existsSync(at('assembly', 'index.ts'))) throw new BuildError('assembly/index.ts is missing');
+  if (!existsSync(at('asconfig.json'))) throw new BuildError('asconfig.json is missing');
+  // The two targets run one after the other: asc is single-threaded and tsc already uses the other core.
+  for (const { target, file } of WASM) {
+    await timed(`asc --target ${target}`, () => run('assemblyscript/bin/asc.js', ['assembly/index.ts', '--target', target]));
+    const built = at('build', 'wasm', file);
+    if (!existsSync(built)) throw new BuildError(`asc --target ${target} did not write build/wasm/${file}; check outFile in asconfig.json`);
+    await copyFile(built, at('dist', file));
+  }
+}
+
+/** The registry must reach the library only through ctx.api: importing the facade would bundle a second
+ *  copy of the library, with no WASM loader, into build/test/cases.js. Type-only imports are erased. */
+const facadeGuard = {
+  name: 'registry-uses-ctx-api',
+  setup(build) {
+    build.onResolve({ filter: /(^|\/)ts\/(index|entry\/[a-z]+)(\.js|\.ts)?$/ }, (args) => ({
+      errors: [{ text: `${args.importer} imports ${args.path}; conformance cases must use ctx.api (type-only imports are fine)` }],
+    }));
+  },
+};
+
+async function bundleAll() {
+  const jobs = RUNTIMES.map(({ runtime, platform, conditions }) =>
+    esbuild.build({ ...common, platform, conditions, entryPoints: [at('ts', 'entry', `${runtime}.ts`)], outfile: at('dist', `switchyard.${runtime}.js`) }),
+  );
+  if (existsSync(at('ts', 'cli.ts'))) {
+    jobs.push(
+      esbuild
+        .build({ ...common, platform: 'node', entryPoints: [at('ts', 'cli.ts')], outfile: at('dist', 'cli.js'), banner: { js: '#!/usr/bin/env node' } })
+        .then(() => chmod(at('dist', 'cli.js'), 0o755)),
+    );
+  } else {
+    console.log('  (ts/cli.ts not present yet: dist/cli.js skipped)');
+  }
+  if (existsSync(at('test', 'cases', 'index.ts'))) {
+    jobs.push(
+      esbuild.build({
+        ...common,
+        platform: 'neutral',
+        entryPoints: [at('test', 'cases', 'index.ts')],
+        outfile: at('build', 'test', 'cases.js'),
+        plugins: [facadeGuard],
+      }),
+    );
+  } else {
+    throw new BuildError('test/cases/index.ts is missing');
+  }
+  await Promise.all(jobs);
+}
+
+async function main() {
+  const started = performance.now();
+  console.log('build:');
+  await rm(at('dist'), { recursive: true, force: true });
+  await rm(at('build', 'test'), { recursive: true, force: true });
+  await mkdir(at('dist'), { recursive: true });
+  await mkdir(at('build', 'wasm'), { recursive: true });
+  const types = skipTypes ? Promise.resolve() : timed('tsc (declarations + type check)', () => run('typescript/bin/tsc', ['-p', 'tsconfig.json']));
+  // Settle tsc even when asc or esbuild fails first, so its errors are reported too.
+  const [typesResult, restResult] = await Promise.allSettled([types, (async () => {
+    await buildWasm();
+    await timed('esbuild (4 runtimes, cli, cases)', bundleAll);
+  })()]);
+  const failures = [restResult, typesResult].filter((r) => r.status === 'rejected').map((r) => r.reason);
+  if (failures.length) {
+    for (const f of failures) console.error(f instanceof BuildError ? f.message : f);
+    console.error('build FAILED');
+    process.exit(1);
+  }
+  const sizes = await Promise.all(['switchyard.node.js', 'switchyard-simd.wasm', 'switchyard-relaxed.wasm'].map(async (f) => `${f} ${(await stat(at('dist', f))).size} B`));
+  console.log(`  ${sizes.join(', ')}`);
+  console.log(`build done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+main().catch((e) => {
+  console.error(e instanceof BuildError ? e.message : e);
+  process.exit(1);
+});
