@@ -191,7 +191,8 @@ function readEntry(name: string, value: unknown, dataLength: number): Entry {
   const byteCount = count * itemSize;
 
   if (!Array.isArray(rawOffsets) || rawOffsets.length !== 2 ||
-      !rawOffsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)) {
+      // Integers past 2^53 are let through here: the range check below rejects them against the file size.
+      !rawOffsets.every((o) => typeof o === 'number' && Number.isInteger(o) && o >= 0)) {
     throw new SwitchyardError('shape', name, 'expected data_offsets to be [begin, end] of non-negative integers');
   }
   const [begin, end] = rawOffsets as [number, number];
