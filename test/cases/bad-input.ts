@@ -1,0 +1,81 @@
+// Bad input through the public API: each must raise SwitchyardError with a stable code and the name of
+// the argument at fault — never NaN output, garbage or a crash.
+import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
+
+type Api = CaseContext['api'];
+
+async function expectError(ctx: CaseContext, code: string, argument: string, action: () => Promise<unknown> | unknown): Promise<void> {
+  let caught: unknown;
+  try {
+    await action();
+  } catch (e) {
+    caught = e;
+  }
+  if (!(caught instanceof ctx.api.SwitchyardError)) {
+    throw new CaseFailure(`expected SwitchyardError(${code}, ${argument}), got ${caught === undefined ? 'no error' : String(caught)}`);
+  }
+  if (caught.code !== code || caught.argument !== argument) {
+    throw new CaseFailure(`expected SwitchyardError(${code}, ${argument}), got (${caught.code}, ${caught.argument}): ${caught.message}`);
+  }
+  if (!caught.message.includes(argument)) throw new CaseFailure(`message does not name ${argument}: ${caught.message}`);
+}
+
+const E = 4;
+const d = 6;
+const f = 5;
+const spec = { kind: 'topk' as const, numExperts: E, topK: 2 };
+const config = { dModel: d, router: spec, expert: { dFF: f, activation: 'swiglu' as const } };
+function weights(): Record<string, Float32Array> {
+  return {
+    'router.weight': new Float32Array(E * d).fill(0.1),
+    'experts.gate': new Float32Array(E * f * d).fill(0.1),
+    'experts.up': new Float32Array(E * f * d).fill(0.1),
+    'experts.down': new Float32Array(E * d * f).fill(0.1),
+  };
+}
+
+interface BadInput {
+  name: string;
+  code: string;
+  argument: string;
+  action: (api: Api, backend: CaseContext['backend']) => Promise<unknown>;
+}
+
+const BAD: BadInput[] = [
+  { name: 'logits of the wrong length', code: 'shape', argument: 'input.logits',
+    action: (api, backend) => api.route(spec, { tokens: 3, logits: new Float32Array(3 * E - 1) }, { backend }) },
+  { name: 'k > E', code: 'range', argument: 'spec.topK',
+    action: (api, backend) => api.route({ ...spec, topK: E + 1 }, { tokens: 1, logits: new Float32Array(E) }, { backend }) },
+  { name: 'non-integer token count', code: 'range', argument: 'input.tokens',
+    action: (api, backend) => api.route(spec, { tokens: 2.5, logits: new Float32Array(10) }, { backend }) },
+  { name: 'NaN in logits', code: 'range', argument: 'input.logits',
+    action: (api, backend) => api.route(spec, { tokens: 1, logits: Float32Array.of(0, NaN, 1, 2) }, { backend }) },
+  { name: 'unknown router kind', code: 'config', argument: 'spec.kind',
+    action: (api, backend) => api.route({ ...spec, kind: 'bogus' } as never, { tokens: 1, logits: new Float32Array(E) }, { backend }) },
+  { name: 'router weight of the wrong length', code: 'shape', argument: 'input.weight',
+    action: (api, backend) => api.route(spec, { tokens: 2, hidden: new Float32Array(2 * d), weight: new Float32Array(E * d + 1) }, { backend }) },
+  { name: 'non-integer dModel', code: 'range', argument: 'config.dModel',
+    action: (api, backend) => api.createMoE({ ...config, dModel: 6.5 }, weights(), { backend }) },
+  { name: 'missing expert weight', code: 'shape', argument: "weights['experts.up']",
+    action: (api, backend) => { const w = weights(); delete (w as Record<string, unknown>)['experts.up']; return api.createMoE(config, w, { backend }); } },
+  { name: 'misshapen expert weight', code: 'shape', argument: "weights['experts.gate']",
+    action: (api, backend) => api.createMoE(config, { ...weights(), 'experts.gate': { dtype: 'f32', shape: [E, d, f], data: new Float32Array(E * f * d) } }, { backend }) },
+  { name: 'NaN in hidden', code: 'range', argument: 'hidden',
+    action: async (api, backend) => {
+      const moe = await api.createMoE(config, weights(), { backend });
+      try { return await moe.forward(new Float32Array(2 * d).fill(NaN), { tokens: 2 }); } finally { moe.destroy(); }
+    } },
+  { name: 'hidden of the wrong length', code: 'shape', argument: 'hidden',
+    action: async (api, backend) => {
+      const moe = await api.createMoE(config, weights(), { backend });
+      try { return await moe.forward(new Float32Array(2 * d + 1), { tokens: 2 }); } finally { moe.destroy(); }
+    } },
+  { name: 'truncated safetensors', code: 'range', argument: 'safetensors header',
+    action: async (api) => api.readSafetensors(new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123])) },
+];
+
+export const badInputCases: ConformanceCase[] = BAD.map((b) => ({
+  name: `bad input: ${b.name} → ${b.code} ${b.argument}`,
+  backends: ['reference', 'wasm', 'webgpu'] as const,
+  run: (ctx: CaseContext) => expectError(ctx, b.code, b.argument, () => b.action(ctx.api, ctx.backend)),
+}));

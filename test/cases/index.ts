@@ -1,0 +1,14 @@
+// The one registry of conformance cases: every case × every backend × every runtime lane.
+// Cases reach the library only through the `api` of their context, so this registry bundles alone.
+import { badInputCases } from './bad-input.js';
+import { goldenCases } from './golden-mixtral.js';
+import { randomMoECases } from './random-moe.js';
+import { routeCases } from './route-topk.js';
+import type { ConformanceCase } from './types.js';
+
+export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './types.js';
+export { runCases } from './run.js';
+
+export function conformanceCases(): ConformanceCase[] {
+  return [...goldenCases, ...routeCases, ...randomMoECases, ...badInputCases];
+}

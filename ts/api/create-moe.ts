@@ -1,0 +1,48 @@
+// createMoE(): validates a block's config and weights and binds them to an execution path.
+import type { MoE, MoEConfig, RuntimeOptions, TensorLike } from '../spec/types.js';
+import { resolveMoE, type ResolvedMoE } from '../spec/moe-config.js';
+import { SwitchyardError } from '../errors.js';
+import { MoEBlock, type BoundPath } from './moe-block.js';
+import { backendOption, cpuPath, gpuPath, requireGpuPath } from './paths.js';
+
+async function bindCpu(resolved: ResolvedMoE, options: RuntimeOptions | undefined, forced: 'auto' | 'wasm' | 'reference'): Promise<BoundPath> {
+  const backend = await cpuPath(options, forced);
+  return { kind: 'cpu', backend, experts: backend.prepareExperts(resolved.experts) };
+}
+
+/**
+ * Builds a MoE block from a config and canonical weights (DESIGN.md §3 names). `backend: 'auto'` takes
+ * WebGPU when an adapter is present, else WASM, else the reference; `moe.backend` says which.
+ *
+ * @example
+ * const moe = await createMoE(
+ *   { dModel: 64, router: { kind: 'topk', numExperts: 8, topK: 2, normalize: true }, expert: { dFF: 96, activation: 'swiglu' } },
+ *   { 'router.weight': w, 'experts.gate': g, 'experts.up': u, 'experts.down': d },
+ * );
+ * const { output, routing } = await moe.forward(hidden, { tokens: 16 });
+ */
+export async function createMoE(config: MoEConfig, weights: Record<string, TensorLike>, options?: RuntimeOptions): Promise<MoE> {
+  const resolved = resolveMoE(config, weights);
+  const forced = backendOption(options);
+  if (options?.weightDtype !== undefined && options.weightDtype !== 'f32') {
+    throw new SwitchyardError('config', 'options.weightDtype', `'${options.weightDtype}' weights are not available in this version; available: 'f32'`);
+  }
+  const fallback = () => bindCpu(resolved, options, 'auto');
+  const gpu = forced === 'webgpu' ? await requireGpuPath(options) : forced === 'auto' ? await gpuPath(options) : undefined;
+  let path: BoundPath;
+  if (gpu) {
+    const block = gpu.prepareBlock({
+      routerWeight: resolved.routerWeight,
+      routerBias: resolved.routerBias,
+      experts: resolved.experts,
+      nExpertUsed: resolved.router.topK,
+      normalize: resolved.router.normalize,
+      scale: resolved.router.scale,
+    });
+    // Plans, stats and losses are rebuilt on the CPU from the one read-back at the end of a forward.
+    path = { kind: 'gpu', block, planner: await cpuPath(options, 'auto') };
+  } else {
+    path = await bindCpu(resolved, options, forced === 'webgpu' ? 'auto' : forced);
+  }
+  return new MoEBlock(config, resolved, path, fallback);
+}

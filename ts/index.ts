@@ -1,0 +1,10 @@
+// The public API of switchyard (DESIGN.md §3). This file only re-exports.
+export { route } from './api/route.js';
+export { createMoE } from './api/create-moe.js';
+export { fromHuggingFace } from './api/from-hugging-face.js';
+export { readSafetensors } from './formats/safetensors.js';
+export type { SafetensorsFile } from './formats/safetensors.js';
+export type { HuggingFaceArgs } from './formats/huggingface.js';
+export { SwitchyardError } from './errors.js';
+export type { SwitchyardErrorCode } from './errors.js';
+export type * from './spec/types.js';

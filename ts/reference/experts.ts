@@ -1,0 +1,67 @@
+// Reference SwiGLU experts over a dispatch plan, in f64: out[t] = Σ_j w_tj · down(silu(gate x_t) ⊙ up x_t).
+import type { ExpertWeights, PreparedExperts } from '../backends/backend.js';
+import type { DispatchPlan } from '../spec/types.js';
+
+export interface ReferenceExperts extends PreparedExperts {
+  readonly weights: ExpertWeights;
+}
+
+export function prepareReferenceExperts(weights: ExpertWeights): ReferenceExperts {
+  const { nExpert, dModel, dFF } = weights;
+  return { nExpert, dModel, dFF, weights, destroy() {} };
+}
+
+function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+/** y = down_e(silu(gate_e x) ⊙ up_e x) for one token row x; writes y [dModel] (f64). */
+function swigluExpert(w: ExpertWeights, e: number, hidden: Float32Array, x: number, h: Float64Array, y: Float64Array): void {
+  const { dModel, dFF } = w;
+  const gateBase = e * dFF * dModel;
+  for (let f = 0; f < dFF; f++) {
+    let g = 0;
+    let u = 0;
+    const row = gateBase + f * dModel;
+    for (let i = 0; i < dModel; i++) {
+      g += w.gate[row + i] * hidden[x + i];
+      u += w.up[row + i] * hidden[x + i];
+    }
+    h[f] = silu(g) * u;
+  }
+  const downBase = e * dModel * dFF;
+  for (let o = 0; o < dModel; o++) {
+    let acc = 0;
+    const row = downBase + o * dFF;
+    for (let f = 0; f < dFF; f++) acc += w.down[row + f] * h[f];
+    y[o] = acc;
+  }
+}
+
+export function runReferenceExperts(
+  experts: ReferenceExperts,
+  hidden: Float32Array, // [nToken, dModel]
+  nToken: number,
+  plan: DispatchPlan,
+): Float32Array {
+  const { weights: w, dModel, nExpert } = experts;
+  // Each assignment's weighted expert output, keyed by its slot t·k + j.
+  const contributions: { slot: number; token: number; y: Float64Array }[] = [];
+  const h = new Float64Array(w.dFF);
+  for (let e = 0; e < nExpert; e++) {
+    for (let r = plan.offsets[e]; r < plan.offsets[e + 1]; r++) {
+      if (plan.slots[r] < 0) continue; // padding rows carry weight 0 and no assignment
+      const y = new Float64Array(dModel);
+      swigluExpert(w, e, hidden, plan.rows[r] * dModel, h, y);
+      for (let o = 0; o < dModel; o++) y[o] *= plan.weights[r];
+      contributions.push({ slot: plan.slots[r], token: plan.rows[r], y });
+    }
+  }
+  // Summed per token in slot order, so the result does not depend on the order of experts.
+  contributions.sort((a, b) => a.slot - b.slot);
+  const acc = new Float64Array(nToken * dModel); // [nToken, dModel]
+  for (const { token, y } of contributions) {
+    for (let o = 0; o < dModel; o++) acc[token * dModel + o] += y[o];
+  }
+  return Float32Array.from(acc);
+}
