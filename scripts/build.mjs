@@ -4,7 +4,7 @@
 //   dist/switchyard-{simd,relaxed}.wasm         copies, loaded from beside the bundles
 //   dist/switchyard.{node,deno,browser,workerd}.js, dist/cli.js   esbuild, one ES module per runtime
 //   dist/types/                                 tsc declarations (the type check gates the build)
-//   build/test/cases.js                         the conformance registry, bundled for Deno/Chromium/workerd
+//   build/test/cases.js                         the conformance registry and runCases, for Deno/Chromium/workerd
 // Usage: node scripts/build.mjs [--no-types]   (--no-types skips tsc, for quick iteration only)
 import { spawn } from 'node:child_process';
 import { chmod, copyFile, mkdir, rm, stat } from 'node:fs/promises';
@@ -104,7 +104,13 @@ async function bundleAll() {
       esbuild.build({
         ...common,
         platform: 'neutral',
-        entryPoints: [at('test', 'cases', 'index.ts')],
+        // The registry and its lane runner in one module, so every lane runs the cases the same way.
+        stdin: {
+          contents: "export { conformanceCases } from './index.ts';\nexport { runCases } from './run.ts';\n",
+          resolveDir: at('test', 'cases'),
+          sourcefile: 'test/cases/bundle.ts',
+          loader: 'ts',
+        },
         outfile: at('build', 'test', 'cases.js'),
         plugins: [facadeGuard],
       }),
