@@ -10,6 +10,13 @@ import { getGpu } from '../../ts/runtime/providers.js';
 import { conformanceCases } from '../cases/index.js';
 import type { CaseContext, LaneBackend } from '../cases/types.js';
 
+declare module 'vitest' {
+  interface TaskMeta {
+    /** Why a case was skipped, for the summary of scripts/test.mjs. */
+    skipReason?: string;
+  }
+}
+
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const goldens = process.env.SWITCHYARD_GOLDENS ?? join(root, '..', 'shared', 'goldens');
 const inCI = process.env.CI === 'true';
@@ -48,6 +55,8 @@ for (const backend of lanes) {
       it(c.name, async (test) => {
         if (unavailable) {
           if (inCI) throw new Error(`no WebGPU adapter in CI: ${unavailable}`);
+          // Carried to scripts/test.mjs through the JSON reporter.
+          test.task.meta.skipReason = unavailable;
           test.skip(unavailable);
         }
         await c.run({ ...context, backend });
