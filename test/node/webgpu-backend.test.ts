@@ -138,8 +138,8 @@ const caseName = (c: BlockCase) =>
 
 describe.skipIf(!device)(`WebGpuBackend on ${device ? deviceDescription(device) : 'no adapter'}`, () => {
   const backends: WebGpuBackend[] = [];
-  const backend = async (maxBindingBytes?: number) => {
-    const b = await WebGpuBackend.create(device!, { maxBindingBytes });
+  const backend = async (maxBindingBytes?: number, matvecMaxTokens?: number) => {
+    const b = await WebGpuBackend.create(device!, { maxBindingBytes, matvecMaxTokens });
     backends.push(b);
     return b;
   };
@@ -214,6 +214,22 @@ describe.skipIf(!device)(`WebGpuBackend on ${device ? deviceDescription(device) 
     }
     const tooSmall = await backend(perExpert - 4);
     expect(() => tooSmall.prepareBlock(w)).toThrowError(expect.objectContaining({ code: 'limits' }));
+  });
+
+  it('takes the decode mat-vec path for few tokens, agreeing with the oracle and the GEMMs, split or not', async () => {
+    const gemm = await backend(undefined, 0);
+    for (const [nToken, nExpert, k, dModel, dFF] of [[1, 8, 2, 67, 13], [3, 4, 4, 13, 100], [7, 8, 3, 100, 67]]) {
+      const c: BlockCase = { seed: 500 + nToken, nToken, nExpert, nExpertUsed: k, dModel, dFF, normalize: true, bias: true };
+      const { w, hidden } = makeBlock(c);
+      const want = oracle(w, hidden, nToken);
+      const viaGemm = await gemm.prepareBlock(w).forward(hidden, nToken);
+      checkBlock(`${caseName(c)} gemm`, viaGemm, want);
+      for (const limit of [undefined, 3 * dFF * dModel * 4]) {
+        const got = await (await backend(limit, 8)).prepareBlock(w).forward(hidden, nToken);
+        checkBlock(`${caseName(c)} matvec limit=${limit}`, got, want);
+        expect(relErr(got.output, viaGemm.output), `${caseName(c)} matvec vs gemm`).toBeLessThanOrEqual(OUTPUT_REL);
+      }
+    }
   });
 
   it('reuses activation buffers across token counts and serialises overlapping calls', async () => {

@@ -11,6 +11,7 @@ import { GATHER_BY_EXPERT_CONSTANTS, gatherByExpert, gatherByExpertWorkgroups } 
 import { expertFfnUp, FFN_TILES, groupedGemmWorkgroups } from '../kernels/expert-ffn-up.js';
 import { expertFfnDown } from '../kernels/expert-ffn-down.js';
 import { COMBINE_CONSTANTS, combine, combineWorkgroups } from '../kernels/combine.js';
+import { EXPERT_MATVEC_CONSTANTS, expertMatvec, expertMatvecTiles, expertMatvecWorkgroups } from '../kernels/expert-matvec.js';
 import { ceilDiv } from '../kernels/wgsl.js';
 
 export interface WebGpuBackendOptions {
@@ -19,6 +20,11 @@ export interface WebGpuBackendOptions {
    * and maxBufferSize. Tests set it small to exercise the weight split on small shapes.
    */
   maxBindingBytes?: number;
+  /**
+   * Up to this many tokens the experts run as per-assignment mat-vecs (expert_matvec) instead of the
+   * grouped GEMMs, whose 16-row tiles would be nearly empty. Default 1 (decode); 0 always uses the GEMMs.
+   */
+  matvecMaxTokens?: number;
 }
 
 export interface GpuMoEBlockWeights {
@@ -58,10 +64,12 @@ export class WebGpuBackend {
   readonly adapterInfo?: string;
   private readonly ctx: GpuContext;
   private readonly blocks = new Set<GpuMoEBlock>();
+  private readonly matvecMaxTokens: number;
 
   private constructor(device: GPUDevice, options: WebGpuBackendOptions) {
     this.ctx = new GpuContext(device, options.maxBindingBytes);
     this.adapterInfo = deviceDescription(device);
+    this.matvecMaxTokens = options.matvecMaxTokens ?? 1;
   }
 
   /** Compiles the router pipeline up front so a broken device or shader fails here, not mid-forward. */
@@ -116,7 +124,7 @@ export class WebGpuBackend {
 
   /** Uploads a block's weights and returns its forward pass. */
   prepareBlock(w: GpuMoEBlockWeights): GpuMoEBlock {
-    const block = new Block(this.ctx, w, () => this.blocks.delete(block));
+    const block = new Block(this.ctx, w, this.matvecMaxTokens, () => this.blocks.delete(block));
     this.blocks.add(block);
     return block;
   }
@@ -132,7 +140,10 @@ interface Activations {
   capacity: number;
   set: BufferSet;
   hidden: GPUBuffer;
-  bindGroups: { router: GPUBindGroup; gather: GPUBindGroup; up: GPUBindGroup[]; down: GPUBindGroup[]; combine: GPUBindGroup };
+  bindGroups: {
+    router: GPUBindGroup; gather: GPUBindGroup; up: GPUBindGroup[]; down: GPUBindGroup[]; combine: GPUBindGroup;
+    matvecUp: GPUBindGroup[]; matvecDown: GPUBindGroup[];
+  };
   /** Sources of the read-back, in staging order: output, logits, probs, indices, weights. */
   results: GPUBuffer[];
 }
@@ -153,6 +164,7 @@ class Block implements GpuMoEBlock {
   private readonly weights: BufferSet;
   private readonly uniforms: {
     router: GPUBuffer; gather: GPUBuffer; up: GPUBuffer[]; down: GPUBuffer[]; combine: GPUBuffer;
+    matvecUp: GPUBuffer[]; matvecDown: GPUBuffer[];
   };
   private readonly router: { weight: GPUBuffer; bias: GPUBuffer };
   private readonly groups: ExpertGroup[];
@@ -160,7 +172,8 @@ class Block implements GpuMoEBlock {
   private act: Activations | undefined;
   private destroyed = false;
 
-  constructor(private readonly ctx: GpuContext, private readonly w: GpuMoEBlockWeights, private readonly onDestroy: () => void) {
+  constructor(private readonly ctx: GpuContext, private readonly w: GpuMoEBlockWeights,
+    private readonly matvecMaxTokens: number, private readonly onDestroy: () => void) {
     const { nExpert, dModel, dFF } = w.experts;
     this.nExpert = nExpert;
     this.dModel = dModel;
@@ -193,6 +206,8 @@ class Block implements GpuMoEBlock {
       up: this.groups.map(() => set.uniform(expertFfnUp.params.byteSize)),
       down: this.groups.map(() => set.uniform(expertFfnDown.params.byteSize)),
       combine: set.uniform(combine.params.byteSize),
+      matvecUp: this.groups.map(() => set.uniform(expertMatvec.params.byteSize)),
+      matvecDown: this.groups.map(() => set.uniform(expertMatvec.params.byteSize)),
     };
     this.pipelines = Promise.all([
       ctx.pipeline(routerTopk, routerTopkConstants(nExpert)),
@@ -200,6 +215,7 @@ class Block implements GpuMoEBlock {
       ctx.pipeline(expertFfnUp, { ...FFN_TILES }),
       ctx.pipeline(expertFfnDown, { ...FFN_TILES }),
       ctx.pipeline(combine, COMBINE_CONSTANTS),
+      ctx.pipeline(expertMatvec, EXPERT_MATVEC_CONSTANTS),
     ]);
     // Forward awaits these; an unobserved rejection before then must not crash the process.
     this.pipelines.catch(() => undefined);
@@ -227,9 +243,11 @@ class Block implements GpuMoEBlock {
   }
 
   private async run(hidden: Float32Array, nToken: number): Promise<GpuMoEBlockOutput> {
-    const [pRouter, pGather, pUp, pDown, pCombine] = await this.pipelines;
+    const pipelines = await this.pipelines;
+    const [pRouter, pGather, pUp, pDown, pCombine, pMatvec] = pipelines;
     const { nExpert, nExpertUsed: k, dModel: d, dFF } = this;
-    const act = this.activations(nToken, [pRouter, pGather, pUp, pDown, pCombine]);
+    const act = this.activations(nToken, pipelines);
+    const matvec = nToken <= this.matvecMaxTokens;
     const q = this.ctx.device.queue;
     const nRow = nToken * k;
     writeFloats(this.ctx.device, act.hidden, hidden, nToken * d);
@@ -242,6 +260,11 @@ class Block implements GpuMoEBlock {
       const common = { d_model: d, d_ff: dFF, expert_base: g.base, n_expert_group: g.count };
       q.writeBuffer(this.uniforms.up[i], 0, expertFfnUp.params.pack({ ...common, tiles_n: ceilDiv(dFF, FFN_TILES.TILE_N) }));
       q.writeBuffer(this.uniforms.down[i], 0, expertFfnDown.params.pack({ ...common, tiles_n: ceilDiv(d, FFN_TILES.TILE_N) }));
+      const mv = { n_slot: nRow, n_expert_used: k, expert_base: g.base, n_expert_group: g.count };
+      q.writeBuffer(this.uniforms.matvecUp[i], 0, expertMatvec.params.pack({
+        ...mv, k_dim: d, n_dim: dFF, gated: 1, tiles_n: expertMatvecTiles(dFF) }));
+      q.writeBuffer(this.uniforms.matvecDown[i], 0, expertMatvec.params.pack({
+        ...mv, k_dim: dFF, n_dim: d, gated: 0, tiles_n: expertMatvecTiles(d) }));
     });
     q.writeBuffer(this.uniforms.combine, 0, combine.params.pack({ n_token: nToken, d_model: d, n_expert_used: k }));
 
@@ -251,8 +274,13 @@ class Block implements GpuMoEBlock {
     const [output, logits, probs, indices, weights] = await ctx.submitAndRead((pass) => {
       ctx.dispatch(pass, pRouter, bg.router, routerTopkWorkgroups(nToken));
       ctx.dispatch(pass, pGather, bg.gather, gatherByExpertWorkgroups(nExpert));
-      this.groups.forEach((g, i) => ctx.dispatch(pass, pUp, bg.up[i], groupedGemmWorkgroups(nRow, g.count, dFF, FFN_TILES)));
-      this.groups.forEach((g, i) => ctx.dispatch(pass, pDown, bg.down[i], groupedGemmWorkgroups(nRow, g.count, d, FFN_TILES)));
+      if (matvec) {
+        bg.matvecUp.forEach((b) => ctx.dispatch(pass, pMatvec, b, expertMatvecWorkgroups(nRow, dFF)));
+        bg.matvecDown.forEach((b) => ctx.dispatch(pass, pMatvec, b, expertMatvecWorkgroups(nRow, d)));
+      } else {
+        this.groups.forEach((g, i) => ctx.dispatch(pass, pUp, bg.up[i], groupedGemmWorkgroups(nRow, g.count, dFF, FFN_TILES)));
+        this.groups.forEach((g, i) => ctx.dispatch(pass, pDown, bg.down[i], groupedGemmWorkgroups(nRow, g.count, d, FFN_TILES)));
+      }
       ctx.dispatch(pass, pCombine, bg.combine, combineWorkgroups(nToken, d));
     }, act.results, sizes);
     return {
@@ -303,6 +331,11 @@ class Block implements GpuMoEBlock {
           offsets: a.offsets, down: g.down, y: a.y })),
         combine: ctx.bindGroup(combine, p[4], { params: u.combine, indices: a.indices, weights: a.weights,
           slotRow: a.slotRow, y: a.y, out: a.out }),
+        matvecUp: this.groups.map((g, i) => ctx.bindGroup(expertMatvec, p[5], { params: u.matvecUp[i], x: a.hidden,
+          indices: a.indices, slotRow: a.slotRow, wA: g.gate, wB: g.up, out: a.h })),
+        // wB is unread when not gated; binding `down` twice (read-only both times) keeps one layout.
+        matvecDown: this.groups.map((g, i) => ctx.bindGroup(expertMatvec, p[5], { params: u.matvecDown[i], x: a.h,
+          indices: a.indices, slotRow: a.slotRow, wA: g.down, wB: g.down, out: a.y })),
       },
       results: [a.out, a.logits, a.probs, a.indices, a.weights],
     };
