@@ -1,0 +1,43 @@
+// The `switchyard` command: `switchyard demo [--tokens N] [--seed S]`.
+import { SwitchyardError } from './errors.js';
+import './entry/node.js';
+import { DEFAULT_DEMO, runDemo, type DemoOptions } from './demo/demo.js';
+
+const USAGE = `usage: switchyard demo [--tokens N] [--seed S] [--repeats R]
+
+  demo   runs a seeded MoE layer (d=1024, E=32, k=4, dFF=512) on every available path
+         and prints time, routing health and the difference to the reference path`;
+
+function intFlag(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  if (i < 0) return fallback;
+  const value = Number(args[i + 1]);
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new SwitchyardError('range', name, `expected a positive integer, received ${JSON.stringify(args[i + 1])}`);
+  }
+  return value;
+}
+
+async function main(args: string[]): Promise<number> {
+  const command = args[0] ?? 'demo';
+  if (command === 'demo') {
+    const options: DemoOptions = {
+      ...DEFAULT_DEMO,
+      tokens: intFlag(args, '--tokens', DEFAULT_DEMO.tokens),
+      seed: intFlag(args, '--seed', DEFAULT_DEMO.seed),
+      repeats: intFlag(args, '--repeats', DEFAULT_DEMO.repeats),
+    };
+    await runDemo(options);
+    return 0;
+  }
+  console.error(command === '--help' || command === 'help' ? USAGE : `unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+  return command === '--help' || command === 'help' ? 0 : 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e instanceof SwitchyardError ? `switchyard: ${e.message}` : e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,120 @@
+// `switchyard demo`: one MoE layer with the shapes of a real small model, seeded, on every path this
+// machine offers, with the router's health and each path's distance to the reference.
+import { createMoE } from '../api/create-moe.js';
+import { cpuPath, gpuPath } from '../api/paths.js';
+import type { MoE, MoEConfig, ResolvedBackend, Routing } from '../spec/types.js';
+import { clusteredHidden, gaussian, seededRandom } from './synthetic.js';
+
+export interface DemoOptions {
+  tokens: number;
+  dModel: number;
+  nExpert: number;
+  topK: number;
+  dFF: number;
+  seed: number;
+  /** At most this many timed runs per path after one warm-up; the median is reported. */
+  repeats: number;
+  /** Stop timing a path once this much time went into it (software GPU adapters are slow). */
+  budgetMs: number;
+}
+
+export const DEFAULT_DEMO: DemoOptions = { tokens: 256, dModel: 1024, nExpert: 32, topK: 4, dFF: 512, seed: 42, repeats: 5, budgetMs: 3000 };
+
+interface PathResult {
+  backend: ResolvedBackend;
+  detail: string;
+  medianMs: number;
+  runs: number;
+  output: Float32Array;
+  routing: Routing;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function runPath(moe: MoE, hidden: Float32Array, o: DemoOptions, detail: string): Promise<PathResult> {
+  let last = await moe.forward(hidden, { tokens: o.tokens });
+  const times: number[] = [];
+  let spent = 0;
+  while (times.length < o.repeats && (times.length === 0 || spent < o.budgetMs)) {
+    const started = performance.now();
+    last = await moe.forward(hidden, { tokens: o.tokens });
+    times.push(performance.now() - started);
+    spent += times[times.length - 1];
+  }
+  return { backend: moe.backend, detail, medianMs: median(times), runs: times.length, ...last };
+}
+
+async function availablePaths(): Promise<{ backend: ResolvedBackend; detail: string }[]> {
+  const paths: { backend: ResolvedBackend; detail: string }[] = [{ backend: 'reference', detail: 'TypeScript, f64 accumulation' }];
+  const cpu = await cpuPath(undefined, 'auto');
+  if (cpu.name === 'wasm') paths.push({ backend: 'wasm', detail: `WASM ${(cpu as { variant?: string }).variant ?? ''}, 1 thread` });
+  const gpu = await gpuPath(undefined).catch(() => undefined);
+  if (gpu) paths.push({ backend: 'webgpu', detail: `WebGPU ${gpu.adapterInfo ?? 'adapter'}` });
+  return paths;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+export async function runDemo(o: DemoOptions = DEFAULT_DEMO, print: (line: string) => void = console.log): Promise<void> {
+  const random = seededRandom(o.seed);
+  const { dModel: d, nExpert: E, dFF: f } = o;
+  const config: MoEConfig = {
+    dModel: d,
+    router: { kind: 'topk', numExperts: E, topK: o.topK, normalize: true },
+    expert: { dFF: f, activation: 'swiglu' },
+  };
+  const weights = {
+    'router.weight': gaussian(random, E * d, 1 / Math.sqrt(d)),
+    'experts.gate': gaussian(random, E * f * d, 1 / Math.sqrt(d)),
+    'experts.up': gaussian(random, E * f * d, 1 / Math.sqrt(d)),
+    'experts.down': gaussian(random, E * d * f, 1 / Math.sqrt(f)),
+  };
+  const hidden = clusteredHidden(random, o.tokens, d, 8, 0.5);
+  const flops = 2 * o.tokens * o.topK * 3 * d * f;
+  print(`switchyard demo: MoE layer d=${d}, E=${E}, k=${o.topK}, dFF=${f}, SwiGLU, T=${o.tokens} clustered tokens (seed ${o.seed})`);
+  print(`expert FLOPs per forward: ${(flops / 1e9).toFixed(2)} G; median of up to ${o.repeats} runs (${o.budgetMs / 1000} s per path) after a warm-up\n`);
+
+  const results: PathResult[] = [];
+  for (const { backend, detail } of await availablePaths()) {
+    const moe = await createMoE(config, weights, { backend });
+    try {
+      results.push(await runPath(moe, hidden, o, detail));
+    } finally {
+      moe.destroy();
+    }
+  }
+  const reference = results.find((r) => r.backend === 'reference')!;
+  const header = ['path', 'runs', 'median ms', 'GFLOP/s', 'max |Δ| vs ref', 'ids = ref', 'tokenEntropy', 'loadEntropy', 'max/mean', 'aux', 'z'];
+  const rows = results.map((r) => [
+    r.backend,
+    String(r.runs),
+    r.medianMs.toFixed(1),
+    (flops / (r.medianMs * 1e6)).toFixed(2),
+    r === reference ? '—' : maxAbsDiff(r.output, reference.output).toExponential(2),
+    r.routing.indices.every((e, i) => e === reference.routing.indices[i]) ? 'yes' : 'NO',
+    r.routing.stats.tokenEntropy.toFixed(4),
+    r.routing.stats.loadEntropy.toFixed(4),
+    r.routing.stats.maxOverMean.toFixed(2),
+    r.routing.losses.aux.toFixed(4),
+    r.routing.losses.z.toFixed(4),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  print(line(header));
+  for (const row of rows) print(line(row));
+  print('');
+  for (const r of results) print(`${r.backend.padEnd(9)} ${r.detail}`);
+  print(`\nload per expert (tokens·slots, ${o.tokens}×${o.topK} = ${o.tokens * o.topK}; mean ${(o.tokens * o.topK) / E}):`);
+  const load = Array.from(reference.routing.stats.load);
+  for (let e = 0; e < E; e += 16) {
+    print(`  e${String(e).padStart(2, '0')}–${String(Math.min(e + 15, E - 1)).padStart(2, '0')}: ${load.slice(e, e + 16).map((n) => String(n).padStart(4)).join('')}`);
+  }
+  print(`dead experts: ${reference.routing.stats.deadExperts}, cv: ${reference.routing.stats.cv.toFixed(3)} (aux is 1.0 at perfect balance)`);
+}
