@@ -1,7 +1,8 @@
 // The wasm path against the reference oracle on seeded shapes: tile boundaries (d, dFF below, at and
 // above the 4/8-wide panels), T = 1, odd sizes, k = 1..E, exact and 1-ulp near-ties, dropped slots,
 // padding rows, empty experts. Runs every build this engine can compile; the relaxed build needs
-// `node --experimental-wasm-relaxed-simd` on Node 20, and the detection is asserted either way.
+// `npx vitest run test/node/wasm-backend.test.ts --execArgv=--experimental-wasm-relaxed-simd` on Node 20
+// (the forked test worker needs the flag), and the detection is asserted either way.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { referenceBackend } from '../../ts/backends/reference.js';
@@ -145,6 +146,12 @@ describe('wasm scratch guards', () => {
     scratch.check('none');
     heap.f32[(a >>> 2) + 12] = 1; // one float past the 16-aligned region
     expect(() => scratch.check('probe')).toThrow(/probe wrote outside/);
+  });
+
+  it('a memory that cannot grow is a limits error', () => {
+    const heap = new WasmHeap(new WebAssembly.Memory({ initial: 0, maximum: 1 }), 0);
+    heap.alloc(1000);
+    expect(() => heap.alloc(70_000)).toThrow(expect.objectContaining({ code: 'limits' }));
   });
 
   it('heap reuses released blocks without touching live ones', () => {

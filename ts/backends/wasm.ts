@@ -102,6 +102,11 @@ function packDown(dst: Float32Array, base: number, w: ExpertWeights, dFFPad: num
   }
 }
 
+/** Copies the first n elements of src to view at element offset at, without a subarray view when src is exact. */
+function copyIn(view: Float32Array | Int32Array, src: Float32Array | Int32Array, n: number, at: number): void {
+  view.set(src.length === n ? src : src.subarray(0, n), at);
+}
+
 function expectLength(argument: string, array: ArrayLike<number>, expected: number): void {
   if (array.length < expected) {
     throw new SwitchyardError('shape', argument, `expected at least ${expected} elements, received ${array.length}`);
@@ -133,9 +138,9 @@ export class WasmBackend implements CpuBackend {
     const bPtr = s.take(4 * nExpert);
     const oPtr = s.take(4 * nToken * nExpert);
     const f32 = this.heap.f32;
-    f32.set(hidden.subarray(0, nToken * dModel), hPtr >>> 2);
-    f32.set(weight.subarray(0, nExpert * dModel), wPtr >>> 2);
-    if (bias !== undefined) f32.set(bias.subarray(0, nExpert), bPtr >>> 2);
+    copyIn(f32, hidden, nToken * dModel, hPtr >>> 2);
+    copyIn(f32, weight, nExpert * dModel, wPtr >>> 2);
+    if (bias !== undefined) copyIn(f32, bias, nExpert, bPtr >>> 2);
     this.wasm.routerLogits(hPtr, wPtr, bias === undefined ? 0 : bPtr, oPtr, nToken, dModel, nExpert);
     s.check('routerLogits');
     return this.heap.f32.slice(oPtr >>> 2, (oPtr >>> 2) + nToken * nExpert);
@@ -151,7 +156,7 @@ export class WasmBackend implements CpuBackend {
     const pPtr = s.take(4 * nLogit);
     const iPtr = s.take(4 * nToken * k);
     const wPtr = s.take(4 * nToken * k);
-    this.heap.f32.set(logits.subarray(0, nLogit), lPtr >>> 2);
+    copyIn(this.heap.f32, logits, nLogit, lPtr >>> 2);
     this.wasm.topKSoftmax(lPtr, pPtr, iPtr, wPtr, nToken, nExpert, k, normalize ? 1 : 0, scale);
     s.check('topKSoftmax');
     const f32 = this.heap.f32;
@@ -174,8 +179,8 @@ export class WasmBackend implements CpuBackend {
     const pwPtr = s.take(4 * nSlot);
     const slPtr = s.take(4 * nSlot);
     const cPtr = s.take(4 * nExpert);
-    this.heap.i32.set(indices.subarray(0, nSlot), iPtr >>> 2);
-    this.heap.f32.set(weights.subarray(0, nSlot), wPtr >>> 2);
+    copyIn(this.heap.i32, indices, nSlot, iPtr >>> 2);
+    copyIn(this.heap.f32, weights, nSlot, wPtr >>> 2);
     const nRow = this.wasm.buildPlan(iPtr, wPtr, nToken, nExpertUsed, nExpert, oPtr, rPtr, pwPtr, slPtr, cPtr);
     s.check('buildPlan');
     const i32 = this.heap.i32;
@@ -259,11 +264,11 @@ export class WasmBackend implements CpuBackend {
     const outPtr = s.take(4 * nToken * dModel);
     const f32 = this.heap.f32;
     const i32 = this.heap.i32;
-    f32.set(hidden.subarray(0, nToken * dModel), xPtr >>> 2);
-    i32.set(offsets.subarray(0, nExpert + 1), oPtr >>> 2);
-    i32.set(rows, rPtr >>> 2);
-    f32.set(weights.subarray(0, nRow), wPtr >>> 2);
-    i32.set(slots.subarray(0, nRow), slPtr >>> 2);
+    copyIn(f32, hidden, nToken * dModel, xPtr >>> 2);
+    copyIn(i32, offsets, nExpert + 1, oPtr >>> 2);
+    copyIn(i32, rows, nRow, rPtr >>> 2);
+    copyIn(f32, weights, nRow, wPtr >>> 2);
+    copyIn(i32, slots, nRow, slPtr >>> 2);
     this.wasm.runExperts(experts.gateUpPtr, experts.downPtr, nExpert, dModel, dFF, xPtr, nToken,
       oPtr, rPtr, wPtr, slPtr, nRow, hPtr, yPtr, ordPtr, nSlot, outPtr);
     s.check('runExperts');

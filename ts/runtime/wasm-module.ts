@@ -28,7 +28,7 @@ export function relaxedSimdSupported(): boolean {
 }
 
 /** The bytes of the relaxed-SIMD probe, so tests can check the detection against a real build. */
-export function relaxedSimdProbe(): Uint8Array {
+export function relaxedSimdProbe(): Uint8Array<ArrayBuffer> {
   return RELAXED_PROBE.slice();
 }
 
