@@ -2,7 +2,7 @@
 // shapes around the 16-wide GEMM tiles, T = 1 … 257, k = 1 … E. Runs on Dawn (`webgpu` npm) over Mesa
 // lavapipe here, so shapes stay small. Without an adapter the suite skips with its reason, except in CI
 // (CI=true), where that is a failure.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { referenceBackend as ref } from '../../ts/backends/reference.js';
 import { WebGpuBackend, type GpuMoEBlockWeights } from '../../ts/backends/webgpu.js';
 import type { ExpertWeights } from '../../ts/backends/backend.js';
@@ -119,7 +119,7 @@ function oracle(w: GpuMoEBlockWeights, hidden: Float32Array, nToken: number) {
   const sel = ref.topKSoftmax({ logits, nToken, nExpert, nExpertUsed: w.nExpertUsed, normalize: w.normalize, scale: w.scale });
   const plan = ref.buildPlan(sel.indices, sel.weights, nToken, w.nExpertUsed, nExpert);
   const output = ref.runExperts(ref.prepareExperts(w.experts), hidden, nToken, plan);
-  return { logits, ...sel, output };
+  return { logits, ...sel, plan, output };
 }
 
 function checkBlock(name: string, got: Awaited<ReturnType<ReturnType<WebGpuBackend['prepareBlock']>['forward']>>,
@@ -143,7 +143,7 @@ describe.skipIf(!device)(`WebGpuBackend on ${device ? deviceDescription(device) 
     backends.push(b);
     return b;
   };
-  afterAll(() => backends.forEach((b) => b.destroy()));
+  afterEach(() => backends.splice(0).forEach((b) => b.destroy()));
 
   it('routeTopKSoftmax matches the oracle for T ∈ {1, 7, 64, 257}, E ∈ {1, 4, 8}, k = 1..E', async () => {
     const gpu = await backend();
@@ -194,7 +194,15 @@ describe.skipIf(!device)(`WebGpuBackend on ${device ? deviceDescription(device) 
     for (const c of blockCases) {
       const { w, hidden } = makeBlock(c);
       const block = gpu.prepareBlock(w);
-      checkBlock(caseName(c), await block.forward(hidden, c.nToken), oracle(w, hidden, c.nToken));
+      const got = await block.forward(hidden, c.nToken, { plan: true });
+      const want = oracle(w, hidden, c.nToken);
+      checkBlock(caseName(c), got, want);
+      // The device plan is the reference's counting sort exactly: same rows in the same order.
+      const plan = got.plan!;
+      expect(Array.from(plan.offsets), `${caseName(c)} plan.offsets`).toEqual(Array.from(want.plan.offsets));
+      expect(Array.from(plan.rows), `${caseName(c)} plan.rows`).toEqual(Array.from(want.plan.rows));
+      expect(Array.from(plan.slots), `${caseName(c)} plan.slots`).toEqual(Array.from(want.plan.slots));
+      closeAll(`${caseName(c)} plan.weights`, plan.weights, want.plan.weights, WEIGHT_ABS, WEIGHT_REL);
       block.destroy();
     }
   });

@@ -6,6 +6,7 @@
 import { SwitchyardError } from '../errors.js';
 import { deviceDescription, GpuContext, writeFloats, type BufferSet } from '../runtime/gpu-device.js';
 import type { ExpertWeights, TopKSoftmaxArgs, TopKSoftmaxResult } from './backend.js';
+import type { DispatchPlan } from '../spec/types.js';
 import { routerTopk, routerTopkConstants, routerTopkWorkgroups } from '../kernels/router-topk.js';
 import { GATHER_BY_EXPERT_CONSTANTS, gatherByExpert, gatherByExpertWorkgroups } from '../kernels/gather-by-expert.js';
 import { expertFfnUp, FFN_TILES, groupedGemmWorkgroups } from '../kernels/expert-ffn-up.js';
@@ -50,11 +51,16 @@ export interface GpuMoEBlockOutput {
   indices: Int32Array;
   /** [nToken, nExpertUsed] */
   weights: Float32Array;
+  /** The plan gather_by_expert built on the device; only when asked for (it costs a larger read-back). */
+  plan?: DispatchPlan;
 }
 
 export interface GpuMoEBlock {
-  /** @param hidden [nToken, dModel] */
-  forward(hidden: Float32Array, nToken: number): Promise<GpuMoEBlockOutput>;
+  /**
+   * @param hidden [nToken, dModel]
+   * @param options.plan also read back the device's dispatch plan (tests, routing reports)
+   */
+  forward(hidden: Float32Array, nToken: number, options?: { plan?: boolean }): Promise<GpuMoEBlockOutput>;
   destroy(): void;
 }
 
@@ -132,6 +138,7 @@ export class WebGpuBackend {
   /** Frees every block's buffers; the device stays with its owner. */
   destroy(): void {
     for (const block of [...this.blocks]) block.destroy();
+    this.ctx.dispose();
   }
 }
 
@@ -144,7 +151,7 @@ interface Activations {
     router: GPUBindGroup; gather: GPUBindGroup; up: GPUBindGroup[]; down: GPUBindGroup[]; combine: GPUBindGroup;
     matvecUp: GPUBindGroup[]; matvecDown: GPUBindGroup[];
   };
-  /** Sources of the read-back, in staging order: output, logits, probs, indices, weights. */
+  /** Sources of the read-back, in staging order: output, logits, probs, indices, weights, then the plan. */
   results: GPUBuffer[];
 }
 
@@ -221,7 +228,7 @@ class Block implements GpuMoEBlock {
     this.pipelines.catch(() => undefined);
   }
 
-  forward(hidden: Float32Array, nToken: number): Promise<GpuMoEBlockOutput> {
+  forward(hidden: Float32Array, nToken: number, options?: { plan?: boolean }): Promise<GpuMoEBlockOutput> {
     if (this.destroyed) return Promise.reject(new SwitchyardError('backend', 'block', 'forward after destroy()'));
     if (!Number.isInteger(nToken) || nToken < 0 || hidden.length < nToken * this.dModel) {
       return Promise.reject(new SwitchyardError('shape', 'hidden',
@@ -231,7 +238,7 @@ class Block implements GpuMoEBlock {
       const f = new Float32Array(0);
       return Promise.resolve({ output: f, logits: f, probs: f, indices: new Int32Array(0), weights: f });
     }
-    return this.ctx.serial('forward', () => this.run(hidden, nToken));
+    return this.ctx.serial('forward', () => this.run(hidden, nToken, options?.plan ?? false));
   }
 
   destroy(): void {
@@ -242,7 +249,7 @@ class Block implements GpuMoEBlock {
     this.onDestroy();
   }
 
-  private async run(hidden: Float32Array, nToken: number): Promise<GpuMoEBlockOutput> {
+  private async run(hidden: Float32Array, nToken: number, withPlan: boolean): Promise<GpuMoEBlockOutput> {
     const pipelines = await this.pipelines;
     const [pRouter, pGather, pUp, pDown, pCombine, pMatvec] = pipelines;
     const { nExpert, nExpertUsed: k, dModel: d, dFF } = this;
@@ -270,8 +277,9 @@ class Block implements GpuMoEBlock {
 
     const ctx = this.ctx;
     const bg = act.bindGroups;
-    const sizes = [nToken * d, nToken * nExpert, nToken * nExpert, nRow, nRow].map((n) => n * 4);
-    const [output, logits, probs, indices, weights] = await ctx.submitAndRead((pass) => {
+    const sizes = [nToken * d, nToken * nExpert, nToken * nExpert, nRow, nRow, nExpert + 1, nRow, nRow, nRow].map((n) => n * 4);
+    const sources = withPlan ? act.results : act.results.slice(0, 5);
+    const [output, logits, probs, indices, weights, offsets, rows, rowWeights, rowSlots] = await ctx.submitAndRead((pass) => {
       ctx.dispatch(pass, pRouter, bg.router, routerTopkWorkgroups(nToken));
       ctx.dispatch(pass, pGather, bg.gather, gatherByExpertWorkgroups(nExpert));
       if (matvec) {
@@ -282,14 +290,20 @@ class Block implements GpuMoEBlock {
         this.groups.forEach((g, i) => ctx.dispatch(pass, pDown, bg.down[i], groupedGemmWorkgroups(nRow, g.count, d, FFN_TILES)));
       }
       ctx.dispatch(pass, pCombine, bg.combine, combineWorkgroups(nToken, d));
-    }, act.results, sizes);
-    return {
+    }, sources, sizes);
+    const result: GpuMoEBlockOutput = {
       output: new Float32Array(output),
       logits: new Float32Array(logits),
       probs: new Float32Array(probs),
       indices: new Int32Array(indices),
       weights: new Float32Array(weights),
     };
+    if (withPlan) {
+      // Every assignment is routed here (no capacity), so R = nToken · k and the plan arrays are full.
+      result.plan = { offsets: new Int32Array(offsets), rows: new Int32Array(rows), weights: new Float32Array(rowWeights),
+        slots: new Int32Array(rowSlots) };
+    }
+    return result;
   }
 
   /** The activation buffers and their bind groups, reallocated only when nToken outgrows them. */
@@ -337,7 +351,7 @@ class Block implements GpuMoEBlock {
         matvecDown: this.groups.map((g, i) => ctx.bindGroup(expertMatvec, p[5], { params: u.matvecDown[i], x: a.h,
           indices: a.indices, slotRow: a.slotRow, wA: g.down, wB: g.down, out: a.y })),
       },
-      results: [a.out, a.logits, a.probs, a.indices, a.weights],
+      results: [a.out, a.logits, a.probs, a.indices, a.weights, a.offsets, a.rows, a.rowWeights, a.rowSlots],
     };
     return this.act;
   }

@@ -107,8 +107,19 @@ export class GpuContext {
     const limits = device.limits;
     this.maxWeightBindingBytes = Math.min(maxBindingBytes ?? Infinity, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     void device.lost.then((info) => (this.lostInfo = info));
-    device.addEventListener('uncapturederror', (ev) => (this.uncaptured ??= (ev as GPUUncapturedErrorEvent).error));
+    device.addEventListener('uncapturederror', this.onUncaptured);
   }
+
+  /** Releases the staging buffer and the error listener; the device stays with its owner. */
+  dispose(): void {
+    this.device.removeEventListener('uncapturederror', this.onUncaptured);
+    this.staging?.destroy();
+    this.staging = undefined;
+  }
+
+  private readonly onUncaptured = (ev: Event): void => {
+    this.uncaptured ??= (ev as GPUUncapturedErrorEvent).error;
+  };
 
   pipeline(kernel: Kernel, constants: Record<string, number>): Promise<GPUComputePipeline> {
     const key = `${kernel.name} ${JSON.stringify(constants)}`;
@@ -211,17 +222,24 @@ export class GpuContext {
     const staging = this.staging;
     const scopes: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
     for (const s of scopes) device.pushErrorScope(s);
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    encodePass(pass);
-    pass.end();
     let offset = 0;
-    sources.forEach((b, i) => {
-      encoder.copyBufferToBuffer(b, 0, staging, offset, bytes[i]);
-      offset += bytes[i];
-    });
-    device.queue.submit([encoder.finish()]);
-    const mapped = staging.mapAsync(GPUMapMode.READ, 0, total);
+    let mapped: Promise<void>;
+    try {
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      encodePass(pass);
+      pass.end();
+      sources.forEach((b, i) => {
+        encoder.copyBufferToBuffer(b, 0, staging, offset, bytes[i]);
+        offset += bytes[i];
+      });
+      device.queue.submit([encoder.finish()]);
+      mapped = staging.mapAsync(GPUMapMode.READ, 0, total);
+    } catch (e) {
+      // Keep the error-scope stack balanced for the next call on this device.
+      await Promise.all(scopes.map(() => device.popErrorScope()));
+      throw e;
+    }
     const errors = await Promise.all(scopes.map(() => device.popErrorScope()));
     const error = errors.find((e) => e !== null);
     if (error) {
