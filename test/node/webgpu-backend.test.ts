@@ -8,7 +8,8 @@ import { WebGpuBackend, type GpuMoEBlockWeights } from '../../ts/backends/webgpu
 import type { ExpertWeights } from '../../ts/backends/backend.js';
 import { SwitchyardError } from '../../ts/errors.js';
 import { acquireDevice, deviceDescription } from '../../ts/runtime/gpu-device.js';
-import { setGpuProvider } from '../../ts/runtime/providers.js';
+import { getGpu, setGpuProvider } from '../../ts/runtime/providers.js';
+import { defineParams, foldGrid, substitute } from '../../ts/kernels/wgsl.js';
 
 /** Router logits: an f32 dot of length dModel (fma chain) against the f64 reference. */
 const LOGIT_ABS = 1e-5;
@@ -36,6 +37,31 @@ async function openDevice(): Promise<{ device?: GPUDevice; reason?: string }> {
 
 const { device, reason } = await openDevice();
 if (!device) console.warn(`webgpu-backend: ${inCI ? 'FAILING (CI)' : 'skipping'}: ${reason}`);
+
+describe('wgsl substitution and uniform packing (no GPU needed)', () => {
+  it('fails on unknown, unused and leftover tokens', () => {
+    expect(substitute('k', 'a {{X}} b', { X: 'f32' })).toBe('a f32 b');
+    expect(() => substitute('k', '{{X}} {{Y}}', { X: 'f32' })).toThrowError(/unknown token \{\{Y\}\}/);
+    expect(() => substitute('k', '{{X}}', { X: 'f32', Z: 'u32' })).toThrowError(/\{\{Z\}\} given but not in the source/);
+    expect(() => substitute('k', '{{X}} {{ bad }}', { X: 'f32' })).toThrowError(/malformed token/);
+  });
+
+  it('derives the WGSL struct and the packing from one field list', () => {
+    const p = defineParams('P', [['n', 'u32'], ['s', 'f32'], ['o', 'i32'], ['m', 'u32'], ['q', 'u32']] as const);
+    expect(p.wgsl).toBe('struct P {\n  n: u32,\n  s: f32,\n  o: i32,\n  m: u32,\n  q: u32,\n}');
+    expect(p.byteSize).toBe(32);
+    const v = new DataView(p.pack({ n: 7, s: 0.5, o: -3, m: 1, q: 2 }));
+    expect([v.getUint32(0, true), v.getFloat32(4, true), v.getInt32(8, true), v.getUint32(16, true)]).toEqual([7, 0.5, -3, 2]);
+    expect(() => p.pack({ n: NaN, s: 0, o: 0, m: 0, q: 0 })).toThrowError(SwitchyardError);
+  });
+
+  it('folds grids past the per-dimension limit', () => {
+    expect(foldGrid(10, 65535)).toEqual([10, 1]);
+    const [x, y] = foldGrid(200000, 65535);
+    expect(x).toBeLessThanOrEqual(65535);
+    expect(x * y).toBeGreaterThanOrEqual(200000);
+  });
+});
 
 describe('webgpu adapter', () => {
   it.runIf(inCI)('is present in CI', () => {
@@ -262,7 +288,8 @@ describe.skipIf(!device)(`WebGpuBackend on ${device ? deviceDescription(device) 
     const gpu = await backend();
     await expect(gpu.prepareBlock(w).forward(hidden.subarray(1), 7)).rejects.toThrowError(expect.objectContaining({ code: 'shape' }));
 
-    const adapter = await (await import('webgpu')).create([]).requestAdapter();
+    // A device of our own to destroy, from the same GPU object (a second Dawn instance is not needed).
+    const adapter = await (await getGpu())!.requestAdapter();
     const own = await adapter!.requestDevice();
     const doomed = await WebGpuBackend.create(own);
     const block = doomed.prepareBlock(w);
@@ -270,5 +297,6 @@ describe.skipIf(!device)(`WebGpuBackend on ${device ? deviceDescription(device) 
     own.destroy();
     await own.lost;
     await expect(block.forward(hidden, 7)).rejects.toThrowError(expect.objectContaining({ code: 'device-lost' }));
+    doomed.destroy();
   });
 });
