@@ -62,8 +62,17 @@ function serve() {
 async function main() {
   if (!existsSync(executablePath)) {
     // The same report shape as a lane that could not run, so the orchestrator applies its CI rule.
+    // The registry bundle is plain ES, so Node can list the cases that will not run.
     const reason = `no Chromium at ${executablePath} (install it with .ci/install-system.sh)`;
-    console.log(`SWITCHYARD_LANES ${JSON.stringify(LANES.map(({ lane }) => ({ lane, results: [], unavailable: reason, notRun: [] })))}`);
+    const { conformanceCases } = await import(new URL('../../build/test/cases.js', import.meta.url).href);
+    const cases = conformanceCases();
+    const reports = LANES.map(({ lane, backend }) => ({
+      lane,
+      results: [],
+      unavailable: reason,
+      notRun: cases.filter((c) => c.backends.includes(backend)).map((c) => c.name),
+    }));
+    console.log(`SWITCHYARD_LANES ${JSON.stringify(reports)}`);
     return;
   }
   const server = await serve();
