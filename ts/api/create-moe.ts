@@ -4,6 +4,7 @@ import { resolveMoE, type ResolvedMoE } from '../spec/moe-config.js';
 import { SwitchyardError } from '../errors.js';
 import { MoEBlock, type BoundPath } from './moe-block.js';
 import { backendOption, cpuPath, gpuPath, requireGpuPath } from './paths.js';
+import { gpuCanRoute } from './route.js';
 
 async function bindCpu(resolved: ResolvedMoE, options: RuntimeOptions | undefined, forced: 'auto' | 'wasm' | 'reference'): Promise<BoundPath> {
   const backend = await cpuPath(options, forced);
@@ -30,19 +31,22 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
   const fallback = () => bindCpu(resolved, options, 'auto');
   const gpu = forced === 'webgpu' ? await requireGpuPath(options) : forced === 'auto' ? await gpuPath(options) : undefined;
   let path: BoundPath;
-  if (gpu) {
+  const router = resolved.router;
+  if (gpu && gpuCanRoute(router) && resolved.routerWeight) {
     const block = gpu.prepareBlock({
       routerWeight: resolved.routerWeight,
       routerBias: resolved.routerBias,
       experts: resolved.experts,
-      nExpertUsed: resolved.router.topK,
-      normalize: resolved.router.normalize,
-      scale: resolved.router.scale,
+      nExpertUsed: router.topK,
+      normalize: router.normalize,
+      scale: router.scale,
     });
     // Plans, stats and losses are rebuilt on the CPU from the one read-back at the end of a forward.
     path = { kind: 'gpu', block, planner: await cpuPath(options, 'auto') };
+  } else if (forced === 'webgpu') {
+    throw new SwitchyardError('backend', 'config.router', `the WebGPU block runs softmax top-k routers without bias, groups or capacity; router '${router.kind}' needs backend 'wasm' or 'reference' in this version`);
   } else {
-    path = await bindCpu(resolved, options, forced === 'webgpu' ? 'auto' : forced);
+    path = await bindCpu(resolved, options, forced);
   }
   return new MoEBlock(config, resolved, path, fallback);
 }

@@ -5,13 +5,19 @@ import type { GpuMoEBlock } from '../backends/webgpu.js';
 import type { ForwardOptions, ForwardResult, MoE, MoEConfig, ResolvedBackend } from '../spec/types.js';
 import type { ResolvedMoE } from '../spec/moe-config.js';
 import { allFinite, positiveInteger } from '../spec/check.js';
-import { sequenceLengthOf } from '../spec/router-input.js';
+import { sequenceLengthOf, tokenIdsOf } from '../spec/router-input.js';
+import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import { assembleRouting } from './routing-result.js';
 
 /** Where the block's weights live now. */
 export type BoundPath =
   | { kind: 'cpu'; backend: CpuBackend; experts: PreparedExperts }
   | { kind: 'gpu'; block: GpuMoEBlock; planner: CpuBackend };
+
+/** The vocabulary a hash table covers, so out-of-range token ids are refused before lookup. */
+function vocabOf(router: ResolvedRouterSpec): number | undefined {
+  return router.kind === 'hash' && router.table ? router.table.length / router.topK : undefined;
+}
 
 export class MoEBlock implements MoE {
   readonly config: MoEConfig;
@@ -48,8 +54,8 @@ export class MoEBlock implements MoE {
       throw new SwitchyardError('shape', 'hidden', `expected a Float32Array [tokens=${nToken}, dModel=${dModel}] = ${nToken * dModel} elements, received ${describe(hidden)}`);
     }
     allFinite(hidden, 'hidden', `[${nToken}, ${dModel}]`);
-    const dims = { nToken, nExpert: router.numExperts, nExpertUsed: router.topK, sequenceLength };
     if (path.kind === 'gpu') {
+      const dims = { nToken, nExpert: router.numExperts, nExpertUsed: router.topK, sequenceLength };
       try {
         const r = await path.block.forward(hidden, nToken);
         return { output: r.output, routing: assembleRouting(r, dims, path.planner, 'webgpu') };
@@ -59,16 +65,17 @@ export class MoEBlock implements MoE {
         return this.forward(hidden, options);
       }
     }
+    const tokenIds = options.tokenIds === undefined ? undefined : tokenIdsOf(options.tokenIds, nToken, vocabOf(router), 'options.tokenIds');
+    if (router.kind === 'hash' && !tokenIds) {
+      throw new SwitchyardError('shape', 'options.tokenIds', `router 'hash' reads token ids, expected an Int32Array [tokens=${nToken}], received undefined`);
+    }
     const { backend, experts } = path;
-    const logits = backend.routerLogits({
-      hidden, weight: this.resolved.routerWeight, bias: this.resolved.routerBias, nToken, dModel, nExpert: router.numExperts,
+    const routing = backend.route(router, {
+      nToken, sequenceLength, logits: undefined, hidden, dModel,
+      weight: this.resolved.routerWeight, bias: this.resolved.routerBias, tokenIds,
     });
-    const selection = backend.topKSoftmax({
-      logits, nToken, nExpert: router.numExperts, nExpertUsed: router.topK, normalize: router.normalize, scale: router.scale,
-    });
-    const routing = assembleRouting({ ...selection, logits }, dims, backend, backend.name);
     const output = backend.runExperts(experts, hidden, nToken, routing.plan);
-    return { output, routing };
+    return { output, routing: { ...routing, backend: backend.name } };
   }
 
   destroy(): void {

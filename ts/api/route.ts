@@ -1,12 +1,19 @@
 // route(): routing alone, on the reference, WASM or WebGPU path.
 import type { RouterInput, RouterSpec, RuntimeOptions, Routing } from '../spec/types.js';
-import { resolveRouterSpec } from '../spec/router-spec.js';
+import { resolveRouterSpec, type ResolvedRouterSpec, type ResolvedTopK } from '../spec/router-spec.js';
 import { resolveRouterInput } from '../spec/router-input.js';
 import { backendOption, cpuPath, requireGpuPath } from './paths.js';
 import { assembleRouting } from './routing-result.js';
 
+/** The routers the WebGPU router kernel implements: plain softmax top-k. */
+export function gpuCanRoute(spec: ResolvedRouterSpec): spec is ResolvedTopK {
+  return spec.kind === 'topk' && spec.score === 'softmax' && !spec.selectionBias && !spec.groups && !spec.capacity;
+}
+
 /**
  * Routes T tokens to experts and reports the dispatch plan, health statistics and losses.
+ * With `backend: 'webgpu'`, routers the GPU kernel does not implement run on the CPU, and
+ * `routing.backend` says so.
  *
  * @example
  * const r = await route({ kind: 'topk', numExperts: 8, topK: 2, normalize: true }, { tokens: 4, logits });
@@ -15,19 +22,19 @@ import { assembleRouting } from './routing-result.js';
 export async function route(spec: RouterSpec, input: RouterInput, options?: Pick<RuntimeOptions, 'backend' | 'device' | 'wasmModule'>): Promise<Routing> {
   const resolved = resolveRouterSpec(spec);
   const forced = backendOption(options);
-  const inp = resolveRouterInput(input, resolved.numExperts);
-  const nExpert = resolved.numExperts;
-  // The CPU path also computes the router matmul and the plan when the selection runs on the GPU.
+  const data = resolveRouterInput(input, resolved);
   const cpu = await cpuPath(options, forced === 'webgpu' ? 'auto' : forced);
-  const logits = inp.source === 'logits'
-    ? inp.logits
-    : cpu.routerLogits({ hidden: inp.hidden, weight: inp.weight, bias: inp.bias, nToken: inp.nToken, dModel: inp.dModel, nExpert });
-  const args = { logits, nToken: inp.nToken, nExpert, nExpertUsed: resolved.topK, normalize: resolved.normalize, scale: resolved.scale };
-  const dims = { nToken: inp.nToken, nExpert, nExpertUsed: resolved.topK, sequenceLength: inp.sequenceLength };
-  if (forced === 'webgpu') {
+  if (forced === 'webgpu' && gpuCanRoute(resolved)) {
     const gpu = await requireGpuPath(options);
-    const selection = await gpu.routeTopKSoftmax(args);
+    const logits = data.logits ?? cpu.routerLogits({
+      hidden: data.hidden!, weight: data.weight!, bias: data.bias, nToken: data.nToken, dModel: data.dModel!, nExpert: resolved.numExperts,
+    });
+    const selection = await gpu.routeTopKSoftmax({
+      logits, nToken: data.nToken, nExpert: resolved.numExperts, nExpertUsed: resolved.topK,
+      normalize: resolved.normalize, scale: resolved.scale,
+    });
+    const dims = { nToken: data.nToken, nExpert: resolved.numExperts, nExpertUsed: resolved.topK, sequenceLength: data.sequenceLength };
     return assembleRouting({ ...selection, logits }, dims, cpu, 'webgpu');
   }
-  return assembleRouting({ ...cpu.topKSoftmax(args), logits }, dims, cpu, cpu.name);
+  return { ...cpu.route(resolved, data), backend: cpu.name };
 }

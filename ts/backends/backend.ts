@@ -1,6 +1,11 @@
 // The small interface every execution path implements. The facade (ts/api/) validates input,
 // picks a path and calls these; a path never validates user input itself.
-import type { DispatchPlan, ResolvedBackend } from '../spec/types.js';
+import type { DispatchPlan, ResolvedBackend, Routing } from '../spec/types.js';
+import type { ResolvedRouterSpec } from '../spec/router-spec.js';
+import type { RouterData } from '../spec/router-input.js';
+
+/** A routing as a path computes it; the facade adds which path it was. */
+export type RoutingCore = Omit<Routing, 'backend'>;
 
 /** Expert weights in the canonical layout, already converted to f32. */
 export interface ExpertWeights {
@@ -61,6 +66,8 @@ export interface PreparedExperts {
 export interface CpuBackend {
   readonly name: ResolvedBackend;
   routerLogits(args: RouterLogitsArgs): Float32Array;
+  /** Any router kind, validated: selection, plan (with padding rows), stats and losses. */
+  route(spec: ResolvedRouterSpec, data: RouterData): RoutingCore;
   topKSoftmax(args: TopKSoftmaxArgs): TopKSoftmaxResult;
   /**
    * Counting sort of the assignments by expert: rows of expert e in ascending token order.

@@ -1,10 +1,13 @@
 // The WASM path: AssemblyScript SIMD kernels (assembly/) behind the CpuBackend interface. Inputs are
 // copied into per-call scratch in the module's memory, kernels run on raw pointers, results are copied
 // out into fresh arrays (the only per-call allocations). Expert weights are packed once, at prepare time.
+import type { ResolvedRouterSpec } from '../spec/router-spec.js';
+import type { RouterData } from '../spec/router-input.js';
+import { assembleRouting } from '../api/routing-result.js';
 import { SwitchyardError } from '../errors.js';
 import type { DispatchPlan } from '../spec/types.js';
 import type {
-  CpuBackend, ExpertWeights, PreparedExperts, RouterLogitsArgs, TopKSoftmaxArgs, TopKSoftmaxResult,
+  CpuBackend, ExpertWeights, PreparedExperts, RouterLogitsArgs, RoutingCore, TopKSoftmaxArgs, TopKSoftmaxResult,
 } from './backend.js';
 import { Scratch, WasmHeap } from './wasm-heap.js';
 
@@ -144,6 +147,19 @@ export class WasmBackend implements CpuBackend {
     this.wasm.routerLogits(hPtr, wPtr, bias === undefined ? 0 : bPtr, oPtr, nToken, dModel, nExpert);
     s.check('routerLogits');
     return this.heap.f32.slice(oPtr >>> 2, (oPtr >>> 2) + nToken * nExpert);
+  }
+
+  route(spec: ResolvedRouterSpec, data: RouterData): RoutingCore {
+    if (spec.kind !== 'topk' || spec.score !== 'softmax' || spec.selectionBias || spec.groups || spec.capacity) {
+      throw new SwitchyardError('backend', 'spec', `router '${spec.kind}' with these options is not on the wasm path yet`);
+    }
+    const nExpert = spec.numExperts;
+    const logits = data.logits ?? this.routerLogits({
+      hidden: data.hidden!, weight: data.weight!, bias: data.bias, nToken: data.nToken, dModel: data.dModel!, nExpert,
+    });
+    const selection = this.topKSoftmax({ logits, nToken: data.nToken, nExpert, nExpertUsed: spec.topK, normalize: spec.normalize, scale: spec.scale });
+    const { backend: _, ...core } = assembleRouting({ ...selection, logits }, { nToken: data.nToken, nExpert, nExpertUsed: spec.topK, sequenceLength: data.sequenceLength }, this, 'wasm');
+    return core;
   }
 
   topKSoftmax(args: TopKSoftmaxArgs): TopKSoftmaxResult {

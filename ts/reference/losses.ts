@@ -7,7 +7,7 @@ import { topKIndices } from './topk.js';
  * aux = E/(k·T²) · Σ_e (Σ_t P_te) · N_e over the tokens [first, first + count), where N counts a plain
  * top-k on P (no groups, bias or capacity).
  */
-function auxOver(lossProbs: Float32Array, first: number, count: number, nExpert: number, k: number): number {
+function auxOver(lossProbs: ArrayLike<number>, first: number, count: number, nExpert: number, k: number): number {
   const sumP = new Float64Array(nExpert);
   const counts = new Float64Array(nExpert);
   const chosen = new Int32Array(k);
@@ -27,7 +27,7 @@ function auxOver(lossProbs: Float32Array, first: number, count: number, nExpert:
 
 /** The aux loss over the whole call, and per sequence averaged when sequenceLength S is given (row = b·S + s). */
 export function auxLosses(
-  lossProbs: Float32Array, // [nToken, nExpert] softmax (or sum-normalised) scores
+  lossProbs: ArrayLike<number>, // [nToken, nExpert] softmax (or sum-normalised) scores
   nToken: number,
   nExpert: number,
   k: number,

@@ -4,14 +4,14 @@ import type { ExpertWeights } from '../backends/backend.js';
 import { tensorShape, toFloat32 } from '../formats/dtype.js';
 import type { MoEConfig, TensorLike } from './types.js';
 import { oneOf, positiveInteger } from './check.js';
-import { resolveRouterSpec, type ResolvedTopKSpec } from './router-spec.js';
+import { needsLogits, resolveRouterSpec, type ResolvedRouterSpec } from './router-spec.js';
 
 export interface ResolvedMoE {
   dModel: number;
   dFF: number;
-  router: ResolvedTopKSpec;
-  /** [nExpert, dModel] */
-  routerWeight: Float32Array;
+  router: ResolvedRouterSpec;
+  /** [nExpert, dModel]; absent for routers that read no logits (self, random, uniform hash) */
+  routerWeight: Float32Array | undefined;
   /** [nExpert] */
   routerBias: Float32Array | undefined;
   experts: ExpertWeights;
@@ -19,7 +19,7 @@ export interface ResolvedMoE {
 
 const ACTIVATIONS = ['swiglu', 'geglu', 'gelu', 'relu', 'silu', 'swiglu-oai'] as const;
 
-function resolveDims(config: MoEConfig): { dModel: number; dFF: number; router: ResolvedTopKSpec } {
+function resolveDims(config: MoEConfig): { dModel: number; dFF: number; router: ResolvedRouterSpec } {
   if (config === null || typeof config !== 'object') {
     throw new SwitchyardError('config', 'config', `expected a MoEConfig object, received ${describe(config)}`);
   }
@@ -85,7 +85,13 @@ export function resolveMoE(config: MoEConfig, weights: Record<string, TensorLike
     }
   }
   const E = router.numExperts;
-  const routerWeight = weightOf(weights, 'router.weight', [E, dModel], true)!;
+  const routerWeight = weightOf(weights, 'router.weight', [E, dModel], needsLogits(router));
+  if (router.kind === 'self') {
+    const offset = router.offset ?? dModel - E;
+    if (offset < 0 || offset + E > dModel) {
+      throw new SwitchyardError('range', 'config.router.offset', `expected offset + numExperts ≤ dModel = ${dModel}, received offset ${offset} with numExperts ${E}`);
+    }
+  }
   const routerBias = weightOf(weights, 'router.bias', [E], false);
   const experts: ExpertWeights = {
     nExpert: E,

@@ -1,19 +1,25 @@
-// Validation of RouterInput: lengths against T and E, finiteness, and where the logits come from.
+// Validation of RouterInput against a resolved spec: lengths against T, E and d, finiteness, token ids
+// in range, and that the router finds what it reads (logits, hidden states or token ids).
 import { SwitchyardError, describe } from '../errors.js';
 import type { RouterInput } from './types.js';
 import { allFinite, float32Array, positiveInteger } from './check.js';
+import { needsLogits, type ResolvedRouterSpec } from './router-spec.js';
 
-export type ResolvedRouterInput =
-  | { nToken: number; source: 'logits'; logits: Float32Array; sequenceLength?: number }
-  | {
-      nToken: number;
-      source: 'hidden';
-      hidden: Float32Array; // [nToken, dModel]
-      weight: Float32Array; // [nExpert, dModel]
-      bias: Float32Array | undefined; // [nExpert]
-      dModel: number;
-      sequenceLength?: number;
-    };
+export interface RouterData {
+  nToken: number;
+  sequenceLength: number | undefined;
+  /** [nToken, nExpert] given logits */
+  logits: Float32Array | undefined;
+  /** [nToken, dModel] */
+  hidden: Float32Array | undefined;
+  dModel: number | undefined;
+  /** [nExpert, dModel] */
+  weight: Float32Array | undefined;
+  /** [nExpert] */
+  bias: Float32Array | undefined;
+  /** [nToken] */
+  tokenIds: Int32Array | undefined;
+}
 
 export function sequenceLengthOf(value: unknown, nToken: number, argument: string): number | undefined {
   if (value === undefined) return undefined;
@@ -24,29 +30,73 @@ export function sequenceLengthOf(value: unknown, nToken: number, argument: strin
   return s;
 }
 
-export function resolveRouterInput(input: RouterInput, nExpert: number, argument = 'input'): ResolvedRouterInput {
+export function tokenIdsOf(value: unknown, nToken: number, vocab: number | undefined, argument: string): Int32Array {
+  if (!(value instanceof Int32Array) || value.length !== nToken) {
+    throw new SwitchyardError('shape', argument, `expected an Int32Array [tokens=${nToken}], received ${describe(value)}`);
+  }
+  for (let t = 0; t < nToken; t++) {
+    const id = value[t];
+    if (id < 0 || (vocab !== undefined && id >= vocab)) {
+      throw new SwitchyardError('range', argument, `expected token ids in [0, ${vocab ?? '2^31'}), received ${id} at token ${t}`);
+    }
+  }
+  return value;
+}
+
+export function resolveRouterInput(input: RouterInput, spec: ResolvedRouterSpec, argument = 'input'): RouterData {
   if (input === null || typeof input !== 'object') {
     throw new SwitchyardError('shape', argument, `expected a RouterInput object, received ${describe(input)}`);
   }
+  const E = spec.numExperts;
   const nToken = positiveInteger(input.tokens, `${argument}.tokens`);
-  const sequenceLength = sequenceLengthOf(input.sequenceLength, nToken, `${argument}.sequenceLength`);
+  const data: RouterData = {
+    nToken,
+    sequenceLength: sequenceLengthOf(input.sequenceLength, nToken, `${argument}.sequenceLength`),
+    logits: undefined, hidden: undefined, dModel: undefined, weight: undefined, bias: undefined, tokenIds: undefined,
+  };
   if (input.logits !== undefined) {
-    const logits = float32Array(input.logits, nToken * nExpert, `[tokens=${nToken}, numExperts=${nExpert}]`, `${argument}.logits`);
-    allFinite(logits, `${argument}.logits`, `[${nToken}, ${nExpert}]`);
-    return { nToken, source: 'logits', logits, sequenceLength };
+    data.logits = float32Array(input.logits, nToken * E, `[tokens=${nToken}, numExperts=${E}]`, `${argument}.logits`);
+    allFinite(data.logits, `${argument}.logits`, `[${nToken}, ${E}]`);
   }
-  if (input.hidden === undefined || input.weight === undefined) {
-    throw new SwitchyardError('shape', `${argument}.logits`, 'expected logits [tokens, numExperts], or hidden [tokens, dModel] with weight [numExperts, dModel]; received neither');
+  if (input.hidden !== undefined) {
+    if (!(input.hidden instanceof Float32Array) || input.hidden.length % nToken !== 0 || input.hidden.length === 0) {
+      throw new SwitchyardError('shape', `${argument}.hidden`, `expected a Float32Array [tokens=${nToken}, dModel], received ${describe(input.hidden)}`);
+    }
+    data.hidden = input.hidden;
+    data.dModel = input.hidden.length / nToken;
+    allFinite(data.hidden, `${argument}.hidden`, `[${nToken}, ${data.dModel}]`);
   }
-  if (!(input.hidden instanceof Float32Array) || input.hidden.length % nToken !== 0 || input.hidden.length === 0) {
-    throw new SwitchyardError('shape', `${argument}.hidden`, `expected a Float32Array [tokens=${nToken}, dModel], received ${describe(input.hidden)}`);
+  if (input.weight !== undefined && data.logits === undefined) {
+    if (data.dModel === undefined) {
+      throw new SwitchyardError('shape', `${argument}.hidden`, `expected hidden [tokens=${nToken}, dModel] beside weight, received undefined`);
+    }
+    data.weight = float32Array(input.weight, E * data.dModel, `[numExperts=${E}, dModel=${data.dModel}]`, `${argument}.weight`);
+    allFinite(data.weight, `${argument}.weight`, `[${E}, ${data.dModel}]`);
+    if (input.bias !== undefined) {
+      data.bias = float32Array(input.bias, E, `[numExperts=${E}]`, `${argument}.bias`);
+      allFinite(data.bias, `${argument}.bias`, `[${E}]`);
+    }
   }
-  const dModel = input.hidden.length / nToken;
-  const hidden = input.hidden;
-  const weight = float32Array(input.weight, nExpert * dModel, `[numExperts=${nExpert}, dModel=${dModel}]`, `${argument}.weight`);
-  const bias = input.bias === undefined ? undefined : float32Array(input.bias, nExpert, `[numExperts=${nExpert}]`, `${argument}.bias`);
-  allFinite(hidden, `${argument}.hidden`, `[${nToken}, ${dModel}]`);
-  allFinite(weight, `${argument}.weight`, `[${nExpert}, ${dModel}]`);
-  if (bias) allFinite(bias, `${argument}.bias`, `[${nExpert}]`);
-  return { nToken, source: 'hidden', hidden, weight, bias, dModel, sequenceLength };
+  if (needsLogits(spec) && data.logits === undefined && data.weight === undefined) {
+    throw new SwitchyardError('shape', `${argument}.logits`, `router '${spec.kind}' expected logits [tokens, numExperts], or hidden [tokens, dModel] with weight [numExperts, dModel]; received neither`);
+  }
+  if (spec.kind === 'self') {
+    if (data.hidden === undefined || data.dModel === undefined) {
+      throw new SwitchyardError('shape', `${argument}.hidden`, `router 'self' reads hidden [tokens=${nToken}, dModel]; received undefined`);
+    }
+    const offset = spec.offset ?? data.dModel - E;
+    if (offset < 0 || offset + E > data.dModel) {
+      throw new SwitchyardError('range', 'spec.offset', `expected offset + numExperts ≤ dModel = ${data.dModel}, received offset ${offset} with numExperts ${E}`);
+    }
+  }
+  if (spec.kind === 'hash') {
+    const vocab = spec.table ? spec.table.length / spec.topK : undefined;
+    if (input.tokenIds === undefined) {
+      throw new SwitchyardError('shape', `${argument}.tokenIds`, `router 'hash' reads token ids, expected an Int32Array [tokens=${nToken}], received undefined`);
+    }
+    data.tokenIds = tokenIdsOf(input.tokenIds, nToken, vocab, `${argument}.tokenIds`);
+  } else if (input.tokenIds !== undefined) {
+    data.tokenIds = tokenIdsOf(input.tokenIds, nToken, undefined, `${argument}.tokenIds`);
+  }
+  return data;
 }

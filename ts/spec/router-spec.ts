@@ -1,45 +1,232 @@
-// Validation of RouterSpec into the normalised form the paths consume.
+// Validation of RouterSpec into the resolved form the paths consume: every default filled in, every
+// field checked against E and k, so a path never sees a spec it would have to second-guess.
 import { SwitchyardError, describe } from '../errors.js';
-import type { RouterSpec } from './types.js';
-import { booleanFlag, finiteNumber, oneOf, positiveInteger } from './check.js';
+import type { RouterSpec, ScoreFunction } from './types.js';
+import { booleanFlag, finiteNumber, float32Array, oneOf, positiveInteger } from './check.js';
 
-/** A validated token-choice softmax router: every default filled in. */
-export interface ResolvedTopKSpec {
-  kind: 'topk';
-  numExperts: number;
-  topK: number;
-  score: 'softmax';
+export interface ResolvedCapacity {
+  /** C, or undefined to derive it per call as ceil(L·k/E · factor). */
+  perExpert: number | undefined;
+  factor: number | undefined;
+  dropPolicy: 'probs' | 'position';
+  padToCapacity: boolean;
+  per: 'batch' | 'sequence';
+}
+
+export interface ResolvedGroups {
+  count: number;
+  topk: number;
+  /** Group score = sum of its top scoreTopN selection keys (0 makes every group score 0). */
+  scoreTopN: number;
+  on: 'scores' | 'logits';
+}
+
+export interface ResolvedScoring {
+  score: ScoreFunction;
   normalize: boolean;
   scale: number;
 }
 
-const ROUTER_KINDS = ['topk', 'hash', 'sinkhorn', 'expert-choice', 'self', 'random'] as const;
-const SUPPORTED_KINDS = ['topk'] as const;
+interface Base {
+  numExperts: number;
+  topK: number;
+}
 
-export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): ResolvedTopKSpec {
+export interface ResolvedTopK extends Base, ResolvedScoring {
+  kind: 'topk';
+  selectionBias: Float32Array | undefined;
+  groups: ResolvedGroups | undefined;
+  capacity: ResolvedCapacity | undefined;
+}
+
+export interface ResolvedHash extends Base, ResolvedScoring {
+  kind: 'hash';
+  table: Int32Array | undefined;
+  seed: number;
+  weights: 'uniform' | 'scores';
+}
+
+export interface ResolvedSinkhorn extends Base {
+  kind: 'sinkhorn';
+  tolerance: number;
+  maxIterations: number;
+}
+
+export interface ResolvedExpertChoice extends Base {
+  kind: 'expert-choice';
+  capacityFactor: number;
+  minCapacity: number;
+}
+
+export interface ResolvedSelf extends Base, ResolvedScoring {
+  kind: 'self';
+  offset: number | undefined;
+  temperature: number;
+}
+
+export interface ResolvedRandom extends Base {
+  kind: 'random';
+  seed: number;
+}
+
+export type ResolvedRouterSpec = ResolvedTopK | ResolvedHash | ResolvedSinkhorn | ResolvedExpertChoice | ResolvedSelf | ResolvedRandom;
+
+const ROUTER_KINDS = ['topk', 'hash', 'sinkhorn', 'expert-choice', 'self', 'random'] as const;
+const SCORES = ['softmax', 'sigmoid', 'sqrt-softplus'] as const;
+
+function positiveNumber(value: unknown, argument: string): number {
+  const v = finiteNumber(value, argument);
+  if (v <= 0) throw new SwitchyardError('range', argument, `expected a number > 0, received ${v}`);
+  return v;
+}
+
+function seedOf(value: unknown, argument: string): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new SwitchyardError('range', argument, `expected an integer in [0, 2^32), received ${describe(value)}`);
+  }
+  return value >>> 0;
+}
+
+function scoring(s: Record<string, unknown>, argument: string, normalizeDefault: boolean): ResolvedScoring {
+  return {
+    score: oneOf(s.score, SCORES, `${argument}.score`, 'softmax'),
+    normalize: booleanFlag(s.normalize, `${argument}.normalize`, normalizeDefault),
+    scale: s.scale === undefined ? 1 : finiteNumber(s.scale, `${argument}.scale`),
+  };
+}
+
+function groupsOf(value: unknown, E: number, k: number, argument: string): ResolvedGroups | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') {
+    throw new SwitchyardError('config', argument, `expected { count, topk, scoreTopN?, on? }, received ${describe(value)}`);
+  }
+  const g = value as Record<string, unknown>;
+  const count = positiveInteger(g.count, `${argument}.count`);
+  if (E % count !== 0) {
+    throw new SwitchyardError('config', `${argument}.count`, `expected a divisor of numExperts = ${E}, received ${count}`);
+  }
+  const topk = positiveInteger(g.topk, `${argument}.topk`);
+  if (topk > count) {
+    throw new SwitchyardError('config', `${argument}.topk`, `expected 1 ≤ groups.topk ≤ groups.count = ${count}, received ${topk}`);
+  }
+  if (topk * (E / count) < k) {
+    throw new SwitchyardError('config', `${argument}.topk`, `the ${topk} kept groups of ${E / count} experts hold fewer than topK = ${k} experts`);
+  }
+  let scoreTopN = Math.floor(k / topk);
+  if (g.scoreTopN !== undefined) {
+    scoreTopN = positiveInteger(g.scoreTopN, `${argument}.scoreTopN`);
+    if (scoreTopN > E / count) {
+      throw new SwitchyardError('config', `${argument}.scoreTopN`, `expected at most the group size ${E / count}, received ${scoreTopN}`);
+    }
+  }
+  return { count, topk, scoreTopN, on: oneOf(g.on, ['scores', 'logits'] as const, `${argument}.on`, 'scores') };
+}
+
+function capacityOf(value: unknown, argument: string): ResolvedCapacity | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') {
+    throw new SwitchyardError('config', argument, `expected { factor | perExpert, dropPolicy?, padToCapacity?, per? }, received ${describe(value)}`);
+  }
+  const c = value as Record<string, unknown>;
+  const perExpert = c.perExpert === undefined ? undefined : positiveInteger(c.perExpert, `${argument}.perExpert`);
+  const factor = c.factor === undefined ? undefined : positiveNumber(c.factor, `${argument}.factor`);
+  if (perExpert === undefined && factor === undefined) {
+    throw new SwitchyardError('config', argument, 'expected capacity.factor (> 0) or capacity.perExpert (a positive integer); received neither');
+  }
+  return {
+    perExpert,
+    factor,
+    dropPolicy: oneOf(c.dropPolicy, ['probs', 'position'] as const, `${argument}.dropPolicy`, 'probs'),
+    padToCapacity: booleanFlag(c.padToCapacity, `${argument}.padToCapacity`, false),
+    per: oneOf(c.per, ['batch', 'sequence'] as const, `${argument}.per`, 'batch'),
+  };
+}
+
+function hashTableOf(value: unknown, E: number, k: number, argument: string): Int32Array | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof Int32Array) || value.length === 0 || value.length % k !== 0) {
+    throw new SwitchyardError('shape', argument, `expected an Int32Array [vocab, topK=${k}], received ${describe(value)}`);
+  }
+  for (let v = 0; v < value.length / k; v++) {
+    for (let j = 0; j < k; j++) {
+      const e = value[v * k + j];
+      if (e < 0 || e >= E) throw new SwitchyardError('range', argument, `expected experts in [0, ${E}), received ${e} for token ${v}`);
+      for (let i = 0; i < j; i++) {
+        if (value[v * k + i] === e) throw new SwitchyardError('range', argument, `expected ${k} distinct experts per token, token ${v} repeats expert ${e}`);
+      }
+    }
+  }
+  return value;
+}
+
+export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): ResolvedRouterSpec {
   if (spec === null || typeof spec !== 'object') {
     throw new SwitchyardError('config', argument, `expected a RouterSpec object, received ${describe(spec)}`);
   }
-  const kind = oneOf(spec.kind, ROUTER_KINDS, `${argument}.kind`, 'topk' as never);
-  if (!(SUPPORTED_KINDS as readonly string[]).includes(kind)) {
-    throw new SwitchyardError('config', `${argument}.kind`, `router kind '${kind}' is not available in this version; available: 'topk'`);
-  }
-  const numExperts = positiveInteger(spec.numExperts, `${argument}.numExperts`);
-  const topK = positiveInteger(spec.topK, `${argument}.topK`);
+  const s = spec as unknown as Record<string, unknown>;
+  if (s.kind === undefined) throw new SwitchyardError('config', `${argument}.kind`, `expected one of ${ROUTER_KINDS.map((k) => `'${k}'`).join(', ')}, received undefined`);
+  const kind = oneOf(s.kind, ROUTER_KINDS, `${argument}.kind`, 'topk');
+  const numExperts = positiveInteger(s.numExperts, `${argument}.numExperts`);
+  const topK = positiveInteger(s.topK, `${argument}.topK`);
   if (topK > numExperts) {
     throw new SwitchyardError('range', `${argument}.topK`, `expected 1 ≤ topK ≤ numExperts = ${numExperts}, received ${topK}`);
   }
-  const s = spec as RouterSpec & { score?: unknown; normalize?: unknown; scale?: unknown; selectionBias?: unknown; groups?: unknown; capacity?: unknown };
-  const score = oneOf(s.score, ['softmax', 'sigmoid', 'sqrt-softplus'] as const, `${argument}.score`, 'softmax');
-  if (score !== 'softmax') {
-    throw new SwitchyardError('config', `${argument}.score`, `score '${score}' is not available in this version; available: 'softmax'`);
+  const base = { numExperts, topK };
+  switch (kind) {
+    case 'topk':
+      return {
+        kind, ...base, ...scoring(s, argument, false),
+        selectionBias: s.selectionBias === undefined ? undefined : float32Array(s.selectionBias, numExperts, `[numExperts=${numExperts}]`, `${argument}.selectionBias`),
+        groups: groupsOf(s.groups, numExperts, topK, `${argument}.groups`),
+        capacity: capacityOf(s.capacity, `${argument}.capacity`),
+      };
+    case 'hash':
+      return {
+        kind, ...base, ...scoring(s, argument, false),
+        table: hashTableOf(s.table, numExperts, topK, `${argument}.table`),
+        seed: seedOf(s.seed, `${argument}.seed`),
+        weights: oneOf(s.weights, ['uniform', 'scores'] as const, `${argument}.weights`, 'uniform'),
+      };
+    case 'sinkhorn':
+      return {
+        kind, ...base,
+        tolerance: s.tolerance === undefined ? 1e-4 : positiveNumber(s.tolerance, `${argument}.tolerance`),
+        maxIterations: s.maxIterations === undefined ? 200 : positiveInteger(s.maxIterations, `${argument}.maxIterations`),
+      };
+    case 'expert-choice':
+      return {
+        kind, ...base,
+        capacityFactor: positiveNumber(s.capacityFactor, `${argument}.capacityFactor`),
+        minCapacity: s.minCapacity === undefined ? 4 : positiveInteger(s.minCapacity, `${argument}.minCapacity`),
+      };
+    case 'self':
+      return {
+        kind, ...base, ...scoring(s, argument, true),
+        offset: s.offset === undefined ? undefined : nonNegativeInteger(s.offset, `${argument}.offset`),
+        temperature: s.temperature === undefined ? 1 : positiveNumber(s.temperature, `${argument}.temperature`),
+      };
+    case 'random':
+      return { kind, ...base, seed: seedOf(s.seed, `${argument}.seed`) };
   }
-  for (const field of ['selectionBias', 'groups', 'capacity'] as const) {
-    if (s[field] !== undefined) {
-      throw new SwitchyardError('config', `${argument}.${field}`, `'${field}' is not available in this version of the topk router`);
-    }
+}
+
+function nonNegativeInteger(value: unknown, argument: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new SwitchyardError('range', argument, `expected a non-negative integer, received ${describe(value)}`);
   }
-  const normalize = booleanFlag(s.normalize, `${argument}.normalize`, false);
-  const scale = s.scale === undefined ? 1 : finiteNumber(s.scale, `${argument}.scale`);
-  return { kind: 'topk', numExperts, topK, score, normalize, scale };
+  return value;
+}
+
+/** The width of a routing's per-token arrays: k, or E for expert choice (a token may get any number). */
+export function slotsPerToken(spec: ResolvedRouterSpec): number {
+  return spec.kind === 'expert-choice' ? spec.numExperts : spec.topK;
+}
+
+/** Whether the router reads logits (given, or hidden · weightᵀ + bias). */
+export function needsLogits(spec: ResolvedRouterSpec): boolean {
+  if (spec.kind === 'self') return false;
+  if (spec.kind === 'random') return false;
+  if (spec.kind === 'hash') return spec.weights === 'scores';
+  return true;
 }

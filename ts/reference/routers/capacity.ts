@@ -1,0 +1,55 @@
+// Expert capacity (DESIGN.md §3 `capacity`): per expert and per token group, keep at most C of the routed
+// tokens — the largest final weights ('probs', Megatron-Core) or the earliest ('position', Switch) —
+// drop the rest (expert −1, weight 0, survivors not renormalised), and optionally pad every expert to
+// exactly min(C, L) rows with the lowest-index tokens it was not routed, at weight 0.
+import type { ResolvedCapacity } from '../../spec/router-spec.js';
+import type { PlanPadding } from '../plan.js';
+
+/** C for a group of L tokens: perExpert, or ceil(L·k/E · factor) in Megatron-Core's order of operations. */
+export function capacityOf(c: ResolvedCapacity, groupTokens: number, nExpert: number, k: number): number {
+  return c.perExpert ?? Math.ceil(((groupTokens * k) / nExpert) * c.factor!);
+}
+
+/** The token groups capacity applies to: the whole call, or each sequence of S rows (batch-major). */
+export function capacityGroups(c: ResolvedCapacity, nToken: number, sequenceLength: number | undefined): number {
+  return c.per === 'sequence' && sequenceLength !== undefined ? sequenceLength : nToken;
+}
+
+/** Applies capacity in place on indices/weights [nToken, k]; returns the padding rows to add to the plan. */
+export function applyCapacity(
+  c: ResolvedCapacity,
+  indices: Int32Array,
+  weights: Float32Array,
+  nToken: number,
+  nExpert: number,
+  k: number,
+  sequenceLength: number | undefined,
+): PlanPadding {
+  const padding: PlanPadding = { expert: [], token: [] };
+  const L = capacityGroups(c, nToken, sequenceLength);
+  const C = capacityOf(c, L, nExpert, k);
+  for (let first = 0; first < nToken; first += L) {
+    for (let e = 0; e < nExpert; e++) {
+      const slots: number[] = [];
+      for (let s = first * k; s < (first + L) * k; s++) if (indices[s] === e) slots.push(s);
+      if (slots.length > C) {
+        // Slots are in token order already, which is the 'position' ranking and the tie-break of 'probs'.
+        const ranked = c.dropPolicy === 'probs' ? [...slots].sort((a, b) => weights[b] - weights[a] || a - b) : slots;
+        for (const s of ranked.slice(C)) {
+          indices[s] = -1;
+          weights[s] = 0;
+        }
+      } else if (c.padToCapacity) {
+        const routed = new Set(slots.map((s) => Math.floor(s / k)));
+        const need = Math.min(C, L) - slots.length;
+        for (let t = first, added = 0; t < first + L && added < need; t++) {
+          if (routed.has(t)) continue;
+          padding.expert.push(e);
+          padding.token.push(t);
+          added++;
+        }
+      }
+    }
+  }
+  return padding;
+}
