@@ -8,3 +8,8 @@ export type { HuggingFaceArgs } from './formats/huggingface.js';
 export { SwitchyardError } from './errors.js';
 export type { SwitchyardErrorCode } from './errors.js';
 export type * from './spec/types.js';
+export { routers } from './routing/presets.js';
+export { RouterMonitor } from './routing/monitor.js';
+export type { RouterMonitorOptions } from './routing/monitor.js';
+export { updateExpertBias } from './routing/expert-bias.js';
+export { balancedHashTable } from './routing/hash-table.js';

@@ -2,6 +2,7 @@
 // Cases reach the library only through the `api` of their context, so this registry bundles alone.
 import { badInputCases } from './bad-input.js';
 import { goldenCases } from './golden-mixtral.js';
+import { megatronCases } from './golden-megatron.js';
 import { randomMoECases } from './random-moe.js';
 import { routeCases } from './route-topk.js';
 import type { ConformanceCase } from './types.js';
@@ -10,5 +11,5 @@ export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './ty
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...routeCases, ...randomMoECases, ...badInputCases];
+  return [...goldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...badInputCases];
 }

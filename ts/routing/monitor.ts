@@ -1,0 +1,121 @@
+// RouterMonitor: routing health across calls and layers — per-layer load history, the global-batch aux
+// loss (the aux loss of all recorded tokens together: balance asked of the whole batch rather than of
+// each micro-batch, Qiu et al. 2025, arXiv 2501.11873) and a warning when a layer's load collapses.
+import { SwitchyardError, describe } from '../errors.js';
+import type { Routing } from '../spec/types.js';
+import { topKIndices } from '../reference/topk.js';
+import { normalizedEntropy } from '../reference/stats.js';
+
+export interface RouterMonitorOptions {
+  /** A layer whose loadEntropy falls below this (0..1) counts as collapsed; default 0.5. */
+  collapseThreshold?: number;
+  /** Called once per layer when it first collapses; by default a console.warn. */
+  onCollapse?: (layer: number, loadEntropy: number) => void;
+}
+
+interface LayerRecord {
+  nExpert: number;
+  k: number;
+  tokens: number;
+  /** Σ over recorded tokens of the loss distribution P, per expert */
+  sumP: Float64Array;
+  /** Σ over recorded tokens of the plain top-k counts on P, per expert */
+  counts: Float64Array;
+  history: Int32Array[];
+  collapsed: boolean;
+}
+
+/**
+ * @example
+ * const monitor = new RouterMonitor();
+ * for (const [layer, moe] of layers.entries()) monitor.record((await moe.forward(h, { tokens })).routing, layer);
+ * monitor.globalAux(0); monitor.loadHistory(0);
+ */
+export class RouterMonitor {
+  private readonly layers = new Map<number, LayerRecord>();
+  private readonly threshold: number;
+  private readonly onCollapse: (layer: number, loadEntropy: number) => void;
+
+  constructor(options: RouterMonitorOptions = {}) {
+    this.threshold = options.collapseThreshold ?? 0.5;
+    if (!(this.threshold >= 0 && this.threshold <= 1)) {
+      throw new SwitchyardError('range', 'options.collapseThreshold', `expected a number in [0, 1], received ${describe(options.collapseThreshold)}`);
+    }
+    this.onCollapse = options.onCollapse ?? ((layer, h) =>
+      console.warn(`switchyard: router collapse in layer ${layer}: loadEntropy ${h.toFixed(3)} < ${this.threshold}`));
+  }
+
+  /** Adds one routing of `layer` to the totals. */
+  record(routing: Routing, layer = 0): void {
+    if (!Number.isSafeInteger(layer) || layer < 0) throw new SwitchyardError('range', 'layer', `expected a non-negative integer, received ${describe(layer)}`);
+    const E = routing.stats.load.length;
+    const T = routing.probs.length / E;
+    const k = routing.indices.length / T;
+    let rec = this.layers.get(layer);
+    if (!rec) {
+      rec = { nExpert: E, k, tokens: 0, sumP: new Float64Array(E), counts: new Float64Array(E), history: [], collapsed: false };
+      this.layers.set(layer, rec);
+    }
+    if (rec.nExpert !== E || rec.k !== k) {
+      throw new SwitchyardError('shape', 'routing', `layer ${layer} was recorded with E=${rec.nExpert}, k=${rec.k}; received E=${E}, k=${k}`);
+    }
+    const p = new Float64Array(E);
+    const top = new Int32Array(k);
+    for (let t = 0; t < T; t++) {
+      let sum = 0;
+      for (let e = 0; e < E; e++) sum += routing.probs[t * E + e];
+      for (let e = 0; e < E; e++) {
+        p[e] = routing.probs[t * E + e] / (sum + 1e-20);
+        rec.sumP[e] += p[e];
+      }
+      topKIndices(p, E, k, top);
+      for (let j = 0; j < k; j++) rec.counts[top[j]]++;
+    }
+    rec.tokens += T;
+    rec.history.push(routing.stats.load.slice());
+    if (!rec.collapsed && routing.stats.loadEntropy < this.threshold) {
+      rec.collapsed = true;
+      this.onCollapse(layer, routing.stats.loadEntropy);
+    }
+  }
+
+  /** The aux loss over every token recorded for the layer (1.0 at perfect balance). */
+  globalAux(layer = 0): number {
+    const rec = this.require(layer);
+    let acc = 0;
+    for (let e = 0; e < rec.nExpert; e++) acc += rec.sumP[e] * rec.counts[e];
+    return (rec.nExpert / (rec.k * rec.tokens * rec.tokens)) * acc;
+  }
+
+  /** The load per expert of every recorded call of the layer, oldest first. */
+  loadHistory(layer = 0): Int32Array[] {
+    return this.require(layer).history.map((l) => l.slice());
+  }
+
+  /** The summed load per expert over the recorded calls, and its normalised entropy. */
+  totalLoad(layer = 0): { load: Float64Array; loadEntropy: number } {
+    const rec = this.require(layer);
+    const load = new Float64Array(rec.nExpert);
+    for (const l of rec.history) for (let e = 0; e < rec.nExpert; e++) load[e] += l[e];
+    return { load, loadEntropy: normalizedEntropy(load, 0, rec.nExpert) };
+  }
+
+  collapsed(layer = 0): boolean {
+    return this.require(layer).collapsed;
+  }
+
+  recordedLayers(): number[] {
+    return [...this.layers.keys()].sort((a, b) => a - b);
+  }
+
+  /** Forgets everything, e.g. at the end of a global batch. */
+  reset(): void {
+    this.layers.clear();
+  }
+
+  private require(layer: number): LayerRecord {
+    const rec = this.layers.get(layer);
+    if (!rec) throw new SwitchyardError('range', 'layer', `no routing recorded for layer ${layer}`);
+    return rec;
+  }
+}
