@@ -5,11 +5,12 @@ import { goldenCases } from './golden-mixtral.js';
 import { megatronCases } from './golden-megatron.js';
 import { randomMoECases } from './random-moe.js';
 import { routeCases } from './route-topk.js';
+import { routerPropertyCases } from './router-properties.js';
 import type { ConformanceCase } from './types.js';
 
 export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './types.js';
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...badInputCases];
+  return [...goldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...routerPropertyCases, ...badInputCases];
 }

@@ -1,0 +1,148 @@
+// Seeded property checks of every router kind through route(), hundreds of specs each: the invariants
+// DESIGN.md §3 promises hold whatever the shapes (distinct ids, capacity bounds, no renormalisation of
+// survivors, earliest tokens kept by 'position', exact expert-choice capacity, normalised weights,
+// deterministic hash and random routing).
+import { normal, rng } from './rng.js';
+import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
+
+type Api = CaseContext['api'];
+type Spec = Parameters<Api['route']>[0];
+type Routing = Awaited<ReturnType<Api['route']>>;
+
+/** Sums of k f32 weights against their f64 ideal. */
+const SUM_TOLERANCE = 1e-5;
+const SEEDS_PER_KIND = 120;
+
+function fail(seed: number, what: string): never {
+  throw new CaseFailure(`seed ${seed}: ${what}`);
+}
+
+function pick<T>(random: () => number, items: readonly T[]): T {
+  return items[Math.floor(random() * items.length)];
+}
+
+function drawShape(random: () => number) {
+  const E = pick(random, [1, 2, 3, 4, 6, 8, 16, 32]);
+  const k = 1 + Math.floor(random() * E);
+  const S = pick(random, [1, 3, 8, 16]);
+  const B = pick(random, [1, 2, 5]);
+  return { E, k, S, B, T: S * B };
+}
+
+function checkIds(seed: number, r: Routing, T: number, width: number, E: number, allowDropped: boolean): void {
+  for (let t = 0; t < T; t++) {
+    const seen = new Set<number>();
+    for (let j = 0; j < width; j++) {
+      const e = r.indices[t * width + j];
+      if (e === -1) {
+        if (!allowDropped) fail(seed, `token ${t} slot ${j} unexpectedly empty`);
+        if (r.weights[t * width + j] !== 0) fail(seed, `empty slot of token ${t} has weight ${r.weights[t * width + j]}`);
+        continue;
+      }
+      if (e < 0 || e >= E) fail(seed, `token ${t} routed to expert ${e} of ${E}`);
+      if (seen.has(e)) fail(seed, `token ${t} routed twice to expert ${e}`);
+      seen.add(e);
+    }
+  }
+}
+
+async function topkProperties(ctx: CaseContext, seed: number): Promise<void> {
+  const random = rng(seed);
+  const { E, k, S, B, T } = drawShape(random);
+  const score = pick(random, ['softmax', 'sigmoid', 'sqrt-softplus'] as const);
+  const normalize = random() < 0.5;
+  const counts = [1, 2, 4, 8].filter((g) => E % g === 0);
+  const count = pick(random, counts);
+  const groupTopk = 1 + Math.floor(random() * count);
+  const groups = count > 1 && groupTopk * (E / count) >= k && random() < 0.5 ? { count, topk: groupTopk } : undefined;
+  const policy = pick(random, ['probs', 'position'] as const);
+  const per = pick(random, ['batch', 'sequence'] as const);
+  const factor = pick(random, [0.25, 0.5, 1, 1.5]);
+  const pad = random() < 0.3;
+  const bias = random() < 0.3 ? normal(random, E, 0.1) : undefined;
+  const logits = normal(random, T * E, 2);
+  const base: Spec = { kind: 'topk', numExperts: E, topK: k, score, normalize, selectionBias: bias, groups };
+  const free = await ctx.api.route(base, { tokens: T, logits, sequenceLength: S }, { backend: ctx.backend });
+  checkIds(seed, free, T, k, E, false);
+  if (normalize) {
+    for (let t = 0; t < T; t++) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum += free.weights[t * k + j];
+      if (Math.abs(sum - 1) > SUM_TOLERANCE) fail(seed, `normalised weights of token ${t} sum to ${sum}`);
+    }
+  }
+  const capped = await ctx.api.route(
+    { ...base, capacity: { factor, dropPolicy: policy, per, padToCapacity: pad } } as Spec,
+    { tokens: T, logits, sequenceLength: S }, { backend: ctx.backend },
+  );
+  checkIds(seed, capped, T, k, E, true);
+  const L = per === 'sequence' ? S : T;
+  const C = Math.ceil(((L * k) / E) * factor);
+  for (let first = 0; first < T; first += L) {
+    for (let e = 0; e < E; e++) {
+      const routed: number[] = [];
+      const kept: number[] = [];
+      for (let t = first; t < first + L; t++) {
+        for (let j = 0; j < k; j++) {
+          if (free.indices[t * k + j] === e) routed.push(t);
+          if (capped.indices[t * k + j] === e) {
+            kept.push(t);
+            if (capped.weights[t * k + j] !== free.weights[t * k + j]) fail(seed, `survivor ${t} of expert ${e} was reweighted`);
+          }
+        }
+      }
+      if (kept.length !== Math.min(C, routed.length)) fail(seed, `expert ${e} kept ${kept.length} of ${routed.length}, capacity ${C}`);
+      if (policy === 'position' && kept.some((t, i) => t !== routed[i])) fail(seed, `expert ${e} did not keep its earliest tokens`);
+      const rows = capped.plan.offsets[e + 1] - capped.plan.offsets[e];
+      const inGroup = Array.from(capped.plan.rows.subarray(capped.plan.offsets[e], capped.plan.offsets[e + 1])).filter((t) => t >= first && t < first + L).length;
+      if (pad && inGroup !== Math.min(C, L)) fail(seed, `expert ${e} holds ${inGroup} padded rows in group ${first / L}, expected ${Math.min(C, L)}`);
+      if (!pad && rows !== capped.stats.load[e]) fail(seed, `expert ${e} plan rows ${rows} ≠ load ${capped.stats.load[e]}`);
+    }
+  }
+}
+
+async function hashAndRandomProperties(ctx: CaseContext, seed: number): Promise<void> {
+  const random = rng(seed);
+  const { E, k, T } = drawShape(random);
+  const tokenIds = Int32Array.from({ length: T }, () => Math.floor(random() * 50_000));
+  const spec: Spec = random() < 0.5
+    ? { kind: 'hash', numExperts: E, topK: k, seed: Math.floor(random() * 1000) }
+    : { kind: 'random', numExperts: E, topK: k, seed: Math.floor(random() * 1000) };
+  const a = await ctx.api.route(spec, { tokens: T, tokenIds }, { backend: ctx.backend });
+  const b = await ctx.api.route(spec, { tokens: T, tokenIds }, { backend: 'reference' });
+  checkIds(seed, a, T, k, E, false);
+  for (let i = 0; i < a.indices.length; i++) {
+    if (a.indices[i] !== b.indices[i]) fail(seed, `${spec.kind} slot ${i}: ${a.indices[i]} on ${ctx.backend}, ${b.indices[i]} on reference`);
+    if (Math.abs(a.weights[i] - 1 / k) > 1e-7) fail(seed, `${spec.kind} weight ${a.weights[i]}, expected 1/k`);
+  }
+}
+
+async function expertChoiceProperties(ctx: CaseContext, seed: number): Promise<void> {
+  const random = rng(seed);
+  const { E, T } = drawShape(random);
+  const c = pick(random, [0.5, 1, 2, 3]);
+  const minCapacity = pick(random, [1, 2, 4]);
+  const r = await ctx.api.route({ kind: 'expert-choice', numExperts: E, topK: E, capacityFactor: c, minCapacity },
+    { tokens: T, logits: normal(random, T * E, 2) }, { backend: ctx.backend });
+  const raw = (c * T) / E;
+  const rounded = Math.abs(raw % 1) === 0.5 && Math.round(raw) % 2 !== 0 ? Math.round(raw) - 1 : Math.round(raw);
+  const C = Math.min(Math.max(rounded, minCapacity), T);
+  checkIds(seed, r, T, E, E, true);
+  for (let e = 0; e < E; e++) if (r.stats.load[e] !== C) fail(seed, `expert ${e} took ${r.stats.load[e]} tokens, expected C = ${C}`);
+}
+
+function kindCase(kind: string, check: (ctx: CaseContext, seed: number) => Promise<void>, first: number): ConformanceCase {
+  return {
+    name: `router properties: ${kind}, seeds ${first}..${first + SEEDS_PER_KIND - 1}`,
+    backends: ['reference', 'wasm'],
+    run: async (ctx) => {
+      for (let seed = first; seed < first + SEEDS_PER_KIND; seed++) await check(ctx, seed);
+    },
+  };
+}
+
+export const routerPropertyCases: ConformanceCase[] = [
+  kindCase('topk (scores, groups, bias, capacity)', topkProperties, 1000),
+  kindCase('hash and random', hashAndRandomProperties, 2000),
+  kindCase('expert choice', expertChoiceProperties, 3000),
+];
