@@ -11,8 +11,8 @@ const goldens = new URL('../../../shared/goldens/', import.meta.url);
 const MATRIX_TOLERANCE = { abs: 1e-6, rel: 1e-4 };
 /** The last step scales columns, so they sum to (1/E)·x/(x + ε) with ε = 1e-8: 1/E to ~1e-7 relative. */
 const COLUMN_TOLERANCE = 1e-6;
-/** Rows sum to 1/T once the loop has converged; 1e-6 on mean|Δd1| leaves them this close. */
-const ROW_TOLERANCE = 1e-3;
+/** Rows sum to 1/T after the loop; seen ≤ 3e-7 relative on these problems, bound with margin. */
+const ROW_TOLERANCE = 1e-5;
 
 function f32(file: ReturnType<typeof readSafetensors>, name: string): Float32Array {
   const t = file.tensors.get(name)!;
@@ -34,27 +34,24 @@ describe('reference sinkhorn', () => {
   }
 
   it('balances columns to 1/E and rows near 1/T on seeded logits', () => {
-    let converged = 0;
     for (let seed = 0; seed < 50; seed++) {
       const random = rng(seed);
       const T = 1 + Math.floor(random() * 60);
       const E = 1 + Math.floor(random() * 16);
-      const { plan, error } = sinkhorn(normal(random, T * E, 1), T, E, 1e-7, 10_000);
+      // d0·a, d1/a is a free scale the ε terms pin only loosely, so mean|Δd1| may stall near 1e-7 while the
+      // plan itself is balanced: check the plan, not the stopping criterion.
+      const { plan } = sinkhorn(normal(random, T * E, 1), T, E, 1e-7, 2_000);
       for (let e = 0; e < E; e++) {
         let col = 0;
         for (let t = 0; t < T; t++) col += plan[t * E + e];
         expect(Math.abs(col - 1 / E)).toBeLessThanOrEqual(COLUMN_TOLERANCE / E);
       }
-      if (error > 1e-7) continue;
-      converged++;
       for (let t = 0; t < T; t++) {
         let row = 0;
         for (let e = 0; e < E; e++) row += plan[t * E + e];
         expect(Math.abs(row - 1 / T)).toBeLessThanOrEqual(ROW_TOLERANCE / T);
       }
     }
-    // Rows are only balanced at convergence: most seeded problems must get there.
-    expect(converged).toBeGreaterThanOrEqual(40);
   });
 
   it('stays finite on huge, tiny and −∞ logits and stops at maxIterations', () => {
