@@ -1,23 +1,44 @@
 // The small interface every execution path implements. The facade (ts/api/) validates input,
 // picks a path and calls these; a path never validates user input itself.
-import type { DispatchPlan, ResolvedBackend, Routing } from '../spec/types.js';
+import type { Activation, DispatchPlan, ResolvedBackend, Routing } from '../spec/types.js';
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 
 /** A routing as a path computes it; the facade adds which path it was. */
 export type RoutingCore = Omit<Routing, 'backend'>;
 
-/** Expert weights in the canonical layout, already converted to f32. */
+/**
+ * Expert weights in the canonical layout, already converted to f32. One expert computes
+ *   g = gate·x + gateBias, u = up·x + upBias, y = down·h + downBias, with h by activation:
+ *   swiglu silu(g)⊙u · geglu gelu(g)⊙u · swiglu-oai (clamp(u, ±limit) + 1)⊙g'σ(αg'), g' = min(g, limit)
+ *   gelu gelu(u) · relu relu(u) · silu silu(u)   (gelu is the exact erf form)
+ */
 export interface ExpertWeights {
   nExpert: number;
   dModel: number;
   dFF: number;
-  /** [nExpert, dFF, dModel] */
+  /** Absent means 'swiglu' (the walking skeleton's only activation). */
+  activation?: Activation;
+  /** swiglu-oai's α (GPT-OSS: 1.702) and clamp limit (7). */
+  alpha?: number;
+  limit?: number;
+  /** [nExpert, dFF, dModel] for the gated activations (swiglu, geglu, swiglu-oai); empty otherwise */
   gate: Float32Array;
   /** [nExpert, dFF, dModel] */
   up: Float32Array;
   /** [nExpert, dModel, dFF] */
   down: Float32Array;
+  /** [nExpert, dFF] */
+  gateBias?: Float32Array;
+  /** [nExpert, dFF] */
+  upBias?: Float32Array;
+  /** [nExpert, dModel] */
+  downBias?: Float32Array;
+}
+
+/** Whether an activation reads a gate projection beside the up projection. */
+export function isGated(activation: Activation | undefined): boolean {
+  return activation === undefined || activation === 'swiglu' || activation === 'geglu' || activation === 'swiglu-oai';
 }
 
 /** Top-k selection over softmax scores: the routing core of the walking skeleton. */

@@ -1,6 +1,8 @@
-// Reference SwiGLU experts over a dispatch plan, in f64: out[t] = Σ_j w_tj · down(silu(gate x_t) ⊙ up x_t).
-import type { ExpertWeights, PreparedExperts } from '../backends/backend.js';
+// Reference experts over a dispatch plan, in f64: out[t] = Σ_j w_tj · expert_j(x_t), with the expert
+// function of ExpertWeights (activation, optional biases).
+import { isGated, type ExpertWeights, type PreparedExperts } from '../backends/backend.js';
 import type { DispatchPlan } from '../spec/types.js';
+import { activate } from './activations.js';
 
 export interface ReferenceExperts extends PreparedExperts {
   readonly weights: ExpertWeights;
@@ -11,27 +13,27 @@ export function prepareReferenceExperts(weights: ExpertWeights): ReferenceExpert
   return { nExpert, dModel, dFF, weights, destroy() {} };
 }
 
-function silu(x: number): number {
-  return x / (1 + Math.exp(-x));
-}
-
-/** y = down_e(silu(gate_e x) ⊙ up_e x) for one token row x; writes y [dModel] (f64). */
-function swigluExpert(w: ExpertWeights, e: number, hidden: Float32Array, x: number, h: Float64Array, y: Float64Array): void {
+/** y = down_e h + downBias_e with h from the activation of (gate_e x, up_e x); writes y [dModel] (f64). */
+function expertRow(w: ExpertWeights, e: number, hidden: Float32Array, x: number, h: Float64Array, y: Float64Array): void {
   const { dModel, dFF } = w;
-  const gateBase = e * dFF * dModel;
+  const activation = w.activation ?? 'swiglu';
+  const gated = isGated(activation);
+  const alpha = w.alpha ?? 1.702;
+  const limit = w.limit ?? 7;
+  const base = e * dFF * dModel;
   for (let f = 0; f < dFF; f++) {
-    let g = 0;
-    let u = 0;
-    const row = gateBase + f * dModel;
+    let g = w.gateBias ? w.gateBias[e * dFF + f] : 0;
+    let u = w.upBias ? w.upBias[e * dFF + f] : 0;
+    const row = base + f * dModel;
     for (let i = 0; i < dModel; i++) {
-      g += w.gate[row + i] * hidden[x + i];
+      if (gated) g += w.gate[row + i] * hidden[x + i];
       u += w.up[row + i] * hidden[x + i];
     }
-    h[f] = silu(g) * u;
+    h[f] = activate(activation, g, u, alpha, limit);
   }
   const downBase = e * dModel * dFF;
   for (let o = 0; o < dModel; o++) {
-    let acc = 0;
+    let acc = w.downBias ? w.downBias[e * dModel + o] : 0;
     const row = downBase + o * dFF;
     for (let f = 0; f < dFF; f++) acc += w.down[row + f] * h[f];
     y[o] = acc;
@@ -52,7 +54,7 @@ export function runReferenceExperts(
     for (let r = plan.offsets[e]; r < plan.offsets[e + 1]; r++) {
       if (plan.slots[r] < 0) continue; // padding rows carry weight 0 and no assignment
       const y = new Float64Array(dModel);
-      swigluExpert(w, e, hidden, plan.rows[r] * dModel, h, y);
+      expertRow(w, e, hidden, plan.rows[r] * dModel, h, y);
       for (let o = 0; o < dModel; o++) y[o] *= plan.weights[r];
       contributions.push({ slot: plan.slots[r], token: plan.rows[r], y });
     }
