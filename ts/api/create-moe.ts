@@ -5,10 +5,19 @@ import { SwitchyardError } from '../errors.js';
 import { MoEBlock, type BoundPath } from './moe-block.js';
 import { backendOption, cpuPath, gpuPath, requireGpuPath } from './paths.js';
 import { gpuCanRoute } from './route.js';
+import { expertFeatures, gpuRunsExperts, wasmRunsExperts } from './capabilities.js';
 
 async function bindCpu(resolved: ResolvedMoE, options: RuntimeOptions | undefined, forced: 'auto' | 'wasm' | 'reference'): Promise<BoundPath> {
-  const backend = await cpuPath(options, forced);
-  return { kind: 'cpu', backend, experts: backend.prepareExperts(resolved.experts) };
+  if (forced === 'wasm' && !wasmRunsExperts(resolved)) {
+    throw new SwitchyardError('backend', 'options.backend', `the wasm path does not run ${expertFeatures(resolved)} in this version; use 'reference' or 'auto'`);
+  }
+  const backend = await cpuPath(options, wasmRunsExperts(resolved) ? forced : 'reference');
+  return {
+    kind: 'cpu',
+    backend,
+    experts: backend.prepareExperts(resolved.experts),
+    shared: resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts), gate: resolved.shared.gate },
+  };
 }
 
 /**
@@ -29,7 +38,10 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
     throw new SwitchyardError('config', 'options.weightDtype', `'${options.weightDtype}' weights are not available in this version; available: 'f32'`);
   }
   const fallback = () => bindCpu(resolved, options, 'auto');
-  const gpu = forced === 'webgpu' ? await requireGpuPath(options) : forced === 'auto' ? await gpuPath(options) : undefined;
+  if (forced === 'webgpu' && !gpuRunsExperts(resolved)) {
+    throw new SwitchyardError('backend', 'options.backend', `the WebGPU block does not run ${expertFeatures(resolved)} in this version; use 'reference' or 'auto'`);
+  }
+  const gpu = forced === 'webgpu' ? await requireGpuPath(options) : forced === 'auto' && gpuRunsExperts(resolved) ? await gpuPath(options) : undefined;
   let path: BoundPath;
   const router = resolved.router;
   if (gpu && gpuCanRoute(router) && resolved.routerWeight) {

@@ -8,10 +8,11 @@ import { allFinite, positiveInteger } from '../spec/check.js';
 import { sequenceLengthOf, tokenIdsOf } from '../spec/router-input.js';
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import { assembleRouting } from './routing-result.js';
+import { addInto, sharedExpertPlan } from './shared-expert.js';
 
 /** Where the block's weights live now. */
 export type BoundPath =
-  | { kind: 'cpu'; backend: CpuBackend; experts: PreparedExperts }
+  | { kind: 'cpu'; backend: CpuBackend; experts: PreparedExperts; shared: { experts: PreparedExperts; gate: Float32Array | undefined } | undefined }
   | { kind: 'gpu'; block: GpuMoEBlock; planner: CpuBackend };
 
 /** The vocabulary a hash table covers, so out-of-range token ids are refused before lookup. */
@@ -75,13 +76,20 @@ export class MoEBlock implements MoE {
       weight: this.resolved.routerWeight, bias: this.resolved.routerBias, tokenIds,
     });
     const output = backend.runExperts(experts, hidden, nToken, routing.plan);
+    if (path.shared) {
+      const plan = sharedExpertPlan(hidden, nToken, dModel, path.shared.gate);
+      addInto(output, backend.runExperts(path.shared.experts, hidden, nToken, plan));
+    }
     return { output, routing: { ...routing, backend: backend.name } };
   }
 
   destroy(): void {
     const path = this.path;
     this.path = undefined;
-    if (path?.kind === 'cpu') path.experts.destroy();
+    if (path?.kind === 'cpu') {
+      path.experts.destroy();
+      path.shared?.experts.destroy();
+    }
     if (path?.kind === 'gpu') path.block.destroy();
   }
 

@@ -1,10 +1,18 @@
 // Validation of MoEConfig and its weights into the canonical f32 form the paths consume.
 import { SwitchyardError, describe } from '../errors.js';
-import type { ExpertWeights } from '../backends/backend.js';
+import { isGated, type ExpertWeights } from '../backends/backend.js';
 import { tensorShape, toFloat32 } from '../formats/dtype.js';
-import type { MoEConfig, TensorLike } from './types.js';
-import { oneOf, positiveInteger } from './check.js';
+import type { Activation, MoEConfig, TensorLike } from './types.js';
+import { booleanFlag, finiteNumber, oneOf, positiveInteger } from './check.js';
 import { needsLogits, resolveRouterSpec, type ResolvedRouterSpec } from './router-spec.js';
+
+/** A shared expert: one expert every token passes through, optionally behind a σ gate (Qwen2-MoE). */
+export interface ResolvedShared {
+  /** nExpert = 1 */
+  experts: ExpertWeights;
+  /** [dModel]: σ(x · gate) scales the shared output; absent = ungated (DeepSeek) */
+  gate: Float32Array | undefined;
+}
 
 export interface ResolvedMoE {
   dModel: number;
@@ -15,11 +23,23 @@ export interface ResolvedMoE {
   /** [nExpert] */
   routerBias: Float32Array | undefined;
   experts: ExpertWeights;
+  shared: ResolvedShared | undefined;
 }
 
 const ACTIVATIONS = ['swiglu', 'geglu', 'gelu', 'relu', 'silu', 'swiglu-oai'] as const;
 
-function resolveDims(config: MoEConfig): { dModel: number; dFF: number; router: ResolvedRouterSpec } {
+interface Dims {
+  dModel: number;
+  dFF: number;
+  router: ResolvedRouterSpec;
+  activation: Activation;
+  bias: boolean;
+  alpha: number;
+  limit: number;
+  shared: { dFF: number; gated: boolean } | undefined;
+}
+
+function resolveDims(config: MoEConfig): Dims {
   if (config === null || typeof config !== 'object') {
     throw new SwitchyardError('config', 'config', `expected a MoEConfig object, received ${describe(config)}`);
   }
@@ -30,18 +50,21 @@ function resolveDims(config: MoEConfig): { dModel: number; dFF: number; router: 
   }
   const dFF = positiveInteger(config.expert.dFF, 'config.expert.dFF');
   const activation = oneOf(config.expert.activation, ACTIVATIONS, 'config.expert.activation', 'swiglu');
-  if (activation !== 'swiglu') {
-    throw new SwitchyardError('config', 'config.expert.activation', `activation '${activation}' is not available in this version; available: 'swiglu'`);
+  const bias = booleanFlag(config.expert.bias, 'config.expert.bias', false);
+  // GPT-OSS's clamped SwiGLU constants (modeling_gpt_oss: alpha 1.702, swiglu_limit 7.0).
+  const alpha = config.expert.alpha === undefined ? 1.702 : finiteNumber(config.expert.alpha, 'config.expert.alpha');
+  const limit = config.expert.limit === undefined ? 7 : finiteNumber(config.expert.limit, 'config.expert.limit');
+  if (activation !== 'swiglu-oai' && (config.expert.alpha !== undefined || config.expert.limit !== undefined)) {
+    throw new SwitchyardError('config', config.expert.alpha !== undefined ? 'config.expert.alpha' : 'config.expert.limit', `only 'swiglu-oai' reads alpha and limit; activation is '${activation}'`);
   }
-  for (const field of ['bias', 'alpha', 'limit'] as const) {
-    if (config.expert[field] !== undefined) {
-      throw new SwitchyardError('config', `config.expert.${field}`, `'${field}' is not available in this version`);
-    }
-  }
+  let shared: Dims['shared'];
   if (config.shared !== undefined) {
-    throw new SwitchyardError('config', 'config.shared', 'shared experts are not available in this version');
+    if (config.shared === null || typeof config.shared !== 'object') {
+      throw new SwitchyardError('config', 'config.shared', `expected { dFF, gated }, received ${describe(config.shared)}`);
+    }
+    shared = { dFF: positiveInteger(config.shared.dFF, 'config.shared.dFF'), gated: booleanFlag(config.shared.gated, 'config.shared.gated', false) };
   }
-  return { dModel, dFF, router };
+  return { dModel, dFF, router, activation, bias, alpha, limit, shared };
 }
 
 /** One named weight as f32, checked against its expected shape (a bare Float32Array is checked by length). */
@@ -72,10 +95,27 @@ function weightOf(weights: Record<string, TensorLike>, name: string, shape: numb
   return values;
 }
 
-const KNOWN_WEIGHTS = ['router.weight', 'router.bias', 'experts.gate', 'experts.up', 'experts.down'];
+const KNOWN_WEIGHTS = [
+  'router.weight', 'router.bias', 'router.selection_bias',
+  'experts.gate', 'experts.up', 'experts.down', 'experts.gate_bias', 'experts.up_bias', 'experts.down_bias',
+  'shared.gate', 'shared.up', 'shared.down', 'shared.router',
+];
+
+/** The router spec with a checkpoint's selection bias (e.g. e_score_correction_bias) folded in. */
+function withSelectionBias(router: ResolvedRouterSpec, bias: Float32Array | undefined): ResolvedRouterSpec {
+  if (!bias) return router;
+  if (router.kind !== 'topk') {
+    throw new SwitchyardError('config', "weights['router.selection_bias']", `only the 'topk' router reads a selection bias; router is '${router.kind}'`);
+  }
+  if (router.selectionBias) {
+    throw new SwitchyardError('config', "weights['router.selection_bias']", 'given both as a weight and as config.router.selectionBias; give one');
+  }
+  return { ...router, selectionBias: bias };
+}
 
 export function resolveMoE(config: MoEConfig, weights: Record<string, TensorLike>): ResolvedMoE {
-  const { dModel, dFF, router } = resolveDims(config);
+  const dims = resolveDims(config);
+  const { dModel, dFF, activation, bias } = dims;
   if (weights === null || typeof weights !== 'object') {
     throw new SwitchyardError('shape', 'weights', `expected a record of named tensors, received ${describe(weights)}`);
   }
@@ -84,22 +124,48 @@ export function resolveMoE(config: MoEConfig, weights: Record<string, TensorLike
       throw new SwitchyardError('config', `weights['${name}']`, `unexpected weight name; expected one of ${KNOWN_WEIGHTS.join(', ')}`);
     }
   }
-  const E = router.numExperts;
-  const routerWeight = weightOf(weights, 'router.weight', [E, dModel], needsLogits(router));
+  const E = dims.router.numExperts;
+  const gated = isGated(activation);
+  // Every weight the config reads is noted, so a given weight the config ignores is reported, not dropped.
+  const read = new Set<string>();
+  const take = (name: string, shape: number[], required: boolean): Float32Array | undefined => {
+    read.add(name);
+    return weightOf(weights, name, shape, required);
+  };
+  const routerWeight = take('router.weight', [E, dModel], needsLogits(dims.router));
+  const router = withSelectionBias(dims.router, take('router.selection_bias', [E], false));
   if (router.kind === 'self') {
     const offset = router.offset ?? dModel - E;
     if (offset < 0 || offset + E > dModel) {
       throw new SwitchyardError('range', 'config.router.offset', `expected offset + numExperts ≤ dModel = ${dModel}, received offset ${offset} with numExperts ${E}`);
     }
   }
-  const routerBias = weightOf(weights, 'router.bias', [E], false);
   const experts: ExpertWeights = {
-    nExpert: E,
-    dModel,
-    dFF,
-    gate: weightOf(weights, 'experts.gate', [E, dFF, dModel], true)!,
-    up: weightOf(weights, 'experts.up', [E, dFF, dModel], true)!,
-    down: weightOf(weights, 'experts.down', [E, dModel, dFF], true)!,
+    nExpert: E, dModel, dFF, activation, alpha: dims.alpha, limit: dims.limit,
+    gate: gated ? take('experts.gate', [E, dFF, dModel], true)! : new Float32Array(0),
+    up: take('experts.up', [E, dFF, dModel], true)!,
+    down: take('experts.down', [E, dModel, dFF], true)!,
+    gateBias: bias && gated ? take('experts.gate_bias', [E, dFF], true) : undefined,
+    upBias: bias ? take('experts.up_bias', [E, dFF], true) : undefined,
+    downBias: bias ? take('experts.down_bias', [E, dModel], true) : undefined,
   };
-  return { dModel, dFF, router, routerWeight, routerBias, experts };
+  let shared: ResolvedShared | undefined;
+  if (dims.shared) {
+    const f = dims.shared.dFF;
+    shared = {
+      experts: {
+        nExpert: 1, dModel, dFF: f, activation, alpha: dims.alpha, limit: dims.limit,
+        gate: gated ? take('shared.gate', [f, dModel], true)! : new Float32Array(0),
+        up: take('shared.up', [f, dModel], true)!,
+        down: take('shared.down', [dModel, f], true)!,
+      },
+      gate: dims.shared.gated ? take('shared.router', [1, dModel], true) : undefined,
+    };
+  }
+  const routerBias = take('router.bias', [E], false);
+  const unread = Object.keys(weights).find((name) => !read.has(name));
+  if (unread !== undefined) {
+    throw new SwitchyardError('config', `weights['${unread}']`, 'given, but the config does not use it (check expert.activation, expert.bias and shared)');
+  }
+  return { dModel, dFF, router, routerWeight, routerBias, experts, shared };
 }
