@@ -1,0 +1,51 @@
+// Builds what the benches need beyond dist/: the internals bundle (esbuild) and the bare-GEMM WASM entry
+// (asc, both builds). Everything goes to bench/.build/ (gitignored) and is rebuilt on every run: it takes
+// ~4 s, and a stale copy after someone changes the kernels would measure the wrong code.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const buildDir = join(root, 'bench', '.build');
+
+function asc(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`asc ${args.join(' ')} failed (exit ${code}):\n${out}`))));
+  });
+}
+
+/** The public bundle, built by `npm run bench` (npm run build) — or by hand with --no-types. Others may rebuild it concurrently. */
+export async function distPath() {
+  const file = join(root, 'dist', 'switchyard.node.js');
+  for (let attempt = 0; attempt < 30 && !existsSync(file); attempt++) await new Promise((r) => setTimeout(r, 1000));
+  if (!existsSync(file)) throw new Error('dist/switchyard.node.js is missing: run `npm run build` (or node scripts/build.mjs --no-types)');
+  return file;
+}
+
+export async function buildBenchArtifacts() {
+  await mkdir(buildDir, { recursive: true });
+  await esbuild.build({
+    entryPoints: [join(root, 'bench', 'entry', 'internals.ts')],
+    outfile: join(buildDir, 'internals.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'es2022',
+    loader: { '.wgsl': 'text' },
+    external: ['webgpu', 'node:*'],
+    logLevel: 'warning',
+  });
+  const common = ['bench/wasm/gemm.ts', '--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert'];
+  const gemm = { simd128: join(buildDir, 'gemm-simd.wasm'), 'relaxed-simd': join(buildDir, 'gemm-relaxed.wasm') };
+  await asc([...common, '--enable', 'simd', '-o', gemm.simd128]);
+  await asc([...common, '--enable', 'simd', '--enable', 'relaxed-simd', '-o', gemm['relaxed-simd']]);
+  return { internals: join(buildDir, 'internals.js'), gemm };
+}

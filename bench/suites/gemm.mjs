@@ -1,0 +1,131 @@
+// GEMM at MoE expert shapes: C[M, N] = A[M, K] · Bᵀ (f32), M ∈ {1, 8, 64, 512}, K×N ∈ {1024×512, 2048×1408}.
+// switchyard rows:
+//   bare GEMM  — the expert FFN's own down-projection micro-kernel (f32-down-4x8 / -1x8 tail) exported by a
+//                benchmark-only entry (bench/wasm/gemm.ts); both WASM builds when the engine has relaxed SIMD.
+//                This is the honest GEMM number: the same kernel, the same packed layout, no extra work.
+//   expert FFN — WasmBackend.runExperts on a one-expert plan of M rows: SwiGLU = gate and up (K → N) fused
+//                with the activation, then down (N → K), plus the combine: 6·M·K·N FLOPs. What a MoE call
+//                actually runs; compared with the peers by GFLOP/s, not by time.
+// Peers: onnxruntime-node MatMul (native, 1 thread), tfjs-backend-wasm matMul (1 thread), onnxruntime-web
+// wasm MatMul (1 and 2 threads, in worker threads). Every output is checked against an f64 dot product on
+// three rows before it is timed.
+import { loadBareGemm, prepareBareGemm } from '../lib/wasm-gemm.mjs';
+import { measure } from '../lib/measure.mjs';
+import { loadTfjsWasm, ortNodeMatMul, ortWebMatMul } from '../lib/peers.mjs';
+
+const MS = [1, 8, 64, 512];
+const SHAPES = [{ K: 1024, N: 512 }, { K: 2048, N: 1408 }];
+/** Rows at or below this M are bound by reading the weights: report GB/s for them. */
+const MEMORY_BOUND_M = 8;
+/** f32 dot products of length ≤ 2048 against f64: ~1e-6 of the row's scale; 1e-4 only flags wrong math. */
+const CHECK_TOLERANCE = 1e-4;
+
+function transpose(b, rows, cols) {
+  const t = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = b[r * cols + c];
+  return t;
+}
+
+/** Max |c − ref| / max |ref| over rows 0, 1 and M−1 of C = A · Bᵀ (f64 reference). */
+function checkRows(c, a, b, M, K, N) {
+  let err = 0;
+  let scale = 0;
+  for (const m of new Set([0, Math.min(1, M - 1), M - 1])) {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let i = 0; i < K; i++) s += a[m * K + i] * b[n * K + i];
+      err = Math.max(err, Math.abs(c[m * N + n] - s));
+      scale = Math.max(scale, Math.abs(s));
+    }
+  }
+  return err / scale;
+}
+
+export async function gemmSuite(ctx) {
+  const { internals, budget, quick, add, skip } = ctx;
+  const { rng, normal, createWasmBackend } = internals;
+  const builds = [];
+  for (const file of [ctx.gemmWasm['relaxed-simd'], ctx.gemmWasm.simd128]) {
+    const g = await loadBareGemm(file);
+    if (g) builds.push(g);
+  }
+  const wasmBackend = await createWasmBackend(ctx.switchyardWasm.module);
+  const ms = quick ? [1, 64, 512] : MS;
+  for (const { K, N } of SHAPES) {
+    const random = rng(0x9e11 + K);
+    const b = normal(random, N * K, 1 / Math.sqrt(K)); // [N, K]
+    const down = normal(random, K * N, 1 / Math.sqrt(N)); // [K, N], the FFN's down projection
+    const w = transpose(b, N, K); // [K, N] for MatMul
+    const inputs = ms.map((M) => ({ M, a: normal(random, M * K) }));
+    const caseName = (M) => `M${M} K${K} N${N}`;
+    const work = (M, ffn = false) => ({
+      flops: (ffn ? 6 : 2) * M * K * N,
+      bytes: 4 * ((ffn ? 3 : 1) * K * N + M * K + M * N),
+      primary: M <= MEMORY_BOUND_M ? 'bytes' : 'flops',
+    });
+    const checked = (label, M, c, a) => {
+      const e = checkRows(c, a, b, M, K, N);
+      if (!(e <= CHECK_TOLERANCE)) throw new Error(`${label} ${caseName(M)}: relative error ${e} against the f64 reference`);
+    };
+
+    for (const g of builds) {
+      const bare = prepareBareGemm(g, b, N, K, Math.max(...ms));
+      for (const { M, a } of inputs) {
+        checked(`switchyard bare GEMM ${g.variant}`, M, bare.run(a, M), a);
+        add({ case: caseName(M), runtime: 'switchyard', backend: 'wasm', variant: `gemm f32-down-4x8 ${g.variant} 1t`, ours: true, work: work(M), ...(await measure(() => bare.run(a, M), budget)) });
+      }
+    }
+
+    const experts = wasmBackend.prepareExperts({ nExpert: 1, dModel: K, dFF: N, gate: b, up: b, down });
+    for (const { M, a } of inputs) {
+      const rows = Int32Array.from({ length: M }, (_, i) => i);
+      const plan = { offsets: Int32Array.of(0, M), rows, weights: new Float32Array(M).fill(1), slots: rows };
+      add({
+        case: caseName(M), runtime: 'switchyard', backend: 'wasm', variant: `expert FFN ${wasmBackend.variant} 1t`, ours: true, work: work(M, true),
+        note: 'SwiGLU, 3 GEMMs (6·M·K·N)', ...(await measure(() => wasmBackend.runExperts(experts, a, M, plan), budget)),
+      });
+    }
+    experts.destroy();
+
+    try {
+      const ort = await ortNodeMatMul(K, N, w);
+      for (const { M, a } of inputs) {
+        checked('onnxruntime-node', M, await ort.run(a, M), a);
+        add({ case: caseName(M), runtime: 'onnxruntime-node', backend: 'cpu (native)', variant: 'MatMul 1t', ours: false, work: work(M), ...(await measure(() => ort.run(a, M), budget)) });
+      }
+      await ort.release();
+    } catch (e) {
+      skip('onnxruntime-node MatMul', e);
+    }
+
+    try {
+      const tf = await loadTfjsWasm();
+      const wt = tf.tensor2d(w, [K, N]);
+      for (const { M, a } of inputs) {
+        const run = () => {
+          const c = tf.tidy(() => tf.matMul(tf.tensor2d(a, [M, K]), wt));
+          const out = c.dataSync();
+          c.dispose();
+          return out;
+        };
+        checked('tfjs-backend-wasm', M, run(), a);
+        add({ case: caseName(M), runtime: 'tfjs', backend: 'wasm', variant: 'matMul 1t', ours: false, work: work(M), ...(await measure(run, budget)) });
+      }
+      wt.dispose();
+    } catch (e) {
+      skip('tfjs-backend-wasm matMul', e);
+    }
+
+    for (const threads of [1, 2]) {
+      try {
+        const { results } = await ortWebMatMul(threads, K, N, w, inputs, budget);
+        for (const { M, out, ...stats } of results) {
+          checked(`onnxruntime-web ${threads}t`, M, out, inputs.find((i) => i.M === M).a);
+          add({ case: caseName(M), runtime: 'onnxruntime-web', backend: 'wasm', variant: `MatMul ${threads}t`, ours: false, work: work(M), ...stats });
+        }
+      } catch (e) {
+        skip(`onnxruntime-web MatMul ${threads} threads`, e);
+      }
+    }
+  }
+}

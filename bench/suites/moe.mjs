@@ -1,0 +1,1 @@
+export async function moeSuite() { throw new Error('todo'); }
