@@ -1,1 +1,107 @@
-export async function moeSuite() { throw new Error('todo'); }
+// The MoE block: switchyard createMoE (wasm; reference at small T) against onnxruntime-node's native
+// com.microsoft.MoE op on one thread, same weights, same routing math (see lib/ort-moe.mjs).
+// Blocks: E32/k4/d1024/f512 and E8/k2/d2048/f1408, softmax top-k renormalised, SwiGLU; T ∈ {1, 16, 128, 512}.
+// Before timing, ORT's and switchyard-wasm's outputs are checked against switchyard's reference at T = 16.
+import { measure } from '../lib/measure.mjs';
+import { ortNodeMoE } from '../lib/ort-moe.mjs';
+
+const BLOCKS = [
+  { name: 'E32/k4/d1024/f512', nExpert: 32, k: 4, dModel: 1024, dFF: 512 },
+  { name: 'E8/k2/d2048/f1408', nExpert: 8, k: 2, dModel: 2048, dFF: 1408 },
+];
+const TOKENS = [1, 16, 128, 512];
+/** The reference is plain TypeScript: only the small batches, or a full run takes minutes. */
+const REFERENCE_MAX_T = 16;
+const CHECK_T = 16;
+/**
+ * Output error relative to the reference's norm. Both sides sum f32 products in different orders over
+ * d ≤ 2048 terms (~1e-6) and ORT's exp may differ in the last bits; 1e-4 is loose enough for that and
+ * tight enough that a different activation or routing (errors of 10–100%) cannot pass.
+ */
+const AGREEMENT = 1e-4;
+
+function relativeError(out, ref) {
+  let err = 0;
+  let norm = 0;
+  for (let i = 0; i < ref.length; i++) {
+    err += (out[i] - ref[i]) ** 2;
+    norm += ref[i] ** 2;
+  }
+  return Math.sqrt(err / norm);
+}
+
+/** Uniform weights of a given standard deviation (faster to draw than normals, and as good for timing). */
+function uniform(random, n, std) {
+  const a = std * Math.sqrt(3);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (2 * random() - 1) * a;
+  return out;
+}
+
+export async function moeSuite(ctx) {
+  const { internals, dist, budget, quick, add, skip } = ctx;
+  const tokens = quick ? [1, 16, 512] : TOKENS;
+  for (const block of BLOCKS) {
+    const { name, nExpert, k, dModel, dFF } = block;
+    const random = internals.rng(0x5eed + nExpert);
+    const w = {
+      router: uniform(random, nExpert * dModel, 1 / Math.sqrt(dModel)),
+      gate: uniform(random, nExpert * dFF * dModel, 1 / Math.sqrt(dModel)),
+      up: uniform(random, nExpert * dFF * dModel, 1 / Math.sqrt(dModel)),
+      down: uniform(random, nExpert * dModel * dFF, 1 / Math.sqrt(dFF)),
+    };
+    const config = { dModel, router: { kind: 'topk', numExperts: nExpert, topK: k, normalize: true }, expert: { dFF, activation: 'swiglu' } };
+    const weights = { 'router.weight': w.router, 'experts.gate': w.gate, 'experts.up': w.up, 'experts.down': w.down };
+    const hidden = new Map([...new Set([...tokens, CHECK_T])].map((T) => [T, uniform(random, T * dModel, 1)])); // T → [T, d]
+    const caseName = (T) => `${name} T${T}`;
+    // Expert FLOPs of a forward (k SwiGLU experts per token) plus the router; bytes: the expert weights it must read at least once.
+    const work = (T) => ({
+      tokens: T,
+      flops: T * (k * 6 * dModel * dFF + 2 * dModel * nExpert),
+      bytes: 4 * Math.min(nExpert, T * k) * 3 * dModel * dFF,
+    });
+
+    const reference = await dist.createMoE(config, weights, { backend: 'reference' });
+    const expected = (await reference.forward(hidden.get(CHECK_T), { tokens: CHECK_T })).output;
+    const wasm = await dist.createMoE(config, weights, { backend: 'wasm' });
+    const wasmError = relativeError((await wasm.forward(hidden.get(CHECK_T), { tokens: CHECK_T })).output, expected);
+    if (!(wasmError <= AGREEMENT)) throw new Error(`switchyard wasm disagrees with the reference on ${name}: relative error ${wasmError}`);
+
+    let ort;
+    let ortError;
+    try {
+      ort = await ortNodeMoE(block, w);
+      ortError = relativeError(await ort.run(hidden.get(CHECK_T), CHECK_T), expected);
+      if (!(ortError <= AGREEMENT)) throw new Error(`its output disagrees with switchyard's reference: relative error ${ortError.toExponential(2)} > ${AGREEMENT}`);
+    } catch (e) {
+      skip(`onnxruntime-node com.microsoft.MoE on ${name}`, e);
+      await ort?.release();
+      ort = undefined;
+    }
+
+    for (const T of tokens) {
+      const x = hidden.get(T);
+      add({
+        case: caseName(T), runtime: 'switchyard', backend: 'wasm', variant: `createMoE ${ctx.switchyardWasm.variant} 1t`, ours: true, work: work(T),
+        note: T === CHECK_T ? `rel. error vs reference ${wasmError.toExponential(1)}` : undefined,
+        ...(await measure(() => wasm.forward(x, { tokens: T }), budget)),
+      });
+      if (T <= REFERENCE_MAX_T) {
+        add({
+          case: caseName(T), runtime: 'switchyard', backend: 'reference', variant: 'createMoE (TS oracle)', ours: true, work: work(T),
+          ...(await measure(() => reference.forward(x, { tokens: T }), { ...budget, iterations: 2, warmupIterations: 1 })),
+        });
+      }
+      if (ort) {
+        add({
+          case: caseName(T), runtime: 'onnxruntime-node', backend: 'cpu (native)', variant: 'com.microsoft.MoE 1t', ours: false, work: work(T),
+          note: T === CHECK_T ? `rel. error vs reference ${ortError.toExponential(1)}` : undefined,
+          ...(await measure(() => ort.run(x, T), budget)),
+        });
+      }
+    }
+    reference.destroy();
+    wasm.destroy();
+    await ort?.release();
+  }
+}
