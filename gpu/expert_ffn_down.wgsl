@@ -1,16 +1,20 @@
 // expert_ffn_down: the second half of every expert's FFN, as one grouped GEMM over the plan:
-//   y[r, n] = h[r, :] · down[e, n, :]
-// for each plan row r of expert e (offsets[e] ≤ r < offsets[e+1]); h comes from expert_ffn_up.
+//   y[r, n] = h[r, :] · down[e, n, :] + down_bias[e, n]
+// for each plan row r of expert e (offsets[e] ≤ r < offsets[e+1]); h comes from expert_ffn_up. The bias
+// is part of the expert, so combine's routing weight multiplies it too: out = w · (down·h + b).
+// Weights are f32 or f16 ({{WEIGHT_T}}); tiles and accumulators are always f32.
 // Grid: as expert_ffn_up — linear workgroup id (folded into x, y) → (expert, row tile, column tile)
 // through the per-expert tile counts on the device, worst-case grid tiles_n · (ceil(R / TILE_M) +
 // min(nExpertGroup, R)), surplus workgroups exit; one dispatch per group of experts sharing a buffer.
-// Knobs: TILE_M, TILE_N (one thread per output, TILE_M · TILE_N ≤ 256), TILE_K (reduction slice).
-
+// Knobs: TILE_M, TILE_N (one thread per output, TILE_M · TILE_N ≤ 256), TILE_K (reduction slice);
+// HAS_BIAS (an absent bias binds a dummy, never read).
+{{ENABLE_F16}}
 {{PARAMS}}
 
 override TILE_M: u32 = 16u;
 override TILE_N: u32 = 16u;
 override TILE_K: u32 = 16u;
+override HAS_BIAS: bool = false;
 
 @group(0) @binding(0) var<uniform> params: ExpertFfnDownParams;
 // h: [R, dFF]
@@ -19,8 +23,10 @@ override TILE_K: u32 = 16u;
 @group(0) @binding(2) var<storage, read> offsets: array<u32>;
 // down: [nExpertGroup, dModel, dFF]
 @group(0) @binding(3) var<storage, read> down: array<{{WEIGHT_T}}>;
+// down_bias: [nExpertGroup, dModel]; read only when HAS_BIAS
+@group(0) @binding(4) var<storage, read> down_bias: array<f32>;
 // y: [R, dModel]
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 var<workgroup> s_h: array<f32, TILE_M * TILE_K>;
 var<workgroup> s_down: array<f32, TILE_N * TILE_K>;
@@ -86,6 +92,9 @@ fn expert_ffn_down(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
   let r = tile.y + local.y;
   let n = tile.w + local.x;
   if (r < tile.z && n < d) {
+    if (HAS_BIAS) {
+      acc = acc + down_bias[tile.x * d + n];
+    }
     y[r * d + n] = acc;
   }
 }

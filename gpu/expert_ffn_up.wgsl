@@ -1,20 +1,29 @@
-// expert_ffn_up: the first half of every expert's SwiGLU FFN, as one grouped GEMM over the plan:
-//   h[r, n] = silu(x[rows[r], :] · gate[e, n, :]) · (x[rows[r], :] · up[e, n, :])
+// expert_ffn_up: the first half of every expert's FFN, as one grouped GEMM over the plan:
+//   g = x[rows[r], :] · gate[e, n, :] + gate_bias[e, n],  u = x[rows[r], :] · up[e, n, :] + up_bias[e, n]
+//   h[r, n] = activate(g, u)   (gpu/activation.wgsl: swiglu, geglu, swiglu-oai, gelu, relu, silu)
 // for each plan row r of expert e (offsets[e] ≤ r < offsets[e+1]). Gate and up share the x tile and are
-// fused with the activation, so the [R, dFF] pre-activations never reach memory.
+// fused with the activation, so the [R, dFF] pre-activations never reach memory. Ungated activations
+// (GATED false) never touch the gate buffer or its workgroup tile.
+// Weights are f32 or f16 ({{WEIGHT_T}}); tiles and accumulators are always f32.
 // Grid: linear workgroup id (folded into x, y) → (expert, row tile, column tile) by walking the per-expert
 // tile counts ceil(count_e / TILE_M) · tiles_n read from offsets on the device. The host sizes the grid
 // for the worst case, tiles_n · (ceil(R / TILE_M) + min(nExpertGroup, R)); surplus workgroups exit.
 // One dispatch covers one group of experts (expert_base .. expert_base + n_expert_group), since expert
 // weights split across buffers when they exceed the storage binding limit.
 // Knobs: TILE_M (rows), TILE_N (columns): one thread per output, TILE_M · TILE_N ≤ 256 threads;
-// TILE_K: the reduction slice staged in workgroup memory ((TILE_M + 2 · TILE_N) · TILE_K floats).
-
+// TILE_K: the reduction slice staged in workgroup memory ((TILE_M + 2 · TILE_N) · TILE_K floats);
+// ACTIVATION (and GATED from it); HAS_GATE_BIAS, HAS_UP_BIAS (an absent bias binds a dummy, never read).
+// Uniforms: shapes, the group's expert range, swiglu-oai's alpha and limit.
+{{ENABLE_F16}}
 {{PARAMS}}
+
+{{ACTIVATION}}
 
 override TILE_M: u32 = 16u;
 override TILE_N: u32 = 16u;
 override TILE_K: u32 = 16u;
+override HAS_GATE_BIAS: bool = false;
+override HAS_UP_BIAS: bool = false;
 
 @group(0) @binding(0) var<uniform> params: ExpertFfnUpParams;
 // x: [nToken, dModel]
@@ -23,12 +32,16 @@ override TILE_K: u32 = 16u;
 @group(0) @binding(2) var<storage, read> rows: array<u32>;
 // offsets: [nExpert + 1] first plan row of each expert
 @group(0) @binding(3) var<storage, read> offsets: array<u32>;
-// gate: [nExpertGroup, dFF, dModel]
+// gate: [nExpertGroup, dFF, dModel]; read only when GATED (else the up buffer is bound here too)
 @group(0) @binding(4) var<storage, read> gate: array<{{WEIGHT_T}}>;
 // up: [nExpertGroup, dFF, dModel]
 @group(0) @binding(5) var<storage, read> up: array<{{WEIGHT_T}}>;
+// gate_bias: [nExpertGroup, dFF]; read only when HAS_GATE_BIAS
+@group(0) @binding(6) var<storage, read> gate_bias: array<f32>;
+// up_bias: [nExpertGroup, dFF]; read only when HAS_UP_BIAS
+@group(0) @binding(7) var<storage, read> up_bias: array<f32>;
 // h: [R, dFF]
-@group(0) @binding(6) var<storage, read_write> h: array<f32>;
+@group(0) @binding(8) var<storage, read_write> h: array<f32>;
 
 var<workgroup> s_x: array<f32, TILE_M * TILE_K>;
 var<workgroup> s_gate: array<f32, TILE_N * TILE_K>;
@@ -83,7 +96,9 @@ fn expert_ffn_up(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
       var vg = 0.0;
       var vu = 0.0;
       if (n < d_ff && k < d) {
-        vg = f32(gate[weight_base + n * d + k]);
+        if (GATED) {
+          vg = f32(gate[weight_base + n * d + k]);
+        }
         vu = f32(up[weight_base + n * d + k]);
       }
       s_gate[i] = vg;
@@ -92,7 +107,9 @@ fn expert_ffn_up(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k = k + 1u) {
       let xv = s_x[local.y * TILE_K + k];
-      acc_gate = fma(xv, s_gate[local.x * TILE_K + k], acc_gate);
+      if (GATED) {
+        acc_gate = fma(xv, s_gate[local.x * TILE_K + k], acc_gate);
+      }
       acc_up = fma(xv, s_up[local.x * TILE_K + k], acc_up);
     }
     workgroupBarrier();
@@ -101,8 +118,12 @@ fn expert_ffn_up(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let r = tile.y + local.y;
   let n = tile.w + local.x;
   if (r < tile.z && n < d_ff) {
-    // silu(a) = a · σ(a); for very negative a, exp(−a) → inf and the quotient → −0, which is the limit.
-    let silu = acc_gate / (1.0 + exp(-acc_gate));
-    h[r * d_ff + n] = silu * acc_up;
+    if (HAS_GATE_BIAS) {
+      acc_gate = acc_gate + gate_bias[tile.x * d_ff + n];
+    }
+    if (HAS_UP_BIAS) {
+      acc_up = acc_up + up_bias[tile.x * d_ff + n];
+    }
+    h[r * d_ff + n] = activate(acc_gate, acc_up, params.alpha, params.limit);
   }
 }

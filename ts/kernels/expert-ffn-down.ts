@@ -1,5 +1,7 @@
-// Host side of gpu/expert_ffn_down.wgsl: grouped GEMM y = h·downᵀ over the plan rows.
+// Host side of gpu/expert_ffn_down.wgsl: grouped GEMM y = h·downᵀ + down_bias over the plan rows, for f32
+// or f16 weights.
 import source from '../../gpu/expert_ffn_down.wgsl';
+import { enableF16, type WeightDtype } from './activation.js';
 import { defineParams, substitute, type KernelSpec } from './wgsl.js';
 
 export const expertFfnDownParams = defineParams('ExpertFfnDownParams', [
@@ -10,11 +12,22 @@ export const expertFfnDownParams = defineParams('ExpertFfnDownParams', [
   ['tiles_n', 'u32'],
 ] as const);
 
-export type ExpertFfnDownBinding = 'h' | 'offsets' | 'down' | 'y';
+export type ExpertFfnDownBinding = 'h' | 'offsets' | 'down' | 'downBias' | 'y';
 
-export const expertFfnDown: KernelSpec<(typeof expertFfnDownParams.fields)[number][0], ExpertFfnDownBinding> = {
-  name: 'expert_ffn_down',
-  code: substitute('expert_ffn_down', source, { PARAMS: expertFfnDownParams.wgsl, WEIGHT_T: 'f32' }),
-  params: expertFfnDownParams,
-  bindings: ['params', 'h', 'offsets', 'down', 'y'],
-};
+type ExpertFfnDownKernel = KernelSpec<(typeof expertFfnDownParams.fields)[number][0], ExpertFfnDownBinding>;
+
+function build(dtype: WeightDtype): ExpertFfnDownKernel {
+  return {
+    name: 'expert_ffn_down',
+    code: substitute('expert_ffn_down', source, { PARAMS: expertFfnDownParams.wgsl, WEIGHT_T: dtype, ENABLE_F16: enableF16(dtype) }),
+    params: expertFfnDownParams,
+    bindings: ['params', 'h', 'offsets', 'down', 'downBias', 'y'],
+  };
+}
+
+const kernels = { f32: build('f32'), f16: build('f16') };
+
+/** The kernel reading weights of `dtype` (one object per dtype, so pipelines cache by identity). */
+export function expertFfnDown(dtype: WeightDtype): ExpertFfnDownKernel {
+  return kernels[dtype];
+}

@@ -1,6 +1,8 @@
 // Host side of gpu/expert_matvec.wgsl: per-assignment expert mat-vecs for decode (few tokens), used in
-// place of the grouped GEMMs; gated = 1 is the fused gate/up + silu step, gated = 0 the down step.
+// place of the grouped GEMMs. The up step (x by token, gate/up + activation + biases) and the down step
+// (x by plan row, ACTIVATION = identity, down bias) are two pipelines of the one kernel.
 import source from '../../gpu/expert_matvec.wgsl';
+import { activationSource, enableF16, type WeightDtype } from './activation.js';
 import { ceilDiv, defineParams, substitute, type KernelSpec } from './wgsl.js';
 
 export const expertMatvecParams = defineParams('ExpertMatvecParams', [
@@ -10,18 +12,33 @@ export const expertMatvecParams = defineParams('ExpertMatvecParams', [
   ['n_dim', 'u32'],
   ['expert_base', 'u32'],
   ['n_expert_group', 'u32'],
-  ['gated', 'u32'],
+  ['x_by_token', 'u32'],
   ['tiles_n', 'u32'],
+  ['alpha', 'f32'],
+  ['limit', 'f32'],
 ] as const);
 
-export type ExpertMatvecBinding = 'x' | 'indices' | 'slotRow' | 'wA' | 'wB' | 'out';
+export type ExpertMatvecBinding = 'x' | 'indices' | 'slotRow' | 'wA' | 'wB' | 'biasA' | 'biasB' | 'out';
 
-export const expertMatvec: KernelSpec<(typeof expertMatvecParams.fields)[number][0], ExpertMatvecBinding> = {
-  name: 'expert_matvec',
-  code: substitute('expert_matvec', source, { PARAMS: expertMatvecParams.wgsl, WEIGHT_T: 'f32' }),
-  params: expertMatvecParams,
-  bindings: ['params', 'x', 'indices', 'slotRow', 'wA', 'wB', 'out'],
-};
+type ExpertMatvecKernel = KernelSpec<(typeof expertMatvecParams.fields)[number][0], ExpertMatvecBinding>;
+
+function build(dtype: WeightDtype): ExpertMatvecKernel {
+  return {
+    name: 'expert_matvec',
+    code: substitute('expert_matvec', source, {
+      PARAMS: expertMatvecParams.wgsl, WEIGHT_T: dtype, ENABLE_F16: enableF16(dtype), ACTIVATION: activationSource,
+    }),
+    params: expertMatvecParams,
+    bindings: ['params', 'x', 'indices', 'slotRow', 'wA', 'wB', 'biasA', 'biasB', 'out'],
+  };
+}
+
+const kernels = { f32: build('f32'), f16: build('f16') };
+
+/** The kernel reading weights of `dtype` (one object per dtype, so pipelines cache by identity). */
+export function expertMatvec(dtype: WeightDtype): ExpertMatvecKernel {
+  return kernels[dtype];
+}
 
 /** 64 threads split the dot product; 4 output columns per workgroup reuse each x element read. */
 export const EXPERT_MATVEC_CONSTANTS = { WG_SIZE: 64, COLS: 4 } as const;

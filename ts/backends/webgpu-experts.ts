@@ -1,0 +1,213 @@
+// A set of experts on the device: weights uploaded once (f32, or f16 converted on upload), split into
+// groups of whole experts when a stacked tensor exceeds the storage binding limit, with the pipelines
+// and uniforms of their up and down steps (grouped GEMMs, or mat-vecs for decode). A block holds one set
+// for its routed experts and one for its shared expert; both run the same kernels.
+import { SwitchyardError } from '../errors.js';
+import { f32ToF16 } from '../formats/dtype.js';
+import { isGated, type ExpertWeights } from './backend.js';
+import type { BufferSet, GpuContext } from './webgpu-context.js';
+import { activationCode, type WeightDtype } from '../kernels/activation.js';
+import { expertFfnUp, FFN_TILES, groupedGemmWorkgroups } from '../kernels/expert-ffn-up.js';
+import { expertFfnDown } from '../kernels/expert-ffn-down.js';
+import { EXPERT_MATVEC_CONSTANTS, expertMatvec, expertMatvecTiles, expertMatvecWorkgroups } from '../kernels/expert-matvec.js';
+import { ceilDiv } from '../kernels/wgsl.js';
+
+/** GPT-OSS's swiglu-oai constants, the defaults of ExpertWeights.alpha / .limit. */
+const DEFAULT_ALPHA = 1.702;
+const DEFAULT_LIMIT = 7;
+/** The largest finite f16; weights beyond it would become ±inf on upload. */
+const F16_MAX = 65504;
+
+/** Experts base .. base + count − 1 in one buffer per tensor; absent biases are the shared dummy. */
+interface ExpertGroup {
+  base: number;
+  count: number;
+  gate: GPUBuffer;
+  up: GPUBuffer;
+  down: GPUBuffer;
+  gateBias: GPUBuffer;
+  upBias: GPUBuffer;
+  downBias: GPUBuffer;
+}
+
+/** Where a forward's buffers are for one expert set: its plan, its input and its outputs. */
+export interface ExpertIo {
+  /** [nToken, dModel] */
+  x: GPUBuffer;
+  /** [R] token of each plan row */
+  rows: GPUBuffer;
+  /** [nExpert + 1] */
+  offsets: GPUBuffer;
+  /** [nSlot] expert of each assignment (mat-vec path) */
+  indices: GPUBuffer;
+  /** [nSlot] plan row of each assignment (mat-vec path) */
+  slotRow: GPUBuffer;
+  /** [R, dFF] */
+  h: GPUBuffer;
+  /** [R, dModel] */
+  y: GPUBuffer;
+}
+
+export interface ExpertBindGroups {
+  up: GPUBindGroup[];
+  down: GPUBindGroup[];
+  matvecUp: GPUBindGroup[];
+  matvecDown: GPUBindGroup[];
+}
+
+type Pipelines = [up: GPUComputePipeline, down: GPUComputePipeline, matvecUp: GPUComputePipeline, matvecDown: GPUComputePipeline];
+
+export class DeviceExperts {
+  readonly nExpert: number;
+  readonly dModel: number;
+  readonly dFF: number;
+  readonly pipelines: Promise<Pipelines>;
+  private readonly groups: ExpertGroup[] = [];
+  private readonly alpha: number;
+  private readonly limit: number;
+  private readonly uniforms: { up: GPUBuffer[]; down: GPUBuffer[]; matvecUp: GPUBuffer[]; matvecDown: GPUBuffer[] };
+
+  /**
+   * @param name the argument name in errors ('experts', 'shared.experts')
+   * @param none a 16-byte buffer bound where a bias is absent (the kernels never read it then)
+   */
+  constructor(private readonly ctx: GpuContext, set: BufferSet, w: ExpertWeights, private readonly dtype: WeightDtype,
+    name: string, none: GPUBuffer) {
+    const { nExpert, dModel, dFF } = w;
+    this.nExpert = nExpert;
+    this.dModel = dModel;
+    this.dFF = dFF;
+    const code = activationCode(w.activation, `${name}.activation`);
+    const gated = isGated(w.activation);
+    checkExpertShapes(w, name, gated);
+    this.alpha = w.alpha ?? DEFAULT_ALPHA;
+    this.limit = w.limit ?? DEFAULT_LIMIT;
+
+    const bytesPerWeight = dtype === 'f16' ? 2 : 4;
+    const perExpertBytes = dFF * dModel * bytesPerWeight;
+    const perGroup = Math.floor(ctx.maxWeightBindingBytes / perExpertBytes);
+    if (perGroup < 1) {
+      throw new SwitchyardError('limits', name, `one expert's [dFF, dModel] = ${perExpertBytes} bytes exceeds the ` +
+        `storage binding limit of ${ctx.maxWeightBindingBytes} bytes`);
+    }
+    const weights = (a: Float32Array, what: string) =>
+      set.upload(dtype === 'f16' ? toF16(a, `${name}.${what}`) : a);
+    for (let base = 0; base < nExpert; base += perGroup) {
+      const count = Math.min(perGroup, nExpert - base);
+      const range = (a: Float32Array, per: number) => a.subarray(base * per, (base + count) * per);
+      const up = weights(range(w.up, dFF * dModel), 'up');
+      this.groups.push({
+        base, count, up,
+        // Ungated activations never read the gate; the up buffer fills the binding.
+        gate: gated ? weights(range(w.gate, dFF * dModel), 'gate') : up,
+        down: weights(range(w.down, dModel * dFF), 'down'),
+        gateBias: w.gateBias && gated ? set.upload(range(w.gateBias, dFF)) : none,
+        upBias: w.upBias ? set.upload(range(w.upBias, dFF)) : none,
+        downBias: w.downBias ? set.upload(range(w.downBias, dModel)) : none,
+      });
+    }
+
+    const n = this.groups.length;
+    const make = (bytes: number) => Array.from({ length: n }, () => set.uniform(bytes));
+    this.uniforms = {
+      up: make(expertFfnUp(dtype).params.byteSize),
+      down: make(expertFfnDown(dtype).params.byteSize),
+      matvecUp: make(expertMatvec(dtype).params.byteSize),
+      matvecDown: make(expertMatvec(dtype).params.byteSize),
+    };
+    // The GEMM uniforms do not depend on the token count: written once here.
+    const q = ctx.device.queue;
+    this.groups.forEach((g, i) => {
+      const common = { d_model: dModel, d_ff: dFF, expert_base: g.base, n_expert_group: g.count };
+      q.writeBuffer(this.uniforms.up[i], 0, expertFfnUp(dtype).params.pack({
+        ...common, tiles_n: ceilDiv(dFF, FFN_TILES.TILE_N), alpha: this.alpha, limit: this.limit }));
+      q.writeBuffer(this.uniforms.down[i], 0, expertFfnDown(dtype).params.pack({ ...common, tiles_n: ceilDiv(dModel, FFN_TILES.TILE_N) }));
+    });
+
+    const hasGateBias = gated && w.gateBias !== undefined;
+    this.pipelines = Promise.all([
+      ctx.pipeline(expertFfnUp(dtype), { ...FFN_TILES, ACTIVATION: code, HAS_GATE_BIAS: +hasGateBias, HAS_UP_BIAS: +!!w.upBias }),
+      ctx.pipeline(expertFfnDown(dtype), { ...FFN_TILES, HAS_BIAS: +!!w.downBias }),
+      ctx.pipeline(expertMatvec(dtype), { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: code, HAS_BIAS_A: +hasGateBias,
+        HAS_BIAS_B: +!!w.upBias }),
+      ctx.pipeline(expertMatvec(dtype), { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: activationCode('identity', name),
+        HAS_BIAS_A: 0, HAS_BIAS_B: +!!w.downBias }),
+    ]);
+    // The block awaits these; an unobserved rejection before then must not crash the process.
+    this.pipelines.catch(() => undefined);
+  }
+
+  /** Bind groups of every step over one forward's buffers (rebuilt only when those are reallocated). */
+  bindGroups(p: Pipelines, io: ExpertIo): ExpertBindGroups {
+    const ctx = this.ctx;
+    const u = this.uniforms;
+    const [up, down, mvUp, mvDown] = [expertFfnUp(this.dtype), expertFfnDown(this.dtype), expertMatvec(this.dtype), expertMatvec(this.dtype)];
+    return {
+      up: this.groups.map((g, i) => ctx.bindGroup(up, p[0], { params: u.up[i], x: io.x, rows: io.rows, offsets: io.offsets,
+        gate: g.gate, up: g.up, gateBias: g.gateBias, upBias: g.upBias, h: io.h })),
+      down: this.groups.map((g, i) => ctx.bindGroup(down, p[1], { params: u.down[i], h: io.h, offsets: io.offsets,
+        down: g.down, downBias: g.downBias, y: io.y })),
+      matvecUp: this.groups.map((g, i) => ctx.bindGroup(mvUp, p[2], { params: u.matvecUp[i], x: io.x, indices: io.indices,
+        slotRow: io.slotRow, wA: g.gate, wB: g.up, biasA: g.gateBias, biasB: g.upBias, out: io.h })),
+      // w_a is unread in the down step (identity is ungated); binding `down` twice keeps one layout.
+      matvecDown: this.groups.map((g, i) => ctx.bindGroup(mvDown, p[3], { params: u.matvecDown[i], x: io.h, indices: io.indices,
+        slotRow: io.slotRow, wA: g.down, wB: g.down, biasA: g.downBias, biasB: g.downBias, out: io.y })),
+    };
+  }
+
+  /** The mat-vec uniforms of one forward: `nSlot` assignments, `nExpertUsed` per token. */
+  writeMatvecUniforms(nSlot: number, nExpertUsed: number): void {
+    const q = this.ctx.device.queue;
+    const params = expertMatvec(this.dtype).params;
+    this.groups.forEach((g, i) => {
+      const mv = { n_slot: nSlot, n_expert_used: nExpertUsed, expert_base: g.base, n_expert_group: g.count, alpha: this.alpha, limit: this.limit };
+      q.writeBuffer(this.uniforms.matvecUp[i], 0, params.pack({
+        ...mv, k_dim: this.dModel, n_dim: this.dFF, x_by_token: 1, tiles_n: expertMatvecTiles(this.dFF) }));
+      q.writeBuffer(this.uniforms.matvecDown[i], 0, params.pack({
+        ...mv, k_dim: this.dFF, n_dim: this.dModel, x_by_token: 0, tiles_n: expertMatvecTiles(this.dModel) }));
+    });
+  }
+
+  /**
+   * Encodes up then down for every group over at most `nRow` plan rows (the worst-case grid): mat-vecs
+   * when `matvec` (uniforms from writeMatvecUniforms), grouped GEMMs otherwise.
+   */
+  encode(pass: GPUComputePassEncoder, p: Pipelines, bg: ExpertBindGroups, nRow: number, matvec: boolean): void {
+    const ctx = this.ctx;
+    const { dModel: d, dFF } = this;
+    if (matvec) {
+      bg.matvecUp.forEach((b) => ctx.dispatch(pass, p[2], b, expertMatvecWorkgroups(nRow, dFF)));
+      bg.matvecDown.forEach((b) => ctx.dispatch(pass, p[3], b, expertMatvecWorkgroups(nRow, d)));
+    } else {
+      this.groups.forEach((g, i) => ctx.dispatch(pass, p[0], bg.up[i], groupedGemmWorkgroups(nRow, g.count, dFF, FFN_TILES)));
+      this.groups.forEach((g, i) => ctx.dispatch(pass, p[1], bg.down[i], groupedGemmWorkgroups(nRow, g.count, d, FFN_TILES)));
+    }
+  }
+}
+
+/** f32 → f16 bits (round to nearest even); a finite weight beyond the f16 range is an error, not inf. */
+export function toF16(a: Float32Array, argument: string): Uint16Array {
+  const bits = f32ToF16(a);
+  for (let i = 0; i < a.length; i++) {
+    if (Math.abs(a[i]) > F16_MAX && Number.isFinite(a[i]) && (bits[i] & 0x7c00) === 0x7c00) {
+      throw new SwitchyardError('range', `${argument}[${i}]`, `expected |value| ≤ ${F16_MAX} for f16 weights, got ${a[i]}`);
+    }
+  }
+  return bits;
+}
+
+function checkExpertShapes(w: ExpertWeights, name: string, gated: boolean): void {
+  const { nExpert: E, dModel: d, dFF } = w;
+  for (const [what, v] of [['nExpert', E], ['dModel', d], ['dFF', dFF]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new SwitchyardError('shape', `${name}.${what}`, `expected a positive integer, got ${v}`);
+  }
+  const expect = (what: string, a: Float32Array | undefined, n: number, shape: string) => {
+    if (a && a.length !== n) throw new SwitchyardError('shape', `${name}.${what}`, `expected ${shape} = ${n} values, got ${a.length}`);
+  };
+  if (gated) expect('gate', w.gate, E * dFF * d, `[${E}, ${dFF}, ${d}]`);
+  expect('up', w.up, E * dFF * d, `[${E}, ${dFF}, ${d}]`);
+  expect('down', w.down, E * d * dFF, `[${E}, ${d}, ${dFF}]`);
+  expect('gateBias', w.gateBias, E * dFF, `[${E}, ${dFF}]`);
+  expect('upBias', w.upBias, E * dFF, `[${E}, ${dFF}]`);
+  expect('downBias', w.downBias, E * d, `[${E}, ${d}]`);
+}
