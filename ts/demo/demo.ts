@@ -1,9 +1,13 @@
 // `switchyard demo`: one MoE layer with the shapes of a real small model, seeded, on every path this
-// machine offers, with the router's health and each path's distance to the reference.
+// machine offers, with the router's health and each path's distance to the reference; then every router
+// kind on the same tokens, and hash routing on real text (the Brown corpus, when installed).
 import { createMoE } from '../api/create-moe.js';
 import { cpuPath, gpuPath } from '../api/paths.js';
-import type { MoE, MoEConfig, ResolvedBackend, Routing } from '../spec/types.js';
+import type { BackendName, MoE, MoEConfig, ResolvedBackend, Routing } from '../spec/types.js';
+import { loadBrownTokens, printHashCorpus } from './hash-corpus.js';
+import { printRouterTable } from './router-table.js';
 import { clusteredHidden, gaussian, seededRandom } from './synthetic.js';
+import { formatTable } from './table.js';
 
 export interface DemoOptions {
   tokens: number;
@@ -16,9 +20,20 @@ export interface DemoOptions {
   repeats: number;
   /** Stop timing a path once this much time went into it (software GPU adapters are slow). */
   budgetMs: number;
+  /** The path asked of route() in the router and corpus sections (kinds it lacks run on the reference). */
+  routerBackend: BackendName;
+  /** Switch's capacity group, in tokens; must divide `tokens` (else the whole batch is one group). */
+  sequenceLength: number;
+  /** updateExpertBias rounds and rate for the DeepSeek-V3 row; far above DeepSeek's 1e-3 per step, so a
+   *  few rounds on one batch show what thousands of training steps do. */
+  biasRounds: number;
+  biasRate: number;
 }
 
-export const DEFAULT_DEMO: DemoOptions = { tokens: 256, dModel: 1024, nExpert: 32, topK: 4, dFF: 512, seed: 42, repeats: 5, budgetMs: 3000 };
+export const DEFAULT_DEMO: DemoOptions = {
+  tokens: 256, dModel: 1024, nExpert: 32, topK: 4, dFF: 512, seed: 42, repeats: 5, budgetMs: 3000,
+  routerBackend: 'wasm', sequenceLength: 64, biasRounds: 8, biasRate: 0.02,
+};
 
 interface PathResult {
   backend: ResolvedBackend;
@@ -105,10 +120,7 @@ export async function runDemo(o: DemoOptions = DEFAULT_DEMO, print: (line: strin
     r.routing.losses.aux.toFixed(4),
     r.routing.losses.z.toFixed(4),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  print(line(header));
-  for (const row of rows) print(line(row));
+  for (const l of formatTable(header, rows)) print(l);
   print('');
   for (const r of results) print(`${r.backend.padEnd(9)} ${r.detail}`);
   print(`\nload per expert (tokens·slots, ${o.tokens}×${o.topK} = ${o.tokens * o.topK}; mean ${(o.tokens * o.topK) / E}):`);
@@ -117,4 +129,12 @@ export async function runDemo(o: DemoOptions = DEFAULT_DEMO, print: (line: strin
     print(`  e${String(e).padStart(2, '0')}–${String(Math.min(e + 15, E - 1)).padStart(2, '0')}: ${load.slice(e, e + 16).map((n) => String(n).padStart(4)).join('')}`);
   }
   print(`dead experts: ${reference.routing.stats.deadExperts}, cv: ${reference.routing.stats.cv.toFixed(3)} (aux is 1.0 at perfect balance)`);
+
+  const corpus = await loadBrownTokens();
+  await printRouterTable({
+    hidden, weight: weights['router.weight'], tokens: o.tokens, nExpert: E, topK: o.topK, seed: o.seed,
+    sequenceLength: o.tokens % o.sequenceLength === 0 ? o.sequenceLength : o.tokens,
+    biasRounds: o.biasRounds, biasRate: o.biasRate,
+  }, o.routerBackend, print, corpus);
+  await printHashCorpus(print, o.routerBackend, corpus);
 }
