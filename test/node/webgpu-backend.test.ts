@@ -118,7 +118,7 @@ interface BlockCase {
   bias: boolean;
 }
 
-function makeBlock(c: BlockCase): { w: GpuMoEBlockWeights; hidden: Float32Array } {
+function makeBlock(c: BlockCase): { w: RoutedBlockWeights; hidden: Float32Array } {
   const r = rng(c.seed);
   const { nExpert: E, dModel: d, dFF } = c;
   // Weights ~ U(−1, 1)/√fan-in keep every activation O(1), so the tolerances mean the same at every size.
@@ -138,8 +138,11 @@ function makeBlock(c: BlockCase): { w: GpuMoEBlockWeights; hidden: Float32Array 
   };
 }
 
+/** The router fields a block that routes itself carries (all optional in GpuMoEBlockWeights). */
+type RoutedBlockWeights = GpuMoEBlockWeights & Required<Pick<GpuMoEBlockWeights, 'routerWeight' | 'nExpertUsed' | 'normalize' | 'scale'>>;
+
 /** The oracle's answer for a block: reference logits → top-k → plan → experts. */
-function oracle(w: GpuMoEBlockWeights, hidden: Float32Array, nToken: number) {
+function oracle(w: RoutedBlockWeights, hidden: Float32Array, nToken: number) {
   const { nExpert, dModel } = w.experts;
   const logits = ref.routerLogits({ hidden, weight: w.routerWeight, bias: w.routerBias, nToken, dModel, nExpert });
   const sel = ref.topKSoftmax({ logits, nToken, nExpert, nExpertUsed: w.nExpertUsed, normalize: w.normalize, scale: w.scale });

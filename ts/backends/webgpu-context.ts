@@ -21,6 +21,12 @@ interface Kernel {
 }
 
 /**
+ * Compiled pipelines per device, shared by every context on it: software adapters (lavapipe) spend tens
+ * of milliseconds compiling each, and two backends on one device (say GEMM-only and decode) need the same.
+ */
+const pipelineCaches = new WeakMap<GPUDevice, WeakMap<Kernel, Map<string, Promise<GPUComputePipeline>>>>();
+
+/**
  * What every WebGPU call needs around its kernels: cached pipelines, bind groups by binding name, grids
  * folded under the per-dimension limit, one call at a time, and device loss or validation errors
  * surfaced as SwitchyardError instead of silent zeros.
@@ -29,13 +35,16 @@ export class GpuContext {
   /** Bytes one expert-weight buffer may hold: the device limits, or a smaller bound for tests. */
   readonly maxWeightBindingBytes: number;
   /** Per kernel object (one per WGSL variant, e.g. f32 or f16 weights), per override constants. */
-  private readonly pipelines = new WeakMap<Kernel, Map<string, Promise<GPUComputePipeline>>>();
+  private readonly pipelines: WeakMap<Kernel, Map<string, Promise<GPUComputePipeline>>>;
   private lostInfo: GPUDeviceLostInfo | undefined;
   private uncaptured: GPUError | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private staging: GPUBuffer | undefined;
 
   constructor(readonly device: GPUDevice, maxBindingBytes?: number) {
+    const cache = pipelineCaches.get(device) ?? new WeakMap<Kernel, Map<string, Promise<GPUComputePipeline>>>();
+    pipelineCaches.set(device, cache);
+    this.pipelines = cache;
     const limits = device.limits;
     this.maxWeightBindingBytes = Math.min(maxBindingBytes ?? Infinity, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     void device.lost.then((info) => (this.lostInfo = info));
