@@ -6,7 +6,7 @@ import { SwitchyardError } from '../errors.js';
 import { f32ToF16 } from '../formats/dtype.js';
 import { isGated, type ExpertWeights } from './backend.js';
 import type { BufferSet, GpuContext } from './webgpu-context.js';
-import { activationCode, type WeightDtype } from '../kernels/activation.js';
+import { activationCode, IDENTITY_ACTIVATION, type WeightDtype } from '../kernels/activation.js';
 import { expertFfnUp, FFN_TILES, groupedGemmWorkgroups } from '../kernels/expert-ffn-up.js';
 import { expertFfnDown } from '../kernels/expert-ffn-down.js';
 import { EXPERT_MATVEC_CONSTANTS, expertMatvec, expertMatvecTiles, expertMatvecWorkgroups } from '../kernels/expert-matvec.js';
@@ -130,7 +130,7 @@ export class DeviceExperts {
       ctx.pipeline(expertFfnDown(dtype), { ...FFN_TILES, HAS_BIAS: +!!w.downBias }),
       ctx.pipeline(expertMatvec(dtype), { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: code, HAS_BIAS_A: +hasGateBias,
         HAS_BIAS_B: +!!w.upBias }),
-      ctx.pipeline(expertMatvec(dtype), { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: activationCode('identity', name),
+      ctx.pipeline(expertMatvec(dtype), { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: IDENTITY_ACTIVATION,
         HAS_BIAS_A: 0, HAS_BIAS_B: +!!w.downBias }),
     ]);
     // The block awaits these; an unobserved rejection before then must not crash the process.

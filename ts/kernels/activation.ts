@@ -7,23 +7,21 @@ import type { Activation } from '../spec/types.js';
 export const activationSource: string = source;
 
 /** The ACTIVATION override values, as listed at the top of gpu/activation.wgsl. */
-const CODES: Readonly<Record<Activation | 'identity', number>> = {
-  swiglu: 0, geglu: 1, 'swiglu-oai': 2, gelu: 3, relu: 4, silu: 5, identity: 6,
+const CODES: Readonly<Record<Activation, number>> = {
+  swiglu: 0, geglu: 1, 'swiglu-oai': 2, gelu: 3, relu: 4, silu: 5,
 };
 
-/** The ACTIVATION code of an activation (absent = swiglu); unknown names throw. */
-export function activationCode(activation: Activation | 'identity' | undefined, argument: string): number {
+/** ACTIVATION = identity: expert_matvec's down step, never an expert's own activation. */
+export const IDENTITY_ACTIVATION = 6;
+
+/** The ACTIVATION code of an expert's activation (absent = swiglu); unknown names throw. */
+export function activationCode(activation: Activation | undefined, argument: string): number {
   const name = activation ?? 'swiglu';
-  const code = (CODES as Record<string, number>)[name];
+  const code = Object.hasOwn(CODES, name) ? CODES[name] : undefined;
   if (code === undefined) {
-    throw new SwitchyardError('config', argument, `expected one of ${Object.keys(CODES).filter((k) => k !== 'identity').join(', ')}, got '${String(name)}'`);
+    throw new SwitchyardError('config', argument, `expected one of ${Object.keys(CODES).join(', ')}, got '${String(name)}'`);
   }
   return code;
-}
-
-/** Whether the kernels compiled for `code` read the gate projection (the WGSL derives GATED the same way). */
-export function codeIsGated(code: number): boolean {
-  return code <= 2;
 }
 
 /** `enable f16;` where f16 weights are read, nothing otherwise. */
