@@ -105,15 +105,17 @@ export class Block implements GpuMoEBlock {
       return Promise.reject(new SwitchyardError('shape', 'hidden',
         `expected [${nToken}, ${this.dModel}] = ${nToken * this.dModel} values, got ${hidden.length}`));
     }
-    const routing = options?.routing;
+    const given = options?.routing;
     try {
-      if (routing) this.checkRouting(routing, nToken);
+      if (given) this.checkRouting(given, nToken);
       else if (!this.router) {
         throw new SwitchyardError('config', 'options.routing', 'this block has no routerWeight, so every forward needs options.routing');
       }
     } catch (e) {
       return Promise.reject(e);
     }
+    // A snapshot (T·k values): the forward may wait behind others, and what was checked is what runs.
+    const routing = given && { indices: given.indices.slice(), weights: given.weights.slice(), nExpertUsed: given.nExpertUsed };
     if (nToken === 0) {
       const f = new Float32Array(0);
       return Promise.resolve({ output: f, logits: f, probs: f, indices: new Int32Array(0), weights: f });
@@ -231,7 +233,7 @@ export class Block implements GpuMoEBlock {
     const output = new Float32Array(results.shift()!);
     const empty = new Float32Array(0);
     const result: GpuMoEBlockOutput = routing
-      ? { output, logits: empty, probs: empty, indices: routing.indices.slice(), weights: routing.weights.slice() }
+      ? { output, logits: empty, probs: empty, indices: routing.indices, weights: routing.weights }
       : {
         output,
         logits: new Float32Array(results.shift()!),
