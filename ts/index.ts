@@ -5,6 +5,7 @@ export { fromHuggingFace } from './api/from-hugging-face.js';
 export { readSafetensors } from './formats/safetensors.js';
 export type { SafetensorsFile } from './formats/safetensors.js';
 export type { HuggingFaceArgs } from './formats/huggingface.js';
+export { moeLayers, shardsForLayer, type SafetensorsIndex } from './formats/layers.js';
 export { SwitchyardError } from './errors.js';
 export type { SwitchyardErrorCode } from './errors.js';
 export type * from './spec/types.js';

@@ -2,6 +2,7 @@
 // Cases reach the library only through the `api` of their context, so this registry bundles alone.
 import { badInputCases } from './bad-input.js';
 import { goldenCases } from './golden-mixtral.js';
+import { familyGoldenCases } from './golden-families.js';
 import { megatronCases } from './golden-megatron.js';
 import { randomMoECases } from './random-moe.js';
 import { routeCases } from './route-topk.js';
@@ -12,5 +13,5 @@ export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './ty
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...routerPropertyCases, ...badInputCases];
+  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...routerPropertyCases, ...badInputCases];
 }

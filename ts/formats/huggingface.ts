@@ -6,15 +6,12 @@
 
 import { SwitchyardError, describe } from '../errors.js';
 import type { MoEConfig, TensorLike } from '../spec/types.js';
-import type { FamilyConverter, TensorSource } from './families/common.js';
-import { mixtral } from './families/mixtral.js';
+import type { TensorSource } from './families/common.js';
+import { familyOf } from './families/index.js';
+import { weightMapOf, type SafetensorsIndex } from './layers.js';
 import type { SafetensorsFile } from './safetensors.js';
 
-/** model_type → converter. A Map, so names like "constructor" or "__proto__" cannot hit Object.prototype. */
-const FAMILIES: ReadonlyMap<string, FamilyConverter> = new Map([['mixtral', mixtral]]);
-
-/** The model types huggingFaceToCanonical accepts. */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = [...FAMILIES.keys()];
+export { SUPPORTED_MODEL_TYPES } from './families/index.js';
 
 export type HuggingFaceTensors =
   | Record<string, TensorLike>
@@ -25,8 +22,16 @@ export type HuggingFaceTensors =
 export interface HuggingFaceArgs {
   /** The parsed config.json. */
   config: Record<string, unknown>;
-  /** Tensors under their checkpoint names; several SafetensorsFile for sharded checkpoints. */
-  tensors: HuggingFaceTensors;
+  /** Tensors under their checkpoint names; several SafetensorsFile for sharded checkpoints. Give this or `files`. */
+  tensors?: HuggingFaceTensors;
+  /**
+   * A sharded checkpoint: parsed shard files by file name ("model-00001-of-00004.safetensors"). With
+   * `index`, each tensor is looked up only in the shard its weight_map names, so only the shards holding
+   * this layer need be given (see shardsForLayer); without it, the files are searched in order.
+   */
+  files?: Record<string, SafetensorsFile> | Map<string, SafetensorsFile>;
+  /** The parsed model.safetensors.index.json (its weight_map), for `files`. */
+  index?: SafetensorsIndex;
   /** Name prefix of the MoE block, e.g. "model.layers.3.block_sparse_moe." (a missing final "." is added). */
   prefix?: string;
   /** Overrides config.model_type. */
@@ -35,32 +40,73 @@ export interface HuggingFaceArgs {
 
 /**
  * Maps one MoE block of a Hugging Face checkpoint onto switchyard's canonical config and weight names.
- * Weights come out as f32 (f16/bf16 widened); f32 inputs may be returned without a copy.
+ * Weights come out as f32 (f16/bf16 widened); f32 inputs may be returned without a copy. Only the
+ * tensors of that block are looked up.
  *
  * @throws SwitchyardError 'config' (unknown model_type, missing or bad field), 'shape' (missing or
- *   misshapen tensor, named in full), 'dtype' (a non-float tensor).
+ *   misshapen tensor, named in full; a shard the index names but `files` lacks), 'dtype' (a non-float tensor).
  * @example
  * const file = readSafetensors(bytes);
  * const { config, weights } = huggingFaceToCanonical({ config: configJson, tensors: file, prefix: 'model.layers.0.block_sparse_moe.' });
  * // weights['experts.gate'] is Float32Array [E, dFF, d]
  */
 export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConfig; weights: Record<string, TensorLike> } {
+  if (args === null || typeof args !== 'object') {
+    throw new SwitchyardError('config', 'args', `expected { config, tensors | files, prefix?, modelType? }, got ${describe(args)}`);
+  }
   const { config } = args;
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new SwitchyardError('config', 'config', `expected the parsed config.json object, got ${describe(config)}`);
-  }
-  const modelType = args.modelType ?? config['model_type'];
-  const convert = typeof modelType === 'string' ? FAMILIES.get(modelType) : undefined;
-  if (convert === undefined) {
-    throw new SwitchyardError('config', 'config.model_type',
-      `expected one of ${SUPPORTED_MODEL_TYPES.join(', ')}, got ${describe(modelType)}`);
-  }
+  const { family } = familyOf(config, args.modelType);
   const rawPrefix = args.prefix ?? '';
   if (typeof rawPrefix !== 'string') {
     throw new SwitchyardError('config', 'prefix', `expected a string, got ${describe(rawPrefix)}`);
   }
   const prefix = rawPrefix === '' || rawPrefix.endsWith('.') ? rawPrefix : rawPrefix + '.';
-  return convert({ config, source: tensorSource(args.tensors), prefix });
+  return family.convert({ config, source: sourceOf(args), prefix });
+}
+
+function sourceOf(args: HuggingFaceArgs): TensorSource {
+  if (args.files !== undefined) {
+    if (args.tensors !== undefined) {
+      throw new SwitchyardError('shape', 'files', 'expected either tensors or files, got both');
+    }
+    return shardedSource(args.files, args.index);
+  }
+  if (args.index !== undefined) {
+    throw new SwitchyardError('shape', 'files', 'expected the shard files the index refers to, got none');
+  }
+  if (args.tensors === undefined) {
+    throw new SwitchyardError('shape', 'tensors', 'expected tensors (or files), got undefined');
+  }
+  return tensorSource(args.tensors);
+}
+
+/** Shards by file name; with an index, a name resolves only in the shard the weight_map assigns it. */
+function shardedSource(files: Record<string, SafetensorsFile> | Map<string, SafetensorsFile>, index: SafetensorsIndex | undefined): TensorSource {
+  if (files === null || typeof files !== 'object') {
+    throw new SwitchyardError('shape', 'files', `expected shard files by name, got ${describe(files)}`);
+  }
+  const byName = files instanceof Map ? files : new Map(Object.entries(files));
+  for (const [name, file] of byName) {
+    if (!isSafetensorsFile(file)) {
+      throw new SwitchyardError('shape', `files[${JSON.stringify(name)}]`, `expected a SafetensorsFile, got ${describe(file)}`);
+    }
+  }
+  if (index === undefined) {
+    const maps = [...byName.values()].map((f) => f.tensors);
+    return { get: (name) => firstOf(maps, name) };
+  }
+  const weightMap = weightMapOf(index);
+  return {
+    get: (name) => {
+      if (!Object.prototype.hasOwnProperty.call(weightMap, name)) return undefined;
+      const shard = weightMap[name];
+      const file = byName.get(shard);
+      if (file === undefined) {
+        throw new SwitchyardError('shape', name, `expected in shard ${JSON.stringify(shard)} (index.weight_map), which is not among files`);
+      }
+      return file.tensors.get(name);
+    },
+  };
 }
 
 /** One lookup over every accepted container of tensors. */

@@ -26,6 +26,35 @@ export interface CanonicalMoE {
 
 export type FamilyConverter = (ctx: FamilyContext) => CanonicalMoE;
 
+/** Encoder or decoder stack of an encoder-decoder model (Switch); decoder-only families have only 'decoder'. */
+export type Stack = 'encoder' | 'decoder';
+
+/** Everything switchyard knows about one model_type. */
+export interface Family {
+  /** One MoE block → canonical config and weights. */
+  convert: FamilyConverter;
+  /** Indices of the MoE layers of a stack, ascending ([] for a stack the model does not have). */
+  moeLayers(config: Record<string, unknown>, stack: Stack): number[];
+  /** Where layer `layer`'s MoE block lives in checkpoints: candidate name prefixes, the on-disk one first. */
+  layerPrefixes(layer: number, stack: Stack): string[];
+}
+
+/** 0 … num_hidden_layers − 1: every decoder layer is a MoE layer (Mixtral, OLMoE, GPT-OSS, Granite). */
+export function everyDecoderLayer(config: Record<string, unknown>, stack: Stack): number[] {
+  if (stack !== 'decoder') return [];
+  return Array.from({ length: configInt(config, 'num_hidden_layers') }, (_, i) => i);
+}
+
+/** Decoder-only prefixes: the on-disk block name, then transformers v5's in-memory `mlp` where it differs. */
+export function decoderPrefixes(block: string): (layer: number, stack: Stack) => string[] {
+  return (layer, stack) => {
+    if (stack !== 'decoder') return [];
+    const names = [`model.layers.${layer}.${block}.`];
+    if (block !== 'mlp') names.push(`model.layers.${layer}.mlp.`);
+    return names;
+  };
+}
+
 /** A required positive integer config field, e.g. hidden_size. */
 export function configInt(config: Record<string, unknown>, field: string): number {
   const value = Object.prototype.hasOwnProperty.call(config, field) ? config[field] : undefined;
@@ -33,6 +62,59 @@ export function configInt(config: Record<string, unknown>, field: string): numbe
     throw new SwitchyardError('config', `config.${field}`, `expected a positive integer, got ${describe(value)}`);
   }
   return value;
+}
+
+/** The value of an optional field, or undefined when absent or null (config.json writes unset fields as null). */
+function optionalField(config: Record<string, unknown>, field: string): unknown {
+  const value = Object.prototype.hasOwnProperty.call(config, field) ? config[field] : undefined;
+  return value === null ? undefined : value;
+}
+
+/** An optional non-negative integer field (`fallback` when absent: transformers' config default). */
+export function configIntOr(config: Record<string, unknown>, field: string, fallback: number, min = 0): number {
+  const value = optionalField(config, field);
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new SwitchyardError('config', `config.${field}`, `expected an integer ≥ ${min}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** An optional finite number field (`fallback` when absent: transformers' config default). */
+export function configNumberOr(config: Record<string, unknown>, field: string, fallback: number): number {
+  const value = optionalField(config, field);
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new SwitchyardError('config', `config.${field}`, `expected a finite number, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** An optional boolean field (`fallback` when absent: transformers' config default). */
+export function configBoolOr(config: Record<string, unknown>, field: string, fallback: boolean): boolean {
+  const value = optionalField(config, field);
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new SwitchyardError('config', `config.${field}`, `expected true or false, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** An optional list of non-negative integers (e.g. Qwen's mlp_only_layers); [] when absent. */
+export function configIntList(config: Record<string, unknown>, field: string): number[] {
+  const value = optionalField(config, field);
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
+    throw new SwitchyardError('config', `config.${field}`, `expected a list of layer indices, got ${describe(value)}`);
+  }
+  return value as number[];
+}
+
+/** k ≤ E, checked where both are read so the error names the config field, not the router spec. */
+export function checkTopK(topK: number, nExpert: number, expertsField: string): void {
+  if (topK > nExpert) {
+    throw new SwitchyardError('config', 'config.num_experts_per_tok', `expected at most ${expertsField} (${nExpert}), got ${topK}`);
+  }
 }
 
 /** An optional config field that must equal `expected` when present (a value we cannot honour is an error, not ignored). */
@@ -76,22 +158,40 @@ const PER_EXPERT_NAMES: readonly (readonly [string, string, string])[] = [
 ];
 
 /**
+ * Splits a fused [E, 2·dFF, dModel] gate/up tensor, gate rows first (transformers v5 `gate_up_proj`,
+ * Granite's `input_linear`, both split by `chunk(2)`), into gate and up [E, dFF, dModel].
+ */
+export function splitGateFirst(fused: Float32Array, nExpert: number, dFF: number, dModel: number): { gate: Float32Array; up: Float32Array } {
+  const slab = dFF * dModel;
+  const gate = new Float32Array(nExpert * slab);
+  const up = new Float32Array(nExpert * slab);
+  for (let e = 0; e < nExpert; e++) {
+    const base = e * 2 * slab;
+    gate.set(fused.subarray(base, base + slab), e * slab);
+    up.set(fused.subarray(base + slab, base + 2 * slab), e * slab);
+  }
+  return { gate, up };
+}
+
+/** A dense SwiGLU MLP under `name` (`name.gate_proj.weight` …) as canonical `shared.gate|up|down`. */
+export function sharedSwiglu(ctx: FamilyContext, name: string, dFF: number, dModel: number): Record<string, Float32Array> {
+  return {
+    'shared.gate': takeF32(ctx, `${name}.gate_proj.weight`, [dFF, dModel]),
+    'shared.up': takeF32(ctx, `${name}.up_proj.weight`, [dFF, dModel]),
+    'shared.down': takeF32(ctx, `${name}.down_proj.weight`, [dModel, dFF]),
+  };
+}
+
+/**
  * SwiGLU expert weights as canonical stacked tensors: gate, up [nExpert, dFF, dModel], down [nExpert, dModel, dFF].
  * Accepts the fused names of transformers v5 (`experts.gate_up_proj` [E, 2·dFF, d], gate rows first, and
  * `experts.down_proj` [E, d, dFF]) or per-expert `experts.N.{w1,w3,w2}.weight` / `{gate,up,down}_proj.weight`.
  */
 export function swigluExperts(ctx: FamilyContext, nExpert: number, dFF: number, dModel: number): Record<string, Float32Array> {
-  const slab = dFF * dModel; // elements of one expert's gate (or up, or down) matrix
   if (hasTensor(ctx, 'experts.gate_up_proj')) {
     const gateUp = takeF32(ctx, 'experts.gate_up_proj', [nExpert, 2 * dFF, dModel]); // [E, 2·dFF, d]
     const down = takeF32(ctx, 'experts.down_proj', [nExpert, dModel, dFF]); // [E, d, dFF]
-    const gate = new Float32Array(nExpert * slab);
-    const up = new Float32Array(nExpert * slab);
-    for (let e = 0; e < nExpert; e++) {
-      const base = e * 2 * slab;
-      gate.set(gateUp.subarray(base, base + slab), e * slab);
-      up.set(gateUp.subarray(base + slab, base + 2 * slab), e * slab);
-    }
+    const { gate, up } = splitGateFirst(gateUp, nExpert, dFF, dModel);
     return { 'experts.gate': gate, 'experts.up': up, 'experts.down': down };
   }
 

@@ -1,0 +1,32 @@
+// OLMoE (model_type "olmoe"): softmax → top-k, renormalised only with norm_topk_prob (default false),
+// SwiGLU experts, no shared expert. Source: transformers models/olmoe/modeling_olmoe.py (OlmoeSparseMoeBlock).
+// Names relative to "model.layers.N.mlp.": gate.weight [E, d]; experts.gate_up_proj [E, 2·dFF, d] +
+// experts.down_proj [E, d, dFF] (v5) or experts.N.{gate,up,down}_proj.weight (on disk).
+// Every decoder layer is a MoE layer.
+
+import { routers } from '../../routing/presets.js';
+import {
+  checkTopK, configBoolOr, configInt, configMustBe, decoderPrefixes, everyDecoderLayer, swigluExperts, takeF32,
+  type CanonicalMoE, type Family, type FamilyContext,
+} from './common.js';
+
+function convert(ctx: FamilyContext): CanonicalMoE {
+  const { config } = ctx;
+  const dModel = configInt(config, 'hidden_size');
+  const dFF = configInt(config, 'intermediate_size');
+  const nExpert = configInt(config, 'num_experts');
+  const topK = configInt(config, 'num_experts_per_tok');
+  checkTopK(topK, nExpert, 'num_experts');
+  configMustBe(config, 'hidden_act', 'silu');
+  // OlmoeConfig's default for norm_topk_prob is False.
+  const normTopkProb = configBoolOr(config, 'norm_topk_prob', false);
+  return {
+    config: { dModel, router: routers.olmoe({ E: nExpert, k: topK, normTopkProb }), expert: { dFF, activation: 'swiglu' } },
+    weights: {
+      'router.weight': takeF32(ctx, 'gate.weight', [nExpert, dModel]),
+      ...swigluExperts(ctx, nExpert, dFF, dModel),
+    },
+  };
+}
+
+export const olmoe: Family = { convert, moeLayers: everyDecoderLayer, layerPrefixes: decoderPrefixes('mlp') };

@@ -1,0 +1,42 @@
+// Qwen2-MoE (model_type "qwen2_moe"): softmax → top-k, renormalised only with norm_topk_prob (default
+// false), SwiGLU experts, plus a shared SwiGLU expert for every token scaled by σ(x · shared_expert_gate).
+// Source: transformers models/qwen2_moe/modeling_qwen2_moe.py (Qwen2MoeSparseMoeBlock).
+// Names relative to "model.layers.N.mlp.": gate.weight [E, d]; experts.gate_up_proj [E, 2·dFF, d] +
+// experts.down_proj [E, d, dFF] (v5) or experts.N.{gate,up,down}_proj.weight (on disk);
+// shared_expert.{gate,up}_proj.weight [sFF, d], shared_expert.down_proj.weight [d, sFF];
+// shared_expert_gate.weight [1, d].
+
+import { routers } from '../../routing/presets.js';
+import {
+  checkTopK, configBoolOr, configInt, configMustBe, sharedSwiglu, swigluExperts, takeF32, decoderPrefixes,
+  type CanonicalMoE, type Family, type FamilyContext,
+} from './common.js';
+import { qwenMoeLayers } from './qwen-layers.js';
+
+function convert(ctx: FamilyContext): CanonicalMoE {
+  const { config } = ctx;
+  const dModel = configInt(config, 'hidden_size');
+  const dFF = configInt(config, 'moe_intermediate_size');
+  const sharedFF = configInt(config, 'shared_expert_intermediate_size');
+  const nExpert = configInt(config, 'num_experts');
+  const topK = configInt(config, 'num_experts_per_tok');
+  checkTopK(topK, nExpert, 'num_experts');
+  configMustBe(config, 'hidden_act', 'silu');
+  const normTopkProb = configBoolOr(config, 'norm_topk_prob', false); // Qwen2MoeConfig's default
+  return {
+    config: {
+      dModel,
+      router: routers.qwen({ E: nExpert, k: topK, normTopkProb }),
+      expert: { dFF, activation: 'swiglu' },
+      shared: { dFF: sharedFF, gated: true },
+    },
+    weights: {
+      'router.weight': takeF32(ctx, 'gate.weight', [nExpert, dModel]),
+      ...swigluExperts(ctx, nExpert, dFF, dModel),
+      ...sharedSwiglu(ctx, 'shared_expert', sharedFF, dModel),
+      'shared.router': takeF32(ctx, 'shared_expert_gate.weight', [1, dModel]),
+    },
+  };
+}
+
+export const qwen2Moe: Family = { convert, moeLayers: qwenMoeLayers, layerPrefixes: decoderPrefixes('mlp') };
