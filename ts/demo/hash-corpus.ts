@@ -197,8 +197,12 @@ export async function printHashCorpus(print: (line: string) => void, backend: Ba
   );
   print('  max/mean expert load over the whole corpus:');
   for (const l of lines) print(`  ${l}`);
-  const wide = rows[rows.length - 1];
-  print(`  bound = max(1, top share × E): ${(100 * wide.topShare).toFixed(2)} % of all tokens are one id, and a token-id hash sends`);
-  print(`  all of them to one expert. At E = ${wide.nExpert} the plain hash is ${(wide.plain / wide.bound).toFixed(2)}× the bound and the balanced`);
-  print(`  table ${(wide.balanced / wide.bound).toFixed(3)}× — "hash routing balances perfectly" holds only while top share × E ≪ 1.`);
+  const [narrow, wide] = [rows[0], rows[rows.length - 1]];
+  const over = (x: number) => `${((x - 1) * 100).toFixed(0)} %`;
+  print(`  Zipf's law: ${(100 * wide.topShare).toFixed(2)} % of all tokens are one id, and a token-id hash sends all of them to one`);
+  print(`  expert, so max/mean ≥ max(1, top share × E). At E = ${narrow.nExpert} the plain hash overloads its fullest expert by`);
+  print(`  ${over(narrow.plain)} where the balanced table reaches ${narrow.balanced.toFixed(3)}; at E = ${wide.nExpert} the bound itself is ${wide.bound.toFixed(2)}: the plain hash`);
+  print(`  is ${over(wide.plain)} over perfect, and the balanced table ${wide.balanced.toFixed(3)} is ${(wide.balanced / wide.bound).toFixed(3)}× the bound. "Hash routing balances`);
+  print('  perfectly" holds only while top share × E ≪ 1; beyond it only giving each id several experts helps (k > 1 lowers the');
+  print('  bound to top share × E / k).');
 }
