@@ -5,6 +5,7 @@ import { goldenCases } from './golden-mixtral.js';
 import { familyGoldenCases } from './golden-families.js';
 import { megatronCases } from './golden-megatron.js';
 import { randomMoECases } from './random-moe.js';
+import { randomBlockCases } from './random-blocks.js';
 import { routeCases } from './route-topk.js';
 import { routerPropertyCases } from './router-properties.js';
 import type { ConformanceCase } from './types.js';
@@ -13,5 +14,5 @@ export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './ty
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...routerPropertyCases, ...badInputCases];
+  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases];
 }

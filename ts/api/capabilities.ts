@@ -12,11 +12,6 @@ export function wasmRunsExperts(m: ResolvedMoE): boolean {
   return plainSwiGlu(m.experts) && (!m.shared || plainSwiGlu(m.shared.experts));
 }
 
-/** The WebGPU block: SwiGLU without biases or shared expert. */
-export function gpuRunsExperts(m: ResolvedMoE): boolean {
-  return plainSwiGlu(m.experts) && !m.shared;
-}
-
 /** A short reason for error messages when a forced path cannot run a block. */
 export function expertFeatures(m: ResolvedMoE): string {
   const parts = [`activation '${m.experts.activation ?? 'swiglu'}'`];

@@ -5,7 +5,8 @@ import { SwitchyardError } from '../errors.js';
 import { MoEBlock, type BoundPath } from './moe-block.js';
 import { backendOption, cpuPath, gpuPath, requireGpuPath } from './paths.js';
 import { gpuCanRoute } from './route.js';
-import { expertFeatures, gpuRunsExperts, wasmRunsExperts } from './capabilities.js';
+import { expertFeatures, wasmRunsExperts } from './capabilities.js';
+import { oneOf } from '../spec/check.js';
 
 async function bindCpu(resolved: ResolvedMoE, options: RuntimeOptions | undefined, forced: 'auto' | 'wasm' | 'reference'): Promise<BoundPath> {
   if (forced === 'wasm' && !wasmRunsExperts(resolved)) {
@@ -23,6 +24,7 @@ async function bindCpu(resolved: ResolvedMoE, options: RuntimeOptions | undefine
 /**
  * Builds a MoE block from a config and canonical weights (DESIGN.md §3 names). `backend: 'auto'` takes
  * WebGPU when an adapter is present, else WASM, else the reference; `moe.backend` says which.
+ * `weightDtype: 'f16'` keeps expert weights as f16 on a GPU with `shader-f16` (f32 otherwise).
  *
  * @example
  * const moe = await createMoE(
@@ -34,31 +36,34 @@ async function bindCpu(resolved: ResolvedMoE, options: RuntimeOptions | undefine
 export async function createMoE(config: MoEConfig, weights: Record<string, TensorLike>, options?: RuntimeOptions): Promise<MoE> {
   const resolved = resolveMoE(config, weights);
   const forced = backendOption(options);
-  if (options?.weightDtype !== undefined && options.weightDtype !== 'f32') {
-    throw new SwitchyardError('config', 'options.weightDtype', `'${options.weightDtype}' weights are not available in this version; available: 'f32'`);
+  const weightDtype = oneOf(options?.weightDtype, ['f32', 'f16', 'int8'] as const, 'options.weightDtype', 'f32');
+  if (weightDtype === 'int8' || (weightDtype === 'f16' && forced !== 'webgpu' && forced !== 'auto')) {
+    throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights run on the webgpu path${weightDtype === 'int8' ? ' in no path yet' : ' only'} in this version; available elsewhere: 'f32'`);
   }
   const fallback = () => bindCpu(resolved, options, 'auto');
-  if (forced === 'webgpu' && !gpuRunsExperts(resolved)) {
-    throw new SwitchyardError('backend', 'options.backend', `the WebGPU block does not run ${expertFeatures(resolved)} in this version; use 'reference' or 'auto'`);
+  const gpu = forced === 'webgpu' ? await requireGpuPath(options) : forced === 'auto' ? await gpuPath(options) : undefined;
+  if (!gpu) {
+    if (weightDtype !== 'f32') {
+      throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights need the webgpu path, and this runtime offers no WebGPU adapter`);
+    }
+    return new MoEBlock(config, resolved, await bindCpu(resolved, options, forced === 'webgpu' ? 'auto' : forced), fallback);
   }
-  const gpu = forced === 'webgpu' ? await requireGpuPath(options) : forced === 'auto' && gpuRunsExperts(resolved) ? await gpuPath(options) : undefined;
-  let path: BoundPath;
   const router = resolved.router;
-  if (gpu && gpuCanRoute(router) && resolved.routerWeight) {
-    const block = gpu.prepareBlock({
-      routerWeight: resolved.routerWeight,
-      routerBias: resolved.routerBias,
-      experts: resolved.experts,
-      nExpertUsed: router.topK,
-      normalize: router.normalize,
-      scale: router.scale,
-    });
-    // Plans, stats and losses are rebuilt on the CPU from the one read-back at the end of a forward.
-    path = { kind: 'gpu', block, planner: await cpuPath(options, 'auto') };
-  } else if (forced === 'webgpu') {
-    throw new SwitchyardError('backend', 'config.router', `the WebGPU block runs softmax top-k routers without bias, groups or capacity; router '${router.kind}' needs backend 'wasm' or 'reference' in this version`);
-  } else {
-    path = await bindCpu(resolved, options, forced);
-  }
+  // The router kernel runs plain softmax top-k on the device; every other router runs on the CPU and
+  // hands the experts its indices and weights.
+  const routesOnDevice = gpuCanRoute(router) && resolved.routerWeight !== undefined;
+  const block = gpu.prepareBlock({
+    routerWeight: routesOnDevice ? resolved.routerWeight : undefined,
+    routerBias: routesOnDevice ? resolved.routerBias : undefined,
+    experts: resolved.experts,
+    nExpertUsed: router.topK,
+    normalize: routesOnDevice ? router.normalize : undefined,
+    scale: routesOnDevice ? router.scale : undefined,
+    shared: resolved.shared && { experts: resolved.shared.experts, gate: resolved.shared.gate },
+    weightDtype: weightDtype === 'f16' ? 'f16' : 'f32',
+  });
+  // Plans, stats and losses are built on the CPU: from the one read-back at the end of a forward, or
+  // (routing on the CPU) before the experts run.
+  const path: BoundPath = { kind: 'gpu', block, cpu: await cpuPath(options, 'auto'), routesOnDevice };
   return new MoEBlock(config, resolved, path, fallback);
 }

@@ -7,13 +7,14 @@ import type { ResolvedMoE } from '../spec/moe-config.js';
 import { allFinite, positiveInteger } from '../spec/check.js';
 import { sequenceLengthOf, tokenIdsOf } from '../spec/router-input.js';
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
+import type { RouterData } from '../spec/router-input.js';
 import { assembleRouting } from './routing-result.js';
 import { addInto, sharedExpertPlan } from './shared-expert.js';
 
 /** Where the block's weights live now. */
 export type BoundPath =
   | { kind: 'cpu'; backend: CpuBackend; experts: PreparedExperts; shared: { experts: PreparedExperts; gate: Float32Array | undefined } | undefined }
-  | { kind: 'gpu'; block: GpuMoEBlock; planner: CpuBackend };
+  | { kind: 'gpu'; block: GpuMoEBlock; cpu: CpuBackend; routesOnDevice: boolean };
 
 /** The vocabulary a hash table covers, so out-of-range token ids are refused before lookup. */
 function vocabOf(router: ResolvedRouterSpec): number | undefined {
@@ -55,32 +56,45 @@ export class MoEBlock implements MoE {
       throw new SwitchyardError('shape', 'hidden', `expected a Float32Array [tokens=${nToken}, dModel=${dModel}] = ${nToken * dModel} elements, received ${describe(hidden)}`);
     }
     allFinite(hidden, 'hidden', `[${nToken}, ${dModel}]`);
+    const tokenIds = options.tokenIds === undefined ? undefined : tokenIdsOf(options.tokenIds, nToken, vocabOf(router), 'options.tokenIds');
+    if (router.kind === 'hash' && !tokenIds) {
+      throw new SwitchyardError('shape', 'options.tokenIds', `router 'hash' reads token ids, expected an Int32Array [tokens=${nToken}], received undefined`);
+    }
+    const data: RouterData = {
+      nToken, sequenceLength, logits: undefined, hidden, dModel,
+      weight: this.resolved.routerWeight, bias: this.resolved.routerBias, tokenIds,
+    };
     if (path.kind === 'gpu') {
-      const dims = { nToken, nExpert: router.numExperts, nExpertUsed: router.topK, sequenceLength };
       try {
-        const r = await path.block.forward(hidden, nToken);
-        return { output: r.output, routing: assembleRouting(r, dims, path.planner, 'webgpu') };
+        return await this.forwardOnGpu(path, hidden, data);
       } catch (e) {
         if (!(e instanceof SwitchyardError && e.code === 'device-lost')) throw e;
         await this.recoverFromLostDevice(e);
         return this.forward(hidden, options);
       }
     }
-    const tokenIds = options.tokenIds === undefined ? undefined : tokenIdsOf(options.tokenIds, nToken, vocabOf(router), 'options.tokenIds');
-    if (router.kind === 'hash' && !tokenIds) {
-      throw new SwitchyardError('shape', 'options.tokenIds', `router 'hash' reads token ids, expected an Int32Array [tokens=${nToken}], received undefined`);
-    }
     const { backend, experts } = path;
-    const routing = backend.route(router, {
-      nToken, sequenceLength, logits: undefined, hidden, dModel,
-      weight: this.resolved.routerWeight, bias: this.resolved.routerBias, tokenIds,
-    });
+    const routing = backend.route(router, data);
     const output = backend.runExperts(experts, hidden, nToken, routing.plan);
     if (path.shared) {
       const plan = sharedExpertPlan(hidden, nToken, dModel, path.shared.gate);
       addInto(output, backend.runExperts(path.shared.experts, hidden, nToken, plan));
     }
     return { output, routing: { ...routing, backend: backend.name } };
+  }
+
+  private async forwardOnGpu(path: Extract<BoundPath, { kind: 'gpu' }>, hidden: Float32Array, data: RouterData): Promise<ForwardResult> {
+    const { router } = this.resolved;
+    if (path.routesOnDevice) {
+      const r = await path.block.forward(hidden, data.nToken);
+      const dims = { nToken: data.nToken, nExpert: router.numExperts, nExpertUsed: router.topK, sequenceLength: data.sequenceLength };
+      return { output: r.output, routing: assembleRouting(r, dims, path.cpu, 'webgpu') };
+    }
+    // Routers the device kernel does not implement run on the CPU; the experts still run on the GPU.
+    const routing = path.cpu.route(router, data);
+    const nExpertUsed = routing.indices.length / data.nToken;
+    const r = await path.block.forward(hidden, data.nToken, { routing: { indices: routing.indices, weights: routing.weights, nExpertUsed } });
+    return { output: r.output, routing: { ...routing, backend: path.cpu.name } };
   }
 
   destroy(): void {
