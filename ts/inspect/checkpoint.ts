@@ -1,0 +1,164 @@
+// A Hugging Face checkpoint on disk (Node only): config.json, one or more *.safetensors and an optional
+// model.safetensors.index.json. Only headers are read up front; a layer's tensors are then read by byte
+// range, so inspecting one layer of a 100 GB checkpoint reads kilobytes of headers and that layer.
+import { open, readFile, readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { SwitchyardError } from '../errors.js';
+import { weightMapOf, type SafetensorsIndex } from '../formats/layers.js';
+import { MAX_HEADER_BYTES, readSafetensors, type SafetensorsFile } from '../formats/safetensors.js';
+
+/** One tensor as a header describes it (offsets relative to the file's data section). */
+export interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface ShardHeader {
+  /** File name, as the index's weight_map spells it. */
+  name: string;
+  path: string;
+  /** 8 + header length: where the data section starts. */
+  dataStart: number;
+  dataLength: number;
+  entries: Map<string, HeaderEntry>;
+}
+
+export interface Checkpoint {
+  dir: string;
+  config: Record<string, unknown>;
+  index: SafetensorsIndex | undefined;
+  shards: ShardHeader[];
+}
+
+const INDEX_FILE = 'model.safetensors.index.json';
+
+/**
+ * Opens a checkpoint directory, or a single .safetensors file with config.json beside it. With an index
+ * only the shards it names are considered; otherwise every *.safetensors of the directory.
+ */
+export async function openCheckpoint(path: string): Promise<Checkpoint> {
+  const isFile = (await stat(path)).isFile();
+  const dir = isFile ? dirname(path) : path;
+  const config = await readJson(join(dir, 'config.json'));
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new SwitchyardError('config', join(dir, 'config.json'), 'expected a JSON object');
+  }
+  let index: SafetensorsIndex | undefined;
+  let names: string[];
+  if (isFile) {
+    names = [basename(path)];
+  } else {
+    const listing = await readdir(dir);
+    if (listing.includes(INDEX_FILE)) {
+      index = { weight_map: weightMapOf(await readJson(join(dir, INDEX_FILE))) };
+      names = [...new Set(Object.values(index.weight_map))].sort();
+    } else {
+      names = listing.filter((f) => f.endsWith('.safetensors')).sort();
+    }
+    if (names.length === 0) throw new SwitchyardError('shape', dir, 'expected *.safetensors files, found none');
+  }
+  const shards = await Promise.all(names.map((name) => readHeader(join(dir, name), name)));
+  return { dir, config: config as Record<string, unknown>, index, shards };
+}
+
+async function readJson(path: string): Promise<unknown> {
+  const text = await readFile(path, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new SwitchyardError('config', path, `expected JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** Reads only the header of a safetensors file and checks every entry's offsets against the file size. */
+async function readHeader(path: string, name: string): Promise<ShardHeader> {
+  const handle = await open(path, 'r');
+  try {
+    const size = (await handle.stat()).size;
+    const head = Buffer.alloc(8);
+    await handle.read(head, 0, 8, 0);
+    const high = head.readUInt32LE(4);
+    const length = head.readUInt32LE(0);
+    if (size < 8 || high !== 0 || length > MAX_HEADER_BYTES || 8 + length > size) {
+      throw new SwitchyardError('range', path, `expected a safetensors header within the ${size} bytes of the file`);
+    }
+    const json = Buffer.alloc(length);
+    await handle.read(json, 0, length, 8);
+    let header: unknown;
+    try {
+      header = JSON.parse(json.toString('utf8'));
+    } catch {
+      throw new SwitchyardError('shape', path, 'expected a JSON safetensors header');
+    }
+    if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+      throw new SwitchyardError('shape', path, 'expected a JSON object as safetensors header');
+    }
+    const dataLength = size - 8 - length;
+    const entries = new Map<string, HeaderEntry>();
+    for (const [tensor, value] of Object.entries(header as Record<string, unknown>)) {
+      if (tensor === '__metadata__') continue;
+      const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      const offsets = v?.data_offsets;
+      if (typeof v?.dtype !== 'string' || !Array.isArray(v.shape) || !Array.isArray(offsets) || offsets.length !== 2 ||
+          !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1] || offsets[1] > dataLength) {
+        throw new SwitchyardError('shape', `${path}: ${tensor}`, 'expected { dtype, shape, data_offsets } within the data section');
+      }
+      entries.set(tensor, { dtype: v.dtype, shape: v.shape as number[], begin: offsets[0], end: offsets[1] });
+    }
+    return { name, path, dataStart: 8 + length, dataLength, entries };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Every tensor name of the checkpoint with the shard that holds it. */
+export function tensorNames(ckpt: Checkpoint): Map<string, ShardHeader> {
+  const out = new Map<string, ShardHeader>();
+  for (const shard of ckpt.shards) for (const name of shard.entries.keys()) if (!out.has(name)) out.set(name, shard);
+  return out;
+}
+
+/**
+ * The tensors under `prefix`, read by byte range from the shards that hold them, as parsed shard files by
+ * name (for fromHuggingFace's `files`). Each shard's selection is reassembled into a small safetensors
+ * buffer and parsed by readSafetensors, so it gets the same checks as a whole file.
+ */
+export async function readLayer(ckpt: Checkpoint, prefix: string): Promise<Record<string, SafetensorsFile>> {
+  const files: Record<string, SafetensorsFile> = {};
+  for (const shard of ckpt.shards) {
+    const wanted = [...shard.entries].filter(([name]) => name.startsWith(prefix));
+    if (wanted.length === 0) continue;
+    const header: Record<string, unknown> = {};
+    let offset = 0;
+    for (const [name, e] of wanted) {
+      header[name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + (e.end - e.begin)] };
+      offset += e.end - e.begin;
+    }
+    if (offset > shard.dataLength) {
+      throw new SwitchyardError('shape', shard.path, 'expected tensors not to overlap: they add up to more than the file');
+    }
+    const json = Buffer.from(JSON.stringify(header));
+    const bytes = new Uint8Array(8 + json.length + offset);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
+    bytes.set(json, 8);
+    const handle = await open(shard.path, 'r');
+    try {
+      let at = 8 + json.length;
+      for (const [, e] of wanted) {
+        // read() may return short for very large ranges: loop until the range is in.
+        for (let done = 0; done < e.end - e.begin;) {
+          const { bytesRead } = await handle.read(bytes, at + done, e.end - e.begin - done, shard.dataStart + e.begin + done);
+          if (bytesRead === 0) throw new SwitchyardError('range', shard.path, 'file ended before the tensor data');
+          done += bytesRead;
+        }
+        at += e.end - e.begin;
+      }
+    } finally {
+      await handle.close();
+    }
+    files[shard.name] = readSafetensors(bytes);
+  }
+  return files;
+}
