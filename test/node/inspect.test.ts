@@ -1,0 +1,107 @@
+// `switchyard inspect` on checkpoints written to a temp dir: a sharded bf16 Mixtral with an index, a
+// single-file Qwen2-MoE with config.json beside it, and a Switch encoder-decoder.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SwitchyardError } from '../../ts/errors.js';
+import { runInspect } from '../../ts/inspect/inspect.js';
+import type { Tensor } from '../../ts/spec/types.js';
+import { loadGolden, mixtralLayer, qwen2MoeLayer, tensor, writeCheckpoint, writeSafetensors } from './huggingface-checkpoint.js';
+
+async function inspect(args: string[]): Promise<{ code: number; text: string }> {
+  const lines: string[] = [];
+  const code = await runInspect(args, (line) => lines.push(line));
+  return { code, text: lines.join('\n') };
+}
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'switchyard-inspect-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('switchyard inspect', () => {
+  const mixtral = loadGolden('mixtral');
+  const qwen = loadGolden('qwen2_moe');
+
+  it('a sharded bf16 Mixtral directory: family, layers, per-expert tensors folded, routing stats', async () => {
+    const dir = join(root, 'mixtral');
+    const config = { ...mixtral.caseJson.config, model_type: 'mixtral', num_hidden_layers: 3 };
+    const tensors = { ...mixtralLayer(mixtral, 0, 'bf16'), ...mixtralLayer(mixtral, 1, 'bf16'), ...mixtralLayer(mixtral, 2, 'bf16') };
+    await writeCheckpoint(dir, config, tensors, 3);
+    const { code, text } = await inspect([dir, '--layer', '2', '--backend', 'reference', '--tokens', '16']);
+    expect(code).toBe(0);
+    expect(text).toContain('family       mixtral');
+    expect(text).toContain('(3 safetensors files, with index)');
+    expect(text).toContain('MoE layers   decoder: 0-2 (3)');
+    expect(text).not.toContain('encoder');
+    expect(text).toContain('layer        decoder 2, prefix model.layers.2.block_sparse_moe.');
+    expect(text).toMatch(/E=8 {2}k=2 {2}dModel=64 {2}dFF=96 {2}activation=swiglu/);
+    expect(text).toMatch(/gate\.weight\s+BF16\s+\[8, 64\]/);
+    expect(text).toMatch(/experts\.\*\.w1\.weight\s+BF16\s+\[96, 64\]\s+×8/);
+    expect(text).toMatch(/experts\.\*\.w2\.weight\s+BF16\s+\[64, 96\]\s+×8/);
+    expect(text).toContain('routing      16 tokens ~ N(0, 1), seed 0, on reference');
+    expect(text).toMatch(/load\s+\[(\d+, ){7}\d+\]/);
+    const load = /load\s+\[([^\]]*)\]/.exec(text)![1].split(', ').map(Number);
+    expect(load.reduce((a, b) => a + b, 0)).toBe(16 * 2);
+    expect(text).toMatch(/aux\s+\d+\.\d{4}\s+z \d+\.\d{4}/);
+  });
+
+  it('a single safetensors file with config.json beside it (Qwen2-MoE, shared expert)', async () => {
+    const dir = join(root, 'qwen');
+    await writeCheckpoint(dir, { model_type: 'qwen2_moe', ...qwen.caseJson.config, num_hidden_layers: 4, decoder_sparse_step: 2 }, {}, 1);
+    await rm(join(dir, 'model.safetensors.index.json'));
+    await rm(join(dir, 'model-00001-of-00001.safetensors'));
+    const file = join(dir, 'model.safetensors');
+    await writeFile(file, writeSafetensors({ ...qwen2MoeLayer(qwen, 1, 'f32'), ...qwen2MoeLayer(qwen, 3, 'f32') }));
+    const { code, text } = await inspect([file, '--backend', 'reference']);
+    expect(code).toBe(0);
+    expect(text).toContain('family       qwen2_moe');
+    expect(text).toContain('(1 safetensors file)');
+    expect(text).toContain('MoE layers   decoder: 1, 3 (2)');
+    expect(text).toContain('layer        decoder 1, prefix model.layers.1.mlp.');
+    expect(text).toContain('shared dFF=96 (σ-gated)');
+    expect(text).toMatch(/shared_expert_gate\.weight\s+F32\s+\[1, 64\]/);
+    expect(text).toMatch(/experts\.\*\.down_proj\.weight\s+F32\s+\[64, 48\]\s+×8/);
+    await expect(inspect([file, '--layer', '2'])).rejects.toThrow(SwitchyardError);
+  });
+
+  it('a Switch encoder-decoder: both stacks listed, capacity drops reported', async () => {
+    const dir = join(root, 'switch');
+    const E = 4;
+    const d = 8;
+    const dFF = 16;
+    const config = {
+      model_type: 'switch_transformers', d_model: d, d_ff: dFF, num_experts: E, expert_capacity: 2,
+      num_layers: 4, num_decoder_layers: 2, num_sparse_encoder_layers: 2, num_sparse_decoder_layers: 1,
+    };
+    const block = (prefix: string): Record<string, Tensor> => {
+      const out: Record<string, Tensor> = { [`${prefix}router.classifier.weight`]: tensor(Float32Array.from({ length: E * d }, (_, i) => Math.sin(i)), [E, d], 'f32') };
+      for (let e = 0; e < E; e++) {
+        out[`${prefix}experts.expert_${e}.wi.weight`] = tensor(Float32Array.from({ length: dFF * d }, (_, i) => Math.cos(i + e)), [dFF, d], 'f32');
+        out[`${prefix}experts.expert_${e}.wo.weight`] = tensor(Float32Array.from({ length: d * dFF }, (_, i) => Math.sin(i * e)), [d, dFF], 'f32');
+      }
+      return out;
+    };
+    await writeCheckpoint(dir, config, { ...block('encoder.block.1.layer.1.mlp.'), ...block('encoder.block.3.layer.1.mlp.'), ...block('decoder.block.1.layer.2.mlp.') }, 2);
+    const { text } = await inspect([dir, '--backend', 'reference', '--tokens', '20']);
+    expect(text).toContain('MoE layers   encoder: 1, 3 (2)');
+    expect(text).toContain('MoE layers   decoder: 1 (1)');
+    expect(text).toContain('layer        encoder 1, prefix encoder.block.1.layer.1.mlp.');
+    expect(text).toContain('activation=relu');
+    expect(text).toMatch(/experts\.expert_\*\.wi\.weight\s+F32\s+\[16, 8\]\s+×4/);
+    // Capacity 2 per expert over one sequence of 20 tokens keeps at most 8.
+    expect(text).toMatch(/dropped\s+1[2-9] \(/);
+    expect(text).toContain('seqAux');
+    const decoder = await inspect([dir, '--stack', 'decoder', '--backend', 'reference']);
+    expect(decoder.text).toContain('layer        decoder 1, prefix decoder.block.1.layer.2.mlp.');
+  });
+
+  it('prints its usage', async () => {
+    expect((await inspect(['--help'])).text).toContain('usage: switchyard inspect');
+    expect((await inspect([])).code).toBe(2);
+  });
+});
