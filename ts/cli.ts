@@ -2,6 +2,7 @@
 import { SwitchyardError } from './errors.js';
 import './entry/node.js';
 import { DEFAULT_DEMO, runDemo, type DemoOptions } from './demo/demo.js';
+import { runInspect } from './inspect/inspect.js';
 
 const USAGE = `usage: switchyard demo [--tokens N] [--seed S] [--repeats R]
 
@@ -22,6 +23,7 @@ function intFlag(args: string[], name: string, fallback: number): number {
 
 async function main(args: string[]): Promise<number> {
   const command = args[0] ?? 'demo';
+  if (command === 'inspect') return runInspect(args.slice(1), (line) => console.log(line));
   if (command === 'demo') {
     const options: DemoOptions = {
       ...DEFAULT_DEMO,
