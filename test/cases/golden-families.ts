@@ -94,7 +94,10 @@ async function runFamilyGolden(ctx: CaseContext, fc: FamilyCase): Promise<void> 
     if (moe.backend !== ctx.backend) throw new CaseFailure(`ran on ${moe.backend}, expected ${ctx.backend}`);
     const sequenceLength = fc.switchCapacity ? c.shapes.tokens_per_group_S : undefined;
     const { output, routing } = await moe.forward(f32(g, 'input.hidden'), { tokens: T, sequenceLength });
-    if (routing.backend !== ctx.backend) throw new CaseFailure(`routing ran on ${routing.backend}, expected ${ctx.backend}`);
+    // The WebGPU block hands routers it cannot run on the device (groups, selection bias, capacity) to a CPU
+    // path and runs the experts itself; every other lane routes where it runs.
+    const routedOn = ctx.backend === 'webgpu' ? ['webgpu', 'wasm', 'reference'] : [ctx.backend];
+    if (!routedOn.includes(routing.backend)) throw new CaseFailure(`routing ran on ${routing.backend}, expected ${routedOn.join(' or ')}`);
 
     let wantIds: ArrayLike<number> = i32(g, 'expected.topk_indices');
     let wantWeights: ArrayLike<number> = f32(g, 'expected.topk_weights');
