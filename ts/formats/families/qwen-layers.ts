@@ -8,7 +8,7 @@ export function qwenMoeLayers(config: Record<string, unknown>, stack: Stack): nu
   const nLayer = configInt(config, 'num_hidden_layers');
   const step = configIntOr(config, 'decoder_sparse_step', 1); // transformers' default
   const dense = new Set(configIntList(config, 'mlp_only_layers'));
-  const nExpert = configIntOr(config, 'num_experts', 60); // Qwen2MoeConfig's default
+  const nExpert = configIntOr(config, 'num_experts', 60); // absent: transformers' default (60 Qwen2, 128 Qwen3), > 0 either way
   const layers: number[] = [];
   if (nExpert === 0 || step === 0) return layers; // step 0 would divide by zero in transformers: no MoE layer
   for (let i = 0; i < nLayer; i++) if (!dense.has(i) && (i + 1) % step === 0) layers.push(i);
