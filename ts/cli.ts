@@ -1,10 +1,11 @@
-// The `switchyard` command: `switchyard demo [--tokens N] [--seed S]`.
+// The `switchyard` command: `switchyard demo …` and `switchyard inspect <checkpoint> …`.
 import { SwitchyardError } from './errors.js';
 import './entry/node.js';
 import { DEFAULT_DEMO, runDemo, type DemoOptions } from './demo/demo.js';
-import { runInspect } from './inspect/inspect.js';
+import { INSPECT_USAGE, runInspect } from './inspect/inspect.js';
 
 const USAGE = `usage: switchyard demo [--tokens N] [--seed S] [--repeats R]
+       ${INSPECT_USAGE.replace(/^usage: /, '')}
 
   demo   runs a seeded MoE layer (d=1024, E=32, k=4, dFF=512) on every available path
          and prints time, routing health and the difference to the reference path; then
