@@ -14,11 +14,16 @@ const ALIGN = 16;
 /** A value no kernel writes by chance: a quiet NaN with a recognisable payload (0x7fc0dead). */
 const GUARD_WORD = 0x7fc0dead;
 const GUARD_WORDS = ALIGN / 4;
-/** Most regions one call takes from the scratch (runExperts takes 9). */
-const MAX_REGIONS = 16;
+/** Most regions one call takes from the scratch (route takes 22). */
+const MAX_REGIONS = 32;
 
 export function align16(bytes: number): number {
   return Math.ceil(bytes / ALIGN) * ALIGN;
+}
+
+/** Copies the first n elements of src to view at element offset at, without a subarray view when src is exact. */
+export function copyIn(view: Float32Array | Int32Array, src: Float32Array | Int32Array, n: number, at: number): void {
+  view.set(src.length === n ? src : src.subarray(0, n), at);
 }
 
 export class WasmHeap {
@@ -32,6 +37,7 @@ export class WasmHeap {
   private readonly live = new Map<number, number>();
   private viewF32: Float32Array;
   private viewI32: Int32Array;
+  private viewF64: Float64Array;
 
   constructor(memory: WebAssembly.Memory, heapBase: number) {
     this.memory = memory;
@@ -39,6 +45,7 @@ export class WasmHeap {
     this.top = align16(Math.max(heapBase, ALIGN));
     this.viewF32 = new Float32Array(memory.buffer);
     this.viewI32 = new Int32Array(memory.buffer);
+    this.viewF64 = new Float64Array(memory.buffer);
   }
 
   /** f32 view of the whole memory, re-created when growth has detached the previous buffer. */
@@ -52,9 +59,16 @@ export class WasmHeap {
     return this.viewI32;
   }
 
+  /** f64 view, for the few scalars kernels return through memory (stats, losses). */
+  get f64(): Float64Array {
+    if (this.viewF64.buffer !== this.memory.buffer) this.remap();
+    return this.viewF64;
+  }
+
   private remap(): void {
     this.viewF32 = new Float32Array(this.memory.buffer);
     this.viewI32 = new Int32Array(this.memory.buffer);
+    this.viewF64 = new Float64Array(this.memory.buffer);
   }
 
   /** A 16-byte aligned block of at least `bytes` bytes (contents undefined). */

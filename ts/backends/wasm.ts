@@ -3,28 +3,23 @@
 // out into fresh arrays (the only per-call allocations). Expert weights are packed once, at prepare time.
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
-import { assembleRouting } from '../api/routing-result.js';
 import { SwitchyardError } from '../errors.js';
 import type { DispatchPlan } from '../spec/types.js';
 import type {
   CpuBackend, ExpertWeights, PreparedExperts, RouterLogitsArgs, RoutingCore, TopKSoftmaxArgs, TopKSoftmaxResult,
 } from './backend.js';
-import { Scratch, WasmHeap } from './wasm-heap.js';
+import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
+import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
-interface WasmExports {
+interface WasmExports extends WasmRouterExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   relaxed(): number;
-  routerLogits(hidden: number, weight: number, bias: number, out: number, nToken: number, dModel: number, nExpert: number): void;
   topKSoftmax(
     logits: number, probs: number, indices: number, weights: number,
     nToken: number, nExpert: number, k: number, normalize: number, scale: number,
   ): void;
-  buildPlan(
-    indices: number, weights: number, nToken: number, k: number, nExpert: number,
-    offsets: number, rows: number, planWeights: number, slots: number, cursor: number,
-  ): number;
   runExperts(
     gateUpPacked: number, downPacked: number, nExpert: number, dModel: number, dFF: number,
     hidden: number, nToken: number,
@@ -33,7 +28,7 @@ interface WasmExports {
   ): void;
 }
 
-const REQUIRED_EXPORTS = ['memory', 'heapBase', 'relaxed', 'routerLogits', 'topKSoftmax', 'buildPlan', 'runExperts'] as const;
+const REQUIRED_EXPORTS = ['memory', 'heapBase', 'relaxed', 'topKSoftmax', 'runExperts', ...ROUTER_EXPORTS] as const;
 
 /** Panel widths of the packed layout; must match assembly/ffn/layout.ts. */
 const GU_COLS = 4;
@@ -105,11 +100,6 @@ function packDown(dst: Float32Array, base: number, w: ExpertWeights, dFFPad: num
   }
 }
 
-/** Copies the first n elements of src to view at element offset at, without a subarray view when src is exact. */
-function copyIn(view: Float32Array | Int32Array, src: Float32Array | Int32Array, n: number, at: number): void {
-  view.set(src.length === n ? src : src.subarray(0, n), at);
-}
-
 function expectLength(argument: string, array: ArrayLike<number>, expected: number): void {
   if (array.length < expected) {
     throw new SwitchyardError('shape', argument, `expected at least ${expected} elements, received ${array.length}`);
@@ -149,17 +139,9 @@ export class WasmBackend implements CpuBackend {
     return this.heap.f32.slice(oPtr >>> 2, (oPtr >>> 2) + nToken * nExpert);
   }
 
+  /** Every router kind, its math in assembly/router/ (host side: wasm-router.ts). */
   route(spec: ResolvedRouterSpec, data: RouterData): RoutingCore {
-    if (spec.kind !== 'topk' || spec.score !== 'softmax' || spec.selectionBias || spec.groups || spec.capacity) {
-      throw new SwitchyardError('backend', 'spec', `router '${spec.kind}' with these options is not on the wasm path yet`);
-    }
-    const nExpert = spec.numExperts;
-    const logits = data.logits ?? this.routerLogits({
-      hidden: data.hidden!, weight: data.weight!, bias: data.bias, nToken: data.nToken, dModel: data.dModel!, nExpert,
-    });
-    const selection = this.topKSoftmax({ logits, nToken: data.nToken, nExpert, nExpertUsed: spec.topK, normalize: spec.normalize, scale: spec.scale });
-    const { backend: _, ...core } = assembleRouting({ ...selection, logits }, { nToken: data.nToken, nExpert, nExpertUsed: spec.topK, sequenceLength: data.sequenceLength }, this, 'wasm');
-    return core;
+    return routeOnWasm(this.wasm, this.heap, this.scratch, spec, data);
   }
 
   topKSoftmax(args: TopKSoftmaxArgs): TopKSoftmaxResult {
