@@ -13,11 +13,12 @@
 export function topKRow(keys: usize, n: i32, k: i32, out: usize): void {
   if (k <= 0) return;
   let filled = 0;
+  // Key of out[k − 1] once the list is full: the bar a new key must strictly clear.
+  let bar: f64 = -Infinity;
   for (let i = 0; i < n; i++) {
     const v = load<f64>(keys + (<usize>i << 3));
     if (filled == k) {
-      const last = load<i32>(out + (<usize>(k - 1) << 2));
-      if (!(v > load<f64>(keys + (<usize>last << 3)))) continue;
+      if (!(v > bar)) continue;
       filled--;
     }
     // Shift down every kept entry whose key is below v; equal keys stay ahead (lower index).
@@ -30,6 +31,7 @@ export function topKRow(keys: usize, n: i32, k: i32, out: usize): void {
     }
     store<i32>(out + (<usize>j << 2), i);
     filled++;
+    if (filled == k) bar = load<f64>(keys + (<usize>load<i32>(out + (<usize>(k - 1) << 2)) << 3));
   }
 }
 
