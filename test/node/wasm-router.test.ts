@@ -195,6 +195,17 @@ for (const build of BUILDS) {
       const again = compare(wasm, small.spec, small.input);
       exact('indices after reuse', again.indices, first.indices);
       exact('weights after reuse', again.weights, first.weights);
+      // Steady state: calls of every kind no larger than one already made never grow the module's memory.
+      const memory = (wasm as unknown as { wasm: { memory: WebAssembly.Memory } }).wasm.memory;
+      const bytes = memory.buffer.byteLength;
+      for (const kind of ROUTER_KINDS) {
+        for (let seed = 1; seed <= 20; seed++) {
+          const c = randomRouterCase(kind, seed);
+          const resolved = resolveRouterSpec(c.spec);
+          wasm.route(resolved, resolveRouterInput(c.input, resolved));
+        }
+      }
+      expect(memory.buffer.byteLength).toBe(bytes);
     });
   });
 }

@@ -116,7 +116,7 @@ export function routeOnWasm(wasm: WasmRouterExports, heap: WasmHeap, scratch: Sc
   const selectionBias = spec.kind === 'topk' ? spec.selectionBias : undefined;
   const TE = T * E;
   const work = Math.max(
-    48 * E, // selectTopK: keys, logit keys, group scores, order, kept
+    32 * E, // selectTopK: keys and logit keys f64 [E] each, then groups: scores f64 [count], order and kept i32
     align16(40 * E) + 4 * K, // auxLoss: row, Σp, counts, per-sequence Σp and counts, chosen
     spec.kind === 'sinkhorn' ? 16 * T + 16 * E : 0, // rowEps, d0, d1, next
     spec.kind === 'expert-choice' ? 8 * T : 0, // heap, count
