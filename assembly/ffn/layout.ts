@@ -1,19 +1,25 @@
-// Packed expert layout, shared by the kernels and (mirrored) by the host packer in ts/backends/wasm.ts.
+// Packed expert layout, shared by the kernels and (mirrored) by the host packer in ts/backends/wasm-pack.ts.
+// Every projection is packed into panels of [K][8] floats — 8 output columns interleaved per input index —
+// so a micro-kernel (tile.ts) reads 8 contiguous floats per step of the reduction and a whole expert
+// streams front to back.
 //
-// gate/up, per expert: ceil(dFF / 4) panels of [dModel][8] floats. Panel p holds, for each input index i,
-//   gate[4p .. 4p+3][i] then up[4p .. 4p+3][i]  (zero where the row is ≥ dFF)
-// so the fused gate/up kernel reads 8 contiguous floats per step of the reduction.
+// gate/up, per expert, K = dModelK = roundUp(dModel, 4) (pad inputs are zero, and so are the padded
+// hidden rows the host writes):
+//   gated activations:   dFFPad / 4 panels; panel p holds gate[4p .. 4p+3][i] then up[4p .. 4p+3][i],
+//                        dFFPad = roundUp(dFF, 4), 4 h columns per panel;
+//   ungated activations: dFFPad / 8 panels; panel p holds up[8p .. 8p+7][i], dFFPad = roundUp(dFF, 8).
+//   Bias, per expert: [nPanel][8] in the same column order (zero when the model has none).
+// down, per expert: dModelPad / 8 panels of [dFFPad][8], dModelPad = roundUp(dModel, 8). Panel q holds
+//   down[8q .. 8q+7][i] for i < dFFPad (zero where the row is ≥ dModel or i ≥ dFF). Bias [dModelPad].
 //
-// down, per expert: ceil(dModel / 8) panels of [dFFPad][8] floats, dFFPad = roundUp(dFF, 4). Panel q holds
-//   down[8q .. 8q+7][i] for i < dFFPad (zero where the row is ≥ dModel or i ≥ dFF).
-//
-// The activation scratch h is [rows, dFFPad]; its pad columns come out as silu(0)·0 = 0, so the down
-// kernel can run its reduction over dFFPad (a multiple of 4) without a tail.
+// The activation scratch h is [rows, dFFPad]; its pad columns come out as act(0, 0) = 0 for every
+// activation, and the down panels are zero there anyway, so the down kernel runs its reduction over
+// dFFPad (a multiple of 4) without a tail.
 
-/** Output columns of one gate/up panel (and of h written per panel). */
-export const GU_COLS: i32 = 4;
-/** Output columns of one down panel. */
-export const DOWN_COLS: i32 = 8;
+/** Output columns of every panel. */
+export const PANEL: i32 = 8;
+/** h columns of one gated panel (4 gate + 4 up sums). */
+export const GATED_COLS: i32 = 4;
 
 // @ts-ignore: decorator
 @inline export function roundUp(n: i32, m: i32): i32 {

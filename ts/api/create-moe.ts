@@ -5,14 +5,10 @@ import { SwitchyardError } from '../errors.js';
 import { MoEBlock, type BoundPath } from './moe-block.js';
 import { backendOption, cpuPath, gpuPath, requireGpuPath } from './paths.js';
 import { gpuCanRoute } from './route.js';
-import { expertFeatures, wasmRunsExperts } from './capabilities.js';
 import { oneOf } from '../spec/check.js';
 
 async function bindCpu(resolved: ResolvedMoE, options: RuntimeOptions | undefined, forced: 'auto' | 'wasm' | 'reference'): Promise<BoundPath> {
-  if (forced === 'wasm' && !wasmRunsExperts(resolved)) {
-    throw new SwitchyardError('backend', 'options.backend', `the wasm path does not run ${expertFeatures(resolved)} in this version; use 'reference' or 'auto'`);
-  }
-  const backend = await cpuPath(options, wasmRunsExperts(resolved) ? forced : 'reference');
+  const backend = await cpuPath(options, forced);
   return {
     kind: 'cpu',
     backend,

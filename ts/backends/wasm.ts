@@ -5,10 +5,14 @@ import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 import { SwitchyardError } from '../errors.js';
 import type { DispatchPlan } from '../spec/types.js';
-import type {
-  CpuBackend, ExpertWeights, PreparedExperts, RouterLogitsArgs, RoutingCore, TopKSoftmaxArgs, TopKSoftmaxResult,
+import {
+  isGated, type CpuBackend, type ExpertWeights, type PreparedExperts, type RouterLogitsArgs, type RoutingCore,
+  type TopKSoftmaxArgs, type TopKSoftmaxResult,
 } from './backend.js';
 import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
+import {
+  packDown, packDownBias, packedFloats, packedShape, packGateUp, packGateUpBias, WasmExperts, type ExpertOwner,
+} from './wasm-experts.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
@@ -21,7 +25,8 @@ interface WasmExports extends WasmRouterExports {
     nToken: number, nExpert: number, k: number, normalize: number, scale: number,
   ): void;
   runExperts(
-    gateUpPacked: number, downPacked: number, nExpert: number, dModel: number, dFF: number,
+    gateUpPacked: number, gateUpBias: number, downPacked: number, downBias: number,
+    nExpert: number, dModel: number, dFF: number, activation: number, alpha: number, limit: number,
     hidden: number, nToken: number,
     offsets: number, rows: number, weights: number, slots: number, nRow: number,
     h: number, y: number, order: number, nSlot: number, out: number,
@@ -30,83 +35,26 @@ interface WasmExports extends WasmRouterExports {
 
 const REQUIRED_EXPORTS = ['memory', 'heapBase', 'relaxed', 'topKSoftmax', 'runExperts', ...ROUTER_EXPORTS] as const;
 
-/** Panel widths of the packed layout; must match assembly/ffn/layout.ts. */
-const GU_COLS = 4;
-const DOWN_COLS = 8;
-
-const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
-
-/** Experts packed into this backend's memory (layout: assembly/ffn/layout.ts). */
-class WasmExperts implements PreparedExperts {
-  readonly nExpert: number;
-  readonly dModel: number;
-  readonly dFF: number;
-  readonly owner: WasmBackend;
-  /** [nExpert, dFFPad / 4, dModel, 8] */
-  readonly gateUpPtr: number;
-  /** [nExpert, dModelPad / 8, dFFPad, 8] */
-  readonly downPtr: number;
-  private released = false;
-
-  constructor(owner: WasmBackend, w: ExpertWeights, gateUpPtr: number, downPtr: number) {
-    this.owner = owner;
-    this.nExpert = w.nExpert;
-    this.dModel = w.dModel;
-    this.dFF = w.dFF;
-    this.gateUpPtr = gateUpPtr;
-    this.downPtr = downPtr;
-  }
-
-  get destroyed(): boolean {
-    return this.released;
-  }
-
-  destroy(): void {
-    if (this.released) return;
-    this.released = true;
-    this.owner.releaseExperts(this);
-  }
-}
-
-/** Writes gate/up into [nExpert, dFFPad/4, dModel, 8] panels: gate rows 4p..4p+3 then up rows, per input index. */
-function packGateUp(dst: Float32Array, base: number, w: ExpertWeights, dFFPad: number): void {
-  const { nExpert, dModel, dFF, gate, up } = w;
-  const expertFloats = dFFPad * dModel * 2;
-  dst.fill(0, base, base + nExpert * expertFloats);
-  for (let e = 0; e < nExpert; e++) {
-    for (let n = 0; n < dFF; n++) {
-      const src = (e * dFF + n) * dModel;
-      const col = n % GU_COLS;
-      let o = base + e * expertFloats + Math.floor(n / GU_COLS) * dModel * 2 * GU_COLS + col;
-      for (let i = 0; i < dModel; i++, o += 2 * GU_COLS) {
-        dst[o] = gate[src + i];
-        dst[o + GU_COLS] = up[src + i];
-      }
-    }
-  }
-}
-
-/** Writes down into [nExpert, dModelPad/8, dFFPad, 8] panels: rows 8q..8q+7, per input index. */
-function packDown(dst: Float32Array, base: number, w: ExpertWeights, dFFPad: number, dModelPad: number): void {
-  const { nExpert, dModel, dFF, down } = w;
-  const expertFloats = dModelPad * dFFPad;
-  dst.fill(0, base, base + nExpert * expertFloats);
-  for (let e = 0; e < nExpert; e++) {
-    for (let m = 0; m < dModel; m++) {
-      const src = (e * dModel + m) * dFF;
-      let o = base + e * expertFloats + Math.floor(m / DOWN_COLS) * dFFPad * DOWN_COLS + (m % DOWN_COLS);
-      for (let i = 0; i < dFF; i++, o += DOWN_COLS) dst[o] = down[src + i];
-    }
-  }
-}
-
 function expectLength(argument: string, array: ArrayLike<number>, expected: number): void {
   if (array.length < expected) {
     throw new SwitchyardError('shape', argument, `expected at least ${expected} elements, received ${array.length}`);
   }
 }
 
-export class WasmBackend implements CpuBackend {
+/** hidden [nToken, dModel] into wasm memory as [nToken, dModelK], pad columns zero (the kernels' K % 4 == 0). */
+function copyHidden(f32: Float32Array, hidden: Float32Array, nToken: number, dModel: number, dModelK: number, at: number): void {
+  if (dModelK === dModel) {
+    copyIn(f32, hidden, nToken * dModel, at);
+    return;
+  }
+  for (let t = 0; t < nToken; t++) {
+    const o = at + t * dModelK;
+    f32.set(hidden.subarray(t * dModel, (t + 1) * dModel), o);
+    f32.fill(0, o + dModel, o + dModelK);
+  }
+}
+
+export class WasmBackend implements CpuBackend, ExpertOwner {
   readonly name = 'wasm' as const;
   /** Which kernels run: plain SIMD128, or relaxed-SIMD with fused multiply-add. */
   readonly variant: 'simd128' | 'relaxed-simd';
@@ -192,29 +140,36 @@ export class WasmBackend implements CpuBackend {
 
   prepareExperts(weights: ExpertWeights): PreparedExperts {
     const { nExpert, dModel, dFF } = weights;
-    expectLength('experts.gate', weights.gate, nExpert * dFF * dModel);
+    const gated = isGated(weights.activation);
+    if (gated) expectLength('experts.gate', weights.gate, nExpert * dFF * dModel);
     expectLength('experts.up', weights.up, nExpert * dFF * dModel);
     expectLength('experts.down', weights.down, nExpert * dModel * dFF);
-    const dFFPad = roundUp(dFF, GU_COLS);
-    const dModelPad = roundUp(dModel, DOWN_COLS);
-    const guPtr = this.heap.alloc(4 * nExpert * dFFPad * dModel * 2);
-    let downPtr: number;
+    if (gated && weights.gateBias) expectLength('experts.gate_bias', weights.gateBias, nExpert * dFF);
+    if (weights.upBias) expectLength('experts.up_bias', weights.upBias, nExpert * dFF);
+    if (weights.downBias) expectLength('experts.down_bias', weights.downBias, nExpert * dModel);
+    const shape = packedShape(weights.activation, dModel, dFF);
+    const floats = packedFloats(weights, shape);
+    const hasGateUpBias = (gated && weights.gateBias !== undefined) || weights.upBias !== undefined;
+    const sizes = [floats.gateUp, hasGateUpBias ? floats.gateUpBias : 0, floats.down, weights.downBias ? floats.downBias : 0];
+    const ptrs: number[] = [];
     try {
-      downPtr = this.heap.alloc(4 * nExpert * dModelPad * dFFPad);
+      for (const n of sizes) ptrs.push(n === 0 ? 0 : this.heap.alloc(4 * n));
     } catch (e) {
-      this.heap.release(guPtr);
+      for (const p of ptrs) if (p !== 0) this.heap.release(p);
       throw e;
     }
+    const [guPtr, guBiasPtr, downPtr, downBiasPtr] = ptrs;
     const f32 = this.heap.f32;
-    packGateUp(f32, guPtr >>> 2, weights, dFFPad);
-    packDown(f32, downPtr >>> 2, weights, dFFPad, dModelPad);
-    return new WasmExperts(this, weights, guPtr, downPtr);
+    packGateUp(f32, guPtr >>> 2, weights, shape);
+    if (guBiasPtr !== 0) packGateUpBias(f32, guBiasPtr >>> 2, weights, shape);
+    packDown(f32, downPtr >>> 2, weights, shape);
+    if (downBiasPtr !== 0) packDownBias(f32, downBiasPtr >>> 2, weights, shape);
+    return new WasmExperts(this, weights, guPtr, guBiasPtr, downPtr, downBiasPtr);
   }
 
   /** Called by WasmExperts.destroy(). */
   releaseExperts(experts: WasmExperts): void {
-    this.heap.release(experts.gateUpPtr);
-    this.heap.release(experts.downPtr);
+    for (const p of experts.blocks()) this.heap.release(p);
   }
 
   runExperts(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Float32Array {
@@ -245,13 +200,12 @@ export class WasmBackend implements CpuBackend {
       }
       if (slots[r] + 1 > nSlot) nSlot = slots[r] + 1;
     }
-    const dFFPad = roundUp(dFF, GU_COLS);
-    const dModelPad = roundUp(dModel, DOWN_COLS);
+    const { dModelK, dFFPad, dModelPad } = experts.shape;
     const s = this.scratch;
     const span = Scratch.span;
-    s.reserve(2 * span(4 * nToken * dModel) + span(4 * (nExpert + 1)) + 3 * span(4 * nRow)
+    s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + span(4 * (nExpert + 1)) + 3 * span(4 * nRow)
       + span(4 * maxRows * dFFPad) + span(4 * nRow * dModelPad) + span(4 * nSlot));
-    const xPtr = s.take(4 * nToken * dModel);
+    const xPtr = s.take(4 * nToken * dModelK);
     const oPtr = s.take(4 * (nExpert + 1));
     const rPtr = s.take(4 * nRow);
     const wPtr = s.take(4 * nRow);
@@ -262,12 +216,13 @@ export class WasmBackend implements CpuBackend {
     const outPtr = s.take(4 * nToken * dModel);
     const f32 = this.heap.f32;
     const i32 = this.heap.i32;
-    copyIn(f32, hidden, nToken * dModel, xPtr >>> 2);
+    copyHidden(f32, hidden, nToken, dModel, dModelK, xPtr >>> 2);
     copyIn(i32, offsets, nExpert + 1, oPtr >>> 2);
     copyIn(i32, rows, nRow, rPtr >>> 2);
     copyIn(f32, weights, nRow, wPtr >>> 2);
     copyIn(i32, slots, nRow, slPtr >>> 2);
-    this.wasm.runExperts(experts.gateUpPtr, experts.downPtr, nExpert, dModel, dFF, xPtr, nToken,
+    this.wasm.runExperts(experts.gateUpPtr, experts.gateUpBiasPtr, experts.downPtr, experts.downBiasPtr,
+      nExpert, dModel, dFF, experts.activation, experts.alpha, experts.limit, xPtr, nToken,
       oPtr, rPtr, wPtr, slPtr, nRow, hPtr, yPtr, ordPtr, nSlot, outPtr);
     s.check('runExperts');
     return this.heap.f32.slice(outPtr >>> 2, (outPtr >>> 2) + nToken * dModel);

@@ -1,0 +1,145 @@
+// Every expert function on the wasm path against the reference oracle: the six activations, with and
+// without gate/up/down biases, on seeded shapes around the tiles (4 rows × 8-wide panels; gated panels
+// give 4 h columns, ungated 8): dModel and dFF equal to, below, above and multiples of them, T = 1, k = E,
+// empty experts, padding rows. Runs every build this engine compiles (relaxed: pass
+// --execArgv=--experimental-wasm-relaxed-simd on Node 20).
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { isGated, type ExpertWeights } from '../../ts/backends/backend.js';
+import { referenceBackend } from '../../ts/backends/reference.js';
+import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
+import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
+import type { WasmBuild } from '../../ts/runtime/providers.js';
+import type { Activation, DispatchPlan } from '../../ts/spec/types.js';
+import { normal, rng } from '../cases/rng.js';
+
+/**
+ * Output error relative to the oracle's ‖·‖∞. f32 sums of ≤ 130 products, two GEMMs deep, against f64
+ * (~1e-6), plus the activations' f32 exp and the erf approximation (A&S 7.1.26, ≤ 1.5e-7 absolute).
+ */
+const OUTPUT_REL_TOL = 1e-5;
+
+const ACTIVATIONS: Activation[] = ['swiglu', 'geglu', 'swiglu-oai', 'gelu', 'relu', 'silu'];
+const BUILD_FILES: Record<WasmBuild, string> = { simd128: 'switchyard-simd.wasm', 'relaxed-simd': 'switchyard-relaxed.wasm' };
+const builds: WasmBuild[] = relaxedSimdSupported() ? ['simd128', 'relaxed-simd'] : ['simd128'];
+
+function relError(got: Float32Array, want: Float32Array): number {
+  expect(got.length).toBe(want.length);
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i] - want[i]));
+    norm = Math.max(norm, Math.abs(want[i]));
+  }
+  return Number.isNaN(diff) ? Infinity : diff / Math.max(norm, 1e-6);
+}
+
+/**
+ * Random experts. gateScale widens the gate pre-activations so swiglu-oai's clamp (limit 7) and gelu's
+ * tails are exercised, not only the region near 0.
+ */
+export function randomExperts(
+  seed: number, activation: Activation, nExpert: number, dModel: number, dFF: number, bias: boolean, gateScale = 3,
+): ExpertWeights {
+  const r = rng(seed);
+  const gated = isGated(activation);
+  return {
+    nExpert, dModel, dFF, activation, alpha: 1.702, limit: 7,
+    gate: gated ? normal(r, nExpert * dFF * dModel, gateScale / Math.sqrt(dModel)) : new Float32Array(0),
+    up: normal(r, nExpert * dFF * dModel, gateScale / Math.sqrt(dModel)),
+    down: normal(r, nExpert * dModel * dFF, 1 / Math.sqrt(dFF)),
+    gateBias: bias && gated ? normal(r, nExpert * dFF, 1) : undefined,
+    upBias: bias ? normal(r, nExpert * dFF, 1) : undefined,
+    downBias: bias ? normal(r, nExpert * dModel, 1) : undefined,
+  };
+}
+
+/**
+ * A plan giving expert e exactly counts[e] rows (tokens drawn without repetition per expert), so row
+ * counts hit the 4-row tile edges on purpose; slots are unique per token, weights random.
+ */
+export function planWithCounts(nToken: number, counts: number[], seed: number): DispatchPlan {
+  const r = rng(seed);
+  const rows: number[] = [];
+  const offsets = [0];
+  const perToken = new Array<number>(nToken).fill(0);
+  const slotsOf: [number, number][] = [];
+  for (const c of counts) {
+    const tokens = Array.from({ length: nToken }, (_, t) => t).sort(() => r() - 0.5).slice(0, c).sort((a, b) => a - b);
+    for (const t of tokens) {
+      rows.push(t);
+      slotsOf.push([t, perToken[t]++]);
+    }
+    offsets.push(rows.length);
+  }
+  const k = Math.max(1, ...perToken);
+  return {
+    offsets: Int32Array.from(offsets),
+    rows: Int32Array.from(rows),
+    weights: Float32Array.from(rows, () => r()),
+    slots: Int32Array.from(slotsOf, ([t, j]) => t * k + j),
+  };
+}
+
+describe.each(builds)('wasm experts, %s build', (build) => {
+  let cached: Promise<WasmBackend> | undefined;
+  const backend = (): Promise<WasmBackend> => (cached ??= WebAssembly.compile(
+    readFileSync(new URL(`../../build/wasm/${BUILD_FILES[build]}`, import.meta.url)),
+  ).then((m) => createWasmBackend(m)));
+
+  const check = async (w: ExpertWeights, nToken: number, plan: DispatchPlan, seed: number, what: string) => {
+    const wasm = await backend();
+    const hidden = normal(rng(seed + 1), nToken * w.dModel);
+    const experts = wasm.prepareExperts(w);
+    const got = wasm.runExperts(experts, hidden, nToken, plan);
+    experts.destroy();
+    const want = referenceBackend.runExperts(referenceBackend.prepareExperts(w), hidden, nToken, plan);
+    const err = relError(got, want);
+    expect(err, `${what} (seed ${seed}): relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(OUTPUT_REL_TOL);
+  };
+
+  // (dModel, dFF): below, at, above and multiples of 4 and 8, and odd.
+  const WIDTHS: [number, number][] = [[1, 1], [3, 5], [4, 4], [5, 7], [8, 8], [9, 12], [16, 17], [13, 24], [24, 33], [67, 100]];
+  // Rows per expert: 0 (empty), tails 1..3, exactly one tile, one above, several tiles.
+  const COUNTS = [0, 1, 2, 3, 4, 5, 8, 9, 13];
+
+  it.each(ACTIVATIONS)('%s, with and without biases, across tile edges', async (activation) => {
+    let seed = 1000 * (ACTIVATIONS.indexOf(activation) + 1);
+    for (const [dModel, dFF] of WIDTHS) for (const bias of [false, true]) {
+      seed++;
+      const w = randomExperts(seed, activation, COUNTS.length, dModel, dFF, bias);
+      await check(w, 16, planWithCounts(16, COUNTS, seed), seed, `${activation} bias=${bias} d=${dModel} dFF=${dFF}`);
+    }
+  });
+
+  it.each(ACTIVATIONS)('%s: T = 1 with k = E, and a routed plan with k = E on T = 37', async (activation) => {
+    const seed = 7000 + ACTIVATIONS.indexOf(activation);
+    const w = randomExperts(seed, activation, 5, 21, 19, true);
+    await check(w, 1, planWithCounts(1, [1, 1, 1, 1, 1], seed), seed, `${activation} T=1 k=E`);
+    const routed = referenceBackend.topKSoftmax({
+      logits: normal(rng(seed + 2), 37 * 5), nToken: 37, nExpert: 5, nExpertUsed: 5, normalize: false, scale: 1,
+    });
+    const plan = referenceBackend.buildPlan(routed.indices, routed.weights, 37, 5, 5);
+    await check(w, 37, plan, seed, `${activation} T=37 k=E`);
+  });
+
+  it('swiglu-oai honours alpha and limit; missing alpha/limit take GPT-OSS 1.702 / 7 as the oracle does', async () => {
+    const base = randomExperts(8100, 'swiglu-oai', 3, 12, 20, true, 6);
+    await check({ ...base, alpha: 0.5, limit: 2 }, 8, planWithCounts(8, [5, 8, 2], 8100), 8100, 'alpha 0.5 limit 2');
+    const { alpha: _a, limit: _l, ...defaults } = base;
+    await check(defaults, 8, planWithCounts(8, [5, 8, 2], 8101), 8101, 'defaults');
+  });
+
+  it('gelu and geglu stay within tolerance far into the tails (erf approximation, exp underflow)', async () => {
+    for (const activation of ['gelu', 'geglu'] as const) {
+      const w = randomExperts(8200, activation, 2, 8, 16, true, 20);
+      await check(w, 6, planWithCounts(6, [6, 3], 8200), 8200, `${activation} wide inputs`);
+    }
+  });
+
+  it('only the biases given are applied (up and down without gate bias)', async () => {
+    const w = randomExperts(8300, 'swiglu', 3, 10, 9, true);
+    await check({ ...w, gateBias: undefined }, 9, planWithCounts(9, [4, 0, 7], 8300), 8300, 'no gate bias');
+    await check({ ...w, gateBias: undefined, upBias: undefined }, 9, planWithCounts(9, [4, 1, 7], 8301), 8301, 'down bias only');
+  });
+});
