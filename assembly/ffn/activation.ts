@@ -65,7 +65,8 @@ function erf(x: f32): f32 {
 }
 
 /** h = act(g, u) per lane, for the gated activations. */
-function gatedVec(act: i32, g: v128, u: v128, alpha: f32, limit: f32): v128 {
+// @ts-ignore: decorator
+@inline export function gatedVec(act: i32, g: v128, u: v128, alpha: f32, limit: f32): v128 {
   let h = f32x4.splat(gatedScalar(act, f32x4.extract_lane(g, 0), f32x4.extract_lane(u, 0), alpha, limit));
   h = f32x4.replace_lane(h, 1, gatedScalar(act, f32x4.extract_lane(g, 1), f32x4.extract_lane(u, 1), alpha, limit));
   h = f32x4.replace_lane(h, 2, gatedScalar(act, f32x4.extract_lane(g, 2), f32x4.extract_lane(u, 2), alpha, limit));
@@ -74,7 +75,8 @@ function gatedVec(act: i32, g: v128, u: v128, alpha: f32, limit: f32): v128 {
 }
 
 /** h = act(u) per lane, for the ungated activations; relu stays in SIMD. */
-function ungatedVec(act: i32, u: v128): v128 {
+// @ts-ignore: decorator
+@inline export function ungatedVec(act: i32, u: v128): v128 {
   if (act == ACT_RELU) return f32x4.max(u, f32x4.splat(0));
   let h = f32x4.splat(ungatedScalar(act, f32x4.extract_lane(u, 0)));
   h = f32x4.replace_lane(h, 1, ungatedScalar(act, f32x4.extract_lane(u, 1)));

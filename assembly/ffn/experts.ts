@@ -7,6 +7,7 @@ import { combine } from './combine';
 import { down } from './down';
 import { gateUp } from './gate-up';
 import { GATED_COLS, PANEL, roundUp } from './layout';
+import { packTiles } from './pack';
 
 /**
  * @param guPacked   [nExpert, nPanel, dModelK, 8] gate/up panels (layout.ts)
@@ -17,6 +18,7 @@ import { GATED_COLS, PANEL, roundUp } from './layout';
  * @param hidden     [nToken, dModelK], pad columns zero
  * @param offsets    [nExpert + 1]
  * @param rows       [nRow]; weights [nRow]; slots [nRow]
+ * @param tiles      [max rows of one expert, dModelK] scratch: the expert's row tiles (pack.ts)
  * @param h          [max rows of one expert, dFFPad] scratch
  * @param y          [nRow, dModelPad] scratch
  * @param order      [nSlot] scratch, nSlot = 1 + the largest slot
@@ -27,7 +29,7 @@ export function runExperts(
   nExpert: i32, dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
   hidden: usize, nToken: i32,
   offsets: usize, rows: usize, weights: usize, slots: usize, nRow: i32,
-  h: usize, y: usize, order: usize, nSlot: i32, out: usize,
+  tiles: usize, h: usize, y: usize, order: usize, nSlot: i32, out: usize,
 ): void {
   const gated = isGated(act);
   const dModelK = roundUp(dModel, 4);
@@ -43,10 +45,12 @@ export function runExperts(
     const r1 = load<i32>(offsets + ((<usize>e + 1) << 2));
     const n = r1 - r0;
     if (n <= 0) continue;
-    gateUp(hidden, rows + (<usize>r0 << 2), n, dModelK, guPacked + <usize>e * guBytes,
+    const expertRows = rows + (<usize>r0 << 2);
+    packTiles(hidden, expertRows, n, dModelK, tiles);
+    gateUp(hidden, expertRows, n, dModelK, tiles, guPacked + <usize>e * guBytes,
       guBias ? guBias + <usize>e * guBiasBytes : 0, dFFPad, h, act, alpha, limit);
-    down(h, n, dFFPad, downPacked + <usize>e * downBytes, dModelPad, y + <usize>r0 * yStride,
-      downBias ? downBias + <usize>e * yStride : 0);
+    down(h, n, dFFPad, downPacked + <usize>e * downBytes, downBias ? downBias + <usize>e * yStride : 0,
+      dModelPad, y + <usize>r0 * yStride);
   }
   combine(y, dModelPad, rows, weights, slots, nRow, order, nSlot, out, nToken, dModel);
 }

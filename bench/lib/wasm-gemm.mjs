@@ -1,4 +1,5 @@
-// Host for bench/wasm/gemm.ts: switchyard's f32-down-4x8 micro-kernel as a bare C = A · Bᵀ.
+// Host for bench/wasm/gemm.ts: switchyard's f32-down-4x8 micro-kernel as a bare C = A · Bᵀ (A's row tiles
+// packed into a scratch of M × K floats on each call).
 // B is packed once (as a model load would); each call copies A in and C out, as the peers' run() does.
 import { readFile } from 'node:fs/promises';
 
@@ -24,7 +25,8 @@ export function prepareBareGemm(gemm, b, N, K, maxM) {
   const packedPtr = base;
   const aPtr = align(packedPtr + 4 * N * K);
   const cPtr = align(aPtr + 4 * maxM * K);
-  const end = cPtr + 4 * maxM * N;
+  const tilesPtr = align(cPtr + 4 * maxM * N);
+  const end = tilesPtr + 4 * maxM * K;
   const have = x.memory.buffer.byteLength;
   if (end > have) x.memory.grow(Math.ceil((end - have) / 65536));
   const f32 = new Float32Array(x.memory.buffer);
@@ -36,7 +38,7 @@ export function prepareBareGemm(gemm, b, N, K, maxM) {
   return {
     run(a, M) {
       f32.set(a, aPtr >>> 2);
-      x.gemm(aPtr, M, K, packedPtr, N, cPtr);
+      x.gemm(aPtr, M, K, packedPtr, N, cPtr, tilesPtr);
       return f32.slice(cPtr >>> 2, (cPtr >>> 2) + M * N);
     },
   };

@@ -29,7 +29,7 @@ interface WasmExports extends WasmRouterExports {
     nExpert: number, dModel: number, dFF: number, activation: number, alpha: number, limit: number,
     hidden: number, nToken: number,
     offsets: number, rows: number, weights: number, slots: number, nRow: number,
-    h: number, y: number, order: number, nSlot: number, out: number,
+    tiles: number, h: number, y: number, order: number, nSlot: number, out: number,
   ): void;
 }
 
@@ -204,12 +204,13 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     const s = this.scratch;
     const span = Scratch.span;
     s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + span(4 * (nExpert + 1)) + 3 * span(4 * nRow)
-      + span(4 * maxRows * dFFPad) + span(4 * nRow * dModelPad) + span(4 * nSlot));
+      + span(4 * maxRows * dModelK) + span(4 * maxRows * dFFPad) + span(4 * nRow * dModelPad) + span(4 * nSlot));
     const xPtr = s.take(4 * nToken * dModelK);
     const oPtr = s.take(4 * (nExpert + 1));
     const rPtr = s.take(4 * nRow);
     const wPtr = s.take(4 * nRow);
     const slPtr = s.take(4 * nRow);
+    const tPtr = s.take(4 * maxRows * dModelK);
     const hPtr = s.take(4 * maxRows * dFFPad);
     const yPtr = s.take(4 * nRow * dModelPad);
     const ordPtr = s.take(4 * nSlot);
@@ -223,7 +224,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     copyIn(i32, slots, nRow, slPtr >>> 2);
     this.wasm.runExperts(experts.gateUpPtr, experts.gateUpBiasPtr, experts.downPtr, experts.downBiasPtr,
       nExpert, dModel, dFF, experts.activation, experts.alpha, experts.limit, xPtr, nToken,
-      oPtr, rPtr, wPtr, slPtr, nRow, hPtr, yPtr, ordPtr, nSlot, outPtr);
+      oPtr, rPtr, wPtr, slPtr, nRow, tPtr, hPtr, yPtr, ordPtr, nSlot, outPtr);
     s.check('runExperts');
     return this.heap.f32.slice(outPtr >>> 2, (outPtr >>> 2) + nToken * dModel);
   }

@@ -1,0 +1,56 @@
+// Row tiles: 4 rows of A interleaved as [K][4], so a 4×8 micro-kernel reads its 4 activations per step
+// of K with load-splats at fixed offsets from one pointer. Packing once per expert (O(rows · K)) and
+// reusing the tile across every panel (O(rows · K · N)) also removes the cost of rows whose addresses
+// differ by a power of two: with dModel = 1024 four unpacked rows sit 4 KiB apart, alias in L1 and
+// halve the kernel's speed (measured: 16 vs 28 GFLOP/s at M = 64).
+
+/** Columns of a 4×4 block from its rows (lanes: row 0..3). */
+// @ts-ignore: decorator
+@inline export function transposeStore(r0: v128, r1: v128, r2: v128, r3: v128, dst: usize): void {
+  const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5);
+  const t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+  const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+  const t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(dst, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(dst, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(dst, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+}
+
+/**
+ * dst [K][4] = rows x0..x3 [K] interleaved. K % 4 == 0.
+ */
+export function packTile(x0: usize, x1: usize, x2: usize, x3: usize, K: i32, dst: usize): void {
+  const bytes = <usize>K << 2;
+  for (let i: usize = 0; i < bytes; i += 16) {
+    transposeStore(v128.load(x0 + i), v128.load(x1 + i), v128.load(x2 + i), v128.load(x3 + i), dst + (i << 2));
+  }
+}
+
+/**
+ * Packs the full 4-row tiles of gathered rows: tile t = rows 4t .. 4t+3 → dst + t · K · 16.
+ * @param src   [*, K] row-major
+ * @param rows  [nRow] row index into src of each row, or 0 for rows 0..nRow−1 in order
+ * @param dst   [nRow / 4, K, 4] out
+ */
+export function packTiles(src: usize, rows: usize, nRow: i32, K: i32, dst: usize): void {
+  const rowBytes = <usize>K << 2;
+  const nTile = nRow >> 2;
+  for (let t = 0; t < nTile; t++) {
+    const r = t << 2;
+    let x0: usize, x1: usize, x2: usize, x3: usize;
+    if (rows) {
+      const rp = rows + (<usize>r << 2);
+      x0 = src + <usize>load<i32>(rp) * rowBytes;
+      x1 = src + <usize>load<i32>(rp, 4) * rowBytes;
+      x2 = src + <usize>load<i32>(rp, 8) * rowBytes;
+      x3 = src + <usize>load<i32>(rp, 12) * rowBytes;
+    } else {
+      x0 = src + <usize>r * rowBytes;
+      x1 = x0 + rowBytes;
+      x2 = x1 + rowBytes;
+      x3 = x2 + rowBytes;
+    }
+    packTile(x0, x1, x2, x3, K, dst + <usize>t * (rowBytes << 2));
+  }
+}
