@@ -5,7 +5,6 @@
 //           swiglu-oai (clamp(u, ±limit) + 1) · g'σ(αg'), g' = min(g, limit)   (GPT-OSS)
 //   ungated (panel = 8 up columns → 8 h):            gelu(u) · relu(u) · silu(u)
 //   identity (the down projection): the 8 sums as they are.
-// The activation is O(rows · dFF) against the GEMM's O(rows · dFF · dModel): lane-wise scalar exp is fine.
 
 export const ACT_SWIGLU: i32 = 0;
 export const ACT_GEGLU: i32 = 1;
@@ -22,67 +21,76 @@ export const ACT_IDENTITY: i32 = 6;
   return act <= ACT_SWIGLU_OAI;
 }
 
+// Everything below runs on four lanes at once: exp by range reduction (x = n·ln2 + r, |r| ≤ ln2/2) and
+// a degree-6 Taylor polynomial for e^r (truncation r⁷/7! ≤ 1.2e-7 relative), scaled by 2ⁿ built in the
+// exponent bits. Inputs are clamped to [−87.3, 88.3] so 2ⁿ stays a normal f32; at those ends silu, σ and
+// erf have long since saturated, so the clamp changes no result beyond f32 rounding.
+
+// @ts-ignore: decorator
+@inline function expVec(x: v128): v128 {
+  const xc = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  // ln 2 split in two (Cody–Waite) so r = x − n·ln2 keeps its low bits for |n| up to 127.
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693145751953125)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(1.428606765330187e-6)));
+  let p = f32x4.add(f32x4.mul(r, f32x4.splat(<f32>(1.0 / 720))), f32x4.splat(<f32>(1.0 / 120)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+/** x · σ(βx) = x / (1 + e^(−βx)). */
+// @ts-ignore: decorator
+@inline function xSigmoid(x: v128, beta: v128): v128 {
+  return f32x4.div(x, f32x4.add(f32x4.splat(1), expVec(f32x4.neg(f32x4.mul(beta, x)))));
+}
+
 /**
  * erf by Abramowitz & Stegun 7.1.26 (Handbook of Mathematical Functions, 1964): |error| ≤ 1.5e-7 in exact
- * arithmetic, plus a few f32 roundings — under the 1e-6 the fast paths allow.
+ * arithmetic, plus a few f32 roundings — under the 1e-6 the fast paths allow. Odd: the sign is x's.
  */
-function erf(x: f32): f32 {
-  const a = Mathf.abs(x);
-  const t: f32 = 1 / (1 + <f32>0.3275911 * a);
-  const poly = t * (<f32>0.254829592 + t * (<f32>-0.284496736 + t * (<f32>1.421413741
-    + t * (<f32>-1.453152027 + t * <f32>1.061405429))));
-  const r: f32 = 1 - poly * Mathf.exp(-a * a);
-  return x < 0 ? -r : r;
+// @ts-ignore: decorator
+@inline function erfVec(x: v128): v128 {
+  const a = f32x4.abs(x);
+  const t = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), f32x4.mul(f32x4.splat(0.3275911), a)));
+  let p = f32x4.add(f32x4.mul(t, f32x4.splat(1.061405429)), f32x4.splat(-1.453152027));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(1.421413741));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(-0.284496736));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(0.254829592));
+  p = f32x4.mul(p, t);
+  const r = f32x4.sub(f32x4.splat(1), f32x4.mul(p, expVec(f32x4.neg(f32x4.mul(a, a)))));
+  return v128.or(r, v128.and(x, i32x4.splat(0x80000000)));
 }
 
+/** gelu(x) = x·Φ(x) = ½x(1 + erf(x/√2)), the exact erf form (Hugging Face's "gelu"). */
 // @ts-ignore: decorator
-@inline function silu(x: f32): f32 {
-  return x / (1 + Mathf.exp(-x));
-}
-
-/** gelu(x) = x·Φ(x), the exact erf form (Hugging Face's "gelu"). */
-// @ts-ignore: decorator
-@inline function gelu(x: f32): f32 {
-  return <f32>0.5 * x * (1 + erf(x * <f32>0.70710678118654752));
-}
-
-/** One hidden unit of a gated activation. */
-// @ts-ignore: decorator
-@inline function gatedScalar(act: i32, g: f32, u: f32, alpha: f32, limit: f32): f32 {
-  if (act == ACT_SWIGLU) return silu(g) * u;
-  if (act == ACT_GEGLU) return gelu(g) * u;
-  const gc = Mathf.min(g, limit);
-  const uc = Mathf.min(Mathf.max(u, -limit), limit);
-  return (uc + 1) * gc / (1 + Mathf.exp(-alpha * gc));
-}
-
-/** One hidden unit of an ungated activation. */
-// @ts-ignore: decorator
-@inline function ungatedScalar(act: i32, u: f32): f32 {
-  if (act == ACT_RELU) return Mathf.max(u, 0);
-  if (act == ACT_SILU) return silu(u);
-  return gelu(u);
+@inline function geluVec(x: v128): v128 {
+  const e = erfVec(f32x4.mul(x, f32x4.splat(0.70710678118654752)));
+  return f32x4.mul(f32x4.mul(f32x4.splat(0.5), x), f32x4.add(f32x4.splat(1), e));
 }
 
 /** h = act(g, u) per lane, for the gated activations. */
 // @ts-ignore: decorator
 @inline export function gatedVec(act: i32, g: v128, u: v128, alpha: f32, limit: f32): v128 {
-  let h = f32x4.splat(gatedScalar(act, f32x4.extract_lane(g, 0), f32x4.extract_lane(u, 0), alpha, limit));
-  h = f32x4.replace_lane(h, 1, gatedScalar(act, f32x4.extract_lane(g, 1), f32x4.extract_lane(u, 1), alpha, limit));
-  h = f32x4.replace_lane(h, 2, gatedScalar(act, f32x4.extract_lane(g, 2), f32x4.extract_lane(u, 2), alpha, limit));
-  h = f32x4.replace_lane(h, 3, gatedScalar(act, f32x4.extract_lane(g, 3), f32x4.extract_lane(u, 3), alpha, limit));
-  return h;
+  if (act == ACT_SWIGLU) return f32x4.mul(xSigmoid(g, f32x4.splat(1)), u);
+  if (act == ACT_GEGLU) return f32x4.mul(geluVec(g), u);
+  // swiglu-oai (GPT-OSS): (clamp(u, ±limit) + 1) · g'σ(αg'), g' = min(g, limit).
+  const lim = f32x4.splat(limit);
+  const gc = f32x4.min(g, lim);
+  const uc = f32x4.min(f32x4.max(u, f32x4.neg(lim)), lim);
+  return f32x4.mul(f32x4.add(uc, f32x4.splat(1)), xSigmoid(gc, f32x4.splat(alpha)));
 }
 
-/** h = act(u) per lane, for the ungated activations; relu stays in SIMD. */
+/** h = act(u) per lane, for the ungated activations. */
 // @ts-ignore: decorator
 @inline export function ungatedVec(act: i32, u: v128): v128 {
   if (act == ACT_RELU) return f32x4.max(u, f32x4.splat(0));
-  let h = f32x4.splat(ungatedScalar(act, f32x4.extract_lane(u, 0)));
-  h = f32x4.replace_lane(h, 1, ungatedScalar(act, f32x4.extract_lane(u, 1)));
-  h = f32x4.replace_lane(h, 2, ungatedScalar(act, f32x4.extract_lane(u, 2)));
-  h = f32x4.replace_lane(h, 3, ungatedScalar(act, f32x4.extract_lane(u, 3)));
-  return h;
+  if (act == ACT_SILU) return xSigmoid(u, f32x4.splat(1));
+  return geluVec(u);
 }
 
 /**

@@ -12,12 +12,19 @@ import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
 import type { WasmBuild } from '../../ts/runtime/providers.js';
 import type { Activation, DispatchPlan } from '../../ts/spec/types.js';
 import { normal, rng } from '../cases/rng.js';
+import { activate } from '../../ts/reference/activations.js';
 
 /**
  * Output error relative to the oracle's ‖·‖∞. f32 sums of ≤ 130 products, two GEMMs deep, against f64
  * (~1e-6), plus the activations' f32 exp and the erf approximation (A&S 7.1.26, ≤ 1.5e-7 absolute).
  */
 const OUTPUT_REL_TOL = 1e-5;
+
+/**
+ * One activation value against the oracle's f64 one: the vector exp (degree-6 polynomial, ≤ 1.2e-7
+ * relative) and A&S erf (≤ 1.5e-7 absolute) plus a few f32 roundings; gelu's error scales with |x|.
+ */
+const ACTIVATION_TOL = 1e-6;
 
 const ACTIVATIONS: Activation[] = ['swiglu', 'geglu', 'swiglu-oai', 'gelu', 'relu', 'silu'];
 const BUILD_FILES: Record<WasmBuild, string> = { simd128: 'switchyard-simd.wasm', 'relaxed-simd': 'switchyard-relaxed.wasm' };
@@ -121,6 +128,35 @@ describe.each(builds)('wasm experts, %s build', (build) => {
     });
     const plan = referenceBackend.buildPlan(routed.indices, routed.weights, 37, 5, 5);
     await check(w, 37, plan, seed, `${activation} T=37 k=E`);
+  });
+
+  it.each(ACTIVATIONS)('%s: each value within 1e-6·max(1, |x|) of the f64 oracle over x in [-30, 30]', async (activation) => {
+    // nExpert one-unit experts (dModel = dFF = 1): expert e's gate (or up) weight is x_e, hidden is 1 and
+    // down is 1, so token e's output is act(x_e) itself (up = 0.75 for the gated ones).
+    const xs = Array.from({ length: 601 }, (_, i) => -30 + i / 10).concat([-1e-3, 1e-3, 6.999, 7.001, 1e-8]);
+    const n = xs.length;
+    const gated = isGated(activation);
+    const w: ExpertWeights = {
+      nExpert: n, dModel: 1, dFF: 1, activation, alpha: 1.702, limit: 7,
+      gate: gated ? Float32Array.from(xs) : new Float32Array(0),
+      up: gated ? new Float32Array(n).fill(0.75) : Float32Array.from(xs),
+      down: new Float32Array(n).fill(1),
+    };
+    const rows = Int32Array.from(xs, (_, e) => e);
+    const plan: DispatchPlan = { offsets: Int32Array.from({ length: n + 1 }, (_, e) => e), rows, weights: new Float32Array(n).fill(1), slots: rows };
+    const wasm = await backend();
+    const experts = wasm.prepareExperts(w);
+    const got = wasm.runExperts(experts, new Float32Array(n).fill(1), n, plan);
+    experts.destroy();
+    let worst = 0;
+    for (let e = 0; e < n; e++) {
+      const x = Math.fround(xs[e]);
+      const want = gated ? activate(activation, x, 0.75, 1.702, 7) : activate(activation, 0, x, 1.702, 7);
+      const err = Math.abs(got[e] - want) / Math.max(1, Math.abs(x));
+      worst = Math.max(worst, err);
+      expect(err, `${activation}(${x}) = ${got[e]}, oracle ${want}`).toBeLessThanOrEqual(ACTIVATION_TOL);
+    }
+    console.log(`${build} ${activation}: worst |error| / max(1, |x|) = ${worst.toExponential(2)} (bound ${ACTIVATION_TOL})`);
   });
 
   it('swiglu-oai honours alpha and limit; missing alpha/limit take GPT-OSS 1.702 / 7 as the oracle does', async () => {
