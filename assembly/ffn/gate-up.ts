@@ -4,14 +4,16 @@
 // Micro-kernels (panels: layout.ts; row tiles: pack.ts):
 //   f32-gateup-4x8: a packed 4-row tile × one panel, 8 f32x4 accumulators, 4 load-splats at fixed offsets
 //                   and 2 panel loads per step of K; the result is written transposed, as h's row tile;
-//   f32-gateup-1x8: one row read in place (the tail, and T = 1 decode), K unrolled by 4 over four
-//                   accumulator pairs so consecutive madds do not wait on each other.
-// h comes out in the layout the down projection reads (down.ts): full row tiles [dFFPad][4], then the
-// tail rows row-major — the same nRow · dFFPad floats as a row-major h.
+//   f32-gateup-1x32: one row read in place (T = 1 decode, a remainder of 1 row) × four panels at once:
+//                   four weight streams in flight read DRAM ~1.5× faster than one (measured: 15.6 vs
+//                   10.3 GB/s on a 92 MB working set), 8 independent accumulators;
+//   f32-gateup-1x8:  the same for the last nPanel % 4 panels, K unrolled by 4 over four accumulator pairs.
+// h comes out in the layout the down projection reads (down.ts): row tiles [dFFPad][4] (pack.ts), then
+// the single row, if any, row-major.
 import { madd } from '../simd';
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL } from './layout';
-import { transposeStore } from './pack';
+import { hasSingleRow, tileCount, transposeStore } from './pack';
 
 /** tile [K][4] × panel [K][8] (+ bias [8]) → act → hTile [.][4] at this panel's columns. */
 function gateUp4x8(tile: usize, panel: usize, K: i32, bias: usize, hTile: usize, act: i32, alpha: f32, limit: f32): void {
@@ -80,14 +82,45 @@ function gateUp1x8(x: usize, panel: usize, K: i32, bias: usize, h: usize, act: i
   storeRow(act, f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3)), f32x4.add(f32x4.add(e0, e1), f32x4.add(e2, e3)), h, alpha, limit);
 }
 
+/** x [K] × panels p0..p3 [K][8] (+ biases [4][8]) → act → h, 4 panels' columns in a row. */
+function gateUp1x32(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize, h: usize, act: i32, alpha: f32, limit: f32): void {
+  let c0 = f32x4.splat(0), e0 = c0, c1 = c0, e1 = c0, c2 = c0, e2 = c0, c3 = c0, e3 = c0;
+  if (bias) {
+    c0 = v128.load(bias); e0 = v128.load(bias, 16);
+    c1 = v128.load(bias, 32); e1 = v128.load(bias, 48);
+    c2 = v128.load(bias, 64); e2 = v128.load(bias, 80);
+    c3 = v128.load(bias, 96); e3 = v128.load(bias, 112);
+  }
+  let p0 = panel;
+  let p1 = p0 + panelBytes;
+  let p2 = p1 + panelBytes;
+  let p3 = p2 + panelBytes;
+  const end = x + (<usize>K << 2);
+  while (x < end) {
+    const xv = v128.load32_splat(x);
+    c0 = madd(xv, v128.load(p0), c0); e0 = madd(xv, v128.load(p0, 16), e0);
+    c1 = madd(xv, v128.load(p1), c1); e1 = madd(xv, v128.load(p1, 16), e1);
+    c2 = madd(xv, v128.load(p2), c2); e2 = madd(xv, v128.load(p2, 16), e2);
+    c3 = madd(xv, v128.load(p3), c3); e3 = madd(xv, v128.load(p3, 16), e3);
+    x += 4;
+    p0 += 32; p1 += 32; p2 += 32; p3 += 32;
+  }
+  // Gated panels give 4 h columns each (16 bytes), ungated 8 (32 bytes).
+  const step: usize = isGated(act) ? 16 : 32;
+  storeRow(act, c0, e0, h, alpha, limit);
+  storeRow(act, c1, e1, h + step, alpha, limit);
+  storeRow(act, c2, e2, h + 2 * step, alpha, limit);
+  storeRow(act, c3, e3, h + 3 * step, alpha, limit);
+}
+
 /**
  * h = act(gate/up · x) for the rows of one expert.
- * @param hidden [nToken, dModelK] (pad columns zero); tail rows are read here in place
+ * @param hidden [nToken, dModelK] (pad columns zero); a single row is read here in place
  * @param rows   [nRow] token of each row
- * @param tiles  [nRow / 4, dModelK, 4] the full row tiles, packed (pack.ts)
+ * @param tiles  [tileCount(nRow), dModelK, 4] the row tiles, packed (pack.ts)
  * @param packed this expert's panels, [nPanel, dModelK, 8]
  * @param bias   this expert's panel biases [nPanel, 8], or 0
- * @param h      [nRow, dFFPad] out, as row tiles then tail rows
+ * @param h      [roundUp(nRow, 4), dFFPad] out: row tiles, then the single row
  */
 export function gateUp(
   hidden: usize, rows: usize, nRow: i32, dModelK: i32, tiles: usize, packed: usize, bias: usize,
@@ -95,22 +128,33 @@ export function gateUp(
 ): void {
   const rowBytes = <usize>dModelK << 2;
   const tileBytes = rowBytes << 2;
-  const hRowBytes = <usize>dFFPad << 2;
-  const hTileBytes = hRowBytes << 2;
+  const hTileBytes = <usize>dFFPad << 4;
   const panelBytes = rowBytes << 3;
   const cols = isGated(act) ? GATED_COLS : PANEL;
   const nPanel = dFFPad / cols;
-  const nTile = nRow >> 2;
-  for (let p = 0; p < nPanel; p++) {
-    const panel = packed + <usize>p * panelBytes;
-    const pb = bias ? bias + (<usize>p << 5) : 0;
-    const col = <usize>(p * cols);
-    for (let t = 0; t < nTile; t++) {
-      gateUp4x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, h + <usize>t * hTileBytes + (col << 4), act, alpha, limit);
+  const nTile = tileCount(nRow);
+  const single = hasSingleRow(nRow) ? hidden + <usize>load<i32>(rows + (<usize>(nRow - 1) << 2)) * rowBytes : 0;
+  const hSingle = h + <usize>nTile * hTileBytes;
+  // Four panels at a time, so the single row can stream them together; tiles reuse each panel from L1.
+  for (let p0 = 0; p0 < nPanel; p0 += 4) {
+    const p1 = min(p0 + 4, nPanel);
+    for (let p = p0; p < p1; p++) {
+      const panel = packed + <usize>p * panelBytes;
+      const pb = bias ? bias + (<usize>p << 5) : 0;
+      const hCol = h + (<usize>(p * cols) << 4);
+      for (let t = 0; t < nTile; t++) {
+        gateUp4x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, hCol + <usize>t * hTileBytes, act, alpha, limit);
+      }
     }
-    for (let r = nTile << 2; r < nRow; r++) {
-      const x = hidden + <usize>load<i32>(rows + (<usize>r << 2)) * rowBytes;
-      gateUp1x8(x, panel, dModelK, pb, h + <usize>r * hRowBytes + (col << 2), act, alpha, limit);
+    if (!single) continue;
+    if (p1 - p0 == 4) {
+      gateUp1x32(single, packed + <usize>p0 * panelBytes, panelBytes, dModelK, bias ? bias + (<usize>p0 << 5) : 0,
+        hSingle + (<usize>(p0 * cols) << 2), act, alpha, limit);
+    } else {
+      for (let p = p0; p < p1; p++) {
+        gateUp1x8(single, packed + <usize>p * panelBytes, dModelK, bias ? bias + (<usize>p << 5) : 0,
+          hSingle + (<usize>(p * cols) << 2), act, alpha, limit);
+      }
     }
   }
 }

@@ -27,30 +27,50 @@ export function packTile(x0: usize, x1: usize, x2: usize, x3: usize, K: i32, dst
   }
 }
 
+/** Row tiles of nRow rows: full tiles, plus one zero-padded tile for a remainder of 2 or 3 rows. */
+// @ts-ignore: decorator
+@inline export function tileCount(nRow: i32): i32 {
+  return (nRow >> 2) + ((nRow & 3) >= 2 ? 1 : 0);
+}
+
 /**
- * Packs the full 4-row tiles of gathered rows: tile t = rows 4t .. 4t+3 → dst + t · K · 16.
+ * Whether the last row runs alone (a remainder of 1: decode and the like), through the 1-row kernels that
+ * stream several panels at once; a remainder of 2 or 3 rows is cheaper as a padded tile, which reads
+ * the weights once instead of once per row.
+ */
+// @ts-ignore: decorator
+@inline export function hasSingleRow(nRow: i32): bool {
+  return (nRow & 3) == 1;
+}
+
+/**
+ * Packs rows into tiles: tile t = rows 4t .. 4t+3 → dst + t · K · 16; a last partial tile (2 or 3 rows)
+ * is padded with zero rows. A single remaining row is not packed (the 1-row kernels read it in place).
  * @param src   [*, K] row-major
  * @param rows  [nRow] row index into src of each row, or 0 for rows 0..nRow−1 in order
- * @param dst   [nRow / 4, K, 4] out
+ * @param dst   [tileCount(nRow), K, 4] out
  */
 export function packTiles(src: usize, rows: usize, nRow: i32, K: i32, dst: usize): void {
   const rowBytes = <usize>K << 2;
-  const nTile = nRow >> 2;
+  const nTile = tileCount(nRow);
   for (let t = 0; t < nTile; t++) {
     const r = t << 2;
-    let x0: usize, x1: usize, x2: usize, x3: usize;
-    if (rows) {
-      const rp = rows + (<usize>r << 2);
-      x0 = src + <usize>load<i32>(rp) * rowBytes;
-      x1 = src + <usize>load<i32>(rp, 4) * rowBytes;
-      x2 = src + <usize>load<i32>(rp, 8) * rowBytes;
-      x3 = src + <usize>load<i32>(rp, 12) * rowBytes;
+    const x0 = rowAt(src, rows, r, rowBytes);
+    const x1 = rowAt(src, rows, r + 1, rowBytes);
+    const out = dst + <usize>t * (rowBytes << 2);
+    if (r + 4 <= nRow) {
+      packTile(x0, x1, rowAt(src, rows, r + 2, rowBytes), rowAt(src, rows, r + 3, rowBytes), K, out);
     } else {
-      x0 = src + <usize>r * rowBytes;
-      x1 = x0 + rowBytes;
-      x2 = x1 + rowBytes;
-      x3 = x2 + rowBytes;
+      const x2 = r + 2 < nRow ? rowAt(src, rows, r + 2, rowBytes) : 0;
+      const zero = f32x4.splat(0);
+      for (let i: usize = 0; i < rowBytes; i += 16) {
+        transposeStore(v128.load(x0 + i), v128.load(x1 + i), x2 ? v128.load(x2 + i) : zero, zero, out + (i << 2));
+      }
     }
-    packTile(x0, x1, x2, x3, K, dst + <usize>t * (rowBytes << 2));
   }
+}
+
+// @ts-ignore: decorator
+@inline function rowAt(src: usize, rows: usize, r: i32, rowBytes: usize): usize {
+  return src + <usize>(rows ? load<i32>(rows + (<usize>r << 2)) : r) * rowBytes;
 }

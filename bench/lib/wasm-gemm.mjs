@@ -26,7 +26,7 @@ export function prepareBareGemm(gemm, b, N, K, maxM) {
   const aPtr = align(packedPtr + 4 * N * K);
   const cPtr = align(aPtr + 4 * maxM * K);
   const tilesPtr = align(cPtr + 4 * maxM * N);
-  const end = tilesPtr + 4 * maxM * K;
+  const end = tilesPtr + 4 * Math.ceil(maxM / 4) * 4 * K;
   const have = x.memory.buffer.byteLength;
   if (end > have) x.memory.grow(Math.ceil((end - have) / 65536));
   const f32 = new Float32Array(x.memory.buffer);

@@ -201,17 +201,19 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
       if (slots[r] + 1 > nSlot) nSlot = slots[r] + 1;
     }
     const { dModelK, dFFPad, dModelPad } = experts.shape;
+    // Row tiles round an expert's rows up to 4 (assembly/ffn/pack.ts).
+    const maxRows4 = Math.ceil(maxRows / 4) * 4;
     const s = this.scratch;
     const span = Scratch.span;
     s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + span(4 * (nExpert + 1)) + 3 * span(4 * nRow)
-      + span(4 * maxRows * dModelK) + span(4 * maxRows * dFFPad) + span(4 * nRow * dModelPad) + span(4 * nSlot));
+      + span(4 * maxRows4 * dModelK) + span(4 * maxRows4 * dFFPad) + span(4 * nRow * dModelPad) + span(4 * nSlot));
     const xPtr = s.take(4 * nToken * dModelK);
     const oPtr = s.take(4 * (nExpert + 1));
     const rPtr = s.take(4 * nRow);
     const wPtr = s.take(4 * nRow);
     const slPtr = s.take(4 * nRow);
-    const tPtr = s.take(4 * maxRows * dModelK);
-    const hPtr = s.take(4 * maxRows * dFFPad);
+    const tPtr = s.take(4 * maxRows4 * dModelK);
+    const hPtr = s.take(4 * maxRows4 * dFFPad);
     const yPtr = s.take(4 * nRow * dModelPad);
     const ordPtr = s.take(4 * nSlot);
     const outPtr = s.take(4 * nToken * dModel);
