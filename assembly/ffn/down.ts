@@ -6,7 +6,7 @@
 //   f32-down-1x8:  the single row × one of the last nPanel % 4 panels, K unrolled by 4.
 // y rows have stride dModelPad = roundUp(dModel, 8), so every store is a full panel width.
 import { madd } from '../simd';
-import { PANEL } from './layout';
+import { PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 
 /** tile [K][4] × panel [K][8] (+ bias [8]) → the first nValid (1..4) rows of 8 at y, y + yStride, … */
@@ -122,23 +122,30 @@ export function down(h: usize, nRow: i32, dFFPad: i32, packed: usize, bias: usiz
   const nTile = tileCount(nRow);
   const single = hasSingleRow(nRow) ? h + <usize>nTile * hTileBytes : 0;
   const ySingle = y + <usize>(nRow - 1) * yStride;
-  for (let q0 = 0; q0 < nPanel; q0 += 4) {
-    const q1 = min(q0 + 4, nPanel);
-    for (let q = q0; q < q1; q++) {
-      const panel = packed + <usize>q * panelBytes;
-      const pb = bias ? bias + (<usize>q << 5) : 0;
-      const yCol = y + (<usize>(q * PANEL) << 2);
-      for (let t = 0; t < nTile; t++) {
-        down4x8(h + <usize>t * hTileBytes, panel, dFFPad, pb, yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
-      }
-    }
-    if (!single) continue;
-    if (q1 - q0 == 4) {
-      down1x32(single, packed + <usize>q0 * panelBytes, panelBytes, dFFPad, bias ? bias + (<usize>q0 << 5) : 0, ySingle + (<usize>q0 << 5));
-    } else {
+  const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>hTileBytes);
+  // Row blocks and panel groups as in gate-up.ts.
+  let t0 = 0;
+  do {
+    const t1 = min(t0 + blockTiles, nTile);
+    for (let q0 = 0; q0 < nPanel; q0 += 4) {
+      const q1 = min(q0 + 4, nPanel);
       for (let q = q0; q < q1; q++) {
-        down1x8(single, packed + <usize>q * panelBytes, dFFPad, bias ? bias + (<usize>q << 5) : 0, ySingle + (<usize>q << 5));
+        const panel = packed + <usize>q * panelBytes;
+        const pb = bias ? bias + (<usize>q << 5) : 0;
+        const yCol = y + (<usize>(q * PANEL) << 2);
+        for (let t = t0; t < t1; t++) {
+          down4x8(h + <usize>t * hTileBytes, panel, dFFPad, pb, yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
+        }
+      }
+      if (!single || t1 < nTile) continue;
+      if (q1 - q0 == 4) {
+        down1x32(single, packed + <usize>q0 * panelBytes, panelBytes, dFFPad, bias ? bias + (<usize>q0 << 5) : 0, ySingle + (<usize>q0 << 5));
+      } else {
+        for (let q = q0; q < q1; q++) {
+          down1x8(single, packed + <usize>q * panelBytes, dFFPad, bias ? bias + (<usize>q << 5) : 0, ySingle + (<usize>q << 5));
+        }
       }
     }
-  }
+    t0 = t1;
+  } while (t0 < nTile);
 }

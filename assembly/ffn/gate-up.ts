@@ -12,7 +12,7 @@
 // the single row, if any, row-major.
 import { madd } from '../simd';
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
-import { GATED_COLS, PANEL } from './layout';
+import { GATED_COLS, PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount, transposeStore } from './pack';
 
 /** tile [K][4] × panel [K][8] (+ bias [8]) → act → hTile [.][4] at this panel's columns. */
@@ -135,26 +135,33 @@ export function gateUp(
   const nTile = tileCount(nRow);
   const single = hasSingleRow(nRow) ? hidden + <usize>load<i32>(rows + (<usize>(nRow - 1) << 2)) * rowBytes : 0;
   const hSingle = h + <usize>nTile * hTileBytes;
-  // Four panels at a time, so the single row can stream them together; tiles reuse each panel from L1.
-  for (let p0 = 0; p0 < nPanel; p0 += 4) {
-    const p1 = min(p0 + 4, nPanel);
-    for (let p = p0; p < p1; p++) {
-      const panel = packed + <usize>p * panelBytes;
-      const pb = bias ? bias + (<usize>p << 5) : 0;
-      const hCol = h + (<usize>(p * cols) << 4);
-      for (let t = 0; t < nTile; t++) {
-        gateUp4x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, hCol + <usize>t * hTileBytes, act, alpha, limit);
-      }
-    }
-    if (!single) continue;
-    if (p1 - p0 == 4) {
-      gateUp1x32(single, packed + <usize>p0 * panelBytes, panelBytes, dModelK, bias ? bias + (<usize>p0 << 5) : 0,
-        hSingle + (<usize>(p0 * cols) << 2), act, alpha, limit);
-    } else {
+  const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>tileBytes);
+  // Row blocks of tiles, each against every panel; four panels at a time, so the single row (in the
+  // last block) can stream them together.
+  let t0 = 0;
+  do {
+    const t1 = min(t0 + blockTiles, nTile);
+    for (let p0 = 0; p0 < nPanel; p0 += 4) {
+      const p1 = min(p0 + 4, nPanel);
       for (let p = p0; p < p1; p++) {
-        gateUp1x8(single, packed + <usize>p * panelBytes, dModelK, bias ? bias + (<usize>p << 5) : 0,
-          hSingle + (<usize>(p * cols) << 2), act, alpha, limit);
+        const panel = packed + <usize>p * panelBytes;
+        const pb = bias ? bias + (<usize>p << 5) : 0;
+        const hCol = h + (<usize>(p * cols) << 4);
+        for (let t = t0; t < t1; t++) {
+          gateUp4x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, hCol + <usize>t * hTileBytes, act, alpha, limit);
+        }
+      }
+      if (!single || t1 < nTile) continue;
+      if (p1 - p0 == 4) {
+        gateUp1x32(single, packed + <usize>p0 * panelBytes, panelBytes, dModelK, bias ? bias + (<usize>p0 << 5) : 0,
+          hSingle + (<usize>(p0 * cols) << 2), act, alpha, limit);
+      } else {
+        for (let p = p0; p < p1; p++) {
+          gateUp1x8(single, packed + <usize>p * panelBytes, dModelK, bias ? bias + (<usize>p << 5) : 0,
+            hSingle + (<usize>(p * cols) << 2), act, alpha, limit);
+        }
       }
     }
-  }
+    t0 = t1;
+  } while (t0 < nTile);
 }

@@ -25,3 +25,10 @@ export const GATED_COLS: i32 = 4;
 @inline export function roundUp(n: i32, m: i32): i32 {
   return (n + m - 1) / m * m;
 }
+
+/**
+ * Bytes of packed row tiles one pass over the panels works on (row blocking): the block is re-read once
+ * per panel, so it must stay in L2 (≥ 1 MiB on current cores) beside the panel; larger experts take
+ * several passes, each streaming the weights once more.
+ */
+export const ROW_BLOCK_BYTES: i32 = 512 * 1024;
