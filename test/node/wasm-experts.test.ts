@@ -159,6 +159,13 @@ describe.each(builds)('wasm experts, %s build', (build) => {
     console.log(`${build} ${activation}: worst |error| / max(1, |x|) = ${worst.toExponential(2)} (bound ${ACTIVATION_TOL})`);
   });
 
+  it('experts larger than one row block (512 KiB of tiles): blocks, a padded last tile and a single row', async () => {
+    // dModelK = 1024 gives 32 tiles (128 rows) per gate/up block and dFFPad = 1028 gives 31 per down
+    // block; 130 rows end in a padded tile, 129 in a single row that rides with the last block.
+    const w = randomExperts(8400, 'swiglu', 2, 1024, 1028, true, 1);
+    await check(w, 130, planWithCounts(130, [130, 129], 8400), 8400, 'row blocks');
+  });
+
   it('swiglu-oai honours alpha and limit; missing alpha/limit take GPT-OSS 1.702 / 7 as the oracle does', async () => {
     const base = randomExperts(8100, 'swiglu-oai', 3, 12, 20, true, 6);
     await check({ ...base, alpha: 0.5, limit: 2 }, 8, planWithCounts(8, [5, 8, 2], 8100), 8100, 'alpha 0.5 limit 2');
