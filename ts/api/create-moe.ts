@@ -7,20 +7,29 @@ import { backendOption, cpuPath, gpuPath, requireGpuPath } from './paths.js';
 import { gpuCanRoute } from './route.js';
 import { oneOf } from '../spec/check.js';
 
-async function bindCpu(resolved: ResolvedMoE, options: RuntimeOptions | undefined, forced: 'auto' | 'wasm' | 'reference'): Promise<BoundPath> {
+type WeightDtype = NonNullable<RuntimeOptions['weightDtype']>;
+
+async function bindCpu(
+  resolved: ResolvedMoE, options: RuntimeOptions | undefined, forced: 'auto' | 'wasm' | 'reference', weightDtype: WeightDtype,
+): Promise<BoundPath> {
   const backend = await cpuPath(options, forced);
+  if (weightDtype !== 'f32' && backend.name !== 'wasm') {
+    throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights need the wasm or webgpu path, and neither loads here; available on the reference path: 'f32'`);
+  }
   return {
     kind: 'cpu',
     backend,
-    experts: backend.prepareExperts(resolved.experts),
-    shared: resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts), gate: resolved.shared.gate },
+    experts: backend.prepareExperts(resolved.experts, weightDtype),
+    shared: resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts, weightDtype), gate: resolved.shared.gate },
   };
 }
 
 /**
  * Builds a MoE block from a config and canonical weights (DESIGN.md §3 names). `backend: 'auto'` takes
  * WebGPU when an adapter is present, else WASM, else the reference; `moe.backend` says which.
- * `weightDtype: 'f16'` keeps expert weights as f16 on a GPU with `shader-f16` (f32 otherwise).
+ * `weightDtype: 'f16'` keeps expert weights as f16 (on a GPU with `shader-f16`, f32 on one without; always on
+ * wasm); `'int8'` as block-wise int8 with f16 scales, on wasm ('auto' then skips the GPU). Both are converted
+ * here, once. The reference path, the oracle, keeps f32.
  *
  * @example
  * const moe = await createMoE(
@@ -33,16 +42,14 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
   const resolved = resolveMoE(config, weights);
   const forced = backendOption(options);
   const weightDtype = oneOf(options?.weightDtype, ['f32', 'f16', 'int8'] as const, 'options.weightDtype', 'f32');
-  if (weightDtype === 'int8' || (weightDtype === 'f16' && forced !== 'webgpu' && forced !== 'auto')) {
-    throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights run on the webgpu path${weightDtype === 'int8' ? ' in no path yet' : ' only'} in this version; available elsewhere: 'f32'`);
+  // f16 runs on the GPU and on wasm, int8 on wasm only; the reference, the oracle, keeps f32.
+  if (weightDtype !== 'f32' && (forced === 'reference' || (weightDtype === 'int8' && forced === 'webgpu'))) {
+    throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights run on ${weightDtype === 'int8' ? "the wasm path" : "the webgpu and wasm paths"}, not on '${forced}'; available there: 'f32'`);
   }
-  const fallback = () => bindCpu(resolved, options, 'auto');
-  const gpu = forced === 'webgpu' ? await requireGpuPath(options) : forced === 'auto' ? await gpuPath(options) : undefined;
+  const fallback = () => bindCpu(resolved, options, 'auto', weightDtype);
+  const gpu = forced === 'webgpu' ? await requireGpuPath(options) : forced === 'auto' && weightDtype !== 'int8' ? await gpuPath(options) : undefined;
   if (!gpu) {
-    if (weightDtype !== 'f32') {
-      throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights need the webgpu path, and this runtime offers no WebGPU adapter`);
-    }
-    return new MoEBlock(config, resolved, await bindCpu(resolved, options, forced === 'webgpu' ? 'auto' : forced), fallback);
+    return new MoEBlock(config, resolved, await bindCpu(resolved, options, forced === 'webgpu' ? 'auto' : forced, weightDtype), fallback);
   }
   const router = resolved.router;
   // The router kernel runs plain softmax top-k on the device; every other router runs on the CPU and

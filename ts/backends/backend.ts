@@ -95,8 +95,11 @@ export interface CpuBackend {
    * Assignments with index −1 are skipped. slots[r] = t·nExpertUsed + j.
    */
   buildPlan(indices: Int32Array, weights: Float32Array, nToken: number, nExpertUsed: number, nExpert: number): DispatchPlan;
-  /** Loads SwiGLU experts (pre-packing them into the path's preferred layout). */
-  prepareExperts(weights: ExpertWeights): PreparedExperts;
+  /**
+   * Loads experts (pre-packing them into the path's preferred layout). weightDtype: how the path stores
+   * them ('f32' when absent); the facade asks for 'f16' or 'int8' only on a path that has them (wasm).
+   */
+  prepareExperts(weights: ExpertWeights, weightDtype?: 'f32' | 'f16' | 'int8'): PreparedExperts;
   /**
    * out[t] = Σ over plan rows r of token t: plan.weights[r] · down_e(silu(gate_e x_t) ⊙ up_e x_t).
    * @param hidden [nToken, dModel]

@@ -1,25 +1,35 @@
 // Host side of the WASM expert kernels: packs ExpertWeights once, at prepare time, into the panel
-// layout of assembly/ffn/layout.ts, and holds the packed blocks until destroy().
+// layout of assembly/ffn/layout.ts (f32, or converted to f16 / block-wise int8 by wasm-quant.ts), and
+// holds the packed blocks until destroy().
 import type { Activation } from '../spec/types.js';
 import { isGated, type ExpertWeights, type PreparedExperts } from './backend.js';
+import type { WasmHeap } from './wasm-heap.js';
+import { Q8_BLOCK, writeF16, writeInt8 } from './wasm-quant.js';
 
 /** Output columns of every panel; h columns of a gated panel. Must match assembly/ffn/layout.ts. */
 export const PANEL = 8;
 export const GATED_COLS = 4;
+
+/** How expert weights are stored in WASM memory. */
+export type WasmWeightDtype = 'f32' | 'f16' | 'int8';
 
 /** ACT_* of assembly/ffn/activation.ts. */
 export const ACTIVATION_CODE: Record<Activation, number> = {
   swiglu: 0, geglu: 1, 'swiglu-oai': 2, gelu: 3, relu: 4, silu: 5,
 };
 
+/** WEIGHT_* of assembly/ffn/weights.ts, and bytes per weight. */
+const WEIGHT_CODE: Record<WasmWeightDtype, number> = { f32: 0, f16: 1, int8: 2 };
+const WEIGHT_BYTES: Record<WasmWeightDtype, number> = { f32: 4, f16: 2, int8: 1 };
+
 const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
 /** Padded sizes of one expert's packed layout. */
 export interface PackedShape {
   gated: boolean;
-  /** gate/up reduction length: roundUp(dModel, 4); the host pads hidden rows to it */
+  /** gate/up reduction length: roundUp(dModel, 4), or 32 for int8 blocks; the host pads hidden rows to it */
   dModelK: number;
-  /** h columns: roundUp(dFF, 4) gated, roundUp(dFF, 8) ungated */
+  /** h columns = down reduction length: roundUp(dFF, 4) gated, 8 ungated, 32 for int8 */
   dFFPad: number;
   /** y columns: roundUp(dModel, 8) */
   dModelPad: number;
@@ -27,22 +37,13 @@ export interface PackedShape {
   nPanel: number;
 }
 
-export function packedShape(activation: Activation | undefined, dModel: number, dFF: number): PackedShape {
+export function packedShape(activation: Activation | undefined, dModel: number, dFF: number, dtype: WasmWeightDtype = 'f32'): PackedShape {
   const gated = isGated(activation);
-  const dFFPad = roundUp(dFF, gated ? GATED_COLS : PANEL);
+  const kAlign = dtype === 'int8' ? Q8_BLOCK : 4;
+  const dFFPad = roundUp(dFF, Math.max(kAlign, gated ? GATED_COLS : PANEL));
   return {
-    gated, dModelK: roundUp(dModel, 4), dFFPad, dModelPad: roundUp(dModel, PANEL),
+    gated, dModelK: roundUp(dModel, kAlign), dFFPad, dModelPad: roundUp(dModel, PANEL),
     nPanel: dFFPad / (gated ? GATED_COLS : PANEL),
-  };
-}
-
-/** Floats of each packed block, all experts. */
-export function packedFloats(w: ExpertWeights, s: PackedShape): { gateUp: number; gateUpBias: number; down: number; downBias: number } {
-  return {
-    gateUp: w.nExpert * s.nPanel * s.dModelK * PANEL,
-    gateUpBias: w.nExpert * s.nPanel * PANEL,
-    down: w.nExpert * s.dModelPad * s.dFFPad,
-    downBias: w.nExpert * s.dModelPad,
   };
 }
 
@@ -53,34 +54,42 @@ function columnOf(n: number, s: PackedShape): { panel: number; col: number } {
 }
 
 /**
- * Writes gate/up into [nExpert, nPanel, dModelK, 8] panels (dst zeroed here first); gated panels hold
- * gate rows 4p..4p+3 then up rows 4p..4p+3 per input index, ungated panels up rows 8p..8p+7.
+ * Expert e's gate/up as [nPanel, dModelK, 8] f32 panels at dst[base ..] (zeroed first): gated panels
+ * hold gate rows 4p..4p+3 then up rows 4p..4p+3 per input index, ungated panels up rows 8p..8p+7.
  */
-export function packGateUp(dst: Float32Array, base: number, w: ExpertWeights, s: PackedShape): void {
-  const { nExpert, dModel, dFF, gate, up } = w;
-  const expertFloats = s.nPanel * s.dModelK * PANEL;
+function packGateUp(dst: Float32Array, base: number, w: ExpertWeights, s: PackedShape, e: number): void {
+  const { dModel, dFF, gate, up } = w;
   const panelFloats = s.dModelK * PANEL;
-  dst.fill(0, base, base + nExpert * expertFloats);
-  for (let e = 0; e < nExpert; e++) {
-    for (let n = 0; n < dFF; n++) {
-      const src = (e * dFF + n) * dModel;
-      const { panel, col } = columnOf(n, s);
-      const o0 = base + e * expertFloats + panel * panelFloats + col;
-      if (s.gated) {
-        // Gate in the low 4 columns, up in the high 4.
-        for (let i = 0, o = o0; i < dModel; i++, o += PANEL) {
-          dst[o] = gate[src + i];
-          dst[o + GATED_COLS] = up[src + i];
-        }
-      } else {
-        for (let i = 0, o = o0; i < dModel; i++, o += PANEL) dst[o] = up[src + i];
+  dst.fill(0, base, base + s.nPanel * panelFloats);
+  for (let n = 0; n < dFF; n++) {
+    const src = (e * dFF + n) * dModel;
+    const { panel, col } = columnOf(n, s);
+    const o0 = base + panel * panelFloats + col;
+    if (s.gated) {
+      // Gate in the low 4 columns, up in the high 4.
+      for (let i = 0, o = o0; i < dModel; i++, o += PANEL) {
+        dst[o] = gate[src + i];
+        dst[o + GATED_COLS] = up[src + i];
       }
+    } else {
+      for (let i = 0, o = o0; i < dModel; i++, o += PANEL) dst[o] = up[src + i];
     }
   }
 }
 
-/** Writes gate/up biases as [nExpert, nPanel, 8] in the panels' column order (zeros where absent). */
-export function packGateUpBias(dst: Float32Array, base: number, w: ExpertWeights, s: PackedShape): void {
+/** Expert e's down as [dModelPad / 8, dFFPad, 8] f32 panels at dst[base ..]: rows 8q..8q+7 per input index. */
+function packDown(dst: Float32Array, base: number, w: ExpertWeights, s: PackedShape, e: number): void {
+  const { dModel, dFF, down } = w;
+  dst.fill(0, base, base + s.dModelPad * s.dFFPad);
+  for (let m = 0; m < dModel; m++) {
+    const src = (e * dModel + m) * dFF;
+    let o = base + Math.floor(m / PANEL) * s.dFFPad * PANEL + (m % PANEL);
+    for (let i = 0; i < dFF; i++, o += PANEL) dst[o] = down[src + i];
+  }
+}
+
+/** Gate/up biases as [nExpert, nPanel, 8] in the panels' column order (zeros where absent). */
+function packGateUpBias(dst: Float32Array, base: number, w: ExpertWeights, s: PackedShape): void {
   const { nExpert, dFF } = w;
   dst.fill(0, base, base + nExpert * s.nPanel * PANEL);
   for (let e = 0; e < nExpert; e++) {
@@ -98,26 +107,75 @@ export function packGateUpBias(dst: Float32Array, base: number, w: ExpertWeights
   }
 }
 
-/** Writes down into [nExpert, dModelPad/8, dFFPad, 8] panels: rows 8q..8q+7, per input index. */
-export function packDown(dst: Float32Array, base: number, w: ExpertWeights, s: PackedShape): void {
-  const { nExpert, dModel, dFF, down } = w;
-  const expertFloats = s.dModelPad * s.dFFPad;
-  dst.fill(0, base, base + nExpert * expertFloats);
-  for (let e = 0; e < nExpert; e++) {
-    for (let m = 0; m < dModel; m++) {
-      const src = (e * dModel + m) * dFF;
-      let o = base + e * expertFloats + Math.floor(m / PANEL) * s.dFFPad * PANEL + (m % PANEL);
-      for (let i = 0; i < dFF; i++, o += PANEL) dst[o] = down[src + i];
-    }
-  }
-}
-
-/** Writes the down bias as [nExpert, dModelPad] (zero pad). */
-export function packDownBias(dst: Float32Array, base: number, w: ExpertWeights, s: PackedShape): void {
+/** The down bias as [nExpert, dModelPad] (zero pad). */
+function packDownBias(dst: Float32Array, base: number, w: ExpertWeights, s: PackedShape): void {
   const { nExpert, dModel } = w;
   dst.fill(0, base, base + nExpert * s.dModelPad);
-  if (!w.downBias) return;
-  for (let e = 0; e < nExpert; e++) dst.set(w.downBias.subarray(e * dModel, (e + 1) * dModel), base + e * s.dModelPad);
+  for (let e = 0; e < nExpert; e++) dst.set(w.downBias!.subarray(e * dModel, (e + 1) * dModel), base + e * s.dModelPad);
+}
+
+/** Byte offsets of the packed blocks in WASM memory; 0 = absent. */
+export interface PackedPointers {
+  /** [nExpert, nPanel, dModelK, 8] of the storage type */
+  gateUp: number;
+  /** [nExpert, nPanel, dModelK / 32, 8] f32 (int8 only) */
+  gateUpScales: number;
+  /** [nExpert, nPanel, 8] f32 */
+  gateUpBias: number;
+  /** [nExpert, dModelPad / 8, dFFPad, 8] of the storage type */
+  down: number;
+  /** [nExpert, dModelPad / 8, dFFPad / 32, 8] f32 (int8 only) */
+  downScales: number;
+  /** [nExpert, dModelPad] f32 */
+  downBias: number;
+}
+
+/** Allocates and fills every block of a set of experts; on failure nothing stays allocated. */
+export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype): PackedPointers {
+  const { nExpert } = w;
+  const bytes = WEIGHT_BYTES[dtype];
+  const guFloats = s.nPanel * s.dModelK * PANEL;
+  const dnFloats = s.dModelPad * s.dFFPad;
+  const hasGuBias = (s.gated && w.gateBias !== undefined) || w.upBias !== undefined;
+  const sizes: Record<keyof PackedPointers, number> = {
+    gateUp: nExpert * guFloats * bytes,
+    gateUpScales: dtype === 'int8' ? nExpert * guFloats / Q8_BLOCK * 4 : 0,
+    gateUpBias: hasGuBias ? nExpert * s.nPanel * PANEL * 4 : 0,
+    down: nExpert * dnFloats * bytes,
+    downScales: dtype === 'int8' ? nExpert * dnFloats / Q8_BLOCK * 4 : 0,
+    downBias: w.downBias ? nExpert * s.dModelPad * 4 : 0,
+  };
+  const ptrs = { gateUp: 0, gateUpScales: 0, gateUpBias: 0, down: 0, downScales: 0, downBias: 0 };
+  try {
+    for (const k of Object.keys(sizes) as (keyof PackedPointers)[]) ptrs[k] = sizes[k] === 0 ? 0 : heap.alloc(sizes[k]);
+  } catch (e) {
+    for (const p of Object.values(ptrs)) if (p !== 0) heap.release(p);
+    throw e;
+  }
+  // Growth happens in alloc only, so the views taken from here on stay valid.
+  const f32 = heap.f32;
+  if (ptrs.gateUpBias) packGateUpBias(f32, ptrs.gateUpBias >>> 2, w, s);
+  if (ptrs.downBias) packDownBias(f32, ptrs.downBias >>> 2, w, s);
+  const temp = dtype === 'f32' ? undefined : new Float32Array(Math.max(guFloats, dnFloats));
+  for (let e = 0; e < nExpert; e++) {
+    if (!temp) {
+      packGateUp(f32, (ptrs.gateUp >>> 2) + e * guFloats, w, s, e);
+      packDown(f32, (ptrs.down >>> 2) + e * dnFloats, w, s, e);
+      continue;
+    }
+    packGateUp(temp, 0, w, s, e);
+    store(heap, dtype, temp.subarray(0, guFloats), ptrs.gateUp, ptrs.gateUpScales, e, s.nPanel, s.dModelK, 'experts.gate/up');
+    packDown(temp, 0, w, s, e);
+    store(heap, dtype, temp.subarray(0, dnFloats), ptrs.down, ptrs.downScales, e, s.dModelPad / PANEL, s.dFFPad, 'experts.down');
+  }
+  return ptrs;
+}
+
+/** Expert e's f32 panels [nPanel][K][8] → f16 or int8 (+ scales) in its slot of the packed block. */
+function store(heap: WasmHeap, dtype: WasmWeightDtype, panels: Float32Array, ptr: number, scales: number, e: number, nPanel: number, K: number, argument: string): void {
+  const n = panels.length;
+  if (dtype === 'f16') writeF16(heap.u16, (ptr >>> 1) + e * n, panels, argument);
+  else writeInt8(heap.i8, ptr + e * n, heap.f32, (scales >>> 2) + e * n / Q8_BLOCK, panels, nPanel, K);
 }
 
 /** Releases packed blocks; implemented by the backend that allocated them. */
@@ -125,7 +183,7 @@ export interface ExpertOwner {
   releaseExperts(experts: WasmExperts): void;
 }
 
-/** Experts packed into a backend's memory. Pointers are byte offsets; 0 = no bias. */
+/** Experts packed into a backend's memory. */
 export class WasmExperts implements PreparedExperts {
   readonly nExpert: number;
   readonly dModel: number;
@@ -133,20 +191,16 @@ export class WasmExperts implements PreparedExperts {
   readonly activation: number;
   readonly alpha: number;
   readonly limit: number;
-  readonly shape: PackedShape;
+  /** WEIGHT_* code of the storage type */
+  readonly weightType: number;
   private released = false;
 
   constructor(
     readonly owner: ExpertOwner,
     w: ExpertWeights,
-    /** [nExpert, nPanel, dModelK, 8] */
-    readonly gateUpPtr: number,
-    /** [nExpert, nPanel, 8] or 0 */
-    readonly gateUpBiasPtr: number,
-    /** [nExpert, dModelPad / 8, dFFPad, 8] */
-    readonly downPtr: number,
-    /** [nExpert, dModelPad] or 0 */
-    readonly downBiasPtr: number,
+    readonly weightDtype: WasmWeightDtype,
+    readonly shape: PackedShape,
+    readonly ptrs: PackedPointers,
   ) {
     this.nExpert = w.nExpert;
     this.dModel = w.dModel;
@@ -155,16 +209,11 @@ export class WasmExperts implements PreparedExperts {
     // GPT-OSS's constants when a swiglu-oai config leaves them out (as the reference does).
     this.alpha = w.alpha ?? 1.702;
     this.limit = w.limit ?? 7;
-    this.shape = packedShape(w.activation, w.dModel, w.dFF);
+    this.weightType = WEIGHT_CODE[weightDtype];
   }
 
   get destroyed(): boolean {
     return this.released;
-  }
-
-  /** The pointers this block owns (biases only when present). */
-  blocks(): number[] {
-    return [this.gateUpPtr, this.gateUpBiasPtr, this.downPtr, this.downBiasPtr].filter((p) => p !== 0);
   }
 
   destroy(): void {

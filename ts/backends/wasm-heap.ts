@@ -38,6 +38,8 @@ export class WasmHeap {
   private viewF32: Float32Array;
   private viewI32: Int32Array;
   private viewF64: Float64Array;
+  private viewU16: Uint16Array;
+  private viewI8: Int8Array;
 
   constructor(memory: WebAssembly.Memory, heapBase: number) {
     this.memory = memory;
@@ -46,6 +48,8 @@ export class WasmHeap {
     this.viewF32 = new Float32Array(memory.buffer);
     this.viewI32 = new Int32Array(memory.buffer);
     this.viewF64 = new Float64Array(memory.buffer);
+    this.viewU16 = new Uint16Array(memory.buffer);
+    this.viewI8 = new Int8Array(memory.buffer);
   }
 
   /** f32 view of the whole memory, re-created when growth has detached the previous buffer. */
@@ -65,10 +69,24 @@ export class WasmHeap {
     return this.viewF64;
   }
 
+  /** u16 view (f16 weight bits). */
+  get u16(): Uint16Array {
+    if (this.viewU16.buffer !== this.memory.buffer) this.remap();
+    return this.viewU16;
+  }
+
+  /** i8 view (int8 weights). */
+  get i8(): Int8Array {
+    if (this.viewI8.buffer !== this.memory.buffer) this.remap();
+    return this.viewI8;
+  }
+
   private remap(): void {
     this.viewF32 = new Float32Array(this.memory.buffer);
     this.viewI32 = new Int32Array(this.memory.buffer);
     this.viewF64 = new Float64Array(this.memory.buffer);
+    this.viewU16 = new Uint16Array(this.memory.buffer);
+    this.viewI8 = new Int8Array(this.memory.buffer);
   }
 
   /** A 16-byte aligned block of at least `bytes` bytes (contents undefined). */

@@ -10,9 +10,7 @@ import {
   type TopKSoftmaxArgs, type TopKSoftmaxResult,
 } from './backend.js';
 import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
-import {
-  packDown, packDownBias, packedFloats, packedShape, packGateUp, packGateUpBias, WasmExperts, type ExpertOwner,
-} from './wasm-experts.js';
+import { packedShape, packExperts, WasmExperts, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
@@ -25,8 +23,8 @@ interface WasmExports extends WasmRouterExports {
     nToken: number, nExpert: number, k: number, normalize: number, scale: number,
   ): void;
   runExperts(
-    gateUpPacked: number, gateUpBias: number, downPacked: number, downBias: number,
-    nExpert: number, dModel: number, dFF: number, activation: number, alpha: number, limit: number,
+    weightType: number, gateUpPacked: number, gateUpScales: number, gateUpBias: number,
+    downPacked: number, downScales: number, downBias: number, nExpert: number, dModel: number, dFF: number, activation: number, alpha: number, limit: number,
     hidden: number, nToken: number,
     offsets: number, rows: number, weights: number, slots: number, nRow: number,
     tiles: number, h: number, y: number, order: number, nSlot: number, out: number,
@@ -138,7 +136,11 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     };
   }
 
-  prepareExperts(weights: ExpertWeights): PreparedExperts {
+  /**
+   * Packs experts into this backend's memory, stored as f32, f16 or block-wise int8 (wasm-quant.ts:
+   * converted here, once; the kernels widen them in registers).
+   */
+  prepareExperts(weights: ExpertWeights, weightDtype: WasmWeightDtype = 'f32'): PreparedExperts {
     const { nExpert, dModel, dFF } = weights;
     const gated = isGated(weights.activation);
     if (gated) expectLength('experts.gate', weights.gate, nExpert * dFF * dModel);
@@ -147,29 +149,13 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     if (gated && weights.gateBias) expectLength('experts.gate_bias', weights.gateBias, nExpert * dFF);
     if (weights.upBias) expectLength('experts.up_bias', weights.upBias, nExpert * dFF);
     if (weights.downBias) expectLength('experts.down_bias', weights.downBias, nExpert * dModel);
-    const shape = packedShape(weights.activation, dModel, dFF);
-    const floats = packedFloats(weights, shape);
-    const hasGateUpBias = (gated && weights.gateBias !== undefined) || weights.upBias !== undefined;
-    const sizes = [floats.gateUp, hasGateUpBias ? floats.gateUpBias : 0, floats.down, weights.downBias ? floats.downBias : 0];
-    const ptrs: number[] = [];
-    try {
-      for (const n of sizes) ptrs.push(n === 0 ? 0 : this.heap.alloc(4 * n));
-    } catch (e) {
-      for (const p of ptrs) if (p !== 0) this.heap.release(p);
-      throw e;
-    }
-    const [guPtr, guBiasPtr, downPtr, downBiasPtr] = ptrs;
-    const f32 = this.heap.f32;
-    packGateUp(f32, guPtr >>> 2, weights, shape);
-    if (guBiasPtr !== 0) packGateUpBias(f32, guBiasPtr >>> 2, weights, shape);
-    packDown(f32, downPtr >>> 2, weights, shape);
-    if (downBiasPtr !== 0) packDownBias(f32, downBiasPtr >>> 2, weights, shape);
-    return new WasmExperts(this, weights, guPtr, guBiasPtr, downPtr, downBiasPtr);
+    const shape = packedShape(weights.activation, dModel, dFF, weightDtype);
+    return new WasmExperts(this, weights, weightDtype, shape, packExperts(this.heap, weights, shape, weightDtype));
   }
 
   /** Called by WasmExperts.destroy(). */
   releaseExperts(experts: WasmExperts): void {
-    for (const p of experts.blocks()) this.heap.release(p);
+    for (const p of Object.values(experts.ptrs)) if (p !== 0) this.heap.release(p);
   }
 
   runExperts(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Float32Array {
@@ -224,7 +210,8 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     copyIn(i32, rows, nRow, rPtr >>> 2);
     copyIn(f32, weights, nRow, wPtr >>> 2);
     copyIn(i32, slots, nRow, slPtr >>> 2);
-    this.wasm.runExperts(experts.gateUpPtr, experts.gateUpBiasPtr, experts.downPtr, experts.downBiasPtr,
+    const p = experts.ptrs;
+    this.wasm.runExperts(experts.weightType, p.gateUp, p.gateUpScales, p.gateUpBias, p.down, p.downScales, p.downBias,
       nExpert, dModel, dFF, experts.activation, experts.alpha, experts.limit, xPtr, nToken,
       oPtr, rPtr, wPtr, slPtr, nRow, tPtr, hPtr, yPtr, ordPtr, nSlot, outPtr);
     s.check('runExperts');

@@ -1,0 +1,48 @@
+// Expert weights in fewer bytes for the WASM kernels (assembly/ffn/weights.ts), converted once at
+// prepare time from packed f32 panels [nPanel][K][8]:
+//   f16:  IEEE binary16 bits, round to nearest even; a finite weight beyond ±65504 is a range error
+//         (as on the WebGPU path), not a silent inf.
+//   int8: block-wise symmetric, Q8_BLOCK = 32 consecutive weights of one output column along K share a
+//         scale s = amax / 127 rounded to f16 (the format's f16 scale; the kernels keep it as f32),
+//         q = round(w / s) clamped to ±127, w ≈ q · s. An all-zero block has s = 0 and q = 0.
+import { decodeF16, encodeF16 } from '../formats/dtype.js';
+import { SwitchyardError } from '../errors.js';
+
+/** Weights per int8 block; must match Q8_BLOCK of assembly/ffn/weights.ts. */
+export const Q8_BLOCK = 32;
+const F16_MAX = 65504;
+const PANEL = 8;
+
+/** src f32 → f16 bits at dst[at ..]. */
+export function writeF16(dst: Uint16Array, at: number, src: Float32Array, argument: string): void {
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i];
+    if (Math.abs(v) > F16_MAX) {
+      throw new SwitchyardError('range', argument, `expected |weight| ≤ ${F16_MAX} for f16 weights, received ${v}`);
+    }
+    dst[at + i] = encodeF16(v);
+  }
+}
+
+/**
+ * src [nPanel][K][8] f32 → q [nPanel][K][8] int8 at q[qAt ..] and scales [nPanel][K / 32][8] f32 at
+ * scales[sAt ..]. K % 32 == 0.
+ */
+export function writeInt8(q: Int8Array, qAt: number, scales: Float32Array, sAt: number, src: Float32Array, nPanel: number, K: number): void {
+  const nBlock = K / Q8_BLOCK;
+  for (let p = 0; p < nPanel; p++) {
+    for (let b = 0; b < nBlock; b++) {
+      for (let c = 0; c < PANEL; c++) {
+        const first = (p * K + b * Q8_BLOCK) * PANEL + c;
+        let amax = 0;
+        for (let k = 0, o = first; k < Q8_BLOCK; k++, o += PANEL) amax = Math.max(amax, Math.abs(src[o]));
+        const scale = decodeF16(encodeF16(amax / 127));
+        scales[sAt + (p * nBlock + b) * PANEL + c] = scale;
+        const inv = scale > 0 ? 1 / scale : 0;
+        for (let k = 0, o = first; k < Q8_BLOCK; k++, o += PANEL) {
+          q[qAt + o] = Math.max(-127, Math.min(127, Math.round(src[o] * inv)));
+        }
+      }
+    }
+  }
+}
