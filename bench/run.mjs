@@ -7,12 +7,13 @@
 //     --relaxed  re-runs itself under `node --experimental-wasm-relaxed-simd` (Node 20 lacks relaxed SIMD
 //                by default): switchyard then takes its relaxed-SIMD (FMA) build
 // `npm run bench` builds dist/ first; run `node scripts/build.mjs --no-types` for a quick rebuild.
+// SWITCHYARD_DIST=<dir> takes the bundle from another directory (a clean worktree while dist/ is rebuilt).
 import { spawnSync } from 'node:child_process';
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildBenchArtifacts, distPath, root } from './lib/build.mjs';
+import { buildBenchArtifacts, distDir, root } from './lib/build.mjs';
 import { BUDGETS } from './lib/measure.mjs';
 import { printTable, ratios, throughput } from './lib/table.mjs';
 import { versionOf } from './lib/peers.mjs';
@@ -44,9 +45,9 @@ function parseArgs(argv) {
 }
 
 /** Compiles switchyard's WASM build the library itself would pick here (relaxed when the engine validates it). */
-async function switchyardWasm() {
+async function switchyardWasm(dir) {
   for (const [variant, file] of [['relaxed-simd', 'switchyard-relaxed.wasm'], ['simd128', 'switchyard-simd.wasm']]) {
-    const bytes = await readFile(join(root, 'dist', file));
+    const bytes = await readFile(join(dir, file));
     if (WebAssembly.validate(bytes)) return { variant, module: await WebAssembly.compile(bytes) };
   }
   throw new Error('neither dist/switchyard-relaxed.wasm nor dist/switchyard-simd.wasm validates on this engine');
@@ -72,18 +73,20 @@ async function main() {
   }
   const started = new Date();
   const { internals, gemm } = await buildBenchArtifacts();
-  const dist = await import(pathToFileURL(await distPath()).href);
+  const dir = await distDir();
+  const dist = await import(pathToFileURL(join(dir, 'switchyard.node.js')).href);
   const ctx = {
     quick: opts.quick,
     budget: opts.quick ? BUDGETS.quick : BUDGETS.full,
     internals: await import(pathToFileURL(internals).href),
     dist,
     gemmWasm: gemm,
-    switchyardWasm: await switchyardWasm(),
+    switchyardWasm: await switchyardWasm(dir),
   };
   const env = {
     date: started.toISOString(),
     commit: gitCommit(),
+    dist: dir,
     node: process.version,
     v8: process.versions.v8,
     execArgv: process.execArgv,

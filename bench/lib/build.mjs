@@ -22,12 +22,17 @@ function asc(args) {
   });
 }
 
-/** The public bundle, built by `npm run bench` (npm run build) — or by hand with --no-types. Others may rebuild it concurrently. */
-export async function distPath() {
-  const file = join(root, 'dist', 'switchyard.node.js');
+/**
+ * The directory of the public bundle: dist/, built by `npm run bench` (npm run build) or by hand with
+ * `node scripts/build.mjs --no-types`. SWITCHYARD_DIST points elsewhere (e.g. a clean worktree's dist/)
+ * when others rebuild dist/ concurrently. A missing bundle is waited for briefly (a build in flight).
+ */
+export async function distDir() {
+  const dir = process.env.SWITCHYARD_DIST ?? join(root, 'dist');
+  const file = join(dir, 'switchyard.node.js');
   for (let attempt = 0; attempt < 30 && !existsSync(file); attempt++) await new Promise((r) => setTimeout(r, 1000));
-  if (!existsSync(file)) throw new Error('dist/switchyard.node.js is missing: run `npm run build` (or node scripts/build.mjs --no-types)');
-  return file;
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` (or node scripts/build.mjs --no-types)`);
+  return dir;
 }
 
 export async function buildBenchArtifacts() {
