@@ -4,6 +4,7 @@
 // rows. y rows have stride dModelPad = roundUp(dModel, 8), so every store is a full panel width.
 import { PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount } from './pack';
+import { q8Row1x32, quantizeRow } from './q8-decode';
 import { ACC, row1x32, row1x8, tile4x8 } from './tile';
 import { isQ8, Q8_BLOCK } from './weights';
 
@@ -24,8 +25,9 @@ function tileStore(y: usize, yStride: usize, nValid: i32): void {
  * @param scales this expert's int8 scales [dModelPad / 8, dFFPad / Q8_BLOCK, 8] (int8 only)
  * @param bias   [dModelPad], or 0
  * @param y      [nRow, dModelPad] out, row-major
+ * @param q8     int8 only: scratch of 4 · dFFPad bytes for the single row rounded to i16 (q8-decode.ts)
  */
-export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales: usize, bias: usize, dModelPad: i32, y: usize): void {
+export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales: usize, bias: usize, dModelPad: i32, y: usize, q8: usize): void {
   const hTileBytes = <usize>dFFPad << 4;
   const yStride = <usize>dModelPad << 2;
   const panelBytes = <usize>dFFPad * <usize>(sizeof<W>() << 3);
@@ -35,6 +37,8 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
   const single = hasSingleRow(nRow) ? h + <usize>nTile * hTileBytes : 0;
   const ySingle = y + <usize>(nRow - 1) * yStride;
   const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>hTileBytes);
+  const sx = q8 + (<usize>dFFPad << 1);
+  if (isQ8<W>() && single) quantizeRow(single, dFFPad, q8, sx);
   // Row blocks and panel groups as in gate-up.ts.
   let t0 = 0;
   do {
@@ -53,8 +57,13 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
       }
       if (!single || t1 < nTile) continue;
       if (q1 - q0 == 4) {
-        row1x32<W>(single, packed + <usize>q0 * panelBytes, panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
-          dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
+        if (isQ8<W>()) {
+          q8Row1x32(q8, sx, packed + <usize>q0 * panelBytes, panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
+            dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
+        } else {
+          row1x32<W>(single, packed + <usize>q0 * panelBytes, panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
+            dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
+        }
         memory.copy(ySingle + (<usize>q0 << 5), ACC, 128);
       } else {
         for (let q = q0; q < q1; q++) {

@@ -16,7 +16,7 @@ import { isQ8, Q8_BLOCK, WEIGHT_F16, WEIGHT_INT8 } from './weights';
 function expertsOf<W>(
   gu: usize, guScales: usize, guBias: usize, dn: usize, dnScales: usize, dnBias: usize,
   nExpert: i32, dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
-  hidden: usize, offsets: usize, rows: usize, tiles: usize, h: usize, y: usize,
+  hidden: usize, offsets: usize, rows: usize, tiles: usize, h: usize, y: usize, q8: usize,
 ): void {
   const gated = isGated(act);
   const kAlign = isQ8<W>() ? Q8_BLOCK : 4;
@@ -38,9 +38,9 @@ function expertsOf<W>(
     const expertRows = rows + (<usize>r0 << 2);
     packTiles(hidden, expertRows, n, dModelK, tiles);
     gateUp<W>(hidden, expertRows, n, dModelK, tiles, gu + <usize>e * guBytes, guScales + <usize>e * guScaleBytes,
-      guBias ? guBias + <usize>e * guBiasBytes : 0, dFFPad, h, act, alpha, limit);
+      guBias ? guBias + <usize>e * guBiasBytes : 0, dFFPad, h, act, alpha, limit, q8);
     down<W>(h, n, dFFPad, dn + <usize>e * dnBytes, dnScales + <usize>e * dnScaleBytes,
-      dnBias ? dnBias + <usize>e * yStride : 0, dModelPad, y + <usize>r0 * yStride);
+      dnBias ? dnBias + <usize>e * yStride : 0, dModelPad, y + <usize>r0 * yStride, q8);
   }
 }
 
@@ -59,6 +59,7 @@ function expertsOf<W>(
  * @param tiles       [roundUp(max rows of one expert, 4), dModelK] scratch: an expert's row tiles (pack.ts)
  * @param h           [roundUp(max rows of one expert, 4), dFFPad] scratch
  * @param y           [nRow, dModelPad] scratch
+ * @param q8          [4 · max(dModelK, dFFPad)] bytes of scratch (int8 only: a decode row rounded to i16)
  * @param order       [nSlot] scratch, nSlot = 1 + the largest slot
  * @param out         [nToken, dModel] out
  */
@@ -67,17 +68,17 @@ export function runExperts(
   nExpert: i32, dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
   hidden: usize, nToken: i32,
   offsets: usize, rows: usize, weights: usize, slots: usize, nRow: i32,
-  tiles: usize, h: usize, y: usize, order: usize, nSlot: i32, out: usize,
+  tiles: usize, h: usize, y: usize, q8: usize, order: usize, nSlot: i32, out: usize,
 ): void {
   if (weightType == WEIGHT_INT8) {
     expertsOf<i8>(guPacked, guScales, guBias, downPacked, downScales, downBias, nExpert, dModel, dFF, act, alpha, limit,
-      hidden, offsets, rows, tiles, h, y);
+      hidden, offsets, rows, tiles, h, y, q8);
   } else if (weightType == WEIGHT_F16) {
     expertsOf<u16>(guPacked, guScales, guBias, downPacked, downScales, downBias, nExpert, dModel, dFF, act, alpha, limit,
-      hidden, offsets, rows, tiles, h, y);
+      hidden, offsets, rows, tiles, h, y, q8);
   } else {
     expertsOf<f32>(guPacked, guScales, guBias, downPacked, downScales, downBias, nExpert, dModel, dFF, act, alpha, limit,
-      hidden, offsets, rows, tiles, h, y);
+      hidden, offsets, rows, tiles, h, y, q8);
   }
   combine(y, roundUp(dModel, PANEL), rows, weights, slots, nRow, order, nSlot, out, nToken, dModel);
 }

@@ -7,6 +7,7 @@
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount, transposeStore } from './pack';
+import { q8Row1x32, quantizeRow } from './q8-decode';
 import { ACC, row1x32, row1x8, tile4x8 } from './tile';
 import { isQ8, Q8_BLOCK } from './weights';
 
@@ -36,10 +37,11 @@ function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
  * @param scales this expert's int8 scales [nPanel, dModelK / Q8_BLOCK, 8] (int8 only)
  * @param bias   this expert's panel biases [nPanel, 8], or 0
  * @param h      [roundUp(nRow, 4), dFFPad] out: row tiles, then the single row
+ * @param q8     int8 only: scratch of 4 · dModelK bytes for the single row rounded to i16 (q8-decode.ts)
  */
 export function gateUp<W>(
   hidden: usize, rows: usize, nRow: i32, dModelK: i32, tiles: usize, packed: usize, scales: usize, bias: usize,
-  dFFPad: i32, h: usize, act: i32, alpha: f32, limit: f32,
+  dFFPad: i32, h: usize, act: i32, alpha: f32, limit: f32, q8: usize,
 ): void {
   const rowBytes = <usize>dModelK << 2;
   const tileBytes = rowBytes << 2;
@@ -54,6 +56,8 @@ export function gateUp<W>(
   const single = hasSingleRow(nRow) ? hidden + <usize>load<i32>(rows + (<usize>(nRow - 1) << 2)) * rowBytes : 0;
   const hSingle = h + <usize>nTile * hTileBytes;
   const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>tileBytes);
+  const sx = q8 + (<usize>dModelK << 1);
+  if (isQ8<W>() && single) quantizeRow(single, dModelK, q8, sx);
   // Row blocks of tiles (layout.ts), each against every panel; four panels at a time, so the single row
   // (in the last block) can stream them together.
   let t0 = 0;
@@ -73,8 +77,13 @@ export function gateUp<W>(
       }
       if (!single || t1 < nTile) continue;
       if (p1 - p0 == 4) {
-        row1x32<W>(single, packed + <usize>p0 * panelBytes, panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
-          dModelK, bias ? bias + (<usize>p0 << 5) : 0);
+        if (isQ8<W>()) {
+          q8Row1x32(q8, sx, packed + <usize>p0 * panelBytes, panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
+            dModelK, bias ? bias + (<usize>p0 << 5) : 0);
+        } else {
+          row1x32<W>(single, packed + <usize>p0 * panelBytes, panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
+            dModelK, bias ? bias + (<usize>p0 << 5) : 0);
+        }
         const hs = hSingle + <usize>p0 * colBytes;
         storeRow(act, v128.load(ACC), v128.load(ACC, 16), hs, alpha, limit);
         storeRow(act, v128.load(ACC, 32), v128.load(ACC, 48), hs + colBytes, alpha, limit);

@@ -27,7 +27,7 @@ interface WasmExports extends WasmRouterExports {
     downPacked: number, downScales: number, downBias: number, nExpert: number, dModel: number, dFF: number, activation: number, alpha: number, limit: number,
     hidden: number, nToken: number,
     offsets: number, rows: number, weights: number, slots: number, nRow: number,
-    tiles: number, h: number, y: number, order: number, nSlot: number, out: number,
+    tiles: number, h: number, y: number, q8: number, order: number, nSlot: number, out: number,
   ): void;
 }
 
@@ -192,7 +192,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     const s = this.scratch;
     const span = Scratch.span;
     s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + span(4 * (nExpert + 1)) + 3 * span(4 * nRow)
-      + span(4 * maxRows4 * dModelK) + span(4 * maxRows4 * dFFPad) + span(4 * nRow * dModelPad) + span(4 * nSlot));
+      + span(4 * maxRows4 * dModelK) + span(4 * maxRows4 * dFFPad) + span(4 * Math.max(dModelK, dFFPad)) + span(4 * nRow * dModelPad) + span(4 * nSlot));
     const xPtr = s.take(4 * nToken * dModelK);
     const oPtr = s.take(4 * (nExpert + 1));
     const rPtr = s.take(4 * nRow);
@@ -200,6 +200,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     const slPtr = s.take(4 * nRow);
     const tPtr = s.take(4 * maxRows4 * dModelK);
     const hPtr = s.take(4 * maxRows4 * dFFPad);
+    const q8Ptr = s.take(4 * Math.max(dModelK, dFFPad));
     const yPtr = s.take(4 * nRow * dModelPad);
     const ordPtr = s.take(4 * nSlot);
     const outPtr = s.take(4 * nToken * dModel);
@@ -213,7 +214,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     const p = experts.ptrs;
     this.wasm.runExperts(experts.weightType, p.gateUp, p.gateUpScales, p.gateUpBias, p.down, p.downScales, p.downBias,
       nExpert, dModel, dFF, experts.activation, experts.alpha, experts.limit, xPtr, nToken,
-      oPtr, rPtr, wPtr, slPtr, nRow, tPtr, hPtr, yPtr, ordPtr, nSlot, outPtr);
+      oPtr, rPtr, wPtr, slPtr, nRow, tPtr, hPtr, yPtr, q8Ptr, ordPtr, nSlot, outPtr);
     s.check('runExperts');
     return this.heap.f32.slice(outPtr >>> 2, (outPtr >>> 2) + nToken * dModel);
   }
