@@ -66,6 +66,15 @@ export async function moeSuite(ctx) {
     const wasm = await dist.createMoE(config, weights, { backend: 'wasm' });
     const wasmError = relativeError((await wasm.forward(hidden.get(CHECK_T), { tokens: CHECK_T })).output, expected);
     if (!(wasmError <= AGREEMENT)) throw new Error(`switchyard wasm disagrees with the reference on ${name}: relative error ${wasmError}`);
+    // Expert weights in fewer bytes (converted at createMoE): checked against the f32 reference within
+    // the bounds test/node/wasm-experts-dtype.test.ts documents.
+    const lowBits = [];
+    for (const [weightDtype, bound] of [['f16', 2e-3], ['int8', 4e-2]]) {
+      const moe = await dist.createMoE(config, weights, { backend: 'wasm', weightDtype });
+      const error = relativeError((await moe.forward(hidden.get(CHECK_T), { tokens: CHECK_T })).output, expected);
+      if (!(error <= bound)) throw new Error(`switchyard wasm ${weightDtype} disagrees with the reference on ${name}: relative error ${error} > ${bound}`);
+      lowBits.push({ weightDtype, moe, error });
+    }
 
     let ort;
     let ortError;
@@ -86,6 +95,13 @@ export async function moeSuite(ctx) {
         note: T === CHECK_T ? `rel. error vs reference ${wasmError.toExponential(1)}` : undefined,
         ...(await measure(() => wasm.forward(x, { tokens: T }), budget)),
       });
+      for (const { weightDtype, moe, error } of lowBits) {
+        add({
+          case: caseName(T), runtime: 'switchyard', backend: 'wasm', variant: `createMoE ${ctx.switchyardWasm.variant} ${weightDtype} 1t`, ours: true, work: work(T),
+          note: T === CHECK_T ? `rel. error vs f32 reference ${error.toExponential(1)}` : undefined,
+          ...(await measure(() => moe.forward(x, { tokens: T }), budget)),
+        });
+      }
       if (T <= REFERENCE_MAX_T) {
         add({
           case: caseName(T), runtime: 'switchyard', backend: 'reference', variant: 'createMoE (TS oracle)', ours: true, work: work(T),
@@ -102,6 +118,7 @@ export async function moeSuite(ctx) {
     }
     reference.destroy();
     wasm.destroy();
+    for (const { moe } of lowBits) moe.destroy();
     await ort?.release();
   }
 }
