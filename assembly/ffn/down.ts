@@ -4,7 +4,7 @@
 // rows. y rows have stride dModelPad = roundUp(dModel, 8), so every store is a full panel width.
 import { PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount } from './pack';
-import { q8Row1x32, quantizeRow } from './q8-decode';
+import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
 import { ACC, row1x32, row1x8, tile4x8 } from './tile';
 import { isQ8, Q8_BLOCK } from './weights';
 
@@ -25,7 +25,7 @@ function tileStore(y: usize, yStride: usize, nValid: i32): void {
  * @param scales this expert's int8 scales [dModelPad / 8, dFFPad / Q8_BLOCK, 8] (int8 only)
  * @param bias   [dModelPad], or 0
  * @param y      [nRow, dModelPad] out, row-major
- * @param q8     int8 only: scratch of 4 · dFFPad bytes for the single row rounded to i16 (q8-decode.ts)
+ * @param q8     int8 only: scratch of 4 · (roundUp(nRow, 4) + 1) · dFFPad bytes for the rows rounded to i16 (q8.ts)
  */
 export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales: usize, bias: usize, dModelPad: i32, y: usize, q8: usize): void {
   const hTileBytes = <usize>dFFPad << 4;
@@ -37,8 +37,15 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
   const single = hasSingleRow(nRow) ? h + <usize>nTile * hTileBytes : 0;
   const ySingle = y + <usize>(nRow - 1) * yStride;
   const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>hTileBytes);
+  // int8: the rows rounded to i16 (q8.ts), as in gate-up.ts.
   const sx = q8 + (<usize>dFFPad << 1);
-  if (isQ8<W>() && single) quantizeRow(single, dFFPad, q8, sx);
+  const qt = sx + (((<usize>dFFPad >> 3) + 15) & ~15);
+  const qtBytes = <usize>dFFPad << 3;
+  const qs = qt + <usize>nTile * qtBytes;
+  if (isQ8<W>()) {
+    if (single) quantizeRow(single, dFFPad, q8, sx);
+    quantizeTiles(h, nTile, dFFPad, qt, qs);
+  }
   // Row blocks and panel groups as in gate-up.ts.
   let t0 = 0;
   do {
@@ -47,11 +54,12 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
       const q1 = min(q0 + 4, nPanel);
       for (let q = q0; q < q1; q++) {
         const panel = packed + <usize>q * panelBytes;
-        const qs = scales + <usize>q * scaleBytes;
+        const ps = scales + <usize>q * scaleBytes;
         const pb = bias ? bias + (<usize>q << 5) : 0;
         const yCol = y + (<usize>(q * PANEL) << 2);
         for (let t = t0; t < t1; t++) {
-          tile4x8<W>(h + <usize>t * hTileBytes, panel, qs, dFFPad, pb);
+          if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
+          else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
         }
       }
@@ -61,13 +69,15 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
           q8Row1x32(q8, sx, packed + <usize>q0 * panelBytes, panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
             dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
         } else {
-          row1x32<W>(single, packed + <usize>q0 * panelBytes, panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
+          row1x32<W>(single, packed + <usize>q0 * panelBytes, panelBytes,
             dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
         }
         memory.copy(ySingle + (<usize>q0 << 5), ACC, 128);
       } else {
         for (let q = q0; q < q1; q++) {
-          row1x8<W>(single, packed + <usize>q * panelBytes, scales + <usize>q * scaleBytes, dFFPad, bias ? bias + (<usize>q << 5) : 0);
+          const pb = bias ? bias + (<usize>q << 5) : 0;
+          if (isQ8<W>()) q8Row1x8(q8, sx, packed + <usize>q * panelBytes, scales + <usize>q * scaleBytes, dFFPad, pb);
+          else row1x8<W>(single, packed + <usize>q * panelBytes, dFFPad, pb);
           memory.copy(ySingle + (<usize>q << 5), ACC, 32);
         }
       }

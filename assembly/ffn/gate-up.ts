@@ -7,7 +7,7 @@
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount, transposeStore } from './pack';
-import { q8Row1x32, quantizeRow } from './q8-decode';
+import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
 import { ACC, row1x32, row1x8, tile4x8 } from './tile';
 import { isQ8, Q8_BLOCK } from './weights';
 
@@ -37,7 +37,7 @@ function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
  * @param scales this expert's int8 scales [nPanel, dModelK / Q8_BLOCK, 8] (int8 only)
  * @param bias   this expert's panel biases [nPanel, 8], or 0
  * @param h      [roundUp(nRow, 4), dFFPad] out: row tiles, then the single row
- * @param q8     int8 only: scratch of 4 · dModelK bytes for the single row rounded to i16 (q8-decode.ts)
+ * @param q8     int8 only: scratch of 4 · (roundUp(nRow, 4) + 1) · dModelK bytes for the rows rounded to i16 (q8.ts)
  */
 export function gateUp<W>(
   hidden: usize, rows: usize, nRow: i32, dModelK: i32, tiles: usize, packed: usize, scales: usize, bias: usize,
@@ -56,8 +56,15 @@ export function gateUp<W>(
   const single = hasSingleRow(nRow) ? hidden + <usize>load<i32>(rows + (<usize>(nRow - 1) << 2)) * rowBytes : 0;
   const hSingle = h + <usize>nTile * hTileBytes;
   const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>tileBytes);
+  // int8: the rows rounded to i16 (q8.ts) — the single row, then the tiles and their scales.
   const sx = q8 + (<usize>dModelK << 1);
-  if (isQ8<W>() && single) quantizeRow(single, dModelK, q8, sx);
+  const qt = sx + (((<usize>dModelK >> 3) + 15) & ~15);
+  const qtBytes = <usize>dModelK << 3;
+  const qs = qt + <usize>nTile * qtBytes;
+  if (isQ8<W>()) {
+    if (single) quantizeRow(single, dModelK, q8, sx);
+    quantizeTiles(tiles, nTile, dModelK, qt, qs);
+  }
   // Row blocks of tiles (layout.ts), each against every panel; four panels at a time, so the single row
   // (in the last block) can stream them together.
   let t0 = 0;
@@ -71,7 +78,8 @@ export function gateUp<W>(
         const pb = bias ? bias + (<usize>p << 5) : 0;
         const hCol = h + <usize>(p * cols << 4);
         for (let t = t0; t < t1; t++) {
-          tile4x8<W>(tiles + <usize>t * tileBytes, panel, ps, dModelK, pb);
+          if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
+          else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb);
           tileEpilogue(hCol + <usize>t * hTileBytes, act, alpha, limit);
         }
       }
@@ -81,7 +89,7 @@ export function gateUp<W>(
           q8Row1x32(q8, sx, packed + <usize>p0 * panelBytes, panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
             dModelK, bias ? bias + (<usize>p0 << 5) : 0);
         } else {
-          row1x32<W>(single, packed + <usize>p0 * panelBytes, panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
+          row1x32<W>(single, packed + <usize>p0 * panelBytes, panelBytes,
             dModelK, bias ? bias + (<usize>p0 << 5) : 0);
         }
         const hs = hSingle + <usize>p0 * colBytes;
@@ -91,7 +99,9 @@ export function gateUp<W>(
         storeRow(act, v128.load(ACC, 96), v128.load(ACC, 112), hs + 3 * colBytes, alpha, limit);
       } else {
         for (let p = p0; p < p1; p++) {
-          row1x8<W>(single, packed + <usize>p * panelBytes, scales + <usize>p * scaleBytes, dModelK, bias ? bias + (<usize>p << 5) : 0);
+          const pb = bias ? bias + (<usize>p << 5) : 0;
+          if (isQ8<W>()) q8Row1x8(q8, sx, packed + <usize>p * panelBytes, scales + <usize>p * scaleBytes, dModelK, pb);
+          else row1x8<W>(single, packed + <usize>p * panelBytes, dModelK, pb);
           storeRow(act, v128.load(ACC), v128.load(ACC, 16), hSingle + <usize>p * colBytes, alpha, limit);
         }
       }

@@ -6,8 +6,10 @@
 //        the sign: masked off); read as f32 that is the value times 2⁻¹¹², so one multiply by 2¹¹²
 //        restores it — normals and subnormals alike;
 //   i8   block-wise symmetric int8 (1 byte): every run of Q8_BLOCK weights of one output column along the
-//        reduction shares one scale (an f16 value, kept as f32 beside the panels), w = q · scale.
-// Panels keep the layout of layout.ts, [K][8] elements of W; int8 scales are [K / Q8_BLOCK][8] f32 per panel.
+//        reduction shares one scale (an f16 value, kept as f32 beside the panels), w = q · scale. These
+//        are not widened: q8.ts multiplies them as integers, in panels [K / 2][8][2].
+// f32 and f16 panels keep the layout of layout.ts, [K][8] elements of W; int8 scales are [K / Q8_BLOCK][8]
+// f32 per panel.
 
 /** Host codes for the storage type (ts/backends/wasm-experts.ts). */
 export const WEIGHT_F32: i32 = 0;
@@ -35,19 +37,16 @@ export const Q8_BLOCK: i32 = 32;
   return f32x4.mul(bits, f32x4.splat(5.192296858534828e33)); // 2¹¹²
 }
 
-/** Columns 0..3 of one step of K at p (unscaled for int8). */
+/** Columns 0..3 of one step of K at p (f32 or f16). */
 // @ts-ignore: decorator
 @inline export function weightsLo<W>(p: usize): v128 {
   if (sizeof<W>() == 4) return v128.load(p);
-  if (sizeof<W>() == 2) return halfToFloat(v128.load16x4_s(p));
-  // Both halves load the same 8 bytes (an L1 hit), which is cheaper than widening 4 bytes twice.
-  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(v128.load8x8_s(p)));
+  return halfToFloat(v128.load16x4_s(p));
 }
 
-/** Columns 4..7 of one step of K at p (unscaled for int8). */
+/** Columns 4..7 of one step of K at p (f32 or f16). */
 // @ts-ignore: decorator
 @inline export function weightsHi<W>(p: usize): v128 {
   if (sizeof<W>() == 4) return v128.load(p, 16);
-  if (sizeof<W>() == 2) return halfToFloat(v128.load16x4_s(p, 8));
-  return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(v128.load8x8_s(p)));
+  return halfToFloat(v128.load16x4_s(p, 8));
 }

@@ -19,10 +19,10 @@ import * as api from '../../ts/entry/node.js';
 
 /**
  * Same weights as the kernels see them: f32 sums against f64, as for f32 weights (wasm-experts.test.ts).
- * int8 adds the decode kernel's rounding of a single row to i16 per 32-block (q8-decode.ts: ≤ 2⁻¹⁶ of the
- * block's largest |x|, in both projections): measured ≤ 3e-5.
+ * int8 adds the rounding of the activations to i16 per 32-block for the integer kernels (assembly/ffn/q8.ts:
+ * ≤ 2⁻¹⁶ of the block's largest |x|, in both projections): measured ≤ 6.3e-5.
  */
-const EXACT_REL_TOL = { f16: 1e-5, int8: 1e-4 } as const;
+const EXACT_REL_TOL = { f16: 1e-5, int8: 2e-4 } as const;
 /**
  * Output error vs f32 weights, relative to the output's ‖·‖∞. f16 keeps 11 significant bits (relative
  * rounding ≤ 2⁻¹¹ ≈ 4.9e-4 per weight, errors partly cancel over a dot product); int8 rounds each weight

@@ -25,7 +25,8 @@ export function writeF16(dst: Uint16Array, at: number, src: Float32Array, argume
 }
 
 /**
- * src [nPanel][K][8] f32 → q [nPanel][K][8] int8 at q[qAt ..] and scales [nPanel][K / 32][8] f32 at
+ * src [nPanel][K][8] f32 → q [nPanel][K / 2][8][2] int8 at q[qAt ..] (pairs of consecutive k per column,
+ * as i32x4.dot_i16x8_s takes them: assembly/ffn/q8.ts) and scales [nPanel][K / 32][8] f32 at
  * scales[sAt ..]. K % 32 == 0.
  */
 export function writeInt8(q: Int8Array, qAt: number, scales: Float32Array, sAt: number, src: Float32Array, nPanel: number, K: number): void {
@@ -40,7 +41,8 @@ export function writeInt8(q: Int8Array, qAt: number, scales: Float32Array, sAt: 
         scales[sAt + (p * nBlock + b) * PANEL + c] = scale;
         const inv = scale > 0 ? 1 / scale : 0;
         for (let k = 0, o = first; k < Q8_BLOCK; k++, o += PANEL) {
-          q[qAt + o] = Math.max(-127, Math.min(127, Math.round(src[o] * inv)));
+          const kk = b * Q8_BLOCK + k;
+          q[qAt + p * K * PANEL + (kk >> 1) * 2 * PANEL + c * 2 + (kk & 1)] = Math.max(-127, Math.min(127, Math.round(src[o] * inv)));
         }
       }
     }

@@ -189,10 +189,12 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     const { dModelK, dFFPad, dModelPad } = experts.shape;
     // Row tiles round an expert's rows up to 4 (assembly/ffn/pack.ts).
     const maxRows4 = Math.ceil(maxRows / 4) * 4;
+    // int8: an expert's rows rounded to i16 with their scales (assembly/ffn/q8.ts); 0 for other types.
+    const q8Bytes = experts.weightDtype === 'int8' ? 4 * (maxRows4 + 1) * Math.max(dModelK, dFFPad) : 0;
     const s = this.scratch;
     const span = Scratch.span;
     s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + span(4 * (nExpert + 1)) + 3 * span(4 * nRow)
-      + span(4 * maxRows4 * dModelK) + span(4 * maxRows4 * dFFPad) + span(4 * Math.max(dModelK, dFFPad)) + span(4 * nRow * dModelPad) + span(4 * nSlot));
+      + span(4 * maxRows4 * dModelK) + span(4 * maxRows4 * dFFPad) + span(q8Bytes) + span(4 * nRow * dModelPad) + span(4 * nSlot));
     const xPtr = s.take(4 * nToken * dModelK);
     const oPtr = s.take(4 * (nExpert + 1));
     const rPtr = s.take(4 * nRow);
@@ -200,7 +202,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     const slPtr = s.take(4 * nRow);
     const tPtr = s.take(4 * maxRows4 * dModelK);
     const hPtr = s.take(4 * maxRows4 * dFFPad);
-    const q8Ptr = s.take(4 * Math.max(dModelK, dFFPad));
+    const q8Ptr = s.take(q8Bytes);
     const yPtr = s.take(4 * nRow * dModelPad);
     const ordPtr = s.take(4 * nSlot);
     const outPtr = s.take(4 * nToken * dModel);

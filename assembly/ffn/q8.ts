@@ -1,0 +1,179 @@
+// int8 kernels with integer dot products. Widening every int8 weight to f32 costs ~4 instructions per
+// 4 weights, which leaves int8 no faster than f32 from cache; here the activations are rounded once to
+// 16-bit integers per block of Q8_BLOCK inputs (scale sx = amax / 32767, error ≤ sx / 2 — 2⁻¹⁶ of the
+// block's largest |x|, ~250× below the int8 weights' own rounding), and i32x4.dot_i16x8_s does 8
+// multiply-adds per instruction on pairs of consecutive k:
+//   y_c = Σ_blocks sw[b][c] · sx[b] · Σ_{k in b} q[k][c] · xq[k]
+// int8 panels are stored pair-interleaved, [K / 2][8][2] (wasm-quant.ts), so 16 bytes = two steps of K
+// for 8 columns, ready for the dot product. Bounds: |xq| ≤ 32767, |q| ≤ 127, 32 terms per block:
+// |Σ| ≤ 1.4e8 < 2³¹; its conversion to f32 rounds by at most 2⁻²⁴ relative.
+//   q8-tile4x8:  a tile of 4 rows [K / 2][4][2] i16 × one panel; i32 block sums in registers, f32 sums
+//                in ACC (rows 0..3 × cols 0..3, 4..7, as tile.ts's), updated once per block;
+//   q8-row1x32:  one row × four panels at once (four weight streams);
+//   q8-row1x8:   one row × one panel (the last nPanel % 4).
+import { ACC } from './tile';
+import { Q8_BLOCK } from './weights';
+
+/**
+ * x [K] f32 → xq [K] i16 and sx [K / Q8_BLOCK] f32, per block of Q8_BLOCK. K % Q8_BLOCK == 0.
+ */
+export function quantizeRow(x: usize, K: i32, xq: usize, sx: usize): void {
+  for (let b = 0; b < K; b += Q8_BLOCK) {
+    const xb = x + (<usize>b << 2);
+    let m = f32x4.splat(0);
+    for (let i = 0; i < Q8_BLOCK; i += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + (<usize>i << 2))));
+    const amax = Mathf.max(Mathf.max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), Mathf.max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const scale: f32 = amax / 32767;
+    store<f32>(sx + (<usize>(b / Q8_BLOCK) << 2), scale);
+    const inv = f32x4.splat(amax > 0 ? 1 / scale : 0);
+    const out = xq + (<usize>b << 1);
+    for (let i = 0; i < Q8_BLOCK; i += 8) {
+      const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>i << 2)), inv)));
+      const hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>i << 2), 16), inv)));
+      v128.store(out + (<usize>i << 1), i16x8.narrow_i32x4_s(lo, hi));
+    }
+  }
+}
+
+/** Adds the pairs of 4 columns (i16 lanes: c k, c k+1, …) times the pair xp to acc. */
+// @ts-ignore: decorator
+@inline function dot(acc: v128, w: v128, xp: v128): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(w, xp));
+}
+
+/**
+ * f32 row tiles [nTile][K][4] (pack.ts) → i16 pair tiles qt [nTile][K / 2][4][2] and per-row block scales
+ * qs [nTile][K / Q8_BLOCK][4]. Rows are the lanes of the f32 tile, so each row gets its own scale.
+ */
+export function quantizeTiles(tiles: usize, nTile: i32, K: i32, qt: usize, qs: usize): void {
+  const n = <usize>nTile * <usize>K;
+  for (let b: usize = 0; b < n; b += <usize>Q8_BLOCK) {
+    const src = tiles + (b << 4);
+    let m = f32x4.splat(0);
+    for (let k: usize = 0; k < <usize>Q8_BLOCK; k++) m = f32x4.max(m, f32x4.abs(v128.load(src + (k << 4))));
+    const scale = f32x4.div(m, f32x4.splat(32767));
+    v128.store(qs + (b >> 1), scale);
+    // 1 / scale, 0 where the block of a row is all zero.
+    const inv = v128.and(f32x4.div(f32x4.splat(32767), m), f32x4.gt(m, f32x4.splat(0)));
+    const dst = qt + (b << 3);
+    for (let k: usize = 0; k < <usize>Q8_BLOCK; k += 2) {
+      const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (k << 4)), inv)));
+      const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (k << 4), 16), inv)));
+      // (r0 k, r1 k, r2 k, r3 k, r0 k+1, …) → (r0 k, r0 k+1, r1 k, r1 k+1, …)
+      const n16 = i16x8.narrow_i32x4_s(a, c);
+      v128.store(dst + (k << 3), i8x16.shuffle(n16, n16, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+    }
+  }
+}
+
+/**
+ * @param qt, qs  one tile from quantizeTiles
+ * @param panel   int8 panel [K / 2][8][2]
+ * @param scales  its [K / Q8_BLOCK][8] f32
+ * @param bias    [8], or 0
+ */
+export function q8Tile4x8(qt: usize, qs: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
+  for (let r: usize = 0; r < 4; r++) {
+    if (bias) memory.copy(ACC + (r << 5), bias, 32);
+    else memory.fill(ACC + (r << 5), 0, 32);
+  }
+  let p = panel;
+  let s = scales;
+  let x = qt;
+  let sx = qs;
+  for (let b = 0; b < K; b += Q8_BLOCK) {
+    let l0 = i32x4.splat(0), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0, h3 = l0;
+    const end = x + (<usize>Q8_BLOCK << 3);
+    while (x < end) {
+      const w = v128.load(p);
+      const wl = i16x8.extend_low_i8x16_s(w);
+      const wh = i16x8.extend_high_i8x16_s(w);
+      let xp = v128.load32_splat(x);
+      l0 = dot(l0, wl, xp); h0 = dot(h0, wh, xp);
+      xp = v128.load32_splat(x, 4);
+      l1 = dot(l1, wl, xp); h1 = dot(h1, wh, xp);
+      xp = v128.load32_splat(x, 8);
+      l2 = dot(l2, wl, xp); h2 = dot(h2, wh, xp);
+      xp = v128.load32_splat(x, 12);
+      l3 = dot(l3, wl, xp); h3 = dot(h3, wh, xp);
+      x += 16;
+      p += 16;
+    }
+    flush(0, l0, h0, s, v128.load32_splat(sx));
+    flush(1, l1, h1, s, v128.load32_splat(sx, 4));
+    flush(2, l2, h2, s, v128.load32_splat(sx, 8));
+    flush(3, l3, h3, s, v128.load32_splat(sx, 12));
+    s += 32;
+    sx += 16;
+  }
+}
+
+/** One row (quantizeRow) × one int8 panel → ACC[0], ACC[1]. */
+export function q8Row1x8(xq: usize, sx: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
+  if (bias) memory.copy(ACC, bias, 32);
+  else memory.fill(ACC, 0, 32);
+  let p = panel;
+  let s = scales;
+  for (let b = 0; b < K; b += Q8_BLOCK) {
+    let l0 = i32x4.splat(0), h0 = l0, l1 = l0, h1 = l0;
+    const end = xq + (<usize>(b + Q8_BLOCK) << 1);
+    // Two pairs per iteration over two accumulator sets, so consecutive adds do not wait on each other.
+    for (let x = xq + (<usize>b << 1); x < end; x += 8) {
+      let w = v128.load(p);
+      let xp = v128.load32_splat(x);
+      l0 = dot(l0, i16x8.extend_low_i8x16_s(w), xp); h0 = dot(h0, i16x8.extend_high_i8x16_s(w), xp);
+      w = v128.load(p, 16);
+      xp = v128.load32_splat(x, 4);
+      l1 = dot(l1, i16x8.extend_low_i8x16_s(w), xp); h1 = dot(h1, i16x8.extend_high_i8x16_s(w), xp);
+      p += 32;
+    }
+    flush(0, i32x4.add(l0, l1), i32x4.add(h0, h1), s, v128.load32_splat(sx + (<usize>(b / Q8_BLOCK) << 2)));
+    s += 32;
+  }
+}
+
+/** ACC[2i], ACC[2i+1] += (lo, hi) · (scales of panel i at this block) · sx. */
+// @ts-ignore: decorator
+@inline function flush(i: usize, lo: v128, hi: v128, s: usize, sxb: v128): void {
+  const a = ACC + (i << 5);
+  v128.store(a, f32x4.add(v128.load(a), f32x4.mul(f32x4.convert_i32x4_s(lo), f32x4.mul(v128.load(s), sxb))));
+  v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f32x4.convert_i32x4_s(hi), f32x4.mul(v128.load(s, 16), sxb))), 16);
+}
+
+/**
+ * @param xq, sx     the row from quantizeRow
+ * @param panel      the first of four consecutive int8 panels [K / 2][8][2], panelBytes apart
+ * @param scales     its [K / Q8_BLOCK][8] f32; the next panels' follow scaleBytes apart
+ * @param bias       [4][8], or 0
+ */
+export function q8Row1x32(xq: usize, sx: usize, panel: usize, panelBytes: usize, scales: usize, scaleBytes: usize, K: i32, bias: usize): void {
+  if (bias) memory.copy(ACC, bias, 128);
+  else memory.fill(ACC, 0, 128);
+  let p0 = panel;
+  let p1 = p0 + panelBytes;
+  let p2 = p1 + panelBytes;
+  let p3 = p2 + panelBytes;
+  let s = scales;
+  for (let b = 0; b < K; b += Q8_BLOCK) {
+    let l0 = i32x4.splat(0), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0, h3 = l0;
+    const end = xq + (<usize>(b + Q8_BLOCK) << 1);
+    for (let x = xq + (<usize>b << 1); x < end; x += 4) {
+      const xp = v128.load32_splat(x);
+      let w = v128.load(p0);
+      l0 = dot(l0, i16x8.extend_low_i8x16_s(w), xp); h0 = dot(h0, i16x8.extend_high_i8x16_s(w), xp);
+      w = v128.load(p1);
+      l1 = dot(l1, i16x8.extend_low_i8x16_s(w), xp); h1 = dot(h1, i16x8.extend_high_i8x16_s(w), xp);
+      w = v128.load(p2);
+      l2 = dot(l2, i16x8.extend_low_i8x16_s(w), xp); h2 = dot(h2, i16x8.extend_high_i8x16_s(w), xp);
+      w = v128.load(p3);
+      l3 = dot(l3, i16x8.extend_low_i8x16_s(w), xp); h3 = dot(h3, i16x8.extend_high_i8x16_s(w), xp);
+      p0 += 16; p1 += 16; p2 += 16; p3 += 16;
+    }
+    const sxb = v128.load32_splat(sx + (<usize>(b / Q8_BLOCK) << 2));
+    flush(0, l0, h0, s, sxb);
+    flush(1, l1, h1, s + scaleBytes, sxb);
+    flush(2, l2, h2, s + 2 * scaleBytes, sxb);
+    flush(3, l3, h3, s + 3 * scaleBytes, sxb);
+    s += 32;
+  }
+}
