@@ -2,12 +2,12 @@
 // say whether the path works and how it compares on the same adapter, not what a GPU would do.
 // Cases:
 //   FFN M×d×f — a one-expert block (E 1, k 1: every token to the expert with weight 1), i.e. the grouped
-//     GEMM path on M rows: switchyard createMoE (webgpu) vs the same SwiGLU FFN as an onnxruntime-web
-//     WebGPU graph (MatMul ×3, Sigmoid, Mul ×2) on the same device. Both include upload and read-back.
+//     GEMM path on M rows (6·M·d·f FLOPs): switchyard createMoE (webgpu) vs onnxruntime-web's WebGPU MatMul
+//     of the FFN's gate GEMM (2·M·d·f) on the same device, compared by GFLOP/s. Both include upload and read-back.
 //   block E8/k2 — a small MoE block on our path alone (no peer runs a MoE op on WebGPU).
 import { measure } from '../lib/measure.mjs';
 import { acceptSharedViewsInWriteBuffer, dawnDevice } from '../lib/dawn.mjs';
-import { encodeModel } from '../lib/onnx.mjs';
+import { matMulModel } from '../lib/onnx.mjs';
 
 const D_MODEL = 512;
 const D_FF = 1024;
@@ -31,26 +31,30 @@ function relativeError(out, ref) {
   return Math.sqrt(err / norm);
 }
 
-/** y [M, d] = down · (silu(gate · x) ⊙ (up · x)) as an ONNX graph; weights in the canonical [out, in] layout. */
-function ffnModel(gate, up, down) {
-  return encodeModel({
-    nodes: [
-      { op: 'MatMul', inputs: ['X', 'gate_t'], outputs: ['g'] },
-      { op: 'MatMul', inputs: ['X', 'up_t'], outputs: ['u'] },
-      { op: 'Sigmoid', inputs: ['g'], outputs: ['sg'] },
-      { op: 'Mul', inputs: ['g', 'sg'], outputs: ['silu'] },
-      { op: 'Mul', inputs: ['silu', 'u'], outputs: ['h'] },
-      { op: 'MatMul', inputs: ['h', 'down_t'], outputs: ['Y'] },
-    ],
-    inputs: [{ name: 'X', dims: ['M', D_MODEL] }],
-    outputs: [{ name: 'Y', dims: ['M', D_MODEL] }],
-    initializers: [
-      { name: 'gate_t', dims: [D_MODEL, D_FF], data: transpose(gate, D_FF, D_MODEL) },
-      { name: 'up_t', dims: [D_MODEL, D_FF], data: transpose(up, D_FF, D_MODEL) },
-      { name: 'down_t', dims: [D_FF, D_MODEL], data: transpose(down, D_MODEL, D_FF) },
-    ],
-    opsets: [{ domain: '', version: 17 }],
-  });
+/**
+ * onnxruntime-web's first run on a Dawn device takes ~35 s here when it has the device to itself, and did
+ * not finish in 280 s once switchyard had used the device. Past this limit the peer is reported as not
+ * measured rather than holding the suite.
+ */
+const PEER_FIRST_RUN_LIMIT_MS = 60_000;
+
+function within(ms, promise, what) {
+  let timer;
+  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms); });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+/** g [M, f] = X [M, d] · gateᵀ: the first GEMM of the FFN, as onnxruntime-web's MatMul. */
+function gateProduct(x, gate, M) {
+  const g = new Float64Array(M * D_FF);
+  for (let m = 0; m < M; m++) {
+    for (let j = 0; j < D_FF; j++) {
+      let s = 0;
+      for (let i = 0; i < D_MODEL; i++) s += x[m * D_MODEL + i] * gate[j * D_MODEL + i];
+      g[m * D_FF + j] = s;
+    }
+  }
+  return g;
 }
 
 export async function webgpuSuite(ctx) {
@@ -103,8 +107,13 @@ export async function webgpuSuite(ctx) {
   block.destroy();
   trace('block done');
 
-  // The peer last: its first run on this Dawn device stalls for ~35 s (seen with any graph; ours does not),
-  // and anything submitted right after its session is created waits as long. The warm-up run absorbs it.
+  // The peer last, on the same device: onnxruntime-web's WebGPU MatMul X [M, d] · W [d, f] (the FFN's gate GEMM),
+  // compared by GFLOP/s. Its first run stalls (see PEER_FIRST_RUN_LIMIT_MS); when it finishes, the warm-up
+  // absorbs the stall. A whole-FFN graph (6 kernels) stalled for minutes, hence the single MatMul.
+  if (!process.env.BENCH_WEBGPU_PEER) {
+    skip('onnxruntime-web WebGPU MatMul', 'its first run blocks the whole process on this Dawn/lavapipe device once switchyard has used it (no timer fires; > 280 s; alone it takes ~35 s). Set BENCH_WEBGPU_PEER=1 to try');
+    return;
+  }
   let session;
   try {
     acceptSharedViewsInWriteBuffer(device);
@@ -113,16 +122,17 @@ export async function webgpuSuite(ctx) {
     ort.env.wasm.numThreads = 1;
     ort.env.webgpu.device = device;
     trace('onnxruntime-web loaded');
-    session = await ort.InferenceSession.create(ffnModel(gate, up, down), { executionProviders: ['webgpu'] });
-    for (const { M, x, caseName, expected, work } of inputs) {
+    session = await ort.InferenceSession.create(matMulModel(D_MODEL, D_FF, transpose(gate, D_FF, D_MODEL)), { executionProviders: ['webgpu'] });
+    for (const { M, x, caseName } of inputs) {
       trace(`peer session ready, ${caseName}`);
-      const feeds = { X: new ort.Tensor('float32', x, [M, D_MODEL]) };
-      const err = relativeError((await session.run(feeds)).Y.data, expected);
-      if (!(err <= AGREEMENT)) throw new Error(`${caseName}: output disagrees with the reference (relative error ${err})`);
-      add({ case: caseName, runtime: 'onnxruntime-web', backend, variant: 'MatMul×3 + SwiGLU graph', ours: false, work, ...(await measure(() => session.run(feeds), GPU_BUDGET)) });
+      const feeds = { A: new ort.Tensor('float32', x, [M, D_MODEL]) };
+      const out = (await within(PEER_FIRST_RUN_LIMIT_MS, session.run(feeds), 'its first run')).C.data;
+      const err = relativeError(out, gateProduct(x, gate, M));
+      if (!(err <= AGREEMENT)) throw new Error(`${caseName}: output disagrees with an f64 product (relative error ${err})`);
+      add({ case: caseName, runtime: 'onnxruntime-web', backend, variant: 'MatMul (gate GEMM only, 2·M·d·f)', ours: false, work: { flops: 2 * M * D_MODEL * D_FF }, ...(await measure(() => session.run(feeds), GPU_BUDGET)) });
     }
   } catch (e) {
-    skip('onnxruntime-web WebGPU (FFN graph)', e);
+    skip('onnxruntime-web WebGPU MatMul', e);
   } finally {
     await session?.release();
   }
