@@ -1,4 +1,4 @@
-// Packed expert layout, shared by the kernels and (mirrored) by the host packer in ts/backends/wasm-pack.ts.
+// Packed expert layout, shared by the kernels and (mirrored) by the host packer in ts/backends/wasm-experts.ts.
 // Every projection is packed into panels of [K][8] floats — 8 output columns interleaved per input index —
 // so a micro-kernel (tile.ts) reads 8 contiguous floats per step of the reduction and a whole expert
 // streams front to back.
@@ -15,6 +15,10 @@
 // The activation scratch h is [rows, dFFPad]; its pad columns come out as act(0, 0) = 0 for every
 // activation, and the down panels are zero there anyway, so the down kernel runs its reduction over
 // dFFPad (a multiple of 4) without a tail.
+//
+// Panels hold f32, f16 or int8 (weights.ts). For int8 both reduction lengths are padded to Q8_BLOCK = 32
+// instead of 4 (dModelK and dFFPad), the panels are pair-interleaved [K / 2][8][2] and carry scales
+// [K / 32][8] f32 beside them (q8.ts).
 
 /** Output columns of every panel. */
 export const PANEL: i32 = 8;
