@@ -4,7 +4,7 @@
 // 127.0.0.1 port, asks the worker to run the registry on WASM, and stops it.
 // Prints one line `SWITCHYARD_LANES <json>` for scripts/test.mjs.
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +12,19 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const goldens = process.env.SWITCHYARD_GOLDENS ?? join(root, '..', 'shared', 'goldens');
 const outDir = join(root, 'build', 'test', 'workerd');
-// workerd's compatibility date may not be later than the binary's own date (1.20261117 here).
-const COMPATIBILITY_DATE = '2026-11-01';
+// A worker's compatibility date may not be later than what the binary supports, and the binary always
+// supports the date in its own version (1.YYYYMMDD.N), so the lane asks for exactly that date: pinning a
+// literal broke the lane when the lockfile moved workerd back to an older build.
+const COMPATIBILITY_DATE = await workerdReleaseDate();
 const LANE = { lane: 'workerd-wasm', backend: 'wasm' };
+
+/** The release date in the installed workerd's version, as YYYY-MM-DD. */
+async function workerdReleaseDate() {
+  const pkg = JSON.parse(await readFile(join(root, 'node_modules', 'workerd', 'package.json'), 'utf8'));
+  const match = /^1\.(\d{4})(\d{2})(\d{2})\./.exec(pkg.version);
+  if (!match) throw new Error(`workerd lane: cannot read a release date from workerd version ${pkg.version}`);
+  return `${match[1]}-${match[2]}-${match[3]}`;
+}
 
 /** A free port: bind to port 0, read it back, release it. */
 function freePort() {
