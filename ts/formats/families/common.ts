@@ -117,6 +117,25 @@ export function checkTopK(topK: number, nExpert: number, expertsField: string): 
   }
 }
 
+/** The sizes of a routed-expert block, as every decoder family names them but for two fields. */
+export interface ExpertSizes {
+  dModel: number;
+  dFF: number;
+  nExpert: number;
+  topK: number;
+}
+
+/**
+ * Reads hidden_size, the expert width (`dFFField`), the expert count (`expertsField`) and
+ * num_experts_per_tok, and checks k ≤ E with the error naming the family's own field.
+ */
+export function expertSizes(config: Record<string, unknown>, expertsField: string, dFFField: string): ExpertSizes {
+  const nExpert = configInt(config, expertsField);
+  const topK = configInt(config, 'num_experts_per_tok');
+  checkTopK(topK, nExpert, expertsField);
+  return { dModel: configInt(config, 'hidden_size'), dFF: configInt(config, dFFField), nExpert, topK };
+}
+
 /** An optional config field that must equal `expected` when present (a value we cannot honour is an error, not ignored). */
 export function configMustBe(config: Record<string, unknown>, field: string, expected: unknown): void {
   if (!Object.prototype.hasOwnProperty.call(config, field)) return;

@@ -15,17 +15,13 @@
 import { SwitchyardError } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
 import {
-  checkTopK, configBoolOr, configInt, configIntOr, configMustBe, configNumberOr, decoderPrefixes, sharedSwiglu,
+  expertSizes, configBoolOr, configInt, configIntOr, configMustBe, configNumberOr, decoderPrefixes, sharedSwiglu,
   swigluExperts, takeF32, type CanonicalMoE, type Family, type FamilyContext, type Stack,
 } from './common.js';
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
-  const dModel = configInt(config, 'hidden_size');
-  const dFF = configInt(config, 'moe_intermediate_size');
-  const nExpert = configInt(config, 'n_routed_experts');
-  const topK = configInt(config, 'num_experts_per_tok');
-  checkTopK(topK, nExpert, 'n_routed_experts');
+  const { dModel, dFF, nExpert, topK } = expertSizes(config, 'n_routed_experts', 'moe_intermediate_size');
   configMustBe(config, 'hidden_act', 'silu');
   // Released configs say so; transformers computes a sigmoid whatever they say, so anything else is refused.
   configMustBe(config, 'scoring_func', 'sigmoid');

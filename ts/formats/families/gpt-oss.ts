@@ -12,7 +12,7 @@
 import { SwitchyardError } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
 import {
-  checkTopK, configInt, configNumberOr, decoderPrefixes, everyDecoderLayer, hasTensor, takeF32,
+  expertSizes, configNumberOr, decoderPrefixes, everyDecoderLayer, hasTensor, takeF32,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 
@@ -21,11 +21,7 @@ const SWIGLU_ALPHA = 1.702;
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
-  const dModel = configInt(config, 'hidden_size');
-  const dFF = configInt(config, 'intermediate_size');
-  const nExpert = configInt(config, 'num_local_experts');
-  const topK = configInt(config, 'num_experts_per_tok');
-  checkTopK(topK, nExpert, 'num_local_experts');
+  const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_local_experts', 'intermediate_size');
   const limit = configNumberOr(config, 'swiglu_limit', 7); // GptOssConfig's default
   if (!hasTensor(ctx, 'experts.gate_up_proj') && hasTensor(ctx, 'experts.gate_up_proj_blocks')) {
     throw new SwitchyardError('dtype', `${ctx.prefix}experts.gate_up_proj_blocks`,

@@ -7,17 +7,13 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  checkTopK, configInt, configMustBe, decoderPrefixes, everyDecoderLayer, swigluExperts, takeF32,
+  expertSizes, configMustBe, decoderPrefixes, everyDecoderLayer, swigluExperts, takeF32,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
-  const dModel = configInt(config, 'hidden_size');
-  const dFF = configInt(config, 'intermediate_size');
-  const nExpert = configInt(config, 'num_local_experts');
-  const topK = configInt(config, 'num_experts_per_tok');
-  checkTopK(topK, nExpert, 'num_local_experts');
+  const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_local_experts', 'intermediate_size');
   // MixtralExperts applies ACT2FN[hidden_act] to the gate; only SiLU is the SwiGLU we run.
   configMustBe(config, 'hidden_act', 'silu');
   return {

@@ -6,17 +6,13 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  checkTopK, configBoolOr, configInt, configMustBe, decoderPrefixes, everyDecoderLayer, swigluExperts, takeF32,
+  expertSizes, configBoolOr, configMustBe, decoderPrefixes, everyDecoderLayer, swigluExperts, takeF32,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
-  const dModel = configInt(config, 'hidden_size');
-  const dFF = configInt(config, 'intermediate_size');
-  const nExpert = configInt(config, 'num_experts');
-  const topK = configInt(config, 'num_experts_per_tok');
-  checkTopK(topK, nExpert, 'num_experts');
+  const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_experts', 'intermediate_size');
   configMustBe(config, 'hidden_act', 'silu');
   // OlmoeConfig's default for norm_topk_prob is False.
   const normTopkProb = configBoolOr(config, 'norm_topk_prob', false);

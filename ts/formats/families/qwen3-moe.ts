@@ -5,18 +5,14 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  checkTopK, configBoolOr, configInt, configMustBe, decoderPrefixes, swigluExperts, takeF32,
+  expertSizes, configBoolOr, configMustBe, decoderPrefixes, swigluExperts, takeF32,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 import { qwenMoeLayers } from './qwen-layers.js';
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
-  const dModel = configInt(config, 'hidden_size');
-  const dFF = configInt(config, 'moe_intermediate_size');
-  const nExpert = configInt(config, 'num_experts');
-  const topK = configInt(config, 'num_experts_per_tok');
-  checkTopK(topK, nExpert, 'num_experts');
+  const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_experts', 'moe_intermediate_size');
   configMustBe(config, 'hidden_act', 'silu');
   const normTopkProb = configBoolOr(config, 'norm_topk_prob', false); // Qwen3MoeConfig's default
   return {
