@@ -9,6 +9,7 @@
 // Seeds are redrawn (deterministically) until the top-k margin exceeds MIN_MARGIN, so f32 vs f64 cannot
 // pick different experts.
 import { describe, expect, it } from 'vitest';
+import { rng } from '../cases/rng.js';
 import { fromHuggingFace } from '../../ts/api/from-hugging-face.js';
 import { SwitchyardError } from '../../ts/errors.js';
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
@@ -18,17 +19,6 @@ const OUTPUT_TOLERANCE = 1e-5;
 const MIN_MARGIN = 1e-4;
 
 type Tensors = Record<string, Float32Array>;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function randomArray(next: () => number, n: number, scale: number): Float32Array {
   return Float32Array.from({ length: n }, () => (2 * next() - 1) * scale);

@@ -5,6 +5,8 @@
 // (the forked test worker needs the flag), and the detection is asserted either way.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { rng } from '../cases/rng.js';
+import { relError } from './wasm-experts-cases.js';
 import { referenceBackend } from '../../ts/backends/reference.js';
 import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
 import { Scratch, WasmHeap } from '../../ts/backends/wasm-heap.js';
@@ -31,34 +33,10 @@ function readBuild(build: WasmBuild): Uint8Array<ArrayBuffer> {
   }
 }
 
-/** mulberry32: tiny, seedable, good enough for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomArray(n: number, rand: () => number, scale = 1): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale;
   return a;
-}
-
-/** max |a − b| / max(‖b‖∞, 1e-6): error relative to the oracle's size, as GEMM outputs are judged. */
-function relError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    norm = Math.max(norm, Math.abs(b[i]));
-  }
-  return Number.isNaN(diff) ? Infinity : diff / Math.max(norm, 1e-6);
 }
 
 function expectClose(what: string, got: Float32Array, want: Float32Array): void {

@@ -3,6 +3,7 @@
 // shapes and dtypes — and how it routes a seeded batch of random hidden states.
 import { SwitchyardError, describe } from '../errors.js';
 import { fromHuggingFace } from '../api/from-hugging-face.js';
+import { gaussian, seededRandom } from '../demo/synthetic.js';
 import { familyOf } from '../formats/families/index.js';
 import type { Stack } from '../formats/families/common.js';
 import { moeLayerPrefixes, moeLayers } from '../formats/layers.js';
@@ -96,21 +97,6 @@ function tensorLines(ckpt: Checkpoint, prefix: string): string[] {
   return rows.map((r) => '  ' + r.map((cell, c) => (c < 4 ? cell.padEnd(widths[c]) : cell)).join('  ').trimEnd());
 }
 
-/** mulberry32 uniforms → Box–Muller normals: a reproducible batch of N(0, 1) hidden states. */
-function seededNormals(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const uniform = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 2 ** 32; // in (0, 1): log() below stays finite
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
-}
-
 function describeConfig(c: MoEConfig): string {
   const r = c.router as { numExperts: number; topK: number; score?: string; normalize?: boolean; scale?: number; groups?: { count: number; topk: number } };
   const parts = [`E=${r.numExperts}`, `k=${r.topK}`, `dModel=${c.dModel}`, `dFF=${c.expert.dFF}`, `activation=${c.expert.activation}`];
@@ -176,7 +162,7 @@ export async function runInspect(args: string[], print: (line: string) => void):
     for (const line of tensorLines(ckpt, prefix)) print(line);
     // Switch's capacity is per sequence: the batch is one sequence of T tokens.
     const sequenceLength = modelType === 'switch_transformers' ? o.tokens : undefined;
-    const hidden = seededNormals(o.tokens * moe.config.dModel, o.seed);
+    const hidden = gaussian(seededRandom(o.seed), o.tokens * moe.config.dModel, 1); // reproducible N(0, 1) hidden states
     const { routing } = await moe.forward(hidden, { tokens: o.tokens, sequenceLength });
     print(`routing      ${o.tokens} tokens ~ N(0, 1), seed ${o.seed}, on ${routing.backend}`);
     for (const line of routingLines(routing)) print(line);
