@@ -14,6 +14,7 @@
 // - z loss: Switch stores it; elsewhere it is recomputed in f64 from the golden logits.
 import { expectClose, expectExact, expectScalar, type Tolerance } from './compare.js';
 import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
+import { goldenF32 as f32, goldenI32 as i32, type GoldenTensors as Tensors } from './golden-tensors.js';
 
 interface GoldenCase {
   family: string;
@@ -22,22 +23,8 @@ interface GoldenCase {
   tolerances: Record<string, Tolerance | 'exact'>;
 }
 
-type Tensors = Map<string, { data: ArrayBufferView }>;
-
 /** The losses' tolerance of the goldens README (f32 compute), for the z loss recomputed here. */
 const LOSS_TOLERANCE: Tolerance = { abs: 1e-6, rel: 1e-5 };
-
-function f32(tensors: Tensors, name: string): Float32Array {
-  const t = tensors.get(name);
-  if (!t) throw new CaseFailure(`golden tensor ${name} missing`);
-  return new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4);
-}
-
-function i32(tensors: Tensors, name: string): Int32Array {
-  const t = tensors.get(name);
-  if (!t) throw new CaseFailure(`golden tensor ${name} missing`);
-  return new Int32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4);
-}
 
 function tolerance(c: GoldenCase, name: string): Tolerance {
   const t = c.tolerances[name];

@@ -2,6 +2,7 @@
 // capacity and padding), its Sinkhorn routing and its aux / seq-aux / z losses, through route().
 import { expectClose, expectExact, expectScalar, type Tolerance } from './compare.js';
 import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
+import { goldenF32 as f32, goldenI32 as i32, type GoldenTensors as Tensors } from './golden-tensors.js';
 
 interface MegatronConfig {
   num_moe_experts: number;
@@ -24,20 +25,7 @@ interface GoldenCase {
   tolerances: Record<string, Tolerance | 'exact'>;
 }
 
-type Tensors = Map<string, { data: ArrayBufferView }>;
 type RouterSpec = Parameters<CaseContext['api']['route']>[0];
-
-function f32(tensors: Tensors, name: string): Float32Array {
-  const t = tensors.get(name);
-  if (!t) throw new CaseFailure(`golden tensor ${name} missing`);
-  return new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4);
-}
-
-function i32(tensors: Tensors, name: string): Int32Array {
-  const t = tensors.get(name);
-  if (!t) throw new CaseFailure(`golden tensor ${name} missing`);
-  return new Int32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4);
-}
 
 /** Megatron's TopKRouter configuration as a switchyard RouterSpec (DESIGN.md §3). */
 export function megatronSpec(c: MegatronConfig, expertBias: Float32Array | undefined, withCapacity: boolean): RouterSpec {

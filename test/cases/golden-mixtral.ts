@@ -3,6 +3,7 @@
 // z-loss recomputed in f64 from the golden logits.
 import { expectClose, expectExact, expectScalar, type Tolerance } from './compare.js';
 import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
+import { goldenF32, goldenI32, type GoldenTensors } from './golden-tensors.js';
 
 interface GoldenCase {
   family: string;
@@ -35,15 +36,9 @@ async function runMixtralGolden(ctx: CaseContext): Promise<void> {
   const { api } = ctx;
   const c = JSON.parse(new TextDecoder().decode(await ctx.readGolden('mixtral', 'case.json'))) as GoldenCase;
   const file = api.readSafetensors(await ctx.readGolden('mixtral', 'tensors.safetensors'));
-  const f32 = (name: string): Float32Array => {
-    const t = file.tensors.get(name);
-    if (!t) throw new CaseFailure(`golden tensor ${name} missing`);
-    return new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4);
-  };
-  const i32 = (name: string): Int32Array => {
-    const t = file.tensors.get(name)!;
-    return new Int32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4);
-  };
+  const tensors = file.tensors as GoldenTensors;
+  const f32 = (name: string): Float32Array => goldenF32(tensors, name);
+  const i32 = (name: string): Int32Array => goldenI32(tensors, name);
   const { T, E, k } = c.shapes;
   const moe = await api.fromHuggingFace({ config: c.config, tensors: file, modelType: c.family }, { backend: ctx.backend });
   try {
