@@ -2,56 +2,51 @@
 //   y[r, n] = h[r, :] · down[e, n, :] + down_bias[e, n]
 // for each plan row r of expert e (offsets[e] ≤ r < offsets[e+1]); h comes from expert_ffn_up. The bias
 // is part of the expert, so combine's routing weight multiplies it too: out = w · (down·h + b).
-// Weights are f32 or f16 ({{WEIGHT_T}}); tiles and accumulators are always f32.
-// Grid: as expert_ffn_up — linear workgroup id (folded into x, y) → (expert, row tile, column tile)
-// through the per-expert tile counts on the device, worst-case grid tiles_n · (ceil(R / TILE_M) +
-// min(nExpertGroup, R)), surplus workgroups exit; one dispatch per group of experts sharing a buffer.
-// Knobs: TILE_M, TILE_N (one thread per output, TILE_M · TILE_N ≤ 256), TILE_K (reduction slice);
-// HAS_BIAS (an absent bias binds a dummy, never read).
+// Weights are f32 or f16; h and the weights are read four k at a time (the generated load_* functions: vec4 loads when dFF is a
+// multiple of 4, else four bounds-checked scalars). Tiles and accumulators are always f32.
+// Grid: as expert_ffn_up — linear workgroup id (folded into x, y) → (expert, row tile, column tile) by
+// gpu/grouped_tile.wgsl, worst-case grid, one dispatch per group of experts sharing a weight buffer.
+// Register tiling: each thread owns a 4 × 4 block of outputs, one vec4 of h and one of down per k from
+// workgroup memory for 16 FMAs.
+// Knobs: WG_M × WG_N threads (TILE_M = 4·WG_M, TILE_N = 4·WG_N); TILE_K (multiple of 4): (TILE_M + TILE_N)
+// · TILE_K floats of workgroup memory; HAS_BIAS (an absent bias binds a dummy, never read).
+// Uniforms: shapes, the group's expert range, tiles_n = ceil(dModel / TILE_N).
 {{ENABLE_F16}}
 {{PARAMS}}
 
-override TILE_M: u32 = 16u;
-override TILE_N: u32 = 16u;
-override TILE_K: u32 = 16u;
+{{GROUPED_TILE}}
+
+override WG_M: u32 = 8u;
+override WG_N: u32 = 8u;
+override TILE_K: u32 = 32u;
+override TILE_M: u32 = 4u * WG_M;
+override TILE_N: u32 = 4u * WG_N;
 override HAS_BIAS: bool = false;
 
 @group(0) @binding(0) var<uniform> params: ExpertFfnDownParams;
-// h: [R, dFF]
-@group(0) @binding(1) var<storage, read> h: array<f32>;
+// h: [R, dFF] (vec4 elements when the layout is vec4)
+@group(0) @binding(1) var<storage, read> h: array<{{H_T}}>;
 // offsets: [nExpert + 1] first plan row of each expert
 @group(0) @binding(2) var<storage, read> offsets: array<u32>;
 // down: [nExpertGroup, dModel, dFF]
-@group(0) @binding(3) var<storage, read> down: array<{{WEIGHT_T}}>;
+@group(0) @binding(3) var<storage, read> down: array<{{W_T}}>;
 // down_bias: [nExpertGroup, dModel]; read only when HAS_BIAS
 @group(0) @binding(4) var<storage, read> down_bias: array<f32>;
 // y: [R, dModel]
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-var<workgroup> s_h: array<f32, TILE_M * TILE_K>;
-var<workgroup> s_down: array<f32, TILE_N * TILE_K>;
-// (expert within the group, first row, end row, first column); x = NO_TILE for surplus workgroups
+{{LOADS}}
+
+// k-major tiles, four rows (columns) per vec4, as in expert_ffn_up.
+var<workgroup> s_h: array<vec4f, TILE_K * WG_M>;
+var<workgroup> s_down: array<vec4f, TILE_K * WG_N>;
 var<workgroup> s_tile: vec4u;
 
-const NO_TILE: u32 = 0xffffffffu;
-
-@compute @workgroup_size(TILE_N, TILE_M)
+@compute @workgroup_size(WG_N, WG_M)
 fn expert_ffn_down(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                    @builtin(local_invocation_id) local: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (lid == 0u) {
-    var w = wg.x + wg.y * nwg.x;
-    var tile = vec4u(NO_TILE, 0u, 0u, 0u);
-    for (var g = 0u; g < params.n_expert_group; g = g + 1u) {
-      let begin = offsets[params.expert_base + g];
-      let end = offsets[params.expert_base + g + 1u];
-      let n_tiles = ((end - begin + TILE_M - 1u) / TILE_M) * params.tiles_n;
-      if (w < n_tiles) {
-        tile = vec4u(g, begin + (w / params.tiles_n) * TILE_M, end, (w % params.tiles_n) * TILE_N);
-        break;
-      }
-      w = w - n_tiles;
-    }
-    s_tile = tile;
+    s_tile = grouped_tile(wg.x + wg.y * nwg.x, TILE_M, TILE_N);
   }
   let tile = workgroupUniformLoad(&s_tile);
   if (tile.x == NO_TILE) {
@@ -61,40 +56,68 @@ fn expert_ffn_down(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
   let d = params.d_model;
   let d_ff = params.d_ff;
   let weight_base = tile.x * d * d_ff;
-  let n_thread = TILE_M * TILE_N;
-  var acc = 0.0;
+  let n_thread = WG_M * WG_N;
+  let quads = TILE_K / 4u;
+  var acc: array<vec4f, 4>;
   for (var k0 = 0u; k0 < d_ff; k0 = k0 + TILE_K) {
-    for (var i = lid; i < TILE_M * TILE_K; i = i + n_thread) {
-      let r = tile.y + i / TILE_K;
-      let k = k0 + i % TILE_K;
-      var v = 0.0;
-      if (r < tile.z && k < d_ff) {
-        v = h[r * d_ff + k];
+    for (var i = lid; i < TILE_M * quads; i = i + n_thread) {
+      let m = i / quads;
+      let k = k0 + 4u * (i % quads);
+      let r = tile.y + m;
+      var v = vec4f();
+      if (r < tile.z) {
+        v = load_h(r * d_ff, k, d_ff);
       }
-      s_h[i] = v;
+      let s = 4u * (i % quads) * WG_M + m / 4u;
+      s_h[s][m % 4u] = v.x;
+      s_h[s + WG_M][m % 4u] = v.y;
+      s_h[s + 2u * WG_M][m % 4u] = v.z;
+      s_h[s + 3u * WG_M][m % 4u] = v.w;
     }
-    for (var i = lid; i < TILE_N * TILE_K; i = i + n_thread) {
-      let n = tile.w + i / TILE_K;
-      let k = k0 + i % TILE_K;
-      var v = 0.0;
-      if (n < d && k < d_ff) {
-        v = f32(down[weight_base + n * d_ff + k]);
+    for (var i = lid; i < TILE_N * quads; i = i + n_thread) {
+      let c = i / quads;
+      let k = k0 + 4u * (i % quads);
+      let n = tile.w + c;
+      var v = vec4f();
+      if (n < d) {
+        v = load_down(weight_base + n * d_ff, k, d_ff);
       }
-      s_down[i] = v;
+      let s = 4u * (i % quads) * WG_N + c / 4u;
+      s_down[s][c % 4u] = v.x;
+      s_down[s + WG_N][c % 4u] = v.y;
+      s_down[s + 2u * WG_N][c % 4u] = v.z;
+      s_down[s + 3u * WG_N][c % 4u] = v.w;
     }
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k = k + 1u) {
-      acc = fma(s_h[local.y * TILE_K + k], s_down[local.x * TILE_K + k], acc);
+      let a = s_h[k * WG_M + local.y];
+      let b = s_down[k * WG_N + local.x];
+      acc[0] = fma(vec4f(a.x), b, acc[0]);
+      acc[1] = fma(vec4f(a.y), b, acc[1]);
+      acc[2] = fma(vec4f(a.z), b, acc[2]);
+      acc[3] = fma(vec4f(a.w), b, acc[3]);
     }
     workgroupBarrier();
   }
 
-  let r = tile.y + local.y;
-  let n = tile.w + local.x;
-  if (r < tile.z && n < d) {
-    if (HAS_BIAS) {
-      acc = acc + down_bias[tile.x * d + n];
+  let n0 = tile.w + 4u * local.x;
+  var bias = vec4f();
+  if (HAS_BIAS) {
+    for (var c = 0u; c < 4u; c = c + 1u) {
+      if (n0 + c < d) {
+        bias[c] = down_bias[tile.x * d + n0 + c];
+      }
     }
-    y[r * d + n] = acc;
+  }
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let r = tile.y + 4u * local.y + i;
+    if (r < tile.z) {
+      let v = acc[i] + bias;
+      for (var c = 0u; c < 4u; c = c + 1u) {
+        if (n0 + c < d) {
+          y[r * d + n0 + c] = v[c];
+        }
+      }
+    }
   }
 }

@@ -4,38 +4,42 @@
 // for each plan row r of expert e (offsets[e] ≤ r < offsets[e+1]). Gate and up share the x tile and are
 // fused with the activation, so the [R, dFF] pre-activations never reach memory. Ungated activations
 // (GATED false) never touch the gate buffer or its workgroup tile.
-// Weights are f32 or f16 ({{WEIGHT_T}}); tiles and accumulators are always f32.
-// Grid: linear workgroup id (folded into x, y) → (expert, row tile, column tile) by walking the per-expert
-// tile counts ceil(count_e / TILE_M) · tiles_n read from offsets on the device. The host sizes the grid
-// for the worst case, tiles_n · (ceil(R / TILE_M) + min(nExpertGroup, R)); surplus workgroups exit.
-// One dispatch covers one group of experts (expert_base .. expert_base + n_expert_group), since expert
-// weights split across buffers when they exceed the storage binding limit.
-// Knobs: TILE_M (rows), TILE_N (columns): one thread per output, TILE_M · TILE_N ≤ 256 threads;
-// TILE_K: the reduction slice staged in workgroup memory ((TILE_M + 2 · TILE_N) · TILE_K floats);
-// ACTIVATION (and GATED from it); HAS_GATE_BIAS, HAS_UP_BIAS (an absent bias binds a dummy, never read).
-// Uniforms: shapes, the group's expert range, swiglu-oai's alpha and limit.
+// Weights are f32 or f16; x and the weights are read four k at a time (the generated load_* functions: vec4 loads when dModel
+// is a multiple of 4, else four bounds-checked scalars). Tiles and accumulators are always f32.
+// Grid: linear workgroup id (folded into x, y) → (expert, row tile, column tile) by gpu/grouped_tile.wgsl;
+// one dispatch per group of experts sharing a weight buffer (expert_base .. expert_base + n_expert_group).
+// Register tiling: each thread owns a 4 × 4 block of outputs (rows 4·local.y.., columns 4·local.x..), so
+// per k it reads one vec4 of x and one of each weight from workgroup memory for 16 (32 gated) FMAs.
+// Knobs: WG_M × WG_N threads (TILE_M = 4·WG_M rows, TILE_N = 4·WG_N columns); TILE_K (multiple of 4),
+// the reduction slice staged in workgroup memory: (TILE_M + 2·TILE_N) · TILE_K floats; ACTIVATION (and
+// GATED from it); HAS_GATE_BIAS, HAS_UP_BIAS (an absent bias binds a dummy, never read).
+// Uniforms: shapes, the group's expert range, tiles_n = ceil(dFF / TILE_N), swiglu-oai's alpha and limit.
 {{ENABLE_F16}}
 {{PARAMS}}
 
 {{ACTIVATION}}
 
-override TILE_M: u32 = 16u;
-override TILE_N: u32 = 16u;
-override TILE_K: u32 = 16u;
+{{GROUPED_TILE}}
+
+override WG_M: u32 = 8u;
+override WG_N: u32 = 8u;
+override TILE_K: u32 = 32u;
+override TILE_M: u32 = 4u * WG_M;
+override TILE_N: u32 = 4u * WG_N;
 override HAS_GATE_BIAS: bool = false;
 override HAS_UP_BIAS: bool = false;
 
 @group(0) @binding(0) var<uniform> params: ExpertFfnUpParams;
-// x: [nToken, dModel]
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+// x: [nToken, dModel] (vec4 elements when the layout is vec4)
+@group(0) @binding(1) var<storage, read> x: array<{{X_T}}>;
 // rows: [R] token of each plan row
 @group(0) @binding(2) var<storage, read> rows: array<u32>;
 // offsets: [nExpert + 1] first plan row of each expert
 @group(0) @binding(3) var<storage, read> offsets: array<u32>;
 // gate: [nExpertGroup, dFF, dModel]; read only when GATED (else the up buffer is bound here too)
-@group(0) @binding(4) var<storage, read> gate: array<{{WEIGHT_T}}>;
+@group(0) @binding(4) var<storage, read> gate: array<{{W_T}}>;
 // up: [nExpertGroup, dFF, dModel]
-@group(0) @binding(5) var<storage, read> up: array<{{WEIGHT_T}}>;
+@group(0) @binding(5) var<storage, read> up: array<{{W_T}}>;
 // gate_bias: [nExpertGroup, dFF]; read only when HAS_GATE_BIAS
 @group(0) @binding(6) var<storage, read> gate_bias: array<f32>;
 // up_bias: [nExpertGroup, dFF]; read only when HAS_UP_BIAS
@@ -43,31 +47,20 @@ override HAS_UP_BIAS: bool = false;
 // h: [R, dFF]
 @group(0) @binding(8) var<storage, read_write> h: array<f32>;
 
-var<workgroup> s_x: array<f32, TILE_M * TILE_K>;
-var<workgroup> s_gate: array<f32, TILE_N * TILE_K>;
-var<workgroup> s_up: array<f32, TILE_N * TILE_K>;
-// (expert within the group, first row, end row, first column); x = NO_TILE for surplus workgroups
+{{LOADS}}
+
+// Tiles stored k-major, four rows (columns) per vec4: s_x[k · WG_M + i] holds tile rows 4i .. 4i+3 at k,
+// so the inner loop reads a thread's four rows (columns) with one load.
+var<workgroup> s_x: array<vec4f, TILE_K * WG_M>;
+var<workgroup> s_gate: array<vec4f, TILE_K * WG_N>;
+var<workgroup> s_up: array<vec4f, TILE_K * WG_N>;
 var<workgroup> s_tile: vec4u;
 
-const NO_TILE: u32 = 0xffffffffu;
-
-@compute @workgroup_size(TILE_N, TILE_M)
+@compute @workgroup_size(WG_N, WG_M)
 fn expert_ffn_up(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_id) local: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (lid == 0u) {
-    var w = wg.x + wg.y * nwg.x;
-    var tile = vec4u(NO_TILE, 0u, 0u, 0u);
-    for (var g = 0u; g < params.n_expert_group; g = g + 1u) {
-      let begin = offsets[params.expert_base + g];
-      let end = offsets[params.expert_base + g + 1u];
-      let n_tiles = ((end - begin + TILE_M - 1u) / TILE_M) * params.tiles_n;
-      if (w < n_tiles) {
-        tile = vec4u(g, begin + (w / params.tiles_n) * TILE_M, end, (w % params.tiles_n) * TILE_N);
-        break;
-      }
-      w = w - n_tiles;
-    }
-    s_tile = tile;
+    s_tile = grouped_tile(wg.x + wg.y * nwg.x, TILE_M, TILE_N);
   }
   let tile = workgroupUniformLoad(&s_tile);
   if (tile.x == NO_TILE) {
@@ -77,53 +70,93 @@ fn expert_ffn_up(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let d = params.d_model;
   let d_ff = params.d_ff;
   let weight_base = tile.x * d_ff * d;
-  let n_thread = TILE_M * TILE_N;
-  var acc_gate = 0.0;
-  var acc_up = 0.0;
+  let n_thread = WG_M * WG_N;
+  let quads = TILE_K / 4u;
+  var acc_g: array<vec4f, 4>;
+  var acc_u: array<vec4f, 4>;
   for (var k0 = 0u; k0 < d; k0 = k0 + TILE_K) {
-    for (var i = lid; i < TILE_M * TILE_K; i = i + n_thread) {
-      let r = tile.y + i / TILE_K;
-      let k = k0 + i % TILE_K;
-      var v = 0.0;
-      if (r < tile.z && k < d) {
-        v = x[rows[r] * d + k];
+    // Stage x rows and weight rows, four k per load, transposed into the k-major tiles; rows past the
+    // expert's end, columns past dFF and k past dModel stage zeros.
+    for (var i = lid; i < TILE_M * quads; i = i + n_thread) {
+      let m = i / quads;
+      let k = k0 + 4u * (i % quads);
+      let r = tile.y + m;
+      var v = vec4f();
+      if (r < tile.z) {
+        v = load_x(rows[r] * d, k, d);
       }
-      s_x[i] = v;
+      let s = 4u * (i % quads) * WG_M + m / 4u;
+      s_x[s][m % 4u] = v.x;
+      s_x[s + WG_M][m % 4u] = v.y;
+      s_x[s + 2u * WG_M][m % 4u] = v.z;
+      s_x[s + 3u * WG_M][m % 4u] = v.w;
     }
-    for (var i = lid; i < TILE_N * TILE_K; i = i + n_thread) {
-      let n = tile.w + i / TILE_K;
-      let k = k0 + i % TILE_K;
-      var vg = 0.0;
-      var vu = 0.0;
-      if (n < d_ff && k < d) {
+    for (var i = lid; i < TILE_N * quads; i = i + n_thread) {
+      let c = i / quads;
+      let k = k0 + 4u * (i % quads);
+      let n = tile.w + c;
+      var vu = vec4f();
+      var vg = vec4f();
+      if (n < d_ff) {
+        vu = load_up(weight_base + n * d, k, d);
         if (GATED) {
-          vg = f32(gate[weight_base + n * d + k]);
+          vg = load_gate(weight_base + n * d, k, d);
         }
-        vu = f32(up[weight_base + n * d + k]);
       }
-      s_gate[i] = vg;
-      s_up[i] = vu;
+      let s = 4u * (i % quads) * WG_N + c / 4u;
+      s_up[s][c % 4u] = vu.x;
+      s_up[s + WG_N][c % 4u] = vu.y;
+      s_up[s + 2u * WG_N][c % 4u] = vu.z;
+      s_up[s + 3u * WG_N][c % 4u] = vu.w;
+      if (GATED) {
+        s_gate[s][c % 4u] = vg.x;
+        s_gate[s + WG_N][c % 4u] = vg.y;
+        s_gate[s + 2u * WG_N][c % 4u] = vg.z;
+        s_gate[s + 3u * WG_N][c % 4u] = vg.w;
+      }
     }
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k = k + 1u) {
-      let xv = s_x[local.y * TILE_K + k];
+      let a = s_x[k * WG_M + local.y];
+      let u = s_up[k * WG_N + local.x];
+      acc_u[0] = fma(vec4f(a.x), u, acc_u[0]);
+      acc_u[1] = fma(vec4f(a.y), u, acc_u[1]);
+      acc_u[2] = fma(vec4f(a.z), u, acc_u[2]);
+      acc_u[3] = fma(vec4f(a.w), u, acc_u[3]);
       if (GATED) {
-        acc_gate = fma(xv, s_gate[local.x * TILE_K + k], acc_gate);
+        let g = s_gate[k * WG_N + local.x];
+        acc_g[0] = fma(vec4f(a.x), g, acc_g[0]);
+        acc_g[1] = fma(vec4f(a.y), g, acc_g[1]);
+        acc_g[2] = fma(vec4f(a.z), g, acc_g[2]);
+        acc_g[3] = fma(vec4f(a.w), g, acc_g[3]);
       }
-      acc_up = fma(xv, s_up[local.x * TILE_K + k], acc_up);
     }
     workgroupBarrier();
   }
 
-  let r = tile.y + local.y;
-  let n = tile.w + local.x;
-  if (r < tile.z && n < d_ff) {
-    if (HAS_GATE_BIAS) {
-      acc_gate = acc_gate + gate_bias[tile.x * d_ff + n];
+  let n0 = tile.w + 4u * local.x;
+  var bias_g = vec4f();
+  var bias_u = vec4f();
+  for (var c = 0u; c < 4u; c = c + 1u) {
+    if (n0 + c < d_ff) {
+      if (HAS_GATE_BIAS) {
+        bias_g[c] = gate_bias[tile.x * d_ff + n0 + c];
+      }
+      if (HAS_UP_BIAS) {
+        bias_u[c] = up_bias[tile.x * d_ff + n0 + c];
+      }
     }
-    if (HAS_UP_BIAS) {
-      acc_up = acc_up + up_bias[tile.x * d_ff + n];
+  }
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let r = tile.y + 4u * local.y + i;
+    if (r < tile.z) {
+      let g = acc_g[i] + bias_g;
+      let u = acc_u[i] + bias_u;
+      for (var c = 0u; c < 4u; c = c + 1u) {
+        if (n0 + c < d_ff) {
+          h[r * d_ff + n0 + c] = activate(g[c], u[c], params.alpha, params.limit);
+        }
+      }
     }
-    h[r * d_ff + n] = activate(acc_gate, acc_up, params.alpha, params.limit);
   }
 }

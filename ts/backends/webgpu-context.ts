@@ -3,6 +3,7 @@
 // ts/runtime/gpu-device.ts (which now only acquires devices) so each file holds one concept.
 import { SwitchyardError } from '../errors.js';
 import { foldGrid } from '../kernels/wgsl.js';
+import { checkGemmTiles, type GemmTiles } from '../kernels/grouped-gemm.js';
 
 /** Buffers created together and destroyed together (a block's weights, its activations, a call's temporaries). */
 export interface BufferSet {
@@ -34,6 +35,8 @@ const pipelineCaches = new WeakMap<GPUDevice, WeakMap<Kernel, Map<string, Promis
 export class GpuContext {
   /** Bytes one expert-weight buffer may hold: the device limits, or a smaller bound for tests. */
   readonly maxWeightBindingBytes: number;
+  /** Tile sizes of the grouped GEMMs, checked against the device's limits. */
+  readonly gemmTiles: GemmTiles;
   /** Per kernel object (one per WGSL variant, e.g. f32 or f16 weights), per override constants. */
   private readonly pipelines: WeakMap<Kernel, Map<string, Promise<GPUComputePipeline>>>;
   private lostInfo: GPUDeviceLostInfo | undefined;
@@ -41,12 +44,13 @@ export class GpuContext {
   private tail: Promise<unknown> = Promise.resolve();
   private staging: GPUBuffer | undefined;
 
-  constructor(readonly device: GPUDevice, maxBindingBytes?: number) {
+  constructor(readonly device: GPUDevice, maxBindingBytes?: number, gemmTiles?: GemmTiles) {
     const cache = pipelineCaches.get(device) ?? new WeakMap<Kernel, Map<string, Promise<GPUComputePipeline>>>();
     pipelineCaches.set(device, cache);
     this.pipelines = cache;
     const limits = device.limits;
     this.maxWeightBindingBytes = Math.min(maxBindingBytes ?? Infinity, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    this.gemmTiles = checkGemmTiles(limits, gemmTiles);
     void device.lost.then((info) => (this.lostInfo = info));
     device.addEventListener('uncapturederror', this.onUncaptured);
   }

@@ -7,8 +7,9 @@ import { f32ToF16 } from '../formats/dtype.js';
 import { isGated, type ExpertWeights } from './backend.js';
 import type { BufferSet, GpuContext } from './webgpu-context.js';
 import { activationCode, IDENTITY_ACTIVATION, type WeightDtype } from '../kernels/activation.js';
-import { expertFfnUp, FFN_TILES, groupedGemmWorkgroups } from '../kernels/expert-ffn-up.js';
+import { expertFfnUp } from '../kernels/expert-ffn-up.js';
 import { expertFfnDown } from '../kernels/expert-ffn-down.js';
+import { groupedGemmWorkgroups, layoutFor, tileCols } from '../kernels/grouped-gemm.js';
 import { EXPERT_MATVEC_CONSTANTS, expertMatvec, expertMatvecTiles, expertMatvecWorkgroups } from '../kernels/expert-matvec.js';
 import { ceilDiv } from '../kernels/wgsl.js';
 
@@ -66,6 +67,8 @@ export class DeviceExperts {
   private readonly alpha: number;
   private readonly limit: number;
   private readonly uniforms: { up: GPUBuffer[]; down: GPUBuffer[]; matvecUp: GPUBuffer[]; matvecDown: GPUBuffer[] };
+  private readonly up: ReturnType<typeof expertFfnUp>;
+  private readonly down: ReturnType<typeof expertFfnDown>;
 
   /**
    * @param name the argument name in errors ('experts', 'shared.experts')
@@ -109,25 +112,29 @@ export class DeviceExperts {
 
     const n = this.groups.length;
     const make = (bytes: number) => Array.from({ length: n }, () => set.uniform(bytes));
+    // The GEMMs read rows four k at a time, as vec4 when the row length (dModel for up, dFF for down) allows.
+    this.up = expertFfnUp(dtype, layoutFor(dModel));
+    this.down = expertFfnDown(dtype, layoutFor(dFF));
     this.uniforms = {
-      up: make(expertFfnUp(dtype).params.byteSize),
-      down: make(expertFfnDown(dtype).params.byteSize),
+      up: make(this.up.params.byteSize),
+      down: make(this.down.params.byteSize),
       matvecUp: make(expertMatvec(dtype).params.byteSize),
       matvecDown: make(expertMatvec(dtype).params.byteSize),
     };
     // The GEMM uniforms do not depend on the token count: written once here.
     const q = ctx.device.queue;
+    const tiles = ctx.gemmTiles;
     this.groups.forEach((g, i) => {
       const common = { d_model: dModel, d_ff: dFF, expert_base: g.base, n_expert_group: g.count };
-      q.writeBuffer(this.uniforms.up[i], 0, expertFfnUp(dtype).params.pack({
-        ...common, tiles_n: ceilDiv(dFF, FFN_TILES.TILE_N), alpha: this.alpha, limit: this.limit }));
-      q.writeBuffer(this.uniforms.down[i], 0, expertFfnDown(dtype).params.pack({ ...common, tiles_n: ceilDiv(dModel, FFN_TILES.TILE_N) }));
+      q.writeBuffer(this.uniforms.up[i], 0, this.up.params.pack({
+        ...common, tiles_n: ceilDiv(dFF, tileCols(tiles)), alpha: this.alpha, limit: this.limit }));
+      q.writeBuffer(this.uniforms.down[i], 0, this.down.params.pack({ ...common, tiles_n: ceilDiv(dModel, tileCols(tiles)) }));
     });
 
     const hasGateBias = gated && w.gateBias !== undefined;
     this.pipelines = Promise.all([
-      ctx.pipeline(expertFfnUp(dtype), { ...FFN_TILES, ACTIVATION: code, HAS_GATE_BIAS: +hasGateBias, HAS_UP_BIAS: +!!w.upBias }),
-      ctx.pipeline(expertFfnDown(dtype), { ...FFN_TILES, HAS_BIAS: +!!w.downBias }),
+      ctx.pipeline(this.up, { ...tiles, ACTIVATION: code, HAS_GATE_BIAS: +hasGateBias, HAS_UP_BIAS: +!!w.upBias }),
+      ctx.pipeline(this.down, { ...tiles, HAS_BIAS: +!!w.downBias }),
       ctx.pipeline(expertMatvec(dtype), { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: code, HAS_BIAS_A: +hasGateBias,
         HAS_BIAS_B: +!!w.upBias }),
       ctx.pipeline(expertMatvec(dtype), { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: IDENTITY_ACTIVATION,
@@ -141,7 +148,7 @@ export class DeviceExperts {
   bindGroups(p: Pipelines, io: ExpertIo): ExpertBindGroups {
     const ctx = this.ctx;
     const u = this.uniforms;
-    const [up, down, mvUp, mvDown] = [expertFfnUp(this.dtype), expertFfnDown(this.dtype), expertMatvec(this.dtype), expertMatvec(this.dtype)];
+    const [up, down, mvUp, mvDown] = [this.up, this.down, expertMatvec(this.dtype), expertMatvec(this.dtype)];
     return {
       up: this.groups.map((g, i) => ctx.bindGroup(up, p[0], { params: u.up[i], x: io.x, rows: io.rows, offsets: io.offsets,
         gate: g.gate, up: g.up, gateBias: g.gateBias, upBias: g.upBias, h: io.h })),
@@ -179,8 +186,9 @@ export class DeviceExperts {
       bg.matvecUp.forEach((b) => ctx.dispatch(pass, p[2], b, expertMatvecWorkgroups(nRow, dFF)));
       bg.matvecDown.forEach((b) => ctx.dispatch(pass, p[3], b, expertMatvecWorkgroups(nRow, d)));
     } else {
-      this.groups.forEach((g, i) => ctx.dispatch(pass, p[0], bg.up[i], groupedGemmWorkgroups(nRow, g.count, dFF, FFN_TILES)));
-      this.groups.forEach((g, i) => ctx.dispatch(pass, p[1], bg.down[i], groupedGemmWorkgroups(nRow, g.count, d, FFN_TILES)));
+      const tiles = ctx.gemmTiles;
+      this.groups.forEach((g, i) => ctx.dispatch(pass, p[0], bg.up[i], groupedGemmWorkgroups(nRow, g.count, dFF, tiles)));
+      this.groups.forEach((g, i) => ctx.dispatch(pass, p[1], bg.down[i], groupedGemmWorkgroups(nRow, g.count, d, tiles)));
     }
   }
 }

@@ -8,6 +8,7 @@ import { Block } from './webgpu-block.js';
 import type { ExpertWeights, TopKSoftmaxArgs, TopKSoftmaxResult } from './backend.js';
 import type { DispatchPlan } from '../spec/types.js';
 import type { WeightDtype } from '../kernels/activation.js';
+import type { GemmTiles } from '../kernels/grouped-gemm.js';
 import { routerTopk, routerTopkConstants, routerTopkWorkgroups } from '../kernels/router-topk.js';
 
 export type { WeightDtype };
@@ -24,6 +25,12 @@ export interface WebGpuBackendOptions {
    * uses the GEMMs. Both paths run every activation and bias.
    */
   matvecMaxTokens?: number;
+  /**
+   * Tile sizes of the grouped GEMMs (default DEFAULT_GEMM_TILES, ts/kernels/grouped-gemm.ts), checked
+   * against the device's limits here ('limits' error). Tests and benches vary them; results agree within
+   * the f32 bounds but are not bit-identical across tile sizes (the k slices change the summation order).
+   */
+  gemmTiles?: GemmTiles;
 }
 
 export interface GpuMoEBlockWeights {
@@ -105,7 +112,7 @@ export class WebGpuBackend {
   private readonly matvecMaxTokens: number;
 
   private constructor(device: GPUDevice, options: WebGpuBackendOptions) {
-    this.ctx = new GpuContext(device, options.maxBindingBytes);
+    this.ctx = new GpuContext(device, options.maxBindingBytes, options.gemmTiles);
     this.adapterInfo = deviceDescription(device);
     this.matvecMaxTokens = options.matvecMaxTokens ?? 1;
   }

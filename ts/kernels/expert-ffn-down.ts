@@ -1,7 +1,8 @@
 // Host side of gpu/expert_ffn_down.wgsl: grouped GEMM y = h·downᵀ + down_bias over the plan rows, for f32
-// or f16 weights.
+// or f16 weights, with vec4 or scalar quad loads by dFF.
 import source from '../../gpu/expert_ffn_down.wgsl';
 import { enableF16, type WeightDtype } from './activation.js';
+import { elementType, groupedTileSource, quadLoad, type Layout } from './grouped-gemm.js';
 import { defineParams, substitute, type KernelSpec } from './wgsl.js';
 
 export const expertFfnDownParams = defineParams('ExpertFfnDownParams', [
@@ -16,18 +17,28 @@ export type ExpertFfnDownBinding = 'h' | 'offsets' | 'down' | 'downBias' | 'y';
 
 type ExpertFfnDownKernel = KernelSpec<(typeof expertFfnDownParams.fields)[number][0], ExpertFfnDownBinding>;
 
-function build(dtype: WeightDtype): ExpertFfnDownKernel {
+function build(dtype: WeightDtype, layout: Layout): ExpertFfnDownKernel {
   return {
     name: 'expert_ffn_down',
-    code: substitute('expert_ffn_down', source, { PARAMS: expertFfnDownParams.wgsl, WEIGHT_T: dtype, ENABLE_F16: enableF16(dtype) }),
+    code: substitute('expert_ffn_down', source, {
+      PARAMS: expertFfnDownParams.wgsl, ENABLE_F16: enableF16(dtype), GROUPED_TILE: groupedTileSource,
+      H_T: elementType('f32', layout), W_T: elementType(dtype, layout),
+      LOADS: ['h', 'down'].map((b) => quadLoad(b, layout)).join('\n\n'),
+    }),
     params: expertFfnDownParams,
     bindings: ['params', 'h', 'offsets', 'down', 'downBias', 'y'],
   };
 }
 
-const kernels = { f32: build('f32'), f16: build('f16') };
+const kernels = new Map<string, ExpertFfnDownKernel>();
 
-/** The kernel reading weights of `dtype` (one object per dtype, so pipelines cache by identity). */
-export function expertFfnDown(dtype: WeightDtype): ExpertFfnDownKernel {
-  return kernels[dtype];
+/**
+ * The kernel reading weights of `dtype` in `layout` (layoutFor(dFF)); one object per variant, so
+ * pipelines cache by identity.
+ */
+export function expertFfnDown(dtype: WeightDtype, layout: Layout): ExpertFfnDownKernel {
+  const key = `${dtype}/${layout}`;
+  let k = kernels.get(key);
+  if (!k) kernels.set(key, (k = build(dtype, layout)));
+  return k;
 }

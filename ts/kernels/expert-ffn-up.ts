@@ -1,8 +1,9 @@
 // Host side of gpu/expert_ffn_up.wgsl: grouped GEMM h = activate(x·gateᵀ + gate_bias, x·upᵀ + up_bias)
-// over the plan rows, for f32 or f16 weights.
+// over the plan rows, for f32 or f16 weights, with vec4 or scalar quad loads by dModel.
 import source from '../../gpu/expert_ffn_up.wgsl';
 import { activationSource, enableF16, type WeightDtype } from './activation.js';
-import { ceilDiv, defineParams, substitute, type KernelSpec } from './wgsl.js';
+import { elementType, groupedTileSource, quadLoad, type Layout } from './grouped-gemm.js';
+import { defineParams, substitute, type KernelSpec } from './wgsl.js';
 
 export const expertFfnUpParams = defineParams('ExpertFfnUpParams', [
   ['d_model', 'u32'],
@@ -18,37 +19,28 @@ export type ExpertFfnUpBinding = 'x' | 'rows' | 'offsets' | 'gate' | 'up' | 'gat
 
 type ExpertFfnUpKernel = KernelSpec<(typeof expertFfnUpParams.fields)[number][0], ExpertFfnUpBinding>;
 
-function build(dtype: WeightDtype): ExpertFfnUpKernel {
+function build(dtype: WeightDtype, layout: Layout): ExpertFfnUpKernel {
   return {
     name: 'expert_ffn_up',
     code: substitute('expert_ffn_up', source, {
-      PARAMS: expertFfnUpParams.wgsl, WEIGHT_T: dtype, ENABLE_F16: enableF16(dtype), ACTIVATION: activationSource,
+      PARAMS: expertFfnUpParams.wgsl, ENABLE_F16: enableF16(dtype), ACTIVATION: activationSource,
+      GROUPED_TILE: groupedTileSource, X_T: elementType('f32', layout), W_T: elementType(dtype, layout),
+      LOADS: ['x', 'gate', 'up'].map((b) => quadLoad(b, layout)).join('\n\n'),
     }),
     params: expertFfnUpParams,
     bindings: ['params', 'x', 'rows', 'offsets', 'gate', 'up', 'gateBias', 'upBias', 'h'],
   };
 }
 
-const kernels = { f32: build('f32'), f16: build('f16') };
-
-/** The kernel reading weights of `dtype` (one object per dtype, so pipelines cache by identity). */
-export function expertFfnUp(dtype: WeightDtype): ExpertFfnUpKernel {
-  return kernels[dtype];
-}
-
-/** Tile sizes shared by both FFN GEMMs; 16 × 16 threads fits the default 256-invocation limit. */
-export interface GemmTiles {
-  TILE_M: number;
-  TILE_N: number;
-  TILE_K: number;
-}
-
-export const FFN_TILES: GemmTiles = { TILE_M: 16, TILE_N: 16, TILE_K: 16 };
+const kernels = new Map<string, ExpertFfnUpKernel>();
 
 /**
- * Worst-case workgroup count of one grouped-GEMM dispatch over `nRow` plan rows and `nExpertGroup`
- * experts: Σₑ ceil(countₑ / TILE_M) ≤ ceil(nRow / TILE_M) + (experts with rows), times the column tiles.
+ * The kernel reading weights of `dtype` in `layout` (layoutFor(dModel)); one object per variant, so
+ * pipelines cache by identity.
  */
-export function groupedGemmWorkgroups(nRow: number, nExpertGroup: number, nCol: number, tiles: GemmTiles): number {
-  return ceilDiv(nCol, tiles.TILE_N) * (ceilDiv(nRow, tiles.TILE_M) + Math.min(nExpertGroup, nRow));
+export function expertFfnUp(dtype: WeightDtype, layout: Layout): ExpertFfnUpKernel {
+  const key = `${dtype}/${layout}`;
+  let k = kernels.get(key);
+  if (!k) kernels.set(key, (k = build(dtype, layout)));
+  return k;
 }

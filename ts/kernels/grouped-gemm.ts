@@ -1,0 +1,106 @@
+// What the two grouped GEMMs (gpu/expert_ffn_up.wgsl, gpu/expert_ffn_down.wgsl) share on the host: the
+// tile-mapping fragment (gpu/grouped_tile.wgsl), their tile sizes checked against the device's limits,
+// the worst-case grid, and the generated quad loads (four k per call, vec4 when the row length allows).
+import source from '../../gpu/grouped_tile.wgsl';
+import { SwitchyardError } from '../errors.js';
+import type { WeightDtype } from './activation.js';
+import { ceilDiv } from './wgsl.js';
+
+export const groupedTileSource: string = source;
+
+/**
+ * Override constants of both GEMMs. Each thread computes a 4 × 4 block of outputs (fixed in the WGSL:
+ * function-scope arrays need constant sizes), so a workgroup covers TILE_M = 4·WG_M rows by
+ * TILE_N = 4·WG_N columns; TILE_K is the reduction slice staged per barrier pair.
+ */
+export interface GemmTiles {
+  WG_M: number;
+  WG_N: number;
+  TILE_K: number;
+}
+
+/**
+ * 8 × 8 threads → 32 × 32 outputs, k slices of 32. Why: 32 plan rows fit the per-expert row counts of
+ * batched MoE layers (T·k/E is tens of rows at T = 64…512, so 64-row tiles would idle half their
+ * threads), 64 threads fit every adapter, and (32 + 2·32)·32 floats = 12 KiB stay under the default
+ * 16 KiB of workgroup memory with the gated kernel's two weight tiles. Measured on lavapipe against
+ * 16 × 16 threads and k slices of 16 (test/node/webgpu-gemm.test.ts prints the variants it checks).
+ */
+export const DEFAULT_GEMM_TILES: GemmTiles = { WG_M: 8, WG_N: 8, TILE_K: 32 };
+
+/** Rows (TILE_M) and columns (TILE_N) of one workgroup's output tile. */
+export function tileRows(t: GemmTiles): number {
+  return 4 * t.WG_M;
+}
+export function tileCols(t: GemmTiles): number {
+  return 4 * t.WG_N;
+}
+
+/** Workgroup bytes of the gated up kernel (the larger of the two): x tile + gate and up tiles, f32. */
+export function gemmWorkgroupBytes(t: GemmTiles): number {
+  return (tileRows(t) + 2 * tileCols(t)) * t.TILE_K * 4 + 16;
+}
+
+/**
+ * `tiles` (default DEFAULT_GEMM_TILES), checked against the device: TILE_K a positive multiple of 4,
+ * WG_M·WG_N within maxComputeInvocationsPerWorkgroup and each within its per-dimension limit, the
+ * workgroup tiles within maxComputeWorkgroupStorageSize.
+ */
+export function checkGemmTiles(limits: GPUSupportedLimits, tiles: GemmTiles = DEFAULT_GEMM_TILES): GemmTiles {
+  const { WG_M, WG_N, TILE_K } = tiles;
+  const bad = (what: string) => new SwitchyardError('limits', 'gemmTiles', `${JSON.stringify(tiles)}: ${what}`);
+  for (const v of [WG_M, WG_N, TILE_K]) if (!Number.isInteger(v) || v < 1) throw bad('expected positive integers');
+  if (TILE_K % 4 !== 0) throw bad('TILE_K must be a multiple of 4 (quad loads)');
+  if (WG_M * WG_N > limits.maxComputeInvocationsPerWorkgroup) {
+    throw bad(`${WG_M * WG_N} threads exceed maxComputeInvocationsPerWorkgroup ${limits.maxComputeInvocationsPerWorkgroup}`);
+  }
+  if (WG_N > limits.maxComputeWorkgroupSizeX || WG_M > limits.maxComputeWorkgroupSizeY) {
+    throw bad(`exceeds maxComputeWorkgroupSizeX/Y ${limits.maxComputeWorkgroupSizeX}/${limits.maxComputeWorkgroupSizeY}`);
+  }
+  const bytes = gemmWorkgroupBytes(tiles);
+  if (bytes > limits.maxComputeWorkgroupStorageSize) {
+    throw bad(`${bytes} bytes of workgroup memory exceed maxComputeWorkgroupStorageSize ${limits.maxComputeWorkgroupStorageSize}`);
+  }
+  return tiles;
+}
+
+/**
+ * Worst-case workgroup count of one grouped-GEMM dispatch over `nRow` plan rows and `nExpertGroup`
+ * experts: Σₑ ceil(countₑ / TILE_M) ≤ ceil(nRow / TILE_M) + (experts with rows), times the column tiles.
+ */
+export function groupedGemmWorkgroups(nRow: number, nExpertGroup: number, nCol: number, tiles: GemmTiles): number {
+  return ceilDiv(nCol, tileCols(tiles)) * (ceilDiv(nRow, tileRows(tiles)) + Math.min(nExpertGroup, nRow));
+}
+
+/** How a GEMM operand of row length K is read: vec4 elements when K % 4 == 0 (rows start 16-byte aligned). */
+export type Layout = 'vec4' | 'scalar';
+
+export function layoutFor(rowLength: number): Layout {
+  return rowLength % 4 === 0 ? 'vec4' : 'scalar';
+}
+
+/** The WGSL element type of a buffer of `type` values read in `layout`. */
+export function elementType(type: WeightDtype, layout: Layout): string {
+  return layout === 'vec4' ? `vec4<${type}>` : type;
+}
+
+/**
+ * WGSL `fn load_<buffer>(base: u32, k: u32, len: u32) -> vec4f`: elements base + k .. base + k + 3 of
+ * `buffer` (a row starting at element `base`, of `len` elements) as f32, zero past the row's end. In the
+ * vec4 layout base and k are multiples of 4 and so is len, so one bounds check covers the quad.
+ */
+export function quadLoad(buffer: string, layout: Layout): string {
+  const head = `fn load_${buffer}(base: u32, k: u32, len: u32) -> vec4f {`;
+  if (layout === 'vec4') {
+    return `${head}\n  if (k >= len) {\n    return vec4f();\n  }\n  return vec4f(${buffer}[(base + k) / 4u]);\n}`;
+  }
+  return `${head}
+  var v = vec4f();
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    if (k + i < len) {
+      v[i] = f32(${buffer}[base + k + i]);
+    }
+  }
+  return v;
+}`;
+}
