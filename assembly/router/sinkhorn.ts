@@ -7,7 +7,7 @@
 const SINKHORN_EPSILON: f64 = 1e-8;
 
 /**
- * Overwrites c with the balanced plan diag(d0)·C·diag(d1); returns the iterations run.
+ * Overwrites c with the balanced plan diag(d0)·C·diag(d1), rounded to f32; returns the iterations run.
  * @param logits [nToken, nExpert] f32
  * @param c      [nToken, nExpert] f64 out: the plan
  * @param rowEps [nToken] f64 scratch; d0 [nToken] f64 scratch; d1, next [nExpert] f64 scratch
@@ -68,7 +68,8 @@ export function sinkhorn(
     const a = load<f64>(d0 + (<usize>t << 3));
     for (let e = 0; e < nExpert; e++) {
       const at = row + (<usize>e << 3);
-      store<f64>(at, a * load<f64>(at) * load<f64>(cur + (<usize>e << 3)));
+      // Rounded to f32 as the reference does (its comment says why: ties in f32, not exp's last bit).
+      store<f64>(at, <f64><f32>(a * load<f64>(at) * load<f64>(cur + (<usize>e << 3))));
     }
   }
   return iterations;

@@ -9,7 +9,7 @@
 const SINKHORN_EPSILON = 1e-8;
 
 export interface SinkhornPlan {
-  /** [nToken, nExpert] the balanced plan diag(d0)·C·diag(d1) */
+  /** [nToken, nExpert] the balanced plan diag(d0)·C·diag(d1), rounded to f32 */
   plan: Float64Array;
   iterations: number;
   /** mean|Δd1| at the last iteration */
@@ -50,9 +50,13 @@ export function sinkhorn(logits: ArrayLike<number>, nToken: number, nExpert: num
     [d1, next] = [next, d1];
     iterations++;
   }
+  // The plan is rounded to f32, the precision Megatron computes it in. In f64 the entries of a row often
+  // differ only in the last bits (large logits saturate d0·c/(d0·c + ε) at 1), where one ulp of exp() —
+  // V8's and AssemblyScript's differ — would pick different experts on different paths; in f32 those
+  // entries are equal and the tie rule (lower expert index) decides, the same everywhere.
   const plan = new Float64Array(nToken * nExpert);
   for (let t = 0; t < nToken; t++) {
-    for (let e = 0; e < nExpert; e++) plan[t * nExpert + e] = d0[t] * c[t * nExpert + e] * d1[e];
+    for (let e = 0; e < nExpert; e++) plan[t * nExpert + e] = Math.fround(d0[t] * c[t * nExpert + e] * d1[e]);
   }
   return { plan, iterations, error };
 }
