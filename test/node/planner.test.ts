@@ -1,0 +1,200 @@
+// The planner behind backend 'auto' (ts/api/planner.ts) on a fake clock: each fake path advances the clock
+// by a cost model of T, so which path wins is decided here, never by wall-clock time.
+import { describe, expect, it } from 'vitest';
+import { PlanTable, Planner, shapeClass } from '../../ts/api/planner.js';
+import { costBounds } from '../../ts/api/cost-bounds.js';
+
+type Path = 'webgpu' | 'wasm';
+
+/** Milliseconds a warm run of T tokens takes; `cold` is added to a path's first run in a planner. */
+interface CostModel { warm: (T: number) => number; cold?: number; fails?: (T: number) => boolean }
+
+/** A GPU with a fixed launch latency and a cheap slope, a CPU the other way round: they cross at T ≈ 55. */
+const CROSSING: Record<Path, CostModel> = {
+  webgpu: { warm: (T) => 5 + 0.01 * T },
+  wasm: { warm: (T) => 0.05 + 0.1 * T },
+};
+
+function fakePaths(models: Record<string, CostModel>) {
+  let now = 0;
+  const ran: { path: string; T: number }[] = [];
+  const started = new Set<string>();
+  const clock = () => now;
+  /** The work of one call on `path`: its answer names the path, so a test sees which result came back. */
+  const exec = (T: number) => async (path: string) => {
+    const m = models[path];
+    ran.push({ path, T });
+    now += m.warm(T) + (started.has(path) ? 0 : m.cold ?? 0);
+    started.add(path);
+    await Promise.resolve();
+    if (m.fails?.(T)) throw new Error(`${path} cannot run T=${T}`);
+    return `${path}@${T}`;
+  };
+  return { clock, exec, ran, now: () => now };
+}
+
+function planner(models: Record<string, CostModel>, options: { candidates?: Path[]; table?: PlanTable; budgetMs?: number; key?: string } = {}) {
+  const fake = fakePaths(models);
+  const p = new Planner<Path>({
+    candidates: options.candidates ?? ['webgpu', 'wasm'],
+    key: options.key ?? 'block',
+    table: options.table ?? new PlanTable(),
+    clock: fake.clock,
+    budgetMs: options.budgetMs,
+  });
+  return { p, ...fake, run: (T: number) => p.run(T, fake.exec(T)) };
+}
+
+describe('shapeClass', () => {
+  it('is ⌈log2 T⌉: 1 | 2 | 3–4 | 5–8 | …', () => {
+    expect([1, 2, 3, 4, 5, 8, 9, 64, 65, 256, 257, 512, 513].map(shapeClass)).toEqual([0, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 9, 10]);
+  });
+});
+
+describe('costBounds', () => {
+  it('knows nothing about a path that never ran', () => {
+    expect(costBounds([], 64)).toEqual({ lower: 0, estimate: Infinity });
+  });
+
+  it('bounds above by a run at a larger T, or by cost·T/T\' from a smaller one', () => {
+    expect(costBounds([{ nToken: 256, ms: 30, cold: true }], 64).estimate).toBe(30);
+    expect(costBounds([{ nToken: 8, ms: 2, cold: false }], 64)).toEqual({ lower: 2, estimate: 16 });
+  });
+
+  it('extrapolates the line through two warm runs below T, and takes no lower bound from a cold run', () => {
+    const gpu = [{ nToken: 1, ms: 5.01, cold: false }, { nToken: 16, ms: 5.16, cold: false }];
+    expect(costBounds(gpu, 512).estimate).toBeCloseTo(10.12, 9);
+    expect(costBounds([{ nToken: 1, ms: 300, cold: true }], 4)).toEqual({ lower: 0, estimate: 1200 });
+  });
+});
+
+describe('Planner', () => {
+  it('picks the cheaper path per shape class and returns that path\'s result', async () => {
+    const { run } = planner(CROSSING);
+    expect(await run(512)).toEqual({ result: 'webgpu@512', path: 'webgpu' });
+    expect(await run(1)).toEqual({ result: 'wasm@1', path: 'wasm' });
+    expect(await run(16)).toEqual({ result: 'wasm@16', path: 'wasm' });
+    expect(await run(200)).toEqual({ result: 'webgpu@200', path: 'webgpu' });
+  });
+
+  it('caches the winner per class: a later call of the class runs once, on the winner', async () => {
+    const { p, run, ran } = planner(CROSSING);
+    await run(3);
+    expect(p.calibrations).toBe(1);
+    // The GPU ran first (the first preference), then the CPU, then the GPU again: its first run was cold.
+    expect(ran.map((r) => r.path)).toEqual(['webgpu', 'wasm', 'webgpu']);
+    ran.length = 0;
+    for (const T of [3, 4, 4, 3]) expect((await run(T)).path).toBe('wasm');
+    expect(ran).toEqual([3, 4, 4, 3].map((T) => ({ path: 'wasm', T })));
+    expect(p.calibrations).toBe(1);
+    await run(5); // a new class
+    expect(p.calibrations).toBe(2);
+  });
+
+  it('runs a new class first on the nearest measured class\'s winner', async () => {
+    const { run, ran } = planner(CROSSING);
+    await run(1);
+    ran.length = 0;
+    await run(2);
+    expect(ran[0].path).toBe('wasm');
+  });
+
+  it('shares measured plans between planners of one key through the table, not across keys', async () => {
+    const table = new PlanTable();
+    const a = planner(CROSSING, { table });
+    await a.run(1);
+    const b = planner(CROSSING, { table });
+    expect(await b.run(1)).toEqual({ result: 'wasm@1', path: 'wasm' });
+    expect(b.p.calibrations).toBe(0);
+    expect(b.p.preferred()).toBe('wasm');
+    const c = planner(CROSSING, { table, key: 'other block' });
+    await c.run(1);
+    expect(c.p.calibrations).toBe(1);
+  });
+
+  it('never measures with one candidate', async () => {
+    const { p, run, ran } = planner(CROSSING, { candidates: ['wasm'] });
+    for (const T of [1, 64, 257]) expect((await run(T)).path).toBe('wasm');
+    expect(ran).toHaveLength(3);
+    expect(p.calibrations).toBe(0);
+    expect(p.spent).toBe(0);
+  });
+
+  it('charges only the extra runs to the budget, and infers classes once it is spent', async () => {
+    const slow: Record<Path, CostModel> = { webgpu: { warm: (T) => 10 + T / 4 }, wasm: { warm: (T) => T / 2 } };
+    const { p, run, ran } = planner(slow);
+    // webgpu: the call itself, free. wasm has never run, so nothing bounds it: it runs, 512 ms, and
+    // overruns the budget — the one overrun a path can cause in a block.
+    expect((await run(1024)).path).toBe('webgpu');
+    expect(p.spent).toBe(512);
+    expect(p.calibrations).toBe(1);
+    ran.length = 0;
+    const r = await run(64); // budget spent: one run, on the nearest measured class's winner
+    expect(r).toEqual({ result: 'webgpu@64', path: 'webgpu' });
+    expect(ran).toEqual([{ path: 'webgpu', T: 64 }]);
+    expect(p.calibrations).toBe(1);
+    ran.length = 0;
+    await run(40); // the inferred class is cached too
+    expect(ran).toEqual([{ path: 'webgpu', T: 40 }]);
+  });
+
+  it('does not measure a path whose cost, bounded from a smaller T, exceeds the budget left', async () => {
+    const slow: Record<Path, CostModel> = { webgpu: { warm: (T) => 10 + T / 4 }, wasm: { warm: (T) => T / 2 } };
+    const { p, run, ran } = planner(slow);
+    await run(1); // webgpu (free), wasm 0.5 ms, webgpu again (its first run was cold) 10.25 ms
+    expect(p.spent).toBeCloseTo(10.75, 9);
+    ran.length = 0;
+    // webgpu at T=1024 is bounded by 10.25·1024 ms: more than the budget left, so not measured (its true
+    // cost, 266 ms, would have won; a path with a large fixed cost needs two warm runs for a tight estimate).
+    expect((await run(1024)).path).toBe('wasm');
+    expect(ran).toEqual([{ path: 'wasm', T: 1024 }]);
+  });
+
+  it('does not measure a path that a run at a larger T bounds above the budget left', async () => {
+    const { p, run, ran } = planner({ webgpu: { warm: () => 50 }, wasm: { warm: (T) => 2 * T } }, { candidates: ['wasm', 'webgpu'], budgetMs: 100 });
+    expect((await run(64)).path).toBe('webgpu'); // wasm 128 (free), webgpu 50
+    expect(p.spent).toBe(50);
+    ran.length = 0;
+    // wasm at T=32 costs at most its 128 ms at T=64, more than the 50 ms left: not measured.
+    expect((await run(32)).path).toBe('webgpu');
+    expect(ran).toEqual([{ path: 'webgpu', T: 32 }]);
+    expect(p.spent).toBe(50);
+  });
+
+  it('does not measure a path that a warm run at a smaller T proves clearly slower', async () => {
+    const { run, ran } = planner({ webgpu: { warm: () => 60 }, wasm: { warm: () => 1 } });
+    expect((await run(1)).path).toBe('wasm');
+    ran.length = 0;
+    expect((await run(4)).path).toBe('wasm');
+    expect(ran).toEqual([{ path: 'wasm', T: 4 }]);
+  });
+
+  it('measures a cold loser again, warm, when that fits the budget', async () => {
+    // The GPU's first run compiles its pipelines (60 ms); warm it beats the CPU.
+    const { run, ran } = planner({ webgpu: { warm: () => 1, cold: 60 }, wasm: { warm: () => 5 } });
+    expect((await run(8)).path).toBe('webgpu');
+    // Then the CPU's run, cold too and now the loser, is measured again as well.
+    expect(ran.map((r) => r.path)).toEqual(['webgpu', 'wasm', 'webgpu', 'wasm']);
+  });
+
+  it('judges a cold run that alone exceeds the budget on that run', async () => {
+    const { p, run, ran } = planner({ webgpu: { warm: () => 1, cold: 1500 }, wasm: { warm: () => 5 } });
+    expect((await run(8)).path).toBe('wasm');
+    expect(ran.map((r) => r.path)).toEqual(['webgpu', 'wasm']);
+    expect(p.spent).toBe(5);
+  });
+
+  it('passes over a path whose extra run throws, for that class', async () => {
+    const { run } = planner({ webgpu: { warm: () => 1, fails: (T) => T > 100 }, wasm: { warm: () => 5 } }, { candidates: ['wasm', 'webgpu'] });
+    expect(await run(300)).toEqual({ result: 'wasm@300', path: 'wasm' });
+    expect(await run(4)).toEqual({ result: 'webgpu@4', path: 'webgpu' });
+  });
+
+  it('calibrates a class once when calls of it overlap', async () => {
+    const { p, exec, ran } = planner(CROSSING);
+    const results = await Promise.all([1, 1, 2, 1].map((T) => p.run(T, exec(T))));
+    expect(results.map((r) => r.path)).toEqual(['wasm', 'wasm', 'wasm', 'wasm']);
+    expect(p.calibrations).toBe(2);
+    expect(ran.filter((r) => r.T === 1).map((r) => r.path)).toEqual(['webgpu', 'wasm', 'webgpu', 'wasm', 'wasm']);
+  });
+});
