@@ -1,9 +1,15 @@
-// createMoE(): validates a block's config and weights and binds them to an execution path.
-import type { MoE, MoEConfig, RuntimeOptions, TensorLike } from '../spec/types.js';
+// createMoE(): validates a block's config and weights, lists the paths it may run on and hands them to a
+// planner: one path when the backend is forced, or under 'auto' with a single path here; otherwise the GPU
+// and the best CPU path, chosen per shape class from measured costs (ts/api/planner.ts).
+import type { MoE, MoEConfig, ResolvedBackend, RuntimeOptions, TensorLike } from '../spec/types.js';
 import { resolveMoE, type ResolvedMoE } from '../spec/moe-config.js';
+import type { CpuBackend } from '../backends/backend.js';
+import type { WebGpuBackend } from '../backends/webgpu.js';
 import { SwitchyardError } from '../errors.js';
-import { MoEBlock, type BoundPath } from './moe-block.js';
+import { MoEBlock } from './moe-block.js';
+import { BlockPaths, type Binder, type BoundPath } from './block-paths.js';
 import { backendOption, cpuPath, gpuPath, requireGpuPath } from './paths.js';
+import { Planner, instanceId } from './planner.js';
 import { gpuCanRoute } from './route.js';
 import { oneOf } from '../spec/check.js';
 
@@ -24,12 +30,53 @@ async function bindCpu(
   };
 }
 
+/** The router kernel runs plain softmax top-k on the device; every other router runs on the CPU and hands the experts its selection. */
+function routesOnDevice(resolved: ResolvedMoE): boolean {
+  return gpuCanRoute(resolved.router) && resolved.routerWeight !== undefined;
+}
+
+async function bindGpu(resolved: ResolvedMoE, gpu: WebGpuBackend, cpu: CpuBackend, weightDtype: WeightDtype): Promise<BoundPath> {
+  const onDevice = routesOnDevice(resolved);
+  const router = resolved.router;
+  const block = gpu.prepareBlock({
+    routerWeight: onDevice ? resolved.routerWeight : undefined,
+    routerBias: onDevice ? resolved.routerBias : undefined,
+    experts: resolved.experts,
+    nExpertUsed: router.topK,
+    normalize: onDevice && router.kind === 'topk' ? router.normalize : undefined,
+    scale: onDevice && router.kind === 'topk' ? router.scale : undefined,
+    shared: resolved.shared && { experts: resolved.shared.experts, gate: resolved.shared.gate },
+    weightDtype: weightDtype === 'f16' ? 'f16' : 'f32',
+  });
+  // Plans, stats and losses are built on the CPU: from the one read-back at the end of a forward, or
+  // (routing on the CPU) before the experts run.
+  return { kind: 'gpu', block, cpu, routesOnDevice: onDevice };
+}
+
 /**
- * Builds a MoE block from a config and canonical weights (DESIGN.md §3 names). `backend: 'auto'` takes
- * WebGPU when an adapter is present, else WASM, else the reference; `moe.backend` says which.
+ * What makes two blocks cost the same on the same paths: their dims, activation, biases, shared expert,
+ * weight dtype, where routing runs, and the path instances (device, wasm module). Blocks with one
+ * signature share measured plans, so the layers of a model calibrate once.
+ */
+function signature(resolved: ResolvedMoE, weightDtype: WeightDtype, gpu: WebGpuBackend, cpu: CpuBackend): string {
+  const { experts, router, shared } = resolved;
+  return JSON.stringify([
+    resolved.dModel, resolved.dFF, experts.nExpert, router.topK, router.kind, experts.activation ?? 'swiglu',
+    experts.gateBias !== undefined || experts.upBias !== undefined || experts.downBias !== undefined,
+    shared ? [shared.experts.dFF, shared.gate !== undefined] : 0, weightDtype, routesOnDevice(resolved),
+    `webgpu#${instanceId(gpu)}`, `${cpu.name}#${instanceId(cpu)}`,
+  ]);
+}
+
+/**
+ * Builds a MoE block from a config and canonical weights (DESIGN.md §3 names). `backend: 'auto'` with a
+ * WebGPU adapter present measures, the first time each token count class (⌈log2 T⌉) is seen, the GPU and
+ * the best CPU path (WASM, else the reference) on that call, within ~200 ms per block, and keeps the
+ * cheaper for the class; without an adapter it runs WASM (else the reference). A forced backend never
+ * measures. `routing.backend` of each forward and `moe.backend` (the last forward's path) report the choice.
  * `weightDtype: 'f16'` keeps expert weights as f16 (on a GPU with `shader-f16`, f32 on one without; always on
  * wasm); `'int8'` as block-wise int8 with f16 scales, on wasm ('auto' then skips the GPU). Both are converted
- * here, once. The reference path, the oracle, keeps f32.
+ * once, when a path is bound. The reference path, the oracle, keeps f32.
  *
  * @example
  * const moe = await createMoE(
@@ -47,26 +94,39 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
     throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights run on ${weightDtype === 'int8' ? "the wasm path" : "the webgpu and wasm paths"}, not on '${forced}'; available there: 'f32'`);
   }
   const fallback = () => bindCpu(resolved, options, 'auto', weightDtype);
-  const gpu = forced === 'webgpu' ? await requireGpuPath(options) : forced === 'auto' && weightDtype !== 'int8' ? await gpuPath(options) : undefined;
-  if (!gpu) {
-    return new MoEBlock(config, resolved, await bindCpu(resolved, options, forced === 'webgpu' ? 'auto' : forced, weightDtype), fallback);
+  const binders = new Map<ResolvedBackend, Binder>();
+  let key = '';
+  if (forced === 'webgpu') {
+    const gpu = await requireGpuPath(options);
+    const cpu = await cpuPath(options, 'auto');
+    binders.set('webgpu', () => bindGpu(resolved, gpu, cpu, weightDtype));
+  } else {
+    // int8 experts exist on wasm only, so 'auto' has one candidate for them.
+    const gpu = forced === 'auto' && weightDtype !== 'int8' ? await gpuPath(options) : undefined;
+    const cpu = await cpuPath(options, forced);
+    // The GPU first: it is the design's fast path and what 'auto' did before measuring, so the first class
+    // runs there and the CPU's run is the extra one. The reference is a candidate only when wasm does not
+    // load: wasm computes the same f32 math with SIMD and beats it at every shape (bench/: 3–30×), so
+    // measuring the oracle would only spend the budget.
+    if (gpu) {
+      binders.set('webgpu', () => bindGpu(resolved, gpu, cpu, weightDtype));
+      key = signature(resolved, weightDtype, gpu, cpu);
+    }
+    binders.set(cpu.name, () => bindCpu(resolved, options, forced, weightDtype));
   }
-  const router = resolved.router;
-  // The router kernel runs plain softmax top-k on the device; every other router runs on the CPU and
-  // hands the experts its indices and weights.
-  const routesOnDevice = gpuCanRoute(router) && resolved.routerWeight !== undefined;
-  const block = gpu.prepareBlock({
-    routerWeight: routesOnDevice ? resolved.routerWeight : undefined,
-    routerBias: routesOnDevice ? resolved.routerBias : undefined,
-    experts: resolved.experts,
-    nExpertUsed: router.topK,
-    normalize: routesOnDevice ? router.normalize : undefined,
-    scale: routesOnDevice ? router.scale : undefined,
-    shared: resolved.shared && { experts: resolved.shared.experts, gate: resolved.shared.gate },
-    weightDtype: weightDtype === 'f16' ? 'f16' : 'f32',
-  });
-  // Plans, stats and losses are built on the CPU: from the one read-back at the end of a forward, or
-  // (routing on the CPU) before the experts run.
-  const path: BoundPath = { kind: 'gpu', block, cpu: await cpuPath(options, 'auto'), routesOnDevice };
-  return new MoEBlock(config, resolved, path, fallback);
+  const paths = new BlockPaths(binders);
+  let planner = new Planner<ResolvedBackend>({ candidates: paths.names, key, prepare: (name) => paths.get(name) });
+  // The preferred path is bound now, so weights it cannot hold are reported by createMoE itself; the
+  // others are bound when the planner first measures them. Under 'auto' a GPU that cannot hold the
+  // weights (limits) is passed over for the CPU.
+  try {
+    await paths.get(planner.preferred());
+  } catch (e) {
+    const cpu = paths.names.find((name) => name !== 'webgpu');
+    if (!(planner.preferred() === 'webgpu' && cpu && e instanceof SwitchyardError && (e.code === 'limits' || e.code === 'device-lost'))) throw e;
+    await paths.drop('webgpu');
+    planner = new Planner<ResolvedBackend>({ candidates: [cpu], key: '' });
+    await paths.get(cpu);
+  }
+  return new MoEBlock(config, resolved, paths, planner, fallback);
 }

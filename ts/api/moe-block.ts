@@ -1,7 +1,7 @@
-// A MoE block bound to one execution path: routes, runs the experts over the plan, combines.
+// A MoE block: validates a call, lets its planner pick the path (one path when forced, measured per shape
+// class under 'auto'), routes, runs the experts over the plan, combines; falls back to the CPU when the
+// GPU device is lost.
 import { SwitchyardError, describe } from '../errors.js';
-import type { CpuBackend, PreparedExperts } from '../backends/backend.js';
-import type { GpuMoEBlock } from '../backends/webgpu.js';
 import type { ForwardOptions, ForwardResult, MoE, MoEConfig, ResolvedBackend } from '../spec/types.js';
 import type { ResolvedMoE } from '../spec/moe-config.js';
 import { allFinite, positiveInteger } from '../spec/check.js';
@@ -10,11 +10,8 @@ import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 import { assembleRouting } from './routing-result.js';
 import { addInto, sharedExpertPlan } from './shared-expert.js';
-
-/** Where the block's weights live now. */
-export type BoundPath =
-  | { kind: 'cpu'; backend: CpuBackend; experts: PreparedExperts; shared: { experts: PreparedExperts; gate: Float32Array | undefined } | undefined }
-  | { kind: 'gpu'; block: GpuMoEBlock; cpu: CpuBackend; routesOnDevice: boolean };
+import type { BlockPaths, BoundPath } from './block-paths.js';
+import { Planner } from './planner.js';
 
 /** The vocabulary a hash table covers, so out-of-range token ids are refused before lookup. */
 function vocabOf(router: ResolvedRouterSpec): number | undefined {
@@ -23,29 +20,37 @@ function vocabOf(router: ResolvedRouterSpec): number | undefined {
 
 export class MoEBlock implements MoE {
   readonly config: MoEConfig;
-  private path: BoundPath | undefined;
+  private destroyed = false;
+  /** The path the last forward ran on; undefined before the first and after a lost device. */
+  private last: ResolvedBackend | undefined;
+  /** Set once the GPU device is lost: the switch to the CPU, which every later call waits for. */
+  private recovering: Promise<void> | undefined;
   private warnedFallback = false;
 
   constructor(
     config: MoEConfig,
     private readonly resolved: ResolvedMoE,
-    path: BoundPath,
-    /** Binds the weights to a CPU path after a lost GPU device. */
+    private readonly paths: BlockPaths,
+    private planner: Planner<ResolvedBackend>,
+    /** Binds the weights to the best CPU path, for a block that ran on the GPU alone and lost its device. */
     private readonly fallback: () => Promise<BoundPath>,
   ) {
     this.config = config;
-    this.path = path;
   }
 
+  /**
+   * The path the last forward ran on; before the first call, the path the block prefers (under 'auto',
+   * the one that won most shape classes measured for identical blocks, else the GPU when there is one).
+   * Under 'auto' two calls of different token counts may run on different paths; each call's
+   * `routing.backend` names the path that routed it.
+   */
   get backend(): ResolvedBackend {
-    const path = this.path;
-    if (!path) return 'reference';
-    return path.kind === 'gpu' ? 'webgpu' : path.backend.name;
+    if (this.destroyed) return 'reference';
+    return this.last ?? this.planner.preferred();
   }
 
   async forward(hidden: Float32Array, options: ForwardOptions): Promise<ForwardResult> {
-    const path = this.path;
-    if (!path) throw new SwitchyardError('backend', 'moe', 'forward() called after destroy()');
+    if (this.destroyed) throw new SwitchyardError('backend', 'moe', 'forward() called after destroy()');
     if (options === null || typeof options !== 'object') {
       throw new SwitchyardError('shape', 'options', `expected { tokens }, received ${describe(options)}`);
     }
@@ -64,20 +69,36 @@ export class MoEBlock implements MoE {
       nToken, sequenceLength, logits: undefined, hidden, dModel,
       weight: this.resolved.routerWeight, bias: this.resolved.routerBias, tokenIds,
     };
+    if (this.recovering) await this.recovering;
+    try {
+      const { result, path } = await this.planner.run(nToken, (name) => this.runOn(name, hidden, data));
+      this.last = path;
+      return result;
+    } catch (e) {
+      if (!(e instanceof SwitchyardError && e.code === 'device-lost') || !this.recovering) throw e;
+      // runOn started the switch to the CPU; this call runs again there.
+      await this.recovering;
+      return this.forward(hidden, options);
+    }
+  }
+
+  private async runOn(name: ResolvedBackend, hidden: Float32Array, data: RouterData): Promise<ForwardResult> {
+    const path = await this.paths.get(name);
     if (path.kind === 'gpu') {
       try {
         return await this.forwardOnGpu(path, hidden, data);
       } catch (e) {
-        if (!(e instanceof SwitchyardError && e.code === 'device-lost')) throw e;
-        await this.recoverFromLostDevice(e);
-        return this.forward(hidden, options);
+        if (e instanceof SwitchyardError && e.code === 'device-lost') this.recovering ??= this.recoverFromLostDevice(name, e);
+        throw e;
       }
     }
     const { backend, experts } = path;
+    const { router } = this.resolved;
+    const { nToken, dModel } = data;
     const routing = backend.route(router, data);
     const output = backend.runExperts(experts, hidden, nToken, routing.plan);
     if (path.shared) {
-      const plan = sharedExpertPlan(hidden, nToken, dModel, path.shared.gate);
+      const plan = sharedExpertPlan(hidden, nToken, dModel!, path.shared.gate);
       addInto(output, backend.runExperts(path.shared.experts, hidden, nToken, plan));
     }
     return { output, routing: { ...routing, backend: backend.name } };
@@ -98,24 +119,28 @@ export class MoEBlock implements MoE {
   }
 
   destroy(): void {
-    const path = this.path;
-    this.path = undefined;
-    if (path?.kind === 'cpu') {
-      path.experts.destroy();
-      path.shared?.experts.destroy();
-    }
-    if (path?.kind === 'gpu') path.block.destroy();
+    this.destroyed = true;
+    this.paths.destroy();
   }
 
-  private async recoverFromLostDevice(cause: SwitchyardError): Promise<void> {
-    const lost = this.path;
-    this.path = await this.fallback();
-    if (lost?.kind === 'gpu') {
-      try { lost.block.destroy(); } catch { /* the device is gone; nothing left to release */ }
+  /**
+   * DESIGN.md §4: a lost device falls back to the CPU for the next call and says so once. The block keeps
+   * its CPU candidate (or binds one, when it ran on the GPU alone) and stops planning: one path is left.
+   */
+  private async recoverFromLostDevice(lost: ResolvedBackend, cause: SwitchyardError): Promise<void> {
+    await this.paths.drop(lost);
+    let cpu: ResolvedBackend | undefined = this.paths.names.find((name) => name !== 'webgpu');
+    if (!cpu) {
+      const bound = await this.fallback();
+      if (bound.kind !== 'cpu') throw new Error('MoEBlock: the fallback path is not a CPU path');
+      cpu = bound.backend.name;
+      this.paths.add(cpu, () => Promise.resolve(bound));
     }
+    this.planner = new Planner<ResolvedBackend>({ candidates: [cpu], key: '' });
+    this.last = undefined;
     if (!this.warnedFallback) {
       this.warnedFallback = true;
-      console.warn(`switchyard: WebGPU device lost (${cause.message}); continuing on the ${this.backend} path`);
+      console.warn(`switchyard: WebGPU device lost (${cause.message}); continuing on the ${cpu} path`);
     }
   }
 }

@@ -1,0 +1,74 @@
+// The execution paths one block may run on, each bound to the block's weights when first needed. Under
+// `backend: 'auto'` a block has two candidates (the GPU and the best CPU path); holding expert weights on
+// both costs memory and preparation time (packing for wasm, an upload for the GPU), so a path is bound
+// only when the planner first runs it — a path that never wins a measurement, or that the cached plans
+// of an identical block already ruled out, is never bound.
+import type { CpuBackend, PreparedExperts } from '../backends/backend.js';
+import type { GpuMoEBlock } from '../backends/webgpu.js';
+import type { ResolvedBackend } from '../spec/types.js';
+
+/** A path with the block's weights on it. */
+export type BoundPath =
+  | { kind: 'cpu'; backend: CpuBackend; experts: PreparedExperts; shared: { experts: PreparedExperts; gate: Float32Array | undefined } | undefined }
+  | { kind: 'gpu'; block: GpuMoEBlock; cpu: CpuBackend; routesOnDevice: boolean };
+
+export type Binder = () => Promise<BoundPath>;
+
+export function releasePath(path: BoundPath): void {
+  if (path.kind === 'cpu') {
+    path.experts.destroy();
+    path.shared?.experts.destroy();
+  } else {
+    path.block.destroy();
+  }
+}
+
+export class BlockPaths {
+  private readonly binders: Map<ResolvedBackend, Binder>;
+  private readonly bound = new Map<ResolvedBackend, Promise<BoundPath>>();
+
+  constructor(binders: ReadonlyMap<ResolvedBackend, Binder>) {
+    this.binders = new Map(binders);
+  }
+
+  get names(): ResolvedBackend[] {
+    return [...this.binders.keys()];
+  }
+
+  /** The path bound to the block's weights, binding it on first use (concurrent callers share one bind). */
+  get(name: ResolvedBackend): Promise<BoundPath> {
+    let path = this.bound.get(name);
+    if (!path) {
+      const bind = this.binders.get(name);
+      if (!bind) return Promise.reject(new Error(`BlockPaths: no path '${name}'`));
+      path = bind();
+      this.bound.set(name, path);
+      path.catch(() => this.bound.delete(name));
+    }
+    return path;
+  }
+
+  /** Forgets a path (its device was lost) and releases what it held, as far as a dead device allows. */
+  async drop(name: ResolvedBackend): Promise<void> {
+    const path = this.bound.get(name);
+    this.binders.delete(name);
+    this.bound.delete(name);
+    const held = await path?.catch(() => undefined);
+    if (held) {
+      try { releasePath(held); } catch { /* the device is gone; nothing left to release */ }
+    }
+  }
+
+  /** Adds a path (the CPU fallback of a block that ran on the GPU alone). */
+  add(name: ResolvedBackend, bind: Binder): void {
+    if (!this.binders.has(name)) this.binders.set(name, bind);
+  }
+
+  destroy(): void {
+    const bound = [...this.bound.values()];
+    this.binders.clear();
+    this.bound.clear();
+    // A bind still in flight is released when it lands.
+    for (const path of bound) void path.then(releasePath, () => undefined);
+  }
+}
