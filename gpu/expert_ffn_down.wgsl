@@ -16,7 +16,7 @@
 
 {{GROUPED_TILE}}
 
-override WG_M: u32 = 8u;
+override WG_M: u32 = 4u;
 override WG_N: u32 = 8u;
 override TILE_K: u32 = 32u;
 override TILE_M: u32 = 4u * WG_M;

@@ -8,11 +8,13 @@
 // step: ACTIVATION = identity, w_b = down, → y). The expert comes from the device (nothing read back);
 // the plan rows from gather_by_expert, so combine is shared with the GEMM path. The shared expert runs
 // here too, as k = 1 with every index 0 and slot_row the identity.
-// Weights are f32 or f16 ({{WEIGHT_T}}); partial sums are always f32.
+// Weights are f32 or f16; x and the weights are read four k at a time (the generated load_* functions:
+// vec4 loads when kDim is a multiple of 4, else four bounds-checked scalars); partial sums are f32.
 // Grid: linear workgroup id (folded into x, y) = slot · tiles_n + column tile; one dispatch per group of
 // experts sharing a weight buffer, and a workgroup whose expert lies in another group exits.
-// Knobs: WG_SIZE threads split the reduction dimension (power of two, for the tree sum); COLS output
-// columns per workgroup share each x element read; ACTIVATION (and GATED); HAS_BIAS_A, HAS_BIAS_B.
+// Knobs: WG_SIZE threads split the reduction dimension (power of two, for the tree sum), each reading a
+// quad of x once for the 4 output columns of the workgroup (COLS, fixed: the accumulators are vec4s);
+// ACTIVATION (and GATED); HAS_BIAS_A, HAS_BIAS_B.
 // Uniforms: shapes, the group's expert range, x_by_token, swiglu-oai's alpha and limit.
 {{ENABLE_F16}}
 {{PARAMS}}
@@ -20,21 +22,21 @@
 {{ACTIVATION}}
 
 override WG_SIZE: u32 = 64u;
-override COLS: u32 = 4u;
+const COLS: u32 = 4u;
 override HAS_BIAS_A: bool = false;
 override HAS_BIAS_B: bool = false;
 
 @group(0) @binding(0) var<uniform> params: ExpertMatvecParams;
 // x: x_by_token: [nToken, kDim] (hidden); else [R, kDim] (h by plan row)
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<{{X_T}}>;
 // indices: [nToken, nExpertUsed], −1 = no expert
 @group(0) @binding(2) var<storage, read> indices: array<i32>;
 // slot_row: [nToken · nExpertUsed] plan row of each assignment
 @group(0) @binding(3) var<storage, read> slot_row: array<u32>;
 // w_a: [nExpertGroup, nDim, kDim] (gate); read only when GATED (else w_b's buffer is bound here too)
-@group(0) @binding(4) var<storage, read> w_a: array<{{WEIGHT_T}}>;
+@group(0) @binding(4) var<storage, read> w_a: array<{{W_T}}>;
 // w_b: [nExpertGroup, nDim, kDim] (up, or down)
-@group(0) @binding(5) var<storage, read> w_b: array<{{WEIGHT_T}}>;
+@group(0) @binding(5) var<storage, read> w_b: array<{{W_T}}>;
 // bias_a: [nExpertGroup, nDim]; read only when HAS_BIAS_A
 @group(0) @binding(6) var<storage, read> bias_a: array<f32>;
 // bias_b: [nExpertGroup, nDim]; read only when HAS_BIAS_B
@@ -42,8 +44,11 @@ override HAS_BIAS_B: bool = false;
 // out: [R, nDim]
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 
-var<workgroup> s_a: array<f32, WG_SIZE * COLS>;
-var<workgroup> s_b: array<f32, WG_SIZE * COLS>;
+{{LOADS}}
+
+// Per-thread partial sums of the 4 columns, then the tree sum.
+var<workgroup> s_a: array<vec4f, WG_SIZE>;
+var<workgroup> s_b: array<vec4f, WG_SIZE>;
 // (expert within the group, plan row); x = NO_JOB when the slot's expert is elsewhere or −1
 var<workgroup> s_job: vec2u;
 
@@ -74,37 +79,36 @@ fn expert_matvec(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let k_dim = params.k_dim;
   let n_dim = params.n_dim;
   let x_base = select(job.y, s / params.n_expert_used, params.x_by_token != 0u) * k_dim;
-  for (var c = 0u; c < COLS; c = c + 1u) {
-    let n = col0 + c;
-    var acc_a = 0.0;
-    var acc_b = 0.0;
-    if (n < n_dim) {
-      let w_base = (job.x * n_dim + n) * k_dim;
-      for (var i = lid; i < k_dim; i = i + WG_SIZE) {
-        let xv = x[x_base + i];
-        if (GATED) {
-          acc_a = fma(xv, f32(w_a[w_base + i]), acc_a);
-        }
-        acc_b = fma(xv, f32(w_b[w_base + i]), acc_b);
-      }
+  // Columns past n_dim read the last row instead (valid memory, no branch in the loop); never written.
+  let w0 = (job.x * n_dim + min(col0, n_dim - 1u)) * k_dim;
+  let w1 = (job.x * n_dim + min(col0 + 1u, n_dim - 1u)) * k_dim;
+  let w2 = (job.x * n_dim + min(col0 + 2u, n_dim - 1u)) * k_dim;
+  let w3 = (job.x * n_dim + min(col0 + 3u, n_dim - 1u)) * k_dim;
+  var acc_a = vec4f();
+  var acc_b = vec4f();
+  for (var k = 4u * lid; k < k_dim; k = k + 4u * WG_SIZE) {
+    let xv = load_x(x_base, k, k_dim);
+    acc_b = acc_b + vec4f(dot(xv, load_w_b(w0, k, k_dim)), dot(xv, load_w_b(w1, k, k_dim)),
+                          dot(xv, load_w_b(w2, k, k_dim)), dot(xv, load_w_b(w3, k, k_dim)));
+    if (GATED) {
+      acc_a = acc_a + vec4f(dot(xv, load_w_a(w0, k, k_dim)), dot(xv, load_w_a(w1, k, k_dim)),
+                            dot(xv, load_w_a(w2, k, k_dim)), dot(xv, load_w_a(w3, k, k_dim)));
     }
-    s_a[c * WG_SIZE + lid] = acc_a;
-    s_b[c * WG_SIZE + lid] = acc_b;
   }
+  s_a[lid] = acc_a;
+  s_b[lid] = acc_b;
   workgroupBarrier();
   for (var stride = WG_SIZE / 2u; stride > 0u; stride = stride / 2u) {
     if (lid < stride) {
-      for (var c = 0u; c < COLS; c = c + 1u) {
-        s_a[c * WG_SIZE + lid] = s_a[c * WG_SIZE + lid] + s_a[c * WG_SIZE + lid + stride];
-        s_b[c * WG_SIZE + lid] = s_b[c * WG_SIZE + lid] + s_b[c * WG_SIZE + lid + stride];
-      }
+      s_a[lid] = s_a[lid] + s_a[lid + stride];
+      s_b[lid] = s_b[lid] + s_b[lid + stride];
     }
     workgroupBarrier();
   }
   let n = col0 + lid;
   if (lid < COLS && n < n_dim) {
-    var a = s_a[lid * WG_SIZE];
-    var b = s_b[lid * WG_SIZE];
+    var a = s_a[0][lid];
+    var b = s_b[0][lid];
     if (HAS_BIAS_A) {
       a = a + bias_a[job.x * n_dim + n];
     }

@@ -9,7 +9,7 @@ import type { BufferSet, GpuContext } from './webgpu-context.js';
 import { activationCode, IDENTITY_ACTIVATION, type WeightDtype } from '../kernels/activation.js';
 import { expertFfnUp } from '../kernels/expert-ffn-up.js';
 import { expertFfnDown } from '../kernels/expert-ffn-down.js';
-import { groupedGemmWorkgroups, layoutFor, tileCols } from '../kernels/grouped-gemm.js';
+import { gemmConstants, groupedGemmWorkgroups, layoutFor, tileCols } from '../kernels/grouped-gemm.js';
 import { EXPERT_MATVEC_CONSTANTS, expertMatvec, expertMatvecTiles, expertMatvecWorkgroups } from '../kernels/expert-matvec.js';
 import { ceilDiv } from '../kernels/wgsl.js';
 
@@ -69,12 +69,14 @@ export class DeviceExperts {
   private readonly uniforms: { up: GPUBuffer[]; down: GPUBuffer[]; matvecUp: GPUBuffer[]; matvecDown: GPUBuffer[] };
   private readonly up: ReturnType<typeof expertFfnUp>;
   private readonly down: ReturnType<typeof expertFfnDown>;
+  private readonly matvecUp: ReturnType<typeof expertMatvec>;
+  private readonly matvecDown: ReturnType<typeof expertMatvec>;
 
   /**
    * @param name the argument name in errors ('experts', 'shared.experts')
    * @param none a 16-byte buffer bound where a bias is absent (the kernels never read it then)
    */
-  constructor(private readonly ctx: GpuContext, set: BufferSet, w: ExpertWeights, private readonly dtype: WeightDtype,
+  constructor(private readonly ctx: GpuContext, set: BufferSet, w: ExpertWeights, dtype: WeightDtype,
     name: string, none: GPUBuffer) {
     const { nExpert, dModel, dFF } = w;
     this.nExpert = nExpert;
@@ -115,11 +117,13 @@ export class DeviceExperts {
     // The GEMMs read rows four k at a time, as vec4 when the row length (dModel for up, dFF for down) allows.
     this.up = expertFfnUp(dtype, layoutFor(dModel));
     this.down = expertFfnDown(dtype, layoutFor(dFF));
+    this.matvecUp = expertMatvec(dtype, layoutFor(dModel));
+    this.matvecDown = expertMatvec(dtype, layoutFor(dFF));
     this.uniforms = {
       up: make(this.up.params.byteSize),
       down: make(this.down.params.byteSize),
-      matvecUp: make(expertMatvec(dtype).params.byteSize),
-      matvecDown: make(expertMatvec(dtype).params.byteSize),
+      matvecUp: make(this.matvecUp.params.byteSize),
+      matvecDown: make(this.matvecDown.params.byteSize),
     };
     // The GEMM uniforms do not depend on the token count: written once here.
     const q = ctx.device.queue;
@@ -133,11 +137,11 @@ export class DeviceExperts {
 
     const hasGateBias = gated && w.gateBias !== undefined;
     this.pipelines = Promise.all([
-      ctx.pipeline(this.up, { ...tiles, ACTIVATION: code, HAS_GATE_BIAS: +hasGateBias, HAS_UP_BIAS: +!!w.upBias }),
-      ctx.pipeline(this.down, { ...tiles, HAS_BIAS: +!!w.downBias }),
-      ctx.pipeline(expertMatvec(dtype), { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: code, HAS_BIAS_A: +hasGateBias,
+      ctx.pipeline(this.up, { ...gemmConstants(tiles), ACTIVATION: code, HAS_GATE_BIAS: +hasGateBias, HAS_UP_BIAS: +!!w.upBias }),
+      ctx.pipeline(this.down, { ...gemmConstants(tiles), HAS_BIAS: +!!w.downBias }),
+      ctx.pipeline(this.matvecUp, { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: code, HAS_BIAS_A: +hasGateBias,
         HAS_BIAS_B: +!!w.upBias }),
-      ctx.pipeline(expertMatvec(dtype), { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: IDENTITY_ACTIVATION,
+      ctx.pipeline(this.matvecDown, { ...EXPERT_MATVEC_CONSTANTS, ACTIVATION: IDENTITY_ACTIVATION,
         HAS_BIAS_A: 0, HAS_BIAS_B: +!!w.downBias }),
     ]);
     // The block awaits these; an unobserved rejection before then must not crash the process.
@@ -148,7 +152,7 @@ export class DeviceExperts {
   bindGroups(p: Pipelines, io: ExpertIo): ExpertBindGroups {
     const ctx = this.ctx;
     const u = this.uniforms;
-    const [up, down, mvUp, mvDown] = [this.up, this.down, expertMatvec(this.dtype), expertMatvec(this.dtype)];
+    const [up, down, mvUp, mvDown] = [this.up, this.down, this.matvecUp, this.matvecDown];
     return {
       up: this.groups.map((g, i) => ctx.bindGroup(up, p[0], { params: u.up[i], x: io.x, rows: io.rows, offsets: io.offsets,
         gate: g.gate, up: g.up, gateBias: g.gateBias, upBias: g.upBias, h: io.h })),
@@ -165,7 +169,7 @@ export class DeviceExperts {
   /** The mat-vec uniforms of one forward: `nSlot` assignments, `nExpertUsed` per token. */
   writeMatvecUniforms(nSlot: number, nExpertUsed: number): void {
     const q = this.ctx.device.queue;
-    const params = expertMatvec(this.dtype).params;
+    const params = this.matvecUp.params;
     this.groups.forEach((g, i) => {
       const mv = { n_slot: nSlot, n_expert_used: nExpertUsed, expert_base: g.base, n_expert_group: g.count, alpha: this.alpha, limit: this.limit };
       q.writeBuffer(this.uniforms.matvecUp[i], 0, params.pack({

@@ -3,6 +3,7 @@
 // (x by plan row, ACTIVATION = identity, down bias) are two pipelines of the one kernel.
 import source from '../../gpu/expert_matvec.wgsl';
 import { activationSource, enableF16, type WeightDtype } from './activation.js';
+import { elementType, quadLoad, type Layout } from './grouped-gemm.js';
 import { ceilDiv, defineParams, substitute, type KernelSpec } from './wgsl.js';
 
 export const expertMatvecParams = defineParams('ExpertMatvecParams', [
@@ -22,30 +23,41 @@ export type ExpertMatvecBinding = 'x' | 'indices' | 'slotRow' | 'wA' | 'wB' | 'b
 
 type ExpertMatvecKernel = KernelSpec<(typeof expertMatvecParams.fields)[number][0], ExpertMatvecBinding>;
 
-function build(dtype: WeightDtype): ExpertMatvecKernel {
+function build(dtype: WeightDtype, layout: Layout): ExpertMatvecKernel {
   return {
     name: 'expert_matvec',
     code: substitute('expert_matvec', source, {
-      PARAMS: expertMatvecParams.wgsl, WEIGHT_T: dtype, ENABLE_F16: enableF16(dtype), ACTIVATION: activationSource,
+      PARAMS: expertMatvecParams.wgsl, ENABLE_F16: enableF16(dtype), ACTIVATION: activationSource,
+      X_T: elementType('f32', layout), W_T: elementType(dtype, layout),
+      LOADS: ['x', 'w_a', 'w_b'].map((b) => quadLoad(b, layout)).join('\n\n'),
     }),
     params: expertMatvecParams,
     bindings: ['params', 'x', 'indices', 'slotRow', 'wA', 'wB', 'biasA', 'biasB', 'out'],
   };
 }
 
-const kernels = { f32: build('f32'), f16: build('f16') };
+const kernels = new Map<string, ExpertMatvecKernel>();
 
-/** The kernel reading weights of `dtype` (one object per dtype, so pipelines cache by identity). */
-export function expertMatvec(dtype: WeightDtype): ExpertMatvecKernel {
-  return kernels[dtype];
+/**
+ * The kernel reading weights of `dtype` in `layout` (layoutFor(kDim): dModel for the up step, dFF for
+ * the down step); one object per variant, so pipelines cache by identity.
+ */
+export function expertMatvec(dtype: WeightDtype, layout: Layout): ExpertMatvecKernel {
+  const key = `${dtype}/${layout}`;
+  let k = kernels.get(key);
+  if (!k) kernels.set(key, (k = build(dtype, layout)));
+  return k;
 }
 
-/** 64 threads split the dot product; 4 output columns per workgroup reuse each x element read. */
-export const EXPERT_MATVEC_CONSTANTS = { WG_SIZE: 64, COLS: 4 } as const;
+/** 64 threads split the dot product, a quad of k each per step (256 k per pass over the row). */
+export const EXPERT_MATVEC_CONSTANTS = { WG_SIZE: 64 } as const;
+
+/** Output columns per workgroup (COLS in the WGSL): each x quad read serves four weight rows. */
+const EXPERT_MATVEC_COLS = 4;
 
 /** Column tiles of one output row. */
 export function expertMatvecTiles(nDim: number): number {
-  return ceilDiv(nDim, EXPERT_MATVEC_CONSTANTS.COLS);
+  return ceilDiv(nDim, EXPERT_MATVEC_COLS);
 }
 
 /** One workgroup per (assignment, column tile). */
