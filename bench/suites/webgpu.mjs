@@ -5,14 +5,18 @@
 //     GEMM path on M rows (6·M·d·f FLOPs): switchyard createMoE (webgpu) vs onnxruntime-web's WebGPU MatMul
 //     of the FFN's gate GEMM (2·M·d·f) on the same device, compared by GFLOP/s. Both include upload and read-back.
 //   block E8/k2 — a small MoE block on our path alone (no peer runs a MoE op on WebGPU).
+// SWITCHYARD_PREVIOUS_DIST=<dir> also measures another build's bundle (e.g. the last commit's dist/ in a
+// clean worktree) on the same cases and device, in the same run: our rows then carry the ratio to it.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { measure } from '../lib/measure.mjs';
 import { acceptSharedViewsInWriteBuffer, dawnDevice } from '../lib/dawn.mjs';
 import { matMulModel } from '../lib/onnx.mjs';
 
 const D_MODEL = 512;
 const D_FF = 1024;
-/** lavapipe: a forward of M = 256 takes ~1 s; a couple of samples are enough. */
-const GPU_BUDGET = { time: 100, iterations: 3, warmupTime: 0, warmupIterations: 1 };
+/** lavapipe: a forward of M = 256 took ~1 s before the register-tiled GEMMs; five samples keep the median steady. */
+const GPU_BUDGET = { time: 100, iterations: 5, warmupTime: 0, warmupIterations: 1 };
 const AGREEMENT = 1e-3; // the GPU path's documented bound is 1e-4 of the norm; 1e-3 only catches wrong math
 
 function transpose(m, rows, cols) {
@@ -71,7 +75,10 @@ export async function webgpuSuite(ctx) {
 
   const ffnConfig = { dModel: D_MODEL, router: { kind: 'topk', numExperts: 1, topK: 1, normalize: true }, expert: { dFF: D_FF, activation: 'swiglu' } };
   const ffnWeights = { 'router.weight': n(D_MODEL, 0.1), 'experts.gate': gate, 'experts.up': up, 'experts.down': down };
-  const ours = await dist.createMoE(ffnConfig, ffnWeights, { backend: 'webgpu', device });
+  const previousDir = process.env.SWITCHYARD_PREVIOUS_DIST;
+  const previous = previousDir && await import(pathToFileURL(join(previousDir, 'switchyard.node.js')).href);
+  // Ours and, when asked for, the previous build: each checked against the reference before timing.
+  const builds = [{ lib: dist, runtime: 'switchyard', ours: true }, ...(previous ? [{ lib: previous, runtime: 'switchyard (previous build)', ours: false }] : [])];
   const reference = await dist.createMoE(ffnConfig, ffnWeights, { backend: 'reference' });
   const inputs = [];
   for (const M of ms) {
@@ -79,32 +86,40 @@ export async function webgpuSuite(ctx) {
     const caseName = `FFN M${M} d${D_MODEL} f${D_FF}`;
     const expected = (await reference.forward(x, { tokens: M })).output;
     inputs.push({ M, x, caseName, expected, work: { flops: 6 * M * D_MODEL * D_FF } });
-    const err = relativeError((await ours.forward(x, { tokens: M })).output, expected);
-    if (!(err <= AGREEMENT)) throw new Error(`switchyard webgpu disagrees with the reference on ${caseName}: ${err}`);
-    trace(`ours ${caseName} checked`);
-    add({ case: caseName, runtime: 'switchyard', backend, variant: `createMoE E1/k1 (${M === 1 ? 'mat-vec' : 'grouped GEMM'})`, ours: true, work: inputs.at(-1).work, ...(await measure(() => ours.forward(x, { tokens: M }), GPU_BUDGET)) });
   }
-  ours.destroy();
+  for (const { lib, runtime, ours } of builds) {
+    const moe = await lib.createMoE(ffnConfig, ffnWeights, { backend: 'webgpu', device });
+    for (const { M, x, caseName, expected, work } of inputs) {
+      const err = relativeError((await moe.forward(x, { tokens: M })).output, expected);
+      if (!(err <= AGREEMENT)) throw new Error(`${runtime} webgpu disagrees with the reference on ${caseName}: ${err}`);
+      trace(`${runtime} ${caseName} checked`);
+      add({ case: caseName, runtime, backend, variant: `createMoE E1/k1 (${M === 1 ? 'mat-vec' : 'grouped GEMM'})`, ours, work, ...(await measure(() => moe.forward(x, { tokens: M }), GPU_BUDGET)) });
+    }
+    moe.destroy();
+  }
   reference.destroy();
 
   const E = 8;
   const k = 2;
   const blockConfig = { dModel: D_MODEL, router: { kind: 'topk', numExperts: E, topK: k, normalize: true }, expert: { dFF: D_FF, activation: 'swiglu' } };
-  const block = await dist.createMoE(blockConfig, {
+  const blockWeights = {
     'router.weight': n(E * D_MODEL, 1 / Math.sqrt(D_MODEL)),
     'experts.gate': n(E * D_FF * D_MODEL, 1 / Math.sqrt(D_MODEL)),
     'experts.up': n(E * D_FF * D_MODEL, 1 / Math.sqrt(D_MODEL)),
     'experts.down': n(E * D_MODEL * D_FF, 1 / Math.sqrt(D_FF)),
-  }, { backend: 'webgpu', device });
-  for (const T of quick ? [64] : [1, 64]) {
-    const x = n(T * D_MODEL, 1);
-    add({
-      case: `block E${E}/k${k}/d${D_MODEL}/f${D_FF} T${T}`, runtime: 'switchyard', backend, variant: 'createMoE', ours: true,
-      work: { tokens: T, flops: T * k * 6 * D_MODEL * D_FF }, note: 'no peer: no MoE op on WebGPU in the peers',
-      ...(await measure(() => block.forward(x, { tokens: T }), GPU_BUDGET)),
-    });
+  };
+  const blockInputs = (quick ? [64] : [1, 64]).map((T) => ({ T, x: n(T * D_MODEL, 1) }));
+  for (const { lib, runtime, ours } of builds) {
+    const block = await lib.createMoE(blockConfig, blockWeights, { backend: 'webgpu', device });
+    for (const { T, x } of blockInputs) {
+      add({
+        case: `block E${E}/k${k}/d${D_MODEL}/f${D_FF} T${T}`, runtime, backend, variant: 'createMoE', ours,
+        work: { tokens: T, flops: T * k * 6 * D_MODEL * D_FF }, note: ours && !previous ? 'no peer: no MoE op on WebGPU in the peers' : undefined,
+        ...(await measure(() => block.forward(x, { tokens: T }), GPU_BUDGET)),
+      });
+    }
+    block.destroy();
   }
-  block.destroy();
   trace('block done');
 
   // The peer last, on the same device: onnxruntime-web's WebGPU MatMul X [M, d] · W [d, f] (the FFN's gate GEMM),
