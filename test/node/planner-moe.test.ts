@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as api from '../../ts/entry/node.js';
 import { PlanTable, plannerDefaults } from '../../ts/api/planner.js';
-import { getGpu, setGpuProvider } from '../../ts/runtime/providers.js';
+import { setGpuProvider } from '../../ts/runtime/providers.js';
 import type { MoE, MoEConfig, Routing } from '../../ts/spec/types.js';
 import { expectRelativeToNorm } from '../cases/compare.js';
 import { normal, rng } from '../cases/rng.js';
@@ -64,10 +64,16 @@ async function expectLikeReference(name: string, T: number, got: { output: Float
   expectRelativeToNorm(`${name} T=${T} output`, got.output, want.output, OUTPUT_BOUND);
 }
 
-/** A device of this test's own (it destroys one), from the runtime's GPU object; then 'auto' is left without a default adapter. */
+/**
+ * Two devices of this test's own (it destroys one), from Dawn as the other WebGPU tests open it; then the
+ * runtime is left without a GPU, so 'auto' without options.device has none.
+ */
+let dawn: GPU | undefined; // held for the whole file: Dawn's instance must outlive its devices
 async function openDevices(): Promise<{ devices?: GPUDevice[]; reason?: string }> {
   try {
-    const gpu = await getGpu();
+    const webgpu = await import('webgpu');
+    Object.assign(globalThis, webgpu.globals);
+    const gpu = (dawn = webgpu.create([]));
     // An adapter gives one device; the second (destroyed by the device-loss case) needs its own.
     const adapters = [await gpu?.requestAdapter(), await gpu?.requestAdapter()];
     if (!adapters[0] || !adapters[1]) return { reason: 'requestAdapter() gave no adapter (Mesa Vulkan drivers installed?)' };
@@ -79,7 +85,9 @@ async function openDevices(): Promise<{ devices?: GPUDevice[]; reason?: string }
 const { devices, reason } = await openDevices();
 setGpuProvider(async () => undefined);
 if (!devices) console.warn(`planner-moe: GPU cases ${inCI ? 'FAILING (CI)' : 'skipping'}: ${reason}`);
-const gpuIt = devices || inCI ? it : it.skip;
+/** A GPU case: skipped with its reason without a device, failed in CI. */
+const gpuIt = (name: string, body: () => Promise<void>) =>
+  devices ? it(name, body) : inCI ? it(name, () => { throw new Error(`no WebGPU device in CI: ${reason}`); }) : it.skip(name, body);
 
 const saved = { ...plannerDefaults };
 afterEach(() => Object.assign(plannerDefaults, saved));

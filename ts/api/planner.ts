@@ -10,7 +10,10 @@
 // needs no generator. The winner's result is returned, so `routing.backend` names the path that won.
 import { costBounds, type CostPoint } from './cost-bounds.js';
 
-/** Monotonic milliseconds. */
+/**
+ * Monotonic milliseconds. performance.now() by default; workerd's stands still during compute, but
+ * workerd has no GPU, so its blocks have one candidate and never measure.
+ */
 export type Clock = () => number;
 
 /**

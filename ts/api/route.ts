@@ -13,7 +13,10 @@ export function gpuCanRoute(spec: ResolvedRouterSpec): spec is ResolvedTopK {
 /**
  * Routes T tokens to experts and reports the dispatch plan, health statistics and losses.
  * With `backend: 'webgpu'`, routers the GPU kernel does not implement run on the CPU, and
- * `routing.backend` says so.
+ * `routing.backend` says so. `'auto'` routes on WASM (else the reference): the GPU kernel only selects
+ * top-k over logits uploaded from the CPU and its result is read back, a round trip that costs more than
+ * the selection it saves; and route() keeps no state between calls to cache a measurement in. Blocks
+ * (createMoE) measure instead, where the GPU keeps the hidden states and experts on the device.
  *
  * @example
  * const r = await route({ kind: 'topk', numExperts: 8, topK: 2, normalize: true }, { tokens: 4, logits });
