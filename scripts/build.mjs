@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds everything the lanes and the package need:
-//   build/wasm/switchyard-{simd,relaxed}.wasm   asc, targets `simd` and `relaxed` of asconfig.json
-//   dist/switchyard-{simd,relaxed}.wasm         copies, loaded from beside the bundles
+//   build/wasm/switchyard-{simd,relaxed}[-threads].wasm   asc, the four targets of asconfig.json
+//   dist/switchyard-*.wasm                      copies, loaded from beside the bundles
 //   dist/switchyard.{node,deno,browser,workerd}.js, dist/cli.js   esbuild, one ES module per runtime
 //   dist/types/                                 tsc declarations (the type check gates the build)
 //   build/test/cases.js                         the conformance registry and runCases, for Deno/Chromium/workerd
@@ -20,6 +20,9 @@ const skipTypes = process.argv.includes('--no-types');
 const WASM = [
   { target: 'simd', file: 'switchyard-simd.wasm' },
   { target: 'relaxed', file: 'switchyard-relaxed.wasm' },
+  // Shared-memory builds for options.threads > 1 (imported shared memory; worker threads instantiate them too).
+  { target: 'simd-threads', file: 'switchyard-simd-threads.wasm' },
+  { target: 'relaxed-threads', file: 'switchyard-relaxed-threads.wasm' },
 ];
 const RUNTIMES = [
   // platform decides esbuild's defaults; conditions pick dependencies' runtime-specific exports.
@@ -66,13 +69,19 @@ async function timed(label, work) {
 async function buildWasm() {
   if (!existsSync(at('assembly', 'index.ts'))) throw new BuildError('assembly/index.ts is missing');
   if (!existsSync(at('asconfig.json'))) throw new BuildError('asconfig.json is missing');
-  // The two targets run one after the other: asc is single-threaded and tsc already uses the other core.
-  for (const { target, file } of WASM) {
-    await timed(`asc --target ${target}`, () => run('assemblyscript/bin/asc.js', ['assembly/index.ts', '--target', target]));
-    const built = at('build', 'wasm', file);
-    if (!existsSync(built)) throw new BuildError(`asc --target ${target} did not write build/wasm/${file}; check outFile in asconfig.json`);
-    await copyFile(built, at('dist', file));
-  }
+  // Two asc processes at a time: asc is single-threaded, and four targets one after the other would be
+  // most of the build's time once tsc (on the other core) is done.
+  const queue = [...WASM];
+  const lane = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const { target, file } = next;
+      await timed(`asc --target ${target}`, () => run('assemblyscript/bin/asc.js', ['assembly/index.ts', '--target', target]));
+      const built = at('build', 'wasm', file);
+      if (!existsSync(built)) throw new BuildError(`asc --target ${target} did not write build/wasm/${file}; check outFile in asconfig.json`);
+      await copyFile(built, at('dist', file));
+    }
+  };
+  await Promise.all([lane(), lane()]);
 }
 
 /** The registry must reach the library only through ctx.api: importing the facade would bundle a second
@@ -140,7 +149,7 @@ async function main() {
     console.error('build FAILED');
     process.exit(1);
   }
-  const sizes = await Promise.all(['switchyard.node.js', 'switchyard-simd.wasm', 'switchyard-relaxed.wasm'].map(async (f) => `${f} ${(await stat(at('dist', f))).size} B`));
+  const sizes = await Promise.all(['switchyard.node.js', ...WASM.map((w) => w.file)].map(async (f) => `${f} ${(await stat(at('dist', f))).size} B`));
   console.log(`  ${sizes.join(', ')}`);
   console.log(`build done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -4,6 +4,8 @@
 // then a deterministic per-token combine out[t] = Σ_j w_tj · y (combine.ts). Experts with no rows cost
 // nothing. Weights are stored as f32, f16 or block-wise int8 (weights.ts); the reduction lengths are
 // padded to 4 (f32, f16) or Q8_BLOCK (int8), and the host pads hidden rows to match.
+// runExperts does it all on the calling thread; the threaded host (ts/backends/wasm-threads.ts) instead
+// hands (expert, row range) items to runExpertRows on several threads, then calls combineExperts once.
 import { isGated } from './activation';
 import { combine } from './combine';
 import { down } from './down';
@@ -12,11 +14,16 @@ import { GATED_COLS, PANEL, roundUp } from './layout';
 import { packTiles } from './pack';
 import { isQ8, Q8_BLOCK, WEIGHT_F16, WEIGHT_INT8 } from './weights';
 
-/** The expert loop for one storage type W. Pointers and sizes as in runExperts. */
-function expertsOf<W>(
+/**
+ * Rows r0 .. r0+n−1 of expert e (plan rows; y rows at the same indices), weights stored as W. A range
+ * that starts on a multiple of 4 rows of the expert's first row cuts no tile, so its rows go through the
+ * same kernels on the same tiles as in one pass over all of the expert's rows: that is what lets the
+ * threaded path (runExpertRows) split an expert and still match runExperts bit for bit.
+ */
+function expertRowsOf<W>(
   gu: usize, guScales: usize, guBias: usize, dn: usize, dnScales: usize, dnBias: usize,
-  nExpert: i32, dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
-  hidden: usize, offsets: usize, rows: usize, tiles: usize, h: usize, y: usize, q8: usize,
+  dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
+  hidden: usize, rows: usize, e: i32, r0: i32, n: i32, tiles: usize, h: usize, y: usize, q8: usize,
 ): void {
   const gated = isGated(act);
   const kAlign = isQ8<W>() ? Q8_BLOCK : 4;
@@ -30,17 +37,28 @@ function expertsOf<W>(
   const dnBytes = <usize>dModelPad * <usize>dFFPad * <usize>sizeof<W>();
   const dnScaleBytes = (<usize>(dModelPad / PANEL) * <usize>(dFFPad / Q8_BLOCK)) << 5;
   const yStride = <usize>dModelPad << 2;
-  for (let e = 0; e < nExpert; e++) {
-    const r0 = load<i32>(offsets + (<usize>e << 2));
-    const r1 = load<i32>(offsets + ((<usize>e + 1) << 2));
-    const n = r1 - r0;
-    if (n <= 0) continue;
-    const expertRows = rows + (<usize>r0 << 2);
-    packTiles(hidden, expertRows, n, dModelK, tiles);
-    gateUp<W>(hidden, expertRows, n, dModelK, tiles, gu + <usize>e * guBytes, guScales + <usize>e * guScaleBytes,
-      guBias ? guBias + <usize>e * guBiasBytes : 0, dFFPad, h, act, alpha, limit, q8);
-    down<W>(h, n, dFFPad, dn + <usize>e * dnBytes, dnScales + <usize>e * dnScaleBytes,
-      dnBias ? dnBias + <usize>e * yStride : 0, dModelPad, y + <usize>r0 * yStride, q8);
+  const expertRows = rows + (<usize>r0 << 2);
+  packTiles(hidden, expertRows, n, dModelK, tiles);
+  gateUp<W>(hidden, expertRows, n, dModelK, tiles, gu + <usize>e * guBytes, guScales + <usize>e * guScaleBytes,
+    guBias ? guBias + <usize>e * guBiasBytes : 0, dFFPad, h, act, alpha, limit, q8);
+  down<W>(h, n, dFFPad, dn + <usize>e * dnBytes, dnScales + <usize>e * dnScaleBytes,
+    dnBias ? dnBias + <usize>e * yStride : 0, dModelPad, y + <usize>r0 * yStride, q8);
+}
+
+/** Rows [r0, r1) of expert e for the storage type given at run time (WEIGHT_*). */
+function expertRows(
+  weightType: i32, gu: usize, guScales: usize, guBias: usize, dn: usize, dnScales: usize, dnBias: usize,
+  dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
+  hidden: usize, rows: usize, e: i32, r0: i32, r1: i32, tiles: usize, h: usize, y: usize, q8: usize,
+): void {
+  const n = r1 - r0;
+  if (n <= 0) return;
+  if (weightType == WEIGHT_INT8) {
+    expertRowsOf<i8>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, e, r0, n, tiles, h, y, q8);
+  } else if (weightType == WEIGHT_F16) {
+    expertRowsOf<u16>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, e, r0, n, tiles, h, y, q8);
+  } else {
+    expertRowsOf<f32>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, e, r0, n, tiles, h, y, q8);
   }
 }
 
@@ -70,15 +88,33 @@ export function runExperts(
   offsets: usize, rows: usize, weights: usize, slots: usize, nRow: i32,
   tiles: usize, h: usize, y: usize, q8: usize, order: usize, nSlot: i32, out: usize,
 ): void {
-  if (weightType == WEIGHT_INT8) {
-    expertsOf<i8>(guPacked, guScales, guBias, downPacked, downScales, downBias, nExpert, dModel, dFF, act, alpha, limit,
-      hidden, offsets, rows, tiles, h, y, q8);
-  } else if (weightType == WEIGHT_F16) {
-    expertsOf<u16>(guPacked, guScales, guBias, downPacked, downScales, downBias, nExpert, dModel, dFF, act, alpha, limit,
-      hidden, offsets, rows, tiles, h, y, q8);
-  } else {
-    expertsOf<f32>(guPacked, guScales, guBias, downPacked, downScales, downBias, nExpert, dModel, dFF, act, alpha, limit,
-      hidden, offsets, rows, tiles, h, y, q8);
+  for (let e = 0; e < nExpert; e++) {
+    const r0 = load<i32>(offsets + (<usize>e << 2));
+    const r1 = load<i32>(offsets + ((<usize>e + 1) << 2));
+    expertRows(weightType, guPacked, guScales, guBias, downPacked, downScales, downBias, dModel, dFF, act, alpha, limit,
+      hidden, rows, e, r0, r1, tiles, h, y, q8);
   }
+  combine(y, roundUp(dModel, PANEL), rows, weights, slots, nRow, order, nSlot, out, nToken, dModel);
+}
+
+/**
+ * One work item of the threaded path: plan rows [rowBegin, rowEnd) of expert e, y rows at the same
+ * indices. Parameters as in runExperts; tiles, h and q8 sized for rowEnd − rowBegin rows, and private to
+ * the calling thread. rowBegin − offsets[e] must be a multiple of 4 (see expertRowsOf).
+ */
+export function runExpertRows(
+  weightType: i32, guPacked: usize, guScales: usize, guBias: usize, downPacked: usize, downScales: usize, downBias: usize,
+  dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
+  hidden: usize, rows: usize, expert: i32, rowBegin: i32, rowEnd: i32,
+  tiles: usize, h: usize, y: usize, q8: usize,
+): void {
+  expertRows(weightType, guPacked, guScales, guBias, downPacked, downScales, downBias, dModel, dFF, act, alpha, limit,
+    hidden, rows, expert, rowBegin, rowEnd, tiles, h, y, q8);
+}
+
+/** The combine of runExperts alone, after every work item of runExpertRows has finished. */
+export function combineExperts(
+  y: usize, dModel: i32, rows: usize, weights: usize, slots: usize, nRow: i32, order: usize, nSlot: i32, out: usize, nToken: i32,
+): void {
   combine(y, roundUp(dModel, PANEL), rows, weights, slots, nRow, order, nSlot, out, nToken, dModel);
 }

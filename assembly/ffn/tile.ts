@@ -14,8 +14,17 @@
 import { madd } from '../simd';
 import { stepBytes, weightsHi, weightsLo } from './weights';
 
-/** The accumulators of the last kernel call, 8 × v128. */
-export const ACC: usize = memory.data(128, 16);
+/**
+ * The accumulators of the last kernel call, 8 × v128. A global, not a constant: in the shared-memory
+ * builds every thread instantiates this module over the same memory, and each must keep its accumulators
+ * apart (useAccumulators), or one thread's epilogue would read another's sums. Globals are per instance.
+ */
+export let ACC: usize = memory.data(128, 16);
+
+/** Moves this instance's accumulators to [128] bytes at ptr (16-aligned), e.g. a worker's own scratch. */
+export function useAccumulators(ptr: usize): void {
+  ACC = ptr;
+}
 
 // @ts-ignore: decorator
 @inline function biasLo(bias: usize, at: usize): v128 {

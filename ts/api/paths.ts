@@ -9,16 +9,28 @@ import { loadWasmModule } from '../runtime/wasm-module.js';
 import { acquireDevice } from '../runtime/gpu-device.js';
 import type { BackendName, RuntimeOptions } from '../spec/types.js';
 import { oneOf } from '../spec/check.js';
+import { loadThreadsModule, threadsOption, threadSupport, warnThreadsFallback } from '../runtime/threads.js';
 
 const wasmBackends = new WeakMap<WebAssembly.Module, Promise<WasmBackend>>();
+/** Threaded backends by shared-memory module and thread count: each owns its memory and workers. */
+const threadedBackends = new WeakMap<WebAssembly.Module, Map<number, Promise<WasmBackend>>>();
 const gpuBackends = new WeakMap<GPUDevice, Promise<WebGpuBackend>>();
 
 export function backendOption(options: RuntimeOptions | undefined): BackendName {
   return oneOf(options?.backend, ['auto', 'reference', 'wasm', 'webgpu'] as const, 'options.backend', 'auto');
 }
 
-/** The WASM path; throws SwitchyardError('backend') when no module can be loaded. */
+/**
+ * The WASM path; throws SwitchyardError('backend') when no module can be loaded. options.threads > 1
+ * gives a backend over a shared-memory build when this runtime can run one (ts/runtime/threads.ts),
+ * else the one-thread backend, with a warning that says why.
+ */
 export async function wasmPath(options: RuntimeOptions | undefined): Promise<WasmBackend> {
+  const threads = threadsOption(options?.threads);
+  if (threads > 1) {
+    const threaded = await threadedPath(threads, options);
+    if (threaded) return threaded;
+  }
   const { module } = await loadWasmModule({ wasmModule: options?.wasmModule });
   const cached = wasmBackends.get(module);
   if (cached) return cached;
@@ -28,8 +40,45 @@ export async function wasmPath(options: RuntimeOptions | undefined): Promise<Was
   return created;
 }
 
+async function threadedPath(threads: number, options: RuntimeOptions | undefined): Promise<WasmBackend | undefined> {
+  if (options?.wasmModule !== undefined) {
+    warnThreadsFallback(threads, 'an injected options.wasmModule is a one-thread build');
+    return undefined;
+  }
+  const support = threadSupport();
+  if (!support.provider) {
+    warnThreadsFallback(threads, support.reason);
+    return undefined;
+  }
+  const provider = support.provider;
+  let module: WebAssembly.Module;
+  try {
+    module = await loadThreadsModule(provider);
+  } catch (e) {
+    warnThreadsFallback(threads, `the shared-memory WASM build did not load (${String(e)})`);
+    return undefined;
+  }
+  let byCount = threadedBackends.get(module);
+  if (!byCount) threadedBackends.set(module, (byCount = new Map()));
+  let created = byCount.get(threads);
+  if (!created) {
+    created = createWasmBackend(module, { provider, threads });
+    byCount.set(threads, created);
+    const map = byCount;
+    created.catch(() => map.delete(threads));
+  }
+  try {
+    return await created;
+  } catch (e) {
+    warnThreadsFallback(threads, e instanceof Error ? e.message : String(e));
+    return undefined;
+  }
+}
+
 /** The best CPU path: WASM when it loads, else the reference (so the library still works without WASM). */
 export async function cpuPath(options: RuntimeOptions | undefined, forced: BackendName): Promise<CpuBackend> {
+  // Checked on every path, so a bad value is refused even where it would not be used.
+  threadsOption(options?.threads);
   if (forced === 'reference') return referenceBackend;
   try {
     return await wasmPath(options);

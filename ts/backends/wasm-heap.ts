@@ -14,8 +14,8 @@ const ALIGN = 16;
 /** A value no kernel writes by chance: a quiet NaN with a recognisable payload (0x7fc0dead). */
 const GUARD_WORD = 0x7fc0dead;
 const GUARD_WORDS = ALIGN / 4;
-/** Most regions one call takes from the scratch (route takes 22). */
-const MAX_REGIONS = 32;
+/** Most regions one call takes from the scratch (route takes 22; threaded runExperts 9 + 3 per thread). */
+const MAX_REGIONS = 256;
 
 export function align16(bytes: number): number {
   return Math.ceil(bytes / ALIGN) * ALIGN;
@@ -24,6 +24,19 @@ export function align16(bytes: number): number {
 /** Copies the first n elements of src to view at element offset at, without a subarray view when src is exact. */
 export function copyIn(view: Float32Array | Int32Array, src: Float32Array | Int32Array, n: number, at: number): void {
   view.set(src.length === n ? src : src.subarray(0, n), at);
+}
+
+/** hidden [nToken, dModel] into wasm memory as [nToken, dModelK], pad columns zero (the kernels' K % 4 == 0). */
+export function copyHidden(f32: Float32Array, hidden: Float32Array, nToken: number, dModel: number, dModelK: number, at: number): void {
+  if (dModelK === dModel) {
+    copyIn(f32, hidden, nToken * dModel, at);
+    return;
+  }
+  for (let t = 0; t < nToken; t++) {
+    const o = at + t * dModelK;
+    f32.set(hidden.subarray(t * dModel, (t + 1) * dModel), o);
+    f32.fill(0, o + dModel, o + dModelK);
+  }
 }
 
 export class WasmHeap {

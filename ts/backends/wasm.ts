@@ -9,12 +9,15 @@ import {
   isGated, type CpuBackend, type ExpertWeights, type PreparedExperts, type RouterLogitsArgs, type RoutingCore,
   type TopKSoftmaxArgs, type TopKSoftmaxResult,
 } from './backend.js';
-import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
+import { copyHidden, copyIn, Scratch, WasmHeap } from './wasm-heap.js';
 import { packedShape, packExperts, WasmExperts, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
+import type { ThreadProvider } from '../runtime/providers.js';
+import { LAYOUT, WorkerPool } from './wasm-pool.js';
+import { runExpertsThreaded, type ThreadedExports } from './wasm-threads.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
-interface WasmExports extends WasmRouterExports {
+interface WasmExports extends WasmRouterExports, ThreadedExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   relaxed(): number;
@@ -31,24 +34,19 @@ interface WasmExports extends WasmRouterExports {
   ): void;
 }
 
+/** What runs the workers of a shared-memory build (ts/runtime/threads.ts decides when this is possible). */
+export interface WasmThreading {
+  provider: ThreadProvider;
+  /** Threads including the calling one, ≥ 2 */
+  threads: number;
+}
+
 const REQUIRED_EXPORTS = ['memory', 'heapBase', 'relaxed', 'topKSoftmax', 'runExperts', ...ROUTER_EXPORTS] as const;
+const THREAD_EXPORTS = ['runExpertRows', 'combineExperts', 'useAccumulators'] as const;
 
 function expectLength(argument: string, array: ArrayLike<number>, expected: number): void {
   if (array.length < expected) {
     throw new SwitchyardError('shape', argument, `expected at least ${expected} elements, received ${array.length}`);
-  }
-}
-
-/** hidden [nToken, dModel] into wasm memory as [nToken, dModelK], pad columns zero (the kernels' K % 4 == 0). */
-function copyHidden(f32: Float32Array, hidden: Float32Array, nToken: number, dModel: number, dModelK: number, at: number): void {
-  if (dModelK === dModel) {
-    copyIn(f32, hidden, nToken * dModel, at);
-    return;
-  }
-  for (let t = 0; t < nToken; t++) {
-    const o = at + t * dModelK;
-    f32.set(hidden.subarray(t * dModel, (t + 1) * dModel), o);
-    f32.fill(0, o + dModel, o + dModelK);
   }
 }
 
@@ -59,12 +57,48 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   private readonly wasm: WasmExports;
   private readonly heap: WasmHeap;
   private readonly scratch: Scratch;
+  /** The other threads' workers (shared-memory builds only); they run while experts are prepared. */
+  private readonly pool: WorkerPool | undefined;
+  private readonly threadsAsked: number;
+  private liveExperts = 0;
+  /** runExperts calls that were split over more than one thread (for tests and benchmarks). */
+  threadedCalls = 0;
 
-  constructor(exports: WasmExports) {
+  constructor(exports: WasmExports, threading?: WasmThreading & { module: WebAssembly.Module }) {
     this.wasm = exports;
     this.variant = exports.relaxed() === 1 ? 'relaxed-simd' : 'simd128';
     this.heap = new WasmHeap(exports.memory, exports.heapBase() >>> 0);
     this.scratch = new Scratch(this.heap);
+    this.threadsAsked = threading?.threads ?? 1;
+    if (threading) {
+      // Every instance over the shared memory re-applies the module's data segments, which include the
+      // default accumulators' zeros: this thread's move to a block of their own before any worker starts.
+      exports.useAccumulators(this.heap.alloc(128));
+      const ctrl = this.heap.alloc(4 * LAYOUT.words);
+      this.heap.i32.fill(0, ctrl >>> 2, (ctrl >>> 2) + LAYOUT.words);
+      this.pool = new WorkerPool(threading.provider, threading.module, exports.memory, this.heap, ctrl, threading.threads - 1);
+    }
+  }
+
+  /** Threads runExperts splits its work over: options.threads, or 1 after a worker failed (threadsNote). */
+  get threads(): number {
+    return this.pool && this.pool.failure === undefined ? this.threadsAsked : 1;
+  }
+
+  /** Why this backend runs on fewer threads than it was asked for, if it does. */
+  get threadsNote(): string | undefined {
+    return this.pool?.failure;
+  }
+
+  /** Threads running right now: workers start with the first prepared experts and stop with the last. */
+  get activeThreads(): number {
+    return this.pool && this.pool.failure === undefined ? 1 + this.pool.readyWorkers().length : 1;
+  }
+
+  /** Resolves, with activeThreads, once the workers of the prepared experts have started (or failed). */
+  async threadsReady(): Promise<number> {
+    if (this.pool && this.liveExperts > 0) await this.pool.start();
+    return this.activeThreads;
   }
 
   routerLogits(args: RouterLogitsArgs): Float32Array {
@@ -150,12 +184,16 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     if (weights.upBias) expectLength('experts.up_bias', weights.upBias, nExpert * dFF);
     if (weights.downBias) expectLength('experts.down_bias', weights.downBias, nExpert * dModel);
     const shape = packedShape(weights.activation, dModel, dFF, weightDtype);
-    return new WasmExperts(this, weights, weightDtype, shape, packExperts(this.heap, weights, shape, weightDtype));
+    const prepared = new WasmExperts(this, weights, weightDtype, shape, packExperts(this.heap, weights, shape, weightDtype));
+    this.liveExperts++;
+    if (this.pool && this.pool.failure === undefined) void this.pool.start();
+    return prepared;
   }
 
-  /** Called by WasmExperts.destroy(). */
+  /** Called by WasmExperts.destroy(). The last experts gone, the workers go too (nothing left to run). */
   releaseExperts(experts: WasmExperts): void {
     for (const p of Object.values(experts.ptrs)) if (p !== 0) this.heap.release(p);
+    if (--this.liveExperts === 0) this.pool?.terminate();
   }
 
   runExperts(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Float32Array {
@@ -185,6 +223,11 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
         throw new SwitchyardError('range', 'plan.rows', `expected tokens in [0, ${nToken}), received ${rows[r]} at row ${r}`);
       }
       if (slots[r] + 1 > nSlot) nSlot = slots[r] + 1;
+    }
+    const participants = this.pool && this.pool.failure === undefined ? this.pool.readyWorkers() : [];
+    if (participants.length > 0 && nRow > 1) {
+      this.threadedCalls++;
+      return runExpertsThreaded(this.pool!, participants, this.heap, this.scratch, this.wasm, experts, hidden, nToken, plan, nSlot);
     }
     const { dModelK, dFFPad, dModelPad } = experts.shape;
     // Row tiles round an expert's rows up to 4 (assembly/ffn/pack.ts).
@@ -220,29 +263,40 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     s.check('runExperts');
     return this.heap.f32.slice(outPtr >>> 2, (outPtr >>> 2) + nToken * dModel);
   }
+
 }
 
+/** Initial pages of a threaded backend's memory (the modules' static data takes well under one). */
+const SHARED_INITIAL_PAGES = 17;
+/** wasm32's whole range: a shared memory cannot move when it grows, so engines reserve its maximum up front. */
+const SHARED_MAXIMUM_PAGES = 65536;
+
 /**
- * Instantiates the WASM path from a compiled switchyard module (either build).
+ * Instantiates the WASM path from a compiled switchyard module (either build). With `threading`, the
+ * module is a shared-memory build: this creates the shared memory it imports, and the backend splits
+ * runExperts over `threading.threads` threads.
  *
  * @example
  * const { module } = await loadWasmModule({});
  * const wasm = await createWasmBackend(module);
  * console.log(wasm.variant); // 'simd128' or 'relaxed-simd'
  */
-export async function createWasmBackend(module: WebAssembly.Module): Promise<WasmBackend> {
+export async function createWasmBackend(module: WebAssembly.Module, threading?: WasmThreading): Promise<WasmBackend> {
   let instance: WebAssembly.Instance;
   try {
-    instance = await WebAssembly.instantiate(module, {});
+    const imports: WebAssembly.Imports = threading
+      ? { env: { memory: new WebAssembly.Memory({ initial: SHARED_INITIAL_PAGES, maximum: SHARED_MAXIMUM_PAGES, shared: true }) } }
+      : {};
+    instance = await WebAssembly.instantiate(module, imports);
   } catch (e) {
     throw new SwitchyardError('backend', 'options.wasmModule',
-      `expected a switchyard WASM module that instantiates without imports, instantiation failed: ${String(e)}`);
+      `expected a switchyard WASM module that instantiates ${threading ? 'over a shared memory' : 'without imports'}, instantiation failed: ${String(e)}`);
   }
   const exports = instance.exports as Record<string, unknown>;
-  for (const name of REQUIRED_EXPORTS) {
+  for (const name of threading ? [...REQUIRED_EXPORTS, ...THREAD_EXPORTS] : REQUIRED_EXPORTS) {
     if (exports[name] === undefined) {
       throw new SwitchyardError('backend', 'options.wasmModule', `expected a switchyard WASM module exporting ${name}, received one without it`);
     }
   }
-  return new WasmBackend(exports as unknown as WasmExports);
+  return new WasmBackend(exports as unknown as WasmExports, threading && { ...threading, module });
 }

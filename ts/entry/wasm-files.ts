@@ -6,6 +6,12 @@ export const WASM_FILES: Readonly<Record<WasmBuild, string>> = {
   'relaxed-simd': 'switchyard-relaxed.wasm',
 };
 
+/** The shared-memory builds (imported shared memory, for worker threads; asconfig.json's *-threads). */
+export const WASM_THREAD_FILES: Readonly<Record<WasmBuild, string>> = {
+  'simd128': 'switchyard-simd-threads.wasm',
+  'relaxed-simd': 'switchyard-relaxed-threads.wasm',
+};
+
 /** Memoises one compile per build: the core may ask more than once, compiling is the slow part. */
 export function onePerBuild(
   compile: (build: WasmBuild) => Promise<WebAssembly.Module>,

@@ -30,3 +30,34 @@ export function setGpuProvider(provider: GpuProvider): void {
 export function getGpu(): Promise<GPU | undefined> {
   return gpuProvider();
 }
+
+/**
+ * A worker thread as the runtime spawns it (node:worker_threads, or a Web Worker), reduced to what the
+ * WASM thread pool needs. Messages are structured-cloned: a WebAssembly.Module and a shared
+ * WebAssembly.Memory cross as themselves.
+ */
+export interface WorkerHandle {
+  postMessage(message: unknown): void;
+  onMessage(listener: (data: unknown) => void): void;
+  /** The worker failed to load or threw outside the pool's own error handling. */
+  onError(listener: (error: unknown) => void): void;
+  terminate(): void;
+}
+
+/** How a runtime runs the expert kernels on several threads; absent where it cannot (workerd). */
+export interface ThreadProvider {
+  /** The shared-memory build of `build` (imports env.memory, shared; asconfig.json's *-threads targets). */
+  loadModule(build: WasmBuild): Promise<WebAssembly.Module>;
+  /** Starts a worker running `source`: self-contained JavaScript that reads `port` (see wasm-worker.ts). */
+  spawn(source: (port: string) => string): WorkerHandle;
+}
+
+let threadProvider: ThreadProvider | undefined;
+
+export function setThreadProvider(provider: ThreadProvider | undefined): void {
+  threadProvider = provider;
+}
+
+export function getThreadProvider(): ThreadProvider | undefined {
+  return threadProvider;
+}

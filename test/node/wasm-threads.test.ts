@@ -1,0 +1,281 @@
+// options.threads on the wasm path: the experts' work split over worker threads sharing one memory
+// (ts/backends/wasm-threads.ts). The output must not depend on the thread count at all — compared bit
+// for bit with one thread — and must agree with the reference oracle; invalid values are refused; a
+// runtime without SharedArrayBuffer or workers runs on 1 thread and says so; destroy stops the workers;
+// a worker that fails surfaces as a SwitchyardError. No timings are asserted here (see bench/).
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ExpertWeights } from '../../ts/backends/backend.js';
+import { referenceBackend } from '../../ts/backends/reference.js';
+import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
+import { splitWork } from '../../ts/backends/wasm-threads.js';
+import { wasmPath } from '../../ts/api/paths.js';
+import { getThreadProvider, setThreadProvider, type ThreadProvider, type WasmBuild } from '../../ts/runtime/providers.js';
+import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
+import { threadSupport } from '../../ts/runtime/threads.js';
+import type { Activation, DispatchPlan } from '../../ts/spec/types.js';
+import { normal, rng } from '../cases/rng.js';
+import { randomExperts, relError } from './wasm-experts-cases.js';
+// The Node entry registers the WASM loader and the worker_threads provider, as the bundle does.
+import * as api from '../../ts/entry/node.js';
+
+/**
+ * Against the oracle: f32 as wasm-experts.test.ts (1e-5 of ‖·‖∞); f16 and int8 weights against the f32
+ * oracle within the bounds wasm-experts-dtype.test.ts documents for the formats.
+ */
+const REL_TOL = { f32: 1e-5, f16: 2e-3, int8: 4e-2 } as const;
+type Dtype = keyof typeof REL_TOL;
+
+const FILES: Record<WasmBuild, [string, string]> = {
+  simd128: ['switchyard-simd.wasm', 'switchyard-simd-threads.wasm'],
+  'relaxed-simd': ['switchyard-relaxed.wasm', 'switchyard-relaxed-threads.wasm'],
+};
+const builds: WasmBuild[] = relaxedSimdSupported() ? ['simd128', 'relaxed-simd'] : ['simd128'];
+const compile = (file: string) => WebAssembly.compile(readFileSync(new URL(`../../build/wasm/${file}`, import.meta.url)));
+
+function provider(): ThreadProvider {
+  const p = getThreadProvider();
+  if (!p) throw new Error('the Node entry registered no thread provider');
+  return p;
+}
+
+/** A routed plan: softmax top-k over random logits, so experts get uneven row counts. */
+function routedPlan(seed: number, nToken: number, nExpert: number, k: number, skew: number): DispatchPlan {
+  const logits = normal(rng(seed), nToken * nExpert);
+  // Skew: expert 0 gets most tokens, so one expert has many rows and is split across items.
+  for (let t = 0; t < nToken; t++) logits[t * nExpert] += skew;
+  const r = referenceBackend.topKSoftmax({ logits, nToken, nExpert, nExpertUsed: k, normalize: true, scale: 1 });
+  return referenceBackend.buildPlan(r.indices, r.weights, nToken, k, nExpert);
+}
+
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+describe.each(builds)('wasm threads, %s build', (build) => {
+  let one: Promise<WasmBackend> | undefined;
+  let two: Promise<WasmBackend> | undefined;
+  const single = () => (one ??= compile(FILES[build][0]).then((m) => createWasmBackend(m)));
+  const threaded = () => (two ??= compile(FILES[build][1]).then((m) => createWasmBackend(m, { provider: provider(), threads: 2 })));
+
+  const SHAPES: { T: number; E: number; k: number; d: number; f: number; act: Activation; skew: number }[] = [
+    { T: 1, E: 6, k: 2, d: 37, f: 45, act: 'swiglu', skew: 0 },
+    { T: 7, E: 5, k: 3, d: 67, f: 100, act: 'gelu', skew: 0 },
+    { T: 64, E: 8, k: 2, d: 45, f: 70, act: 'swiglu-oai', skew: 0 },
+    { T: 257, E: 6, k: 2, d: 33, f: 57, act: 'swiglu', skew: 4 },
+    { T: 257, E: 16, k: 4, d: 24, f: 40, act: 'relu', skew: 0 },
+  ];
+
+  it.each(['f32', 'f16', 'int8'] as Dtype[])('%s weights: threads = 2 equals threads = 1 bit for bit, and the oracle within tolerance', async (dtype) => {
+    const [a, b] = await Promise.all([single(), threaded()]);
+    let seed = 500 + 100 * ['f32', 'f16', 'int8'].indexOf(dtype);
+    for (const s of SHAPES) {
+      seed++;
+      const what = `${dtype} T=${s.T} E=${s.E} k=${s.k} d=${s.d} dFF=${s.f} ${s.act} (seed ${seed})`;
+      const w: ExpertWeights = randomExperts(seed, s.act, s.E, s.d, s.f, seed % 2 === 0);
+      const plan = routedPlan(seed, s.T, s.E, s.k, s.skew);
+      const hidden = normal(rng(seed + 7), s.T * s.d);
+      const ea = a.prepareExperts(w, dtype);
+      const eb = b.prepareExperts(w, dtype);
+      expect(await b.threadsReady(), 'workers started').toBe(2);
+      const calls = b.threadedCalls;
+      const want = a.runExperts(ea, hidden, s.T, plan);
+      const got = b.runExperts(eb, hidden, s.T, plan);
+      // Twice: the second call reuses the scratch and the workers of the first.
+      const again = b.runExperts(eb, hidden, s.T, plan);
+      expect(b.threadedCalls, `${what}: the threaded path ran`).toBe(calls + 2);
+      expect(bits(got), what).toEqual(bits(want));
+      expect(bits(again), what).toEqual(bits(want));
+      const oracle = referenceBackend.runExperts(referenceBackend.prepareExperts(w), hidden, s.T, plan);
+      const err = relError(got, oracle);
+      expect(err, `${what}: relative error ${err.toExponential(2)} vs the oracle`).toBeLessThanOrEqual(REL_TOL[dtype]);
+      ea.destroy();
+      eb.destroy();
+    }
+  });
+});
+
+describe('splitWork', () => {
+  it('cuts experts on multiples of 4 rows from their first row, covering every row once', () => {
+    const offsets = Int32Array.of(0, 0, 3, 300, 301, 1000);
+    for (const nThread of [2, 3, 8]) {
+      const { items, nItem, maxRows } = splitWork(offsets, 5, nThread);
+      const seen = new Int32Array(1000);
+      for (let i = 0; i < nItem; i++) {
+        const [e, r0, r1] = items.subarray(3 * i, 3 * i + 3);
+        expect((r0 - offsets[e]) % 4).toBe(0);
+        expect(r0 >= offsets[e] && r1 <= offsets[e + 1] && r1 > r0).toBe(true);
+        expect(r1 - r0).toBeLessThanOrEqual(maxRows);
+        for (let r = r0; r < r1; r++) seen[r]++;
+      }
+      expect([...seen].every((n) => n === 1)).toBe(true);
+    }
+  });
+});
+
+/** A block through the public API, for the option's own checks. */
+function block(seed: number) {
+  const E = 4, d = 20, f = 28;
+  const r = rng(seed);
+  const config = { dModel: d, router: { kind: 'topk' as const, numExperts: E, topK: 2, normalize: true }, expert: { dFF: f, activation: 'swiglu' as const } };
+  const weights = {
+    'router.weight': normal(r, E * d), 'experts.gate': normal(r, E * f * d, 0.3),
+    'experts.up': normal(r, E * f * d, 0.3), 'experts.down': normal(r, E * d * f, 0.3),
+  };
+  return { config, weights, hidden: normal(r, 33 * d), T: 33 };
+}
+
+describe('options.threads', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('createMoE with threads: 2 gives the output of threads: 1, bit for bit', async () => {
+    const { config, weights, hidden, T } = block(41);
+    const m1 = await api.createMoE(config, weights, { backend: 'wasm' });
+    const m2 = await api.createMoE(config, weights, { backend: 'wasm', threads: 2 });
+    const backend = await wasmPath({ threads: 2 });
+    expect(backend.threads).toBe(2);
+    expect(await backend.threadsReady()).toBe(2);
+    const [o1, o2] = [(await m1.forward(hidden, { tokens: T })).output, (await m2.forward(hidden, { tokens: T })).output];
+    expect(bits(o2)).toEqual(bits(o1));
+    m1.destroy();
+    m2.destroy();
+  });
+
+  it.each([0, -1, 1.5, Number.NaN, Infinity, 65, 1e9, '2', null])('threads = %s is refused with SwitchyardError(config) naming options.threads', async (threads) => {
+    const { config, weights } = block(42);
+    for (const backend of ['wasm', 'reference'] as const) {
+      const err = await api.createMoE(config, weights, { backend, threads: threads as number }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(api.SwitchyardError);
+      expect((err as api.SwitchyardError).code).toBe('config');
+      expect((err as api.SwitchyardError).argument).toBe('options.threads');
+    }
+  });
+
+  it('without SharedArrayBuffer, threads: 2 runs on 1 thread and says why', async () => {
+    expect(threadSupport({}).reason).toMatch(/SharedArrayBuffer/);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    vi.stubGlobal('SharedArrayBuffer', undefined);
+    const { config, weights, hidden, T } = block(43);
+    const moe = await api.createMoE(config, weights, { backend: 'wasm', threads: 2 });
+    const backend = await wasmPath({ threads: 2 });
+    vi.unstubAllGlobals();
+    expect(backend.threads).toBe(1);
+    expect(warn.mock.calls.some(([m]) => /threads = 2 runs on 1 thread: SharedArrayBuffer/.test(String(m)))).toBe(true);
+    const ref = await api.createMoE(config, weights, { backend: 'wasm' });
+    expect(bits((await moe.forward(hidden, { tokens: T })).output)).toEqual(bits((await ref.forward(hidden, { tokens: T })).output));
+    moe.destroy();
+    ref.destroy();
+    warn.mockRestore();
+  });
+
+  it('a runtime that cannot start workers (workerd) runs on 1 thread', async () => {
+    const saved = getThreadProvider();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    setThreadProvider(undefined);
+    try {
+      expect(threadSupport().reason).toMatch(/cannot start workers/);
+      expect((await wasmPath({ threads: 3 })).threads).toBe(1);
+    } finally {
+      setThreadProvider(saved);
+      warn.mockRestore();
+    }
+  });
+});
+
+describe('worker lifetime', () => {
+  /** The Node provider, recording terminate() calls and optionally rewriting each worker's start message. */
+  function recording(rewrite?: string) {
+    const inner = provider();
+    const stats = { spawned: 0, terminated: 0 };
+    const p: ThreadProvider = {
+      loadModule: inner.loadModule,
+      spawn(source) {
+        stats.spawned++;
+        const wrapped = rewrite === undefined ? source
+          : (port: string) => source(`((p) => ({ postMessage: p.postMessage, onMessage: (f) => p.onMessage((m) => f(${rewrite})) }))(${port})`);
+        const h = inner.spawn(wrapped);
+        return { ...h, terminate: () => { stats.terminated++; h.terminate(); } };
+      },
+    };
+    return { p, stats };
+  }
+
+  it('destroying the last experts terminates the workers; new experts start new ones', async () => {
+    const { p, stats } = recording();
+    const b = await createWasmBackend(await compile(FILES.simd128[1]), { provider: p, threads: 3 });
+    const w = randomExperts(9, 'swiglu', 4, 16, 24, false);
+    const e1 = b.prepareExperts(w);
+    const e2 = b.prepareExperts(w);
+    expect(await b.threadsReady()).toBe(3);
+    e1.destroy();
+    expect(stats.terminated).toBe(0);
+    e2.destroy();
+    expect(stats).toEqual({ spawned: 2, terminated: 2 });
+    expect(b.activeThreads).toBe(1);
+    const e3 = b.prepareExperts(w);
+    expect(await b.threadsReady()).toBe(3);
+    e3.destroy();
+    expect(stats).toEqual({ spawned: 4, terminated: 4 });
+  });
+
+  it('a worker that traps mid-job surfaces as SwitchyardError(backend), then the backend runs on 1 thread', async () => {
+    // The worker's accumulators moved out of bounds: its first kernel call traps.
+    const { p } = recording('({ ...m, acc: 0x7ffffff0 })');
+    const b = await createWasmBackend(await compile(FILES.simd128[1]), { provider: p, threads: 2 });
+    const a = await createWasmBackend(await compile(FILES.simd128[0]));
+    const w = randomExperts(11, 'swiglu', 16, 64, 96, false);
+    const eb = b.prepareExperts(w);
+    const ea = a.prepareExperts(w);
+    expect(await b.threadsReady()).toBe(2);
+    const plan = routedPlan(12, 400, 16, 4, 0);
+    const hidden = normal(rng(13), 400 * 64);
+    let error: unknown;
+    // The worker must take at least one item; the main thread might take all of a job's items alone.
+    for (let i = 0; i < 50 && error === undefined; i++) {
+      try { b.runExperts(eb, hidden, 400, plan); } catch (e) { error = e; }
+    }
+    expect(error).toBeInstanceOf(api.SwitchyardError);
+    expect((error as api.SwitchyardError).code).toBe('backend');
+    expect((error as api.SwitchyardError).message).toMatch(/worker/);
+    expect(b.threads).toBe(1);
+    expect(b.threadsNote).toMatch(/worker/);
+    expect(bits(b.runExperts(eb, hidden, 400, plan))).toEqual(bits(a.runExperts(ea, hidden, 400, plan)));
+    eb.destroy();
+    ea.destroy();
+  });
+});
+
+describe('process exit', () => {
+  it('a Node process whose MoE was never destroyed still exits (workers are unref\'d)', async () => {
+    // The Node entry from source, bundled into build/ (so its WASM lookup finds build/wasm/), and a child
+    // process that starts the workers and then simply ends.
+    const dir = new URL('../../build/threads-exit/', import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    await esbuild.build({
+      stdin: {
+        contents: "export * from './ts/entry/node.ts';\nexport { wasmPath } from './ts/api/paths.ts';\n",
+        resolveDir: fileURLToPath(new URL('../../', import.meta.url)), loader: 'ts',
+      },
+      outfile: fileURLToPath(new URL('switchyard.mjs', dir)), bundle: true, format: 'esm', platform: 'node',
+      loader: { '.wgsl': 'text' }, external: ['webgpu', 'node:*'], logLevel: 'error',
+    });
+    writeFileSync(new URL('child.mjs', dir), `
+      import { createMoE, wasmPath } from './switchyard.mjs';
+      const d = 16, f = 24, E = 4, x = (n) => Float32Array.from({ length: n }, (_, i) => Math.sin(i) / 4);
+      const moe = await createMoE({ dModel: d, router: { kind: 'topk', numExperts: E, topK: 2 }, expert: { dFF: f } },
+        { 'router.weight': x(E * d), 'experts.gate': x(E * f * d), 'experts.up': x(E * f * d), 'experts.down': x(E * d * f) },
+        { backend: 'wasm', threads: 2 });
+      const threads = await (await wasmPath({ threads: 2 })).threadsReady();
+      await moe.forward(x(40 * d), { tokens: 40 });
+      console.log('threads ' + threads);
+    `);
+    const result = await new Promise<{ code: number | null; out: string; killed: boolean }>((resolve) => {
+      const child = execFile(process.execPath, [fileURLToPath(new URL('child.mjs', dir))], { timeout: 20_000 }, (error, out) =>
+        resolve({ code: error ? (error as { code?: number }).code ?? null : 0, out, killed: child.killed }));
+    });
+    expect(result.killed, 'the child was still running after 20 s').toBe(false);
+    expect(result.out.trim()).toBe('threads 2');
+    expect(result.code).toBe(0);
+  });
+});

@@ -1,0 +1,110 @@
+// The body of every WASM worker thread. It is shipped as source text (workerMain.toString()), not as a
+// separate file: a worker then starts the same way from the source tree (vitest), from dist/, and from a
+// user's own bundle, with no worker URL to resolve or copy beside the bundle. So workerMain must stay
+// self-contained — no imports, no references outside itself; the layout of the control block arrives
+// in the start message (wasm-pool.ts defines it).
+//
+// A worker instantiates the shared-memory build over the pool's memory, moves its accumulators to its
+// own 128 bytes, says 'ready', then sleeps in Atomics.wait on the job generation. Each job it takes part
+// in, it takes (expert, row range) items from a shared counter until none are left, runs them with its
+// own scratch (tiles, h, q8) and counts itself done. A trap in a kernel is caught, written to the
+// control block and counted as done, so the main thread reports it instead of waiting forever. When the
+// pool stops, it changes the epoch and wakes everyone: a worker of an older epoch returns.
+
+/** What the runtime gives the worker: node:worker_threads' parentPort or a Web Worker's self, adapted. */
+export interface WorkerPort {
+  postMessage(message: unknown): void;
+  onMessage(listener: (data: unknown) => void): void;
+}
+
+/** Word indices into the control block (Int32Array over the shared memory at `ctrl`). */
+export interface ControlLayout {
+  words: number;
+  gen: number;
+  next: number;
+  done: number;
+  /** the pool's epoch: a worker whose start epoch differs has been stopped, and returns */
+  epoch: number;
+  nItem: number;
+  items: number;
+  failed: number;
+  /** 15 words: runExpertRows' arguments before `expert`, then y (alpha and limit as f32 bits) */
+  params: number;
+  /** 4 words per worker: active flag, tiles, h, q8 pointers */
+  thread: number;
+  /** message bytes (UTF-8) of the first failure, at byte ctrl + 4 · message */
+  message: number;
+  messageBytes: number;
+}
+
+export interface WorkerStart {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctrl: number;
+  index: number;
+  acc: number;
+  epoch: number;
+  layout: ControlLayout;
+}
+
+type RunExpertRows = (...args: number[]) => void;
+
+export function workerMain(port: WorkerPort): void {
+  port.onMessage(async (data) => {
+    const { module, memory, ctrl, index, acc, epoch, layout: L } = data as WorkerStart;
+    let run: RunExpertRows;
+    try {
+      const instance = await WebAssembly.instantiate(module, { env: { memory } });
+      const exports = instance.exports as { runExpertRows: RunExpertRows; useAccumulators(ptr: number): void };
+      exports.useAccumulators(acc);
+      run = exports.runExpertRows;
+    } catch (e) {
+      port.postMessage({ type: 'failed', message: String(e) });
+      return;
+    }
+    // The control block sits low in memory, allocated before any growth: this view stays valid.
+    const c = new Int32Array(memory.buffer, ctrl, L.words);
+    const cf = new Float32Array(memory.buffer, ctrl, L.words);
+    // Read before 'ready': the main thread includes this worker only in jobs published after it heard it.
+    let seen = Atomics.load(c, L.gen);
+    port.postMessage({ type: 'ready' });
+    const slot = L.thread + 4 * index;
+    for (;;) {
+      Atomics.wait(c, L.gen, seen);
+      // Stopped: leave Atomics.wait by ourselves. Deno cannot terminate a worker blocked in it (the
+      // process then never exits), and returning lets every runtime end the worker.
+      if (Atomics.load(c, L.epoch) !== epoch) return;
+      const gen = Atomics.load(c, L.gen);
+      if (gen === seen) continue;
+      seen = gen;
+      if (Atomics.load(c, slot) !== 1) continue;
+      try {
+        const p = L.params;
+        const nItem = c[L.nItem];
+        // The items and everything they point at may lie above the length this worker's buffer had.
+        const items = new Int32Array(memory.buffer, c[L.items], 3 * nItem);
+        for (;;) {
+          const i = Atomics.add(c, L.next, 1);
+          if (i >= nItem) break;
+          run(c[p], c[p + 1], c[p + 2], c[p + 3], c[p + 4], c[p + 5], c[p + 6], c[p + 7], c[p + 8], c[p + 9],
+            cf[p + 10], cf[p + 11], c[p + 12], c[p + 13], items[3 * i], items[3 * i + 1], items[3 * i + 2],
+            c[slot + 1], c[slot + 2], c[p + 14], c[slot + 3]);
+        }
+      } catch (e) {
+        if (Atomics.compareExchange(c, L.failed, 0, index + 1) === 0) {
+          const text = new TextEncoder().encode(`worker ${index + 1}: ${String(e)}`).subarray(0, L.messageBytes - 1);
+          const out = new Uint8Array(memory.buffer, ctrl + 4 * L.message, L.messageBytes);
+          out.fill(0);
+          out.set(text);
+        }
+      }
+      Atomics.add(c, L.done, 1);
+      Atomics.notify(c, L.done);
+    }
+  });
+}
+
+/** The worker's whole source: workerMain applied to the runtime's port expression. */
+export function workerSource(port: string): string {
+  return `(${workerMain.toString()})(${port});\n`;
+}
