@@ -12,6 +12,8 @@ import { normal, rng } from '../cases/rng.js';
 
 /** Output vs the reference, relative to its norm: the loosest path bound (WebGPU's f32 GEMMs, random-moe.ts). */
 const OUTPUT_BOUND = 1e-4;
+/** f16 expert weights vs the f32 reference: the bound both paths promise (wasm-experts-dtype, GpuMoEBlockWeights). */
+const F16_OUTPUT_BOUND = 2e-3;
 /** Gap kept between the k-th and (k+1)-th logit so every path selects the same experts. */
 const MIN_LOGIT_MARGIN = 1e-3;
 const TOKEN_COUNTS = [1, 64, 257];
@@ -57,11 +59,13 @@ function hiddenOf(T: number, seed: number): Float32Array {
 }
 
 const oracles = new Map<string, MoE>();
-async function expectLikeReference(name: string, T: number, got: { output: Float32Array; routing: Routing }, hidden: Float32Array): Promise<void> {
+async function expectLikeReference(
+  name: string, T: number, got: { output: Float32Array; routing: Routing }, hidden: Float32Array, bound = OUTPUT_BOUND,
+): Promise<void> {
   if (!oracles.has(name)) oracles.set(name, await api.createMoE(CONFIGS[name], weightsFor(name), { backend: 'reference' }));
   const want = await oracles.get(name)!.forward(hidden, { tokens: T });
   expect(Array.from(got.routing.indices)).toEqual(Array.from(want.routing.indices));
-  expectRelativeToNorm(`${name} T=${T} output`, got.output, want.output, OUTPUT_BOUND);
+  expectRelativeToNorm(`${name} T=${T} output`, got.output, want.output, bound);
 }
 
 /**
@@ -165,6 +169,19 @@ describe("createMoE backend 'auto'", () => {
     expect(timed).toEqual([{ path: 'wasm', T: 1 }]);
     moe.destroy();
     again.destroy();
+  });
+
+  gpuIt('f16 expert weights: both paths within the f16 bound of the f32 reference', async () => {
+    injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));
+    const name = 'softmax top-k';
+    const moe = await api.createMoE(CONFIGS[name], weightsFor(name), { backend: 'auto', device: devices![0], weightDtype: 'f16' });
+    for (const [T, path] of [[257, 'webgpu'], [1, 'wasm']] as const) {
+      const hidden = hiddenOf(T, 400 + T);
+      const r = await moe.forward(hidden, { tokens: T });
+      expect(r.routing.backend).toBe(path);
+      await expectLikeReference(name, T, r, hidden, F16_OUTPUT_BOUND);
+    }
+    moe.destroy();
   });
 
   gpuIt('falls back to the CPU when the GPU device is lost, and says so once', async () => {
