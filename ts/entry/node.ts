@@ -1,9 +1,9 @@
 // Node entry (dist/switchyard.node.js): WASM from the .wasm files beside the bundle, WebGPU from the
 // optional `webgpu` package (Dawn), which stays external so the bundle loads without it.
 import { readFile } from 'node:fs/promises';
-import { Worker } from 'node:worker_threads';
 import { setGpuProvider, setThreadProvider, setWasmModuleLoader } from '../runtime/providers.js';
 import { WASM_FILES, WASM_THREAD_FILES, onePerBuild } from './wasm-files.js';
+import { nodeThreadProvider } from './node-threads.js';
 
 // Defined as `true` by scripts/build.mjs. Undefined when this file runs from source (vitest), where the
 // .wasm files are not beside it but in build/wasm/ (asc's output) — or dist/ after a full build.
@@ -26,33 +26,7 @@ async function readWasm(file: string): Promise<BufferSource> {
 
 setWasmModuleLoader(onePerBuild(async (build) => WebAssembly.compile(await readWasm(WASM_FILES[build]))));
 
-// Worker threads run the source as an eval'd CommonJS script: no worker file to locate, from dist/ or
-// from source. A worker keeps the process alive only while it starts (someone may await its 'ready');
-// after that it is unref'd, so an idle pool never holds a process open — unref'd again after every later
-// listener, since adding a 'message' listener refs the worker's port anew.
-const NODE_PORT = "(() => { const { parentPort } = require('node:worker_threads'); "
-  + "return { postMessage: (m) => parentPort.postMessage(m), onMessage: (f) => parentPort.on('message', f) }; })()";
-setThreadProvider({
-  loadModule: onePerBuild(async (build) => WebAssembly.compile(await readWasm(WASM_THREAD_FILES[build]))),
-  spawn(source) {
-    const worker = new Worker(source(NODE_PORT), { eval: true });
-    let started = false;
-    const settle = () => {
-      started = true;
-      worker.unref();
-    };
-    worker.once('message', settle).once('error', settle);
-    const listen = (event: 'message' | 'error', f: (value: unknown) => void) => {
-      worker.on(event, f);
-      if (started) worker.unref();
-    };
-    return {
-      postMessage: (m) => worker.postMessage(m),
-      onMessage: (f) => listen('message', f),
-      onError: (f) => listen('error', f),
-      terminate: () => void worker.terminate(),
-    };
-  },
-});
+// options.threads > 1: worker threads over a shared memory (node-threads.ts).
+setThreadProvider(nodeThreadProvider(onePerBuild(async (build) => WebAssembly.compile(await readWasm(WASM_THREAD_FILES[build])))));
 
 export * from '../index.js';
