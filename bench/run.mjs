@@ -44,11 +44,16 @@ function parseArgs(argv) {
   return opts;
 }
 
-/** Compiles switchyard's WASM build the library itself would pick here (relaxed when the engine validates it). */
+/**
+ * Compiles switchyard's WASM build the library itself would pick here (relaxed when the engine validates
+ * it), and its shared-memory twin (threadsModule) for the 2-thread rows.
+ */
 async function switchyardWasm(dir) {
-  for (const [variant, file] of [['relaxed-simd', 'switchyard-relaxed.wasm'], ['simd128', 'switchyard-simd.wasm']]) {
-    const bytes = await readFile(join(dir, file));
-    if (WebAssembly.validate(bytes)) return { variant, module: await WebAssembly.compile(bytes) };
+  for (const [variant, file] of [['relaxed-simd', 'switchyard-relaxed'], ['simd128', 'switchyard-simd']]) {
+    const bytes = await readFile(join(dir, `${file}.wasm`));
+    if (WebAssembly.validate(bytes)) {
+      return { variant, module: await WebAssembly.compile(bytes), threadsModule: await WebAssembly.compile(await readFile(join(dir, `${file}-threads.wasm`))) };
+    }
   }
   throw new Error('neither dist/switchyard-relaxed.wasm nor dist/switchyard-simd.wasm validates on this engine');
 }

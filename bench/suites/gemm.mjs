@@ -5,7 +5,9 @@
 //                This is the honest GEMM number: the same kernel, the same packed layout, no extra work.
 //   expert FFN — WasmBackend.runExperts on a one-expert plan of M rows: SwiGLU = gate and up (K → N) fused
 //                with the activation, then down (N → K), plus the combine: 6·M·K·N FLOPs. What a MoE call
-//                actually runs; compared with the peers by GFLOP/s, not by time.
+//                actually runs; compared with the peers by GFLOP/s, not by time. On 1 thread, and on 2
+//                (options.threads: the rows split between the main thread and a worker; output checked
+//                bit-equal to 1 thread before timing).
 // Peers: onnxruntime-node MatMul (native, 1 thread), tfjs-backend-wasm matMul (1 thread), onnxruntime-web
 // wasm MatMul (1 and 2 threads, in worker threads). Every output is checked against an f64 dot product on
 // three rows before it is timed.
@@ -43,13 +45,15 @@ function checkRows(c, a, b, M, K, N) {
 
 export async function gemmSuite(ctx) {
   const { internals, budget, quick, add, skip } = ctx;
-  const { rng, normal, createWasmBackend } = internals;
+  const { rng, normal, createWasmBackend, nodeThreadProvider } = internals;
   const builds = [];
   for (const file of [ctx.gemmWasm['relaxed-simd'], ctx.gemmWasm.simd128]) {
     const g = await loadBareGemm(file);
     if (g) builds.push(g);
   }
   const wasmBackend = await createWasmBackend(ctx.switchyardWasm.module);
+  const { threadsModule } = ctx.switchyardWasm;
+  const wasm2 = await createWasmBackend(threadsModule, { provider: nodeThreadProvider(async () => threadsModule), threads: 2 });
   const ms = quick ? [1, 64, 512] : MS;
   for (const { K, N } of SHAPES) {
     const random = rng(0x9e11 + K);
@@ -76,7 +80,10 @@ export async function gemmSuite(ctx) {
       }
     }
 
-    const experts = wasmBackend.prepareExperts({ nExpert: 1, dModel: K, dFF: N, gate: b, up: b, down });
+    const expertWeights = { nExpert: 1, dModel: K, dFF: N, gate: b, up: b, down };
+    const experts = wasmBackend.prepareExperts(expertWeights);
+    const experts2 = wasm2.prepareExperts(expertWeights);
+    const threads2 = await wasm2.threadsReady();
     for (const { M, a } of inputs) {
       const rows = Int32Array.from({ length: M }, (_, i) => i);
       const plan = { offsets: Int32Array.of(0, M), rows, weights: new Float32Array(M).fill(1), slots: rows };
@@ -84,8 +91,19 @@ export async function gemmSuite(ctx) {
         case: caseName(M), runtime: 'switchyard', backend: 'wasm', variant: `expert FFN ${wasmBackend.variant} 1t`, ours: true, work: work(M, true),
         note: 'SwiGLU, 3 GEMMs (6·M·K·N)', ...(await measure(() => wasmBackend.runExperts(experts, a, M, plan), budget)),
       });
+      const one = wasmBackend.runExperts(experts, a, M, plan);
+      const two = wasm2.runExperts(experts2, a, M, plan);
+      if (threads2 !== 2 || !new Uint32Array(one.buffer).every((x, i) => x === new Uint32Array(two.buffer)[i])) {
+        skip(`expert FFN 2t ${caseName(M)}`, new Error(threads2 !== 2 ? `workers did not start (${wasm2.threadsNote})` : 'output differs from 1 thread'));
+        continue;
+      }
+      add({
+        case: caseName(M), runtime: 'switchyard', backend: 'wasm', variant: `expert FFN ${wasm2.variant} 2t`, ours: true, work: work(M, true),
+        note: 'options.threads 2', ...(await measure(() => wasm2.runExperts(experts2, a, M, plan), budget)),
+      });
     }
     experts.destroy();
+    experts2.destroy();
 
     try {
       const ort = await ortNodeMatMul(K, N, w);

@@ -1,6 +1,7 @@
 // The MoE block: switchyard createMoE (wasm; reference at small T) against onnxruntime-node's native
 // com.microsoft.MoE op on one thread, same weights, same routing math (see lib/ort-moe.mjs).
-// Blocks: E32/k4/d1024/f512 and E8/k2/d2048/f1408, softmax top-k renormalised, SwiGLU; T ∈ {1, 16, 128, 512}.
+// Blocks: E32/k4/d1024/f512 and E8/k2/d2048/f1408, softmax top-k renormalised, SwiGLU; T ∈ {1, 16, 64, 128, 512}.
+// switchyard wasm runs on 1 thread and on 2 (options.threads), the 2-thread output checked bit-equal first.
 // Before timing, ORT's and switchyard-wasm's outputs are checked against switchyard's reference at T = 16.
 import { measure } from '../lib/measure.mjs';
 import { ortNodeMoE } from '../lib/ort-moe.mjs';
@@ -9,10 +10,12 @@ const BLOCKS = [
   { name: 'E32/k4/d1024/f512', nExpert: 32, k: 4, dModel: 1024, dFF: 512 },
   { name: 'E8/k2/d2048/f1408', nExpert: 8, k: 2, dModel: 2048, dFF: 1408 },
 ];
-const TOKENS = [1, 16, 128, 512];
+const TOKENS = [1, 16, 64, 128, 512];
 /** The reference is plain TypeScript: only the small batches, or a full run takes minutes. */
 const REFERENCE_MAX_T = 16;
 const CHECK_T = 16;
+/** Forwards on the 2-thread block before it is checked and timed: long enough for its worker to start on a busy machine. */
+const WARM_THREADS_MS = 300;
 /**
  * Output error relative to the reference's norm. Both sides sum f32 products in different orders over
  * d ≤ 2048 terms (~1e-6) and ORT's exp may differ in the last bits; 1e-4 is loose enough for that and
@@ -40,7 +43,7 @@ function uniform(random, n, std) {
 
 export async function moeSuite(ctx) {
   const { internals, dist, budget, quick, add, skip } = ctx;
-  const tokens = quick ? [1, 16, 512] : TOKENS;
+  const tokens = quick ? [1, 16, 64, 512] : TOKENS;
   for (const block of BLOCKS) {
     const { name, nExpert, k, dModel, dFF } = block;
     const random = internals.rng(0x5eed + nExpert);
@@ -64,8 +67,15 @@ export async function moeSuite(ctx) {
     const reference = await dist.createMoE(config, weights, { backend: 'reference' });
     const expected = (await reference.forward(hidden.get(CHECK_T), { tokens: CHECK_T })).output;
     const wasm = await dist.createMoE(config, weights, { backend: 'wasm' });
-    const wasmError = relativeError((await wasm.forward(hidden.get(CHECK_T), { tokens: CHECK_T })).output, expected);
+    const wasmOut = (await wasm.forward(hidden.get(CHECK_T), { tokens: CHECK_T })).output;
+    const wasmError = relativeError(wasmOut, expected);
     if (!(wasmError <= AGREEMENT)) throw new Error(`switchyard wasm disagrees with the reference on ${name}: relative error ${wasmError}`);
+    // options.threads 2: the same block on the main thread and one worker. Its workers start in the
+    // background; forwards for WARM_THREADS_MS let them come up, then the output must equal 1 thread's bit for bit.
+    const wasm2 = await dist.createMoE(config, weights, { backend: 'wasm', threads: 2 });
+    for (const until = performance.now() + WARM_THREADS_MS; performance.now() < until;) await wasm2.forward(hidden.get(CHECK_T), { tokens: CHECK_T });
+    const out2 = (await wasm2.forward(hidden.get(CHECK_T), { tokens: CHECK_T })).output;
+    if (!out2.every((x, i) => Object.is(x, wasmOut[i]))) throw new Error(`switchyard wasm on 2 threads differs from 1 thread on ${name}`);
     // Expert weights in fewer bytes (converted at createMoE): checked against the f32 reference within
     // the bounds test/node/wasm-experts-dtype.test.ts documents.
     const lowBits = [];
@@ -95,6 +105,10 @@ export async function moeSuite(ctx) {
         note: T === CHECK_T ? `rel. error vs reference ${wasmError.toExponential(1)}` : undefined,
         ...(await measure(() => wasm.forward(x, { tokens: T }), budget)),
       });
+      add({
+        case: caseName(T), runtime: 'switchyard', backend: 'wasm', variant: `createMoE ${ctx.switchyardWasm.variant} 2t`, ours: true, work: work(T),
+        note: 'options.threads 2', ...(await measure(() => wasm2.forward(x, { tokens: T }), budget)),
+      });
       for (const { weightDtype, moe, error } of lowBits) {
         add({
           case: caseName(T), runtime: 'switchyard', backend: 'wasm', variant: `createMoE ${ctx.switchyardWasm.variant} ${weightDtype} 1t`, ours: true, work: work(T),
@@ -118,6 +132,7 @@ export async function moeSuite(ctx) {
     }
     reference.destroy();
     wasm.destroy();
+    wasm2.destroy();
     for (const { moe } of lowBits) moe.destroy();
     await ort?.release();
   }
