@@ -8,11 +8,12 @@ import { randomMoECases } from './random-moe.js';
 import { randomBlockCases } from './random-blocks.js';
 import { routeCases } from './route-topk.js';
 import { routerPropertyCases } from './router-properties.js';
+import { threadCases } from './threads.js';
 import type { ConformanceCase } from './types.js';
 
 export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './types.js';
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases];
+  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases];
 }

@@ -1,0 +1,56 @@
+// options.threads in every lane: a block on 2 threads gives the output of 1 thread bit for bit, and the
+// oracle's within the wasm bound. Where a lane cannot run threads (workerd, a browser page's main thread)
+// the 2-thread block runs on 1 thread and warns once; the case checks the same things there.
+import { expectExact, expectRelativeToNorm } from './compare.js';
+import { denseMoE } from './oracle.js';
+import { normal, rng } from './rng.js';
+import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
+
+/** As random-moe.ts: f32 sums of ≤ 257 terms against the f64 oracle. */
+const OUTPUT_BOUND = 1e-5;
+/** Forwards (with pauses) before comparing: workers start in the background after createMoE. */
+const WARM_FORWARDS = 8;
+
+interface Shape { seed: number; T: number; d: number; f: number; E: number; k: number }
+
+async function runThreads(s: Shape, ctx: CaseContext): Promise<void> {
+  const r = rng(s.seed);
+  const m = {
+    dModel: s.d, dFF: s.f, nExpert: s.E, k: s.k, normalize: true,
+    routerWeight: normal(r, s.E * s.d, 1 / Math.sqrt(s.d)),
+    gate: normal(r, s.E * s.f * s.d, 1 / Math.sqrt(s.d)),
+    up: normal(r, s.E * s.f * s.d, 1 / Math.sqrt(s.d)),
+    down: normal(r, s.E * s.d * s.f, 1 / Math.sqrt(s.f)),
+  };
+  const hidden = normal(r, s.T * s.d);
+  const config = { dModel: s.d, router: { kind: 'topk' as const, numExperts: s.E, topK: s.k, normalize: true }, expert: { dFF: s.f, activation: 'swiglu' as const } };
+  const weights = { 'router.weight': m.routerWeight, 'experts.gate': m.gate, 'experts.up': m.up, 'experts.down': m.down };
+  const one = await ctx.api.createMoE(config, weights, { backend: 'wasm' });
+  const two = await ctx.api.createMoE(config, weights, { backend: 'wasm', threads: 2 });
+  try {
+    const want = (await one.forward(hidden, { tokens: s.T })).output;
+    for (let i = 0; i < WARM_FORWARDS; i++) {
+      const got = (await two.forward(hidden, { tokens: s.T })).output;
+      const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+      expectExact(`output bits, forward ${i} on 2 threads vs 1`, bits(got), bits(want));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const oracle = denseMoE(m, hidden, s.T).output;
+    expectRelativeToNorm('output', want, oracle, OUTPUT_BOUND);
+    if (two.backend !== 'wasm') throw new CaseFailure(`the 2-thread block runs on ${two.backend}, expected wasm`);
+  } finally {
+    one.destroy();
+    two.destroy();
+  }
+}
+
+const SHAPES: Shape[] = [
+  { seed: 71, T: 257, d: 67, f: 100, E: 8, k: 2 },
+  { seed: 72, T: 64, d: 40, f: 52, E: 3, k: 3 },
+];
+
+export const threadCases: ConformanceCase[] = SHAPES.map((s) => ({
+  name: `threads 2 = threads 1 bit for bit, seed ${s.seed}: T${s.T} d${s.d} f${s.f} E${s.E} k${s.k}`,
+  backends: ['wasm'] as const,
+  run: (ctx: CaseContext) => runThreads(s, ctx),
+}));
