@@ -12,17 +12,21 @@
 // vec4 loads when kDim is a multiple of 4, else four bounds-checked scalars); partial sums are f32.
 // Grid: linear workgroup id (folded into x, y) = slot · tiles_n + column tile; one dispatch per group of
 // experts sharing a weight buffer, and a workgroup whose expert lies in another group exits.
-// Knobs: WG_SIZE threads split the reduction dimension (power of two, for the tree sum), each reading a
-// quad of x once for the 4 output columns of the workgroup (COLS, fixed: the accumulators are vec4s);
-// ACTIVATION (and GATED); HAS_BIAS_A, HAS_BIAS_B.
+// Work split: a workgroup covers COL_QUADS · 4 output columns; the K_SPLIT threads of one column quad
+// take every K_SPLIT-th quad of k (so together they read 16·K_SPLIT contiguous bytes of each weight row
+// per step), keep vec4 partial sums of their 4 columns, and add them in a log2(K_SPLIT)-step tree.
+// Fewer threads per column than one per k quad keeps the barriers per output low (they dominate on CPU
+// adapters) while the reads of a row stay contiguous across the split.
+// Knobs: K_SPLIT (power of two), COL_QUADS; ACTIVATION (and GATED); HAS_BIAS_A, HAS_BIAS_B.
 // Uniforms: shapes, the group's expert range, x_by_token, swiglu-oai's alpha and limit.
 {{ENABLE_F16}}
 {{PARAMS}}
 
 {{ACTIVATION}}
 
-override WG_SIZE: u32 = 64u;
-const COLS: u32 = 4u;
+override K_SPLIT: u32 = 8u;
+override COL_QUADS: u32 = 8u;
+override WG_SIZE: u32 = K_SPLIT * COL_QUADS;
 override HAS_BIAS_A: bool = false;
 override HAS_BIAS_B: bool = false;
 
@@ -46,7 +50,7 @@ override HAS_BIAS_B: bool = false;
 
 {{LOADS}}
 
-// Per-thread partial sums of the 4 columns, then the tree sum.
+// Per-thread partial sums of its 4 columns, [COL_QUADS][K_SPLIT], then the tree sum within each quad.
 var<workgroup> s_a: array<vec4f, WG_SIZE>;
 var<workgroup> s_b: array<vec4f, WG_SIZE>;
 // (expert within the group, plan row); x = NO_JOB when the slot's expert is elsewhere or −1
@@ -59,7 +63,6 @@ fn expert_matvec(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
                  @builtin(local_invocation_index) lid: u32) {
   let wid = wg.x + wg.y * nwg.x;
   let s = wid / params.tiles_n;
-  let col0 = (wid % params.tiles_n) * COLS;
   if (s >= params.n_slot) {
     return;
   }
@@ -78,6 +81,8 @@ fn expert_matvec(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
 
   let k_dim = params.k_dim;
   let n_dim = params.n_dim;
+  let lane = lid % K_SPLIT;
+  let col0 = (wid % params.tiles_n) * 4u * COL_QUADS + 4u * (lid / K_SPLIT);
   let x_base = select(job.y, s / params.n_expert_used, params.x_by_token != 0u) * k_dim;
   // Columns past n_dim read the last row instead (valid memory, no branch in the loop); never written.
   let w0 = (job.x * n_dim + min(col0, n_dim - 1u)) * k_dim;
@@ -86,7 +91,7 @@ fn expert_matvec(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let w3 = (job.x * n_dim + min(col0 + 3u, n_dim - 1u)) * k_dim;
   var acc_a = vec4f();
   var acc_b = vec4f();
-  for (var k = 4u * lid; k < k_dim; k = k + 4u * WG_SIZE) {
+  for (var k = 4u * lane; k < k_dim; k = k + 4u * K_SPLIT) {
     let xv = load_x(x_base, k, k_dim);
     acc_b = acc_b + vec4f(dot(xv, load_w_b(w0, k, k_dim)), dot(xv, load_w_b(w1, k, k_dim)),
                           dot(xv, load_w_b(w2, k, k_dim)), dot(xv, load_w_b(w3, k, k_dim)));
@@ -98,23 +103,30 @@ fn expert_matvec(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   s_a[lid] = acc_a;
   s_b[lid] = acc_b;
   workgroupBarrier();
-  for (var stride = WG_SIZE / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) {
+  for (var stride = K_SPLIT / 2u; stride > 0u; stride = stride / 2u) {
+    if (lane < stride) {
       s_a[lid] = s_a[lid] + s_a[lid + stride];
       s_b[lid] = s_b[lid] + s_b[lid + stride];
     }
     workgroupBarrier();
   }
-  let n = col0 + lid;
-  if (lid < COLS && n < n_dim) {
-    var a = s_a[0][lid];
-    var b = s_b[0][lid];
-    if (HAS_BIAS_A) {
-      a = a + bias_a[job.x * n_dim + n];
+  // The first thread of each column quad writes its 4 columns.
+  if (lane == 0u) {
+    let a = s_a[lid];
+    let b = s_b[lid];
+    for (var c = 0u; c < 4u; c = c + 1u) {
+      let n = col0 + c;
+      if (n < n_dim) {
+        var va = a[c];
+        var vb = b[c];
+        if (HAS_BIAS_A) {
+          va = va + bias_a[job.x * n_dim + n];
+        }
+        if (HAS_BIAS_B) {
+          vb = vb + bias_b[job.x * n_dim + n];
+        }
+        out[job.y * n_dim + n] = activate(va, vb, params.alpha, params.limit);
+      }
     }
-    if (HAS_BIAS_B) {
-      b = b + bias_b[job.x * n_dim + n];
-    }
-    out[job.y * n_dim + n] = activate(a, b, params.alpha, params.limit);
   }
 }

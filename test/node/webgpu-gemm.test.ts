@@ -3,9 +3,10 @@
 // dModel and dFF below, between and at multiples of the tiles, in both load layouts (vec4 when the row
 // length is a multiple of 4, scalar otherwise), k from 1 up to E, experts with no rows, dropped slots,
 // three tile sizes (the default, a 4 × 4 tile with k slices of 4 — many tiles and slices per expert — and
-// 8 × 8 threads), f32 and f16 weights. Plus the host-side pieces that need no GPU: the tile check
-// against device limits and the worst-case grid. Dawn (`webgpu` npm) on lavapipe here: shapes stay
-// small. Without an adapter the GPU suite skips with its reason, except in CI (CI=true).
+// 8 × 8 threads), f32 and f16 weights; the same shapes on the decode mat-vec. Plus the host-side pieces
+// that need no GPU: the tile check against device limits and the worst-case grid. Dawn (`webgpu` npm) on
+// lavapipe here: shapes stay small. Without an adapter the GPU suite skips with its reason, except in CI
+// (CI=true).
 import { afterEach, describe, expect, it } from 'vitest';
 import { referenceBackend as ref } from '../../ts/backends/reference.js';
 import { WebGpuBackend, type GpuMoEBlockWeights, type GpuRouting } from '../../ts/backends/webgpu.js';
@@ -196,6 +197,26 @@ describe.skipIf(!device)(`grouped GEMM edges on ${device ? deviceDescription(dev
         const plan = ref.buildPlan(routing.indices, routing.weights, T, s.nExpertUsed, s.nExpert);
         expectRelativeToNorm(`seed=${seed} f16 E=${s.nExpert} d=${s.dModel} dFF=${s.dFF} T=${T}`, got.output,
           ref.runExperts(ref.prepareExperts(w.experts), hidden, T, plan), F16_REL);
+      }
+      block.destroy();
+    }
+  });
+
+  it('runs the same shapes on the decode mat-vec (T ∈ {1, 7}): vec4 and scalar rows, column tiles cut short', async () => {
+    const gpu = await WebGpuBackend.create(device!, { matvecMaxTokens: 8 });
+    backends.push(gpu);
+    for (const [i, s] of SHAPES.entries()) {
+      const seed = 900 + i;
+      const r = rng(seed);
+      const w = makeWeights(s, r);
+      const hidden = uniform(7 * s.dModel, r);
+      const block = gpu.prepareBlock(w);
+      for (const T of [1, 7]) {
+        const routing = givenRouting(s, T, r);
+        const got = await block.forward(hidden, T, { routing });
+        const plan = ref.buildPlan(routing.indices, routing.weights, T, s.nExpertUsed, s.nExpert);
+        expectRelativeToNorm(`seed=${seed} mat-vec E=${s.nExpert} d=${s.dModel} dFF=${s.dFF} T=${T}`, got.output,
+          ref.runExperts(ref.prepareExperts(w.experts), hidden, T, plan), OUTPUT_REL);
       }
       block.destroy();
     }

@@ -49,11 +49,15 @@ export function expertMatvec(dtype: WeightDtype, layout: Layout): ExpertMatvecKe
   return k;
 }
 
-/** 64 threads split the dot product, a quad of k each per step (256 k per pass over the row). */
-export const EXPERT_MATVEC_CONSTANTS = { WG_SIZE: 64 } as const;
+/**
+ * 8 threads per column quad split k (8 quads = 128 contiguous bytes of an f32 weight row per step), 8
+ * column quads per workgroup: 32 columns, 64 threads, 3 barrier steps to add the partial sums. It was 64
+ * threads per 4 columns with a 6-step tree; on lavapipe the barriers were the decode's cost.
+ */
+export const EXPERT_MATVEC_CONSTANTS = { K_SPLIT: 8, COL_QUADS: 8 } as const;
 
-/** Output columns per workgroup (COLS in the WGSL): each x quad read serves four weight rows. */
-const EXPERT_MATVEC_COLS = 4;
+/** Output columns per workgroup. */
+const EXPERT_MATVEC_COLS = 4 * EXPERT_MATVEC_CONSTANTS.COL_QUADS;
 
 /** Column tiles of one output row. */
 export function expertMatvecTiles(nDim: number): number {
