@@ -170,7 +170,7 @@ interface ExpertCase {
 
 const E = 5;
 const K = 2;
-/** Odd sizes, off the 16-wide tiles; the shared expert has its own dFF (as Qwen2-MoE's). */
+/** Odd sizes, off the GEMM tiles and the vec4 layout; the shared expert has its own dFF (as Qwen2-MoE's). */
 const D_MODEL = 13;
 const D_FF = 19;
 const D_FF_SHARED = 45;
