@@ -1,6 +1,6 @@
 // The WebGPU backend against the reference oracle (ts/backends/reference.ts, f64 accumulation) on seeded
-// shapes around the GEMM tiles (16 rows × 32 columns by default), T = 1 … 257, k = 1 … E. Runs on Dawn (`webgpu` npm) over Mesa
-// lavapipe here, so shapes stay small. Without an adapter the suite skips with its reason, except in CI
+// shapes around the GEMM tiles (16 rows × 32 columns by default), T = 1 … 257, k = 1 … E. Runs on Dawn
+// (`webgpu` npm) over Mesa lavapipe here, so shapes stay small. Without an adapter the suite skips with its reason, except in CI
 // (CI=true), where that is a failure.
 import { afterEach, describe, expect, it } from 'vitest';
 import { referenceBackend as ref } from '../../ts/backends/reference.js';
