@@ -29,4 +29,24 @@ setWasmModuleLoader(onePerBuild(async (build) => WebAssembly.compile(await readW
 // options.threads > 1: worker threads over a shared memory (node-threads.ts).
 setThreadProvider(nodeThreadProvider(onePerBuild(async (build) => WebAssembly.compile(await readWasm(WASM_THREAD_FILES[build])))));
 
+let gpu: Promise<GPU | undefined> | undefined;
+setGpuProvider(() => (gpu ??= createDawnGpu()));
+
+async function createDawnGpu(): Promise<GPU | undefined> {
+  try {
+    // A variable specifier keeps TypeScript from requiring the optional package's types.
+    const specifier = 'webgpu';
+    const { create, globals } = (await import(specifier)) as {
+      create(options: string[]): GPU;
+      globals: Record<string, unknown>;
+    };
+    // The WebGPU constants (GPUBufferUsage, …) — only those the runtime does not define itself.
+    const scope = globalThis as Record<string, unknown>;
+    for (const [name, value] of Object.entries(globals)) if (!(name in scope)) scope[name] = value;
+    return create([]);
+  } catch {
+    return undefined;
+  }
+}
+
 export * from '../index.js';
