@@ -106,17 +106,17 @@ function writeJob(pool: WorkerPool, participants: number[], heap: WasmHeap, scra
 
 /**
  * runExperts (wasm.ts) on the main thread and the ready workers `participants`: the plan was checked
- * there; here its rows are copied in, cut into items, run, and combined. Same result, bit for bit.
+ * and cut into `work` (splitWork) there; here its rows are copied in, the items run, the rows combined.
+ * Same result, bit for bit.
  */
 export function runExpertsThreaded(
   pool: WorkerPool, participants: number[], heap: WasmHeap, s: Scratch, wasm: ThreadedExports,
-  experts: WasmExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan, nSlot: number,
+  experts: WasmExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan, nSlot: number, work: WorkItems,
 ): Float32Array {
-  const { nExpert, dModel } = experts;
-  const { offsets, rows, weights, slots } = plan;
+  const { dModel } = experts;
+  const { rows, weights, slots } = plan;
   const nRow = rows.length;
   const { dModelK, dFFPad, dModelPad } = experts.shape;
-  const work = splitWork(offsets, nExpert, participants.length + 1);
   const sizes = threadScratchBytes(work.maxRows, dModelK, dFFPad, experts.weightDtype === 'int8');
   const span = Scratch.span;
   const perThread = span(sizes.tiles) + span(sizes.h) + span(sizes.q8);

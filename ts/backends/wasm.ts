@@ -14,7 +14,7 @@ import { packedShape, packExperts, WasmExperts, type ExpertOwner, type WasmWeigh
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 import type { ThreadProvider } from '../runtime/providers.js';
 import { LAYOUT, WorkerPool } from './wasm-pool.js';
-import { runExpertsThreaded, type ThreadedExports } from './wasm-threads.js';
+import { runExpertsThreaded, splitWork, type ThreadedExports } from './wasm-threads.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
 interface WasmExports extends WasmRouterExports, ThreadedExports {
@@ -225,9 +225,13 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
       if (slots[r] + 1 > nSlot) nSlot = slots[r] + 1;
     }
     const participants = this.pool && this.pool.failure === undefined ? this.pool.readyWorkers() : [];
-    if (participants.length > 0 && nRow > 1) {
-      this.threadedCalls++;
-      return runExpertsThreaded(this.pool!, participants, this.heap, this.scratch, this.wasm, experts, hidden, nToken, plan, nSlot);
+    if (participants.length > 0) {
+      const work = splitWork(offsets, nExpert, participants.length + 1);
+      // One item is one thread's work: waking a worker to find nothing left would only add latency.
+      if (work.nItem > 1) {
+        this.threadedCalls++;
+        return runExpertsThreaded(this.pool!, participants, this.heap, this.scratch, this.wasm, experts, hidden, nToken, plan, nSlot, work);
+      }
     }
     const { dModelK, dFFPad, dModelPad } = experts.shape;
     // Row tiles round an expert's rows up to 4 (assembly/ffn/pack.ts).
