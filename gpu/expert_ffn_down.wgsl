@@ -2,8 +2,9 @@
 //   y[r, n] = h[r, :] · down[e, n, :] + down_bias[e, n]
 // for each plan row r of expert e (offsets[e] ≤ r < offsets[e+1]); h comes from expert_ffn_up. The bias
 // is part of the expert, so combine's routing weight multiplies it too: out = w · (down·h + b).
-// Weights are f32 or f16; h and the weights are read four k at a time (the generated load_* functions: vec4 loads when dFF is a
-// multiple of 4, else four bounds-checked scalars). Tiles and accumulators are always f32.
+// Weights are f32 or f16; h and the weights are read four k at a time (the generated load_* functions:
+// vec4 loads when dFF is a multiple of 4, else four bounds-checked scalars). Tiles and accumulators are
+// always f32.
 // Grid: as expert_ffn_up — linear workgroup id (folded into x, y) → (expert, row tile, column tile) by
 // gpu/grouped_tile.wgsl, worst-case grid, one dispatch per group of experts sharing a weight buffer.
 // Register tiling: each thread owns a 4 × 4 block of outputs, one vec4 of h and one of down per k from

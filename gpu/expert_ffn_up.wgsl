@@ -4,15 +4,17 @@
 // for each plan row r of expert e (offsets[e] ≤ r < offsets[e+1]). Gate and up share the x tile and are
 // fused with the activation, so the [R, dFF] pre-activations never reach memory. Ungated activations
 // (GATED false) never touch the gate buffer or its workgroup tile.
-// Weights are f32 or f16; x and the weights are read four k at a time (the generated load_* functions: vec4 loads when dModel
-// is a multiple of 4, else four bounds-checked scalars). Tiles and accumulators are always f32.
+// Weights are f32 or f16; x and the weights are read four k at a time (the generated load_* functions:
+// vec4 loads when dModel is a multiple of 4, else four bounds-checked scalars). Tiles and accumulators
+// are always f32.
 // Grid: linear workgroup id (folded into x, y) → (expert, row tile, column tile) by gpu/grouped_tile.wgsl;
 // one dispatch per group of experts sharing a weight buffer (expert_base .. expert_base + n_expert_group).
 // Register tiling: each thread owns a 4 × 4 block of outputs (rows 4·local.y.., columns 4·local.x..), so
 // per k it reads one vec4 of x and one of each weight from workgroup memory for 16 (32 gated) FMAs.
 // Knobs: WG_M × WG_N threads (TILE_M = 4·WG_M rows, TILE_N = 4·WG_N columns); TILE_K (multiple of 4),
 // the reduction slice staged in workgroup memory: (TILE_M + 2·TILE_N) · TILE_K floats; ACTIVATION (and
-// GATED from it); HAS_GATE_BIAS, HAS_UP_BIAS (an absent bias binds a dummy, never read).
+// GATED from it); HAS_GATE_BIAS, HAS_UP_BIAS (an absent bias binds a dummy, never read). The host's
+// default and its reasons: DEFAULT_GEMM_TILES in ts/kernels/grouped-gemm.ts.
 // Uniforms: shapes, the group's expert range, tiles_n = ceil(dFF / TILE_N), swiglu-oai's alpha and limit.
 {{ENABLE_F16}}
 {{PARAMS}}
