@@ -7,9 +7,10 @@
 // always f32.
 // Grid: as expert_ffn_up — linear workgroup id (folded into x, y) → (expert, row tile, column tile) by
 // gpu/grouped_tile.wgsl, worst-case grid, one dispatch per group of experts sharing a weight buffer.
-// Register tiling: each thread owns a 4 × 4 block of outputs, one vec4 of h and one of down per k from
-// workgroup memory for 16 FMAs.
-// Knobs: WG_M × WG_N threads (TILE_M = 4·WG_M, TILE_N = 4·WG_N); TILE_K (multiple of 4): (TILE_M + TILE_N)
+// Register tiling: each thread owns a ROWS × 4 block of outputs, ROWS/4 vec4s of h and one of down per k
+// from workgroup memory for 4·ROWS FMAs.
+// Knobs: ROWS (multiple of 4, substituted); WG_M × WG_N threads (TILE_M = ROWS·WG_M, TILE_N = 4·WG_N);
+// TILE_K (multiple of 4): (TILE_M + TILE_N)
 // · TILE_K floats of workgroup memory; HAS_BIAS (an absent bias binds a dummy, never read).
 // Uniforms: shapes, the group's expert range, tiles_n = ceil(dModel / TILE_N).
 {{ENABLE_F16}}
@@ -17,10 +18,11 @@
 
 {{GROUPED_TILE}}
 
-override WG_M: u32 = 4u;
-override WG_N: u32 = 8u;
-override TILE_K: u32 = 32u;
-override TILE_M: u32 = 4u * WG_M;
+override WG_M: u32 = 2u;
+override WG_N: u32 = 16u;
+override TILE_K: u32 = 16u;
+const ROWS: u32 = {{ROWS}}u;
+override TILE_M: u32 = ROWS * WG_M;
 override TILE_N: u32 = 4u * WG_N;
 override HAS_BIAS: bool = false;
 
@@ -39,7 +41,7 @@ override HAS_BIAS: bool = false;
 {{LOADS}}
 
 // k-major tiles, four rows (columns) per vec4, as in expert_ffn_up.
-var<workgroup> s_h: array<vec4f, TILE_K * WG_M>;
+var<workgroup> s_h: array<vec4f, TILE_K * TILE_M / 4u>;
 var<workgroup> s_down: array<vec4f, TILE_K * WG_N>;
 var<workgroup> s_tile: vec4u;
 
@@ -59,7 +61,7 @@ fn expert_ffn_down(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
   let weight_base = tile.x * d * d_ff;
   let n_thread = WG_M * WG_N;
   let quads = TILE_K / 4u;
-  var acc: array<vec4f, 4>;
+  var acc: array<vec4f, ROWS>;
   for (var k0 = 0u; k0 < d_ff; k0 = k0 + TILE_K) {
     for (var i = lid; i < TILE_M * quads; i = i + n_thread) {
       let m = i / quads;
@@ -69,11 +71,11 @@ fn expert_ffn_down(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
       if (r < tile.z) {
         v = load_h(r * d_ff, k, d_ff);
       }
-      let s = 4u * (i % quads) * WG_M + m / 4u;
+      let s = 4u * (i % quads) * (TILE_M / 4u) + m / 4u;
       s_h[s][m % 4u] = v.x;
-      s_h[s + WG_M][m % 4u] = v.y;
-      s_h[s + 2u * WG_M][m % 4u] = v.z;
-      s_h[s + 3u * WG_M][m % 4u] = v.w;
+      s_h[s + TILE_M / 4u][m % 4u] = v.y;
+      s_h[s + 2u * (TILE_M / 4u)][m % 4u] = v.z;
+      s_h[s + 3u * (TILE_M / 4u)][m % 4u] = v.w;
     }
     for (var i = lid; i < TILE_N * quads; i = i + n_thread) {
       let c = i / quads;
@@ -91,12 +93,14 @@ fn expert_ffn_down(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
     }
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k = k + 1u) {
-      let a = s_h[k * WG_M + local.y];
       let b = s_down[k * WG_N + local.x];
-      acc[0] = fma(vec4f(a.x), b, acc[0]);
-      acc[1] = fma(vec4f(a.y), b, acc[1]);
-      acc[2] = fma(vec4f(a.z), b, acc[2]);
-      acc[3] = fma(vec4f(a.w), b, acc[3]);
+      for (var q = 0u; q < ROWS / 4u; q = q + 1u) {
+        let a = s_h[k * (TILE_M / 4u) + local.y * (ROWS / 4u) + q];
+        acc[4u * q] = fma(vec4f(a.x), b, acc[4u * q]);
+        acc[4u * q + 1u] = fma(vec4f(a.y), b, acc[4u * q + 1u]);
+        acc[4u * q + 2u] = fma(vec4f(a.z), b, acc[4u * q + 2u]);
+        acc[4u * q + 3u] = fma(vec4f(a.w), b, acc[4u * q + 3u]);
+      }
     }
     workgroupBarrier();
   }
@@ -110,8 +114,8 @@ fn expert_ffn_down(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
       }
     }
   }
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let r = tile.y + 4u * local.y + i;
+  for (var i = 0u; i < ROWS; i = i + 1u) {
+    let r = tile.y + ROWS * local.y + i;
     if (r < tile.z) {
       let v = acc[i] + bias;
       for (var c = 0u; c < 4u; c = c + 1u) {

@@ -9,9 +9,11 @@
 // are always f32.
 // Grid: linear workgroup id (folded into x, y) → (expert, row tile, column tile) by gpu/grouped_tile.wgsl;
 // one dispatch per group of experts sharing a weight buffer (expert_base .. expert_base + n_expert_group).
-// Register tiling: each thread owns a 4 × 4 block of outputs (rows 4·local.y.., columns 4·local.x..), so
-// per k it reads one vec4 of x and one of each weight from workgroup memory for 16 (32 gated) FMAs.
-// Knobs: WG_M × WG_N threads (TILE_M = 4·WG_M rows, TILE_N = 4·WG_N columns); TILE_K (multiple of 4),
+// Register tiling: each thread owns a ROWS × 4 block of outputs (rows ROWS·local.y.., columns
+// 4·local.x..), so per k it reads ROWS/4 vec4s of x and one vec4 of each weight from workgroup memory
+// for 4·ROWS (8·ROWS gated) FMAs.
+// Knobs: ROWS (a multiple of 4, substituted: function-scope arrays need a constant size); WG_M × WG_N
+// threads (TILE_M = ROWS·WG_M rows, TILE_N = 4·WG_N columns); TILE_K (multiple of 4),
 // the reduction slice staged in workgroup memory: (TILE_M + 2·TILE_N) · TILE_K floats; ACTIVATION (and
 // GATED from it); HAS_GATE_BIAS, HAS_UP_BIAS (an absent bias binds a dummy, never read). The host's
 // default and its reasons: DEFAULT_GEMM_TILES in ts/kernels/grouped-gemm.ts.
@@ -23,10 +25,11 @@
 
 {{GROUPED_TILE}}
 
-override WG_M: u32 = 4u;
-override WG_N: u32 = 8u;
-override TILE_K: u32 = 32u;
-override TILE_M: u32 = 4u * WG_M;
+override WG_M: u32 = 2u;
+override WG_N: u32 = 16u;
+override TILE_K: u32 = 16u;
+const ROWS: u32 = {{ROWS}}u;
+override TILE_M: u32 = ROWS * WG_M;
 override TILE_N: u32 = 4u * WG_N;
 override HAS_GATE_BIAS: bool = false;
 override HAS_UP_BIAS: bool = false;
@@ -51,9 +54,9 @@ override HAS_UP_BIAS: bool = false;
 
 {{LOADS}}
 
-// Tiles stored k-major, four rows (columns) per vec4: s_x[k · WG_M + i] holds tile rows 4i .. 4i+3 at k,
-// so the inner loop reads a thread's four rows (columns) with one load.
-var<workgroup> s_x: array<vec4f, TILE_K * WG_M>;
+// Tiles stored k-major, four rows (columns) per vec4: s_x[k · TILE_M/4 + i] holds tile rows 4i .. 4i+3 at
+// k, so the inner loop reads four of a thread's rows (its four columns) with one load.
+var<workgroup> s_x: array<vec4f, TILE_K * TILE_M / 4u>;
 var<workgroup> s_gate: array<vec4f, TILE_K * WG_N>;
 var<workgroup> s_up: array<vec4f, TILE_K * WG_N>;
 var<workgroup> s_tile: vec4u;
@@ -74,8 +77,8 @@ fn expert_ffn_up(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let weight_base = tile.x * d_ff * d;
   let n_thread = WG_M * WG_N;
   let quads = TILE_K / 4u;
-  var acc_g: array<vec4f, 4>;
-  var acc_u: array<vec4f, 4>;
+  var acc_g: array<vec4f, ROWS>;
+  var acc_u: array<vec4f, ROWS>;
   for (var k0 = 0u; k0 < d; k0 = k0 + TILE_K) {
     // Stage x rows and weight rows, four k per load, transposed into the k-major tiles; rows past the
     // expert's end, columns past dFF and k past dModel stage zeros.
@@ -87,11 +90,11 @@ fn expert_ffn_up(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
       if (r < tile.z) {
         v = load_x(rows[r] * d, k, d);
       }
-      let s = 4u * (i % quads) * WG_M + m / 4u;
+      let s = 4u * (i % quads) * (TILE_M / 4u) + m / 4u;
       s_x[s][m % 4u] = v.x;
-      s_x[s + WG_M][m % 4u] = v.y;
-      s_x[s + 2u * WG_M][m % 4u] = v.z;
-      s_x[s + 3u * WG_M][m % 4u] = v.w;
+      s_x[s + TILE_M / 4u][m % 4u] = v.y;
+      s_x[s + 2u * (TILE_M / 4u)][m % 4u] = v.z;
+      s_x[s + 3u * (TILE_M / 4u)][m % 4u] = v.w;
     }
     for (var i = lid; i < TILE_N * quads; i = i + n_thread) {
       let c = i / quads;
@@ -119,18 +122,23 @@ fn expert_ffn_up(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
     }
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k = k + 1u) {
-      let a = s_x[k * WG_M + local.y];
       let u = s_up[k * WG_N + local.x];
-      acc_u[0] = fma(vec4f(a.x), u, acc_u[0]);
-      acc_u[1] = fma(vec4f(a.y), u, acc_u[1]);
-      acc_u[2] = fma(vec4f(a.z), u, acc_u[2]);
-      acc_u[3] = fma(vec4f(a.w), u, acc_u[3]);
+      var g = vec4f();
       if (GATED) {
-        let g = s_gate[k * WG_N + local.x];
-        acc_g[0] = fma(vec4f(a.x), g, acc_g[0]);
-        acc_g[1] = fma(vec4f(a.y), g, acc_g[1]);
-        acc_g[2] = fma(vec4f(a.z), g, acc_g[2]);
-        acc_g[3] = fma(vec4f(a.w), g, acc_g[3]);
+        g = s_gate[k * WG_N + local.x];
+      }
+      for (var q = 0u; q < ROWS / 4u; q = q + 1u) {
+        let a = s_x[k * (TILE_M / 4u) + local.y * (ROWS / 4u) + q];
+        acc_u[4u * q] = fma(vec4f(a.x), u, acc_u[4u * q]);
+        acc_u[4u * q + 1u] = fma(vec4f(a.y), u, acc_u[4u * q + 1u]);
+        acc_u[4u * q + 2u] = fma(vec4f(a.z), u, acc_u[4u * q + 2u]);
+        acc_u[4u * q + 3u] = fma(vec4f(a.w), u, acc_u[4u * q + 3u]);
+        if (GATED) {
+          acc_g[4u * q] = fma(vec4f(a.x), g, acc_g[4u * q]);
+          acc_g[4u * q + 1u] = fma(vec4f(a.y), g, acc_g[4u * q + 1u]);
+          acc_g[4u * q + 2u] = fma(vec4f(a.z), g, acc_g[4u * q + 2u]);
+          acc_g[4u * q + 3u] = fma(vec4f(a.w), g, acc_g[4u * q + 3u]);
+        }
       }
     }
     workgroupBarrier();
@@ -149,8 +157,8 @@ fn expert_ffn_up(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
       }
     }
   }
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let r = tile.y + 4u * local.y + i;
+  for (var i = 0u; i < ROWS; i = i + 1u) {
+    let r = tile.y + ROWS * local.y + i;
     if (r < tile.z) {
       let g = acc_g[i] + bias_g;
       let u = acc_u[i] + bias_u;

@@ -1,5 +1,5 @@
 // The WebGPU backend against the reference oracle (ts/backends/reference.ts, f64 accumulation) on seeded
-// shapes around the GEMM tiles (16 rows × 32 columns by default), T = 1 … 257, k = 1 … E. Runs on Dawn
+// shapes around the GEMM tiles (16 rows × 64 columns by default), T = 1 … 257, k = 1 … E. Runs on Dawn
 // (`webgpu` npm) over Mesa lavapipe here, so shapes stay small. Without an adapter the suite skips with its reason, except in CI
 // (CI=true), where that is a failure.
 import { afterEach, describe, expect, it } from 'vitest';

@@ -2,8 +2,8 @@
 // against the oracle (ts/backends/reference.ts, f64): T ∈ {1, 7, 64, 257} forced onto the GEMM path,
 // dModel and dFF below, between and at multiples of the tiles, in both load layouts (vec4 when the row
 // length is a multiple of 4, scalar otherwise), k from 1 up to E, experts with no rows, dropped slots,
-// three tile sizes (the default, a 4 × 4 tile with k slices of 4 — many tiles and slices per expert — and
-// 8 × 8 threads), f32 and f16 weights; the same shapes on the decode mat-vec. Plus the host-side pieces
+// four tile sizes (the default; one thread of 4 × 4 outputs with k slices of 4 — many tiles and slices per
+// expert —; 8 × 8 threads of 4 × 4; 16 rows per thread), f32 and f16 weights; the same shapes on the decode mat-vec. Plus the host-side pieces
 // that need no GPU: the tile check against device limits and the worst-case grid. Dawn (`webgpu` npm) on
 // lavapipe here: shapes stay small. Without an adapter the GPU suite skips with its reason, except in CI
 // (CI=true).
@@ -61,16 +61,17 @@ describe('grouped GEMM host side (no GPU needed)', () => {
     expect(checkGemmTiles(DEFAULT_LIMITS)).toEqual(DEFAULT_GEMM_TILES);
     const bad = (t: GemmTiles, pattern: RegExp) =>
       expect(() => checkGemmTiles(DEFAULT_LIMITS, t)).toThrowError(expect.objectContaining({ code: 'limits', message: expect.stringMatching(pattern) }));
-    bad({ WG_M: 16, WG_N: 32, TILE_K: 4 }, /maxComputeInvocationsPerWorkgroup/);
-    bad({ WG_M: 16, WG_N: 16, TILE_K: 32 }, /maxComputeWorkgroupStorageSize/);
-    bad({ WG_M: 4, WG_N: 8, TILE_K: 6 }, /multiple of 4/);
-    bad({ WG_M: 0, WG_N: 8, TILE_K: 4 }, /positive integers/);
+    bad({ ROWS: 4, WG_M: 16, WG_N: 32, TILE_K: 4 }, /maxComputeInvocationsPerWorkgroup/);
+    bad({ ROWS: 4, WG_M: 16, WG_N: 16, TILE_K: 32 }, /maxComputeWorkgroupStorageSize/);
+    bad({ ROWS: 4, WG_M: 4, WG_N: 8, TILE_K: 6 }, /multiple of 4/);
+    bad({ ROWS: 6, WG_M: 4, WG_N: 8, TILE_K: 8 }, /ROWS must be/);
+    bad({ ROWS: 4, WG_M: 0, WG_N: 8, TILE_K: 4 }, /positive integers/);
   });
 
   it('sizes the grid for the worst case: never fewer workgroups than the tiles of any row split', () => {
     const r = rng(31);
     for (let trial = 0; trial < 500; trial++) {
-      const tiles = [DEFAULT_GEMM_TILES, { WG_M: 1, WG_N: 1, TILE_K: 4 }, { WG_M: 8, WG_N: 8, TILE_K: 16 }][trial % 3];
+      const tiles = TILES[trial % TILES.length];
       const nExpert = 1 + Math.floor(r() * 12);
       const nRow = Math.floor(r() * 300);
       const nCol = 1 + Math.floor(r() * 100);
@@ -107,7 +108,12 @@ const SHAPES: Shape[] = [
   { nExpert: 3, nExpertUsed: 3, dModel: 21, dFF: 17 },
 ];
 const TOKENS = [1, 7, 64, 257];
-const TILES: GemmTiles[] = [DEFAULT_GEMM_TILES, { WG_M: 1, WG_N: 1, TILE_K: 4 }, { WG_M: 8, WG_N: 8, TILE_K: 16 }];
+const TILES: GemmTiles[] = [
+  DEFAULT_GEMM_TILES,
+  { ROWS: 4, WG_M: 1, WG_N: 1, TILE_K: 4 },
+  { ROWS: 4, WG_M: 8, WG_N: 8, TILE_K: 16 },
+  { ROWS: 16, WG_M: 1, WG_N: 4, TILE_K: 8 },
+];
 
 function makeWeights(s: Shape, r: () => number): GpuMoEBlockWeights {
   const { nExpert: E, dModel: d, dFF } = s;
@@ -224,7 +230,7 @@ describe.skipIf(!device)(`grouped GEMM edges on ${device ? deviceDescription(dev
 
   it('refuses tiles beyond the device limits when the backend is created', async () => {
     const limits = device!.limits;
-    const tooMany = { WG_M: limits.maxComputeInvocationsPerWorkgroup, WG_N: 2, TILE_K: 4 };
+    const tooMany = { ROWS: 4, WG_M: limits.maxComputeInvocationsPerWorkgroup, WG_N: 2, TILE_K: 4 };
     await expect(WebGpuBackend.create(device!, { gemmTiles: tooMany })).rejects.toThrowError(expect.objectContaining({ code: 'limits' }));
   });
 });

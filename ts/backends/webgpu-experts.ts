@@ -115,8 +115,8 @@ export class DeviceExperts {
     const n = this.groups.length;
     const make = (bytes: number) => Array.from({ length: n }, () => set.uniform(bytes));
     // The GEMMs read rows four k at a time, as vec4 when the row length (dModel for up, dFF for down) allows.
-    this.up = expertFfnUp(dtype, layoutFor(dModel));
-    this.down = expertFfnDown(dtype, layoutFor(dFF));
+    this.up = expertFfnUp(dtype, layoutFor(dModel), ctx.gemmTiles.ROWS);
+    this.down = expertFfnDown(dtype, layoutFor(dFF), ctx.gemmTiles.ROWS);
     this.matvecUp = expertMatvec(dtype, layoutFor(dModel));
     this.matvecDown = expertMatvec(dtype, layoutFor(dFF));
     this.uniforms = {

@@ -17,11 +17,11 @@ export type ExpertFfnDownBinding = 'h' | 'offsets' | 'down' | 'downBias' | 'y';
 
 type ExpertFfnDownKernel = KernelSpec<(typeof expertFfnDownParams.fields)[number][0], ExpertFfnDownBinding>;
 
-function build(dtype: WeightDtype, layout: Layout): ExpertFfnDownKernel {
+function build(dtype: WeightDtype, layout: Layout, rows: number): ExpertFfnDownKernel {
   return {
     name: 'expert_ffn_down',
     code: substitute('expert_ffn_down', source, {
-      PARAMS: expertFfnDownParams.wgsl, ENABLE_F16: enableF16(dtype), GROUPED_TILE: groupedTileSource,
+      PARAMS: expertFfnDownParams.wgsl, ENABLE_F16: enableF16(dtype), GROUPED_TILE: groupedTileSource, ROWS: String(rows),
       H_T: elementType('f32', layout), W_T: elementType(dtype, layout),
       LOADS: ['h', 'down'].map((b) => quadLoad(b, layout)).join('\n\n'),
     }),
@@ -33,12 +33,13 @@ function build(dtype: WeightDtype, layout: Layout): ExpertFfnDownKernel {
 const kernels = new Map<string, ExpertFfnDownKernel>();
 
 /**
- * The kernel reading weights of `dtype` in `layout` (layoutFor(dFF)); one object per variant, so
+ * The kernel reading weights of `dtype` in `layout` (layoutFor(dFF)) with `rows` output rows per
+ * thread (GemmTiles.ROWS); one object per variant, so
  * pipelines cache by identity.
  */
-export function expertFfnDown(dtype: WeightDtype, layout: Layout): ExpertFfnDownKernel {
-  const key = `${dtype}/${layout}`;
+export function expertFfnDown(dtype: WeightDtype, layout: Layout, rows: number): ExpertFfnDownKernel {
+  const key = `${dtype}/${layout}/${rows}`;
   let k = kernels.get(key);
-  if (!k) kernels.set(key, (k = build(dtype, layout)));
+  if (!k) kernels.set(key, (k = build(dtype, layout, rows)));
   return k;
 }

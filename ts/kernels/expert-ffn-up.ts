@@ -19,12 +19,12 @@ export type ExpertFfnUpBinding = 'x' | 'rows' | 'offsets' | 'gate' | 'up' | 'gat
 
 type ExpertFfnUpKernel = KernelSpec<(typeof expertFfnUpParams.fields)[number][0], ExpertFfnUpBinding>;
 
-function build(dtype: WeightDtype, layout: Layout): ExpertFfnUpKernel {
+function build(dtype: WeightDtype, layout: Layout, rows: number): ExpertFfnUpKernel {
   return {
     name: 'expert_ffn_up',
     code: substitute('expert_ffn_up', source, {
       PARAMS: expertFfnUpParams.wgsl, ENABLE_F16: enableF16(dtype), ACTIVATION: activationSource,
-      GROUPED_TILE: groupedTileSource, X_T: elementType('f32', layout), W_T: elementType(dtype, layout),
+      GROUPED_TILE: groupedTileSource, ROWS: String(rows), X_T: elementType('f32', layout), W_T: elementType(dtype, layout),
       LOADS: ['x', 'gate', 'up'].map((b) => quadLoad(b, layout)).join('\n\n'),
     }),
     params: expertFfnUpParams,
@@ -35,12 +35,13 @@ function build(dtype: WeightDtype, layout: Layout): ExpertFfnUpKernel {
 const kernels = new Map<string, ExpertFfnUpKernel>();
 
 /**
- * The kernel reading weights of `dtype` in `layout` (layoutFor(dModel)); one object per variant, so
+ * The kernel reading weights of `dtype` in `layout` (layoutFor(dModel)) with `rows` output rows
+ * per thread (GemmTiles.ROWS); one object per variant, so
  * pipelines cache by identity.
  */
-export function expertFfnUp(dtype: WeightDtype, layout: Layout): ExpertFfnUpKernel {
-  const key = `${dtype}/${layout}`;
+export function expertFfnUp(dtype: WeightDtype, layout: Layout, rows: number): ExpertFfnUpKernel {
+  const key = `${dtype}/${layout}/${rows}`;
   let k = kernels.get(key);
-  if (!k) kernels.set(key, (k = build(dtype, layout)));
+  if (!k) kernels.set(key, (k = build(dtype, layout, rows)));
   return k;
 }
