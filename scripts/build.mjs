@@ -5,9 +5,10 @@
 //   dist/switchyard.{node,deno,browser,workerd}.js, dist/cli.js   esbuild, one ES module per runtime
 //   dist/types/                                 tsc declarations (the type check gates the build)
 //   build/test/cases.js                         the conformance registry and runCases, for Deno/Chromium/workerd
-// Usage: node scripts/build.mjs [--no-types]   (--no-types skips tsc, for quick iteration only)
+// Usage: node scripts/build.mjs [--no-types]   (--no-types skips tsc: `npm run demo` and quick iteration)
+// A .wasm newer than every input of asc (assembly/, asconfig.json, the compiler) is kept, not rebuilt.
 import { spawn } from 'node:child_process';
-import { chmod, copyFile, mkdir, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,17 +67,36 @@ async function timed(label, work) {
   return result;
 }
 
+/** The latest modification time of these files and of every file below these folders. */
+async function newestMtime(paths) {
+  let newest = 0;
+  for (const path of paths) {
+    const info = await stat(path);
+    if (info.isDirectory()) {
+      const entries = await readdir(path, { recursive: true, withFileTypes: true });
+      for (const e of entries) if (e.isFile()) newest = Math.max(newest, (await stat(join(e.parentPath ?? e.path, e.name))).mtimeMs);
+    }
+    newest = Math.max(newest, info.mtimeMs);
+  }
+  return newest;
+}
+
 async function buildWasm() {
   if (!existsSync(at('assembly', 'index.ts'))) throw new BuildError('assembly/index.ts is missing');
   if (!existsSync(at('asconfig.json'))) throw new BuildError('asconfig.json is missing');
   // Two asc processes at a time: asc is single-threaded, and four targets one after the other would be
   // most of the build's time once tsc (on the other core) is done.
+  const inputsChanged = await newestMtime([at('assembly'), at('asconfig.json'), at('node_modules', 'assemblyscript', 'package.json')]);
   const queue = [...WASM];
   const lane = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       const { target, file } = next;
-      await timed(`asc --target ${target}`, () => run('assemblyscript/bin/asc.js', ['assembly/index.ts', '--target', target]));
       const built = at('build', 'wasm', file);
+      if (existsSync(built) && (await stat(built)).mtimeMs > inputsChanged) {
+        console.log(`  ${`asc --target ${target}`.padEnd(34)} up to date`);
+      } else {
+        await timed(`asc --target ${target}`, () => run('assemblyscript/bin/asc.js', ['assembly/index.ts', '--target', target]));
+      }
       if (!existsSync(built)) throw new BuildError(`asc --target ${target} did not write build/wasm/${file}; check outFile in asconfig.json`);
       await copyFile(built, at('dist', file));
     }
