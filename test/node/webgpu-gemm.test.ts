@@ -2,8 +2,8 @@
 // against the oracle (ts/backends/reference.ts, f64): T ∈ {1, 7, 64, 257} forced onto the GEMM path,
 // dModel and dFF below, between and at multiples of the tiles, in both load layouts (vec4 when the row
 // length is a multiple of 4, scalar otherwise), k from 1 up to E, experts with no rows, dropped slots,
-// four tile sizes (the default; one thread of 4 × 4 outputs with k slices of 4 — many tiles and slices per
-// expert —; 8 × 8 threads of 4 × 4; 16 rows per thread), f32 and f16 weights; the same shapes on the decode mat-vec. Plus the host-side pieces
+// five tile sizes (both defaults; one thread of 4 × 4 outputs with k slices of 4 — many tiles and slices
+// per expert —; 8 × 8 threads of 4 × 4; 16 rows per thread on 4 threads), f32 and f16 weights; the same shapes on the decode mat-vec. Plus the host-side pieces
 // that need no GPU: the tile check against device limits and the worst-case grid. Dawn (`webgpu` npm) on
 // lavapipe here: shapes stay small. Without an adapter the GPU suite skips with its reason, except in CI
 // (CI=true).
@@ -11,7 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { referenceBackend as ref } from '../../ts/backends/reference.js';
 import { WebGpuBackend, type GpuMoEBlockWeights, type GpuRouting } from '../../ts/backends/webgpu.js';
 import type { ExpertWeights } from '../../ts/backends/backend.js';
-import { checkGemmTiles, DEFAULT_GEMM_TILES, groupedGemmWorkgroups, layoutFor, tileCols, tileRows, type GemmTiles } from '../../ts/kernels/grouped-gemm.js';
+import {
+  checkGemmTiles, DEFAULT_GEMM_TILES, defaultGemmTiles, groupedGemmWorkgroups, layoutFor, SOFTWARE_GEMM_TILES, tileCols, tileRows,
+  type GemmTiles,
+} from '../../ts/kernels/grouped-gemm.js';
 import { ceilDiv } from '../../ts/kernels/wgsl.js';
 import { acquireDevice, deviceDescription } from '../../ts/runtime/gpu-device.js';
 import { setGpuProvider } from '../../ts/runtime/providers.js';
@@ -57,8 +60,9 @@ const DEFAULT_LIMITS = {
 } as GPUSupportedLimits;
 
 describe('grouped GEMM host side (no GPU needed)', () => {
-  it('accepts the default tiles under the default limits and names what an oversized tile exceeds', () => {
-    expect(checkGemmTiles(DEFAULT_LIMITS)).toEqual(DEFAULT_GEMM_TILES);
+  it('accepts both default tiles under the default limits and names what an oversized tile exceeds', () => {
+    expect(checkGemmTiles(DEFAULT_LIMITS, DEFAULT_GEMM_TILES)).toEqual(DEFAULT_GEMM_TILES);
+    expect(checkGemmTiles(DEFAULT_LIMITS, SOFTWARE_GEMM_TILES)).toEqual(SOFTWARE_GEMM_TILES);
     const bad = (t: GemmTiles, pattern: RegExp) =>
       expect(() => checkGemmTiles(DEFAULT_LIMITS, t)).toThrowError(expect.objectContaining({ code: 'limits', message: expect.stringMatching(pattern) }));
     bad({ ROWS: 4, WG_M: 16, WG_N: 32, TILE_K: 4 }, /maxComputeInvocationsPerWorkgroup/);
@@ -66,6 +70,13 @@ describe('grouped GEMM host side (no GPU needed)', () => {
     bad({ ROWS: 4, WG_M: 4, WG_N: 8, TILE_K: 6 }, /multiple of 4/);
     bad({ ROWS: 6, WG_M: 4, WG_N: 8, TILE_K: 8 }, /ROWS must be/);
     bad({ ROWS: 4, WG_M: 0, WG_N: 8, TILE_K: 4 }, /positive integers/);
+  });
+
+  it('gives software adapters their own tiles, by the adapter description', () => {
+    expect(defaultGemmTiles('mesa software llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)')).toBe(SOFTWARE_GEMM_TILES);
+    expect(defaultGemmTiles('google swiftshader Subzero')).toBe(SOFTWARE_GEMM_TILES);
+    expect(defaultGemmTiles('nvidia ampere NVIDIA GeForce RTX 3080')).toBe(DEFAULT_GEMM_TILES);
+    expect(defaultGemmTiles(undefined)).toBe(DEFAULT_GEMM_TILES);
   });
 
   it('sizes the grid for the worst case: never fewer workgroups than the tiles of any row split', () => {
@@ -110,6 +121,7 @@ const SHAPES: Shape[] = [
 const TOKENS = [1, 7, 64, 257];
 const TILES: GemmTiles[] = [
   DEFAULT_GEMM_TILES,
+  SOFTWARE_GEMM_TILES,
   { ROWS: 4, WG_M: 1, WG_N: 1, TILE_K: 4 },
   { ROWS: 4, WG_M: 8, WG_N: 8, TILE_K: 16 },
   { ROWS: 16, WG_M: 1, WG_N: 4, TILE_K: 8 },
@@ -152,7 +164,7 @@ function givenRouting(s: Shape, nToken: number, r: () => number): GpuRouting {
 
 describe.skipIf(!device)(`grouped GEMM edges on ${device ? deviceDescription(device) : 'no adapter'}`, () => {
   const backends: WebGpuBackend[] = [];
-  const backend = async (gemmTiles: GemmTiles) => {
+  const backend = async (gemmTiles?: GemmTiles) => {
     // matvecMaxTokens 0: T = 1 runs the GEMMs too (one row in one tile).
     const b = await WebGpuBackend.create(device!, { matvecMaxTokens: 0, gemmTiles });
     backends.push(b);
@@ -189,7 +201,7 @@ describe.skipIf(!device)(`grouped GEMM edges on ${device ? deviceDescription(dev
   }
 
   it(`stores f16 weights within ${F16_REL} of the f32 oracle at every edge shape (f32 where shader-f16 is absent)`, async () => {
-    const gpu = await backend(DEFAULT_GEMM_TILES);
+    const gpu = await backend(defaultGemmTiles(deviceDescription(device!)));
     for (const [i, s] of SHAPES.entries()) {
       const seed = 800 + i;
       const r = rng(seed);
@@ -226,6 +238,11 @@ describe.skipIf(!device)(`grouped GEMM edges on ${device ? deviceDescription(dev
       }
       block.destroy();
     }
+  });
+
+  it("uses the adapter's default tiles unless told otherwise", async () => {
+    expect((await backend()).gemmTiles).toEqual(defaultGemmTiles(deviceDescription(device!)));
+    expect((await backend(TILES[2])).gemmTiles).toEqual(TILES[2]);
   });
 
   it('refuses tiles beyond the device limits when the backend is created', async () => {

@@ -3,7 +3,8 @@
 // ts/runtime/gpu-device.ts (which now only acquires devices) so each file holds one concept.
 import { SwitchyardError } from '../errors.js';
 import { foldGrid } from '../kernels/wgsl.js';
-import { checkGemmTiles, type GemmTiles } from '../kernels/grouped-gemm.js';
+import { checkGemmTiles, defaultGemmTiles, type GemmTiles } from '../kernels/grouped-gemm.js';
+import { deviceDescription } from '../runtime/gpu-device.js';
 
 /** Buffers created together and destroyed together (a block's weights, its activations, a call's temporaries). */
 export interface BufferSet {
@@ -50,7 +51,8 @@ export class GpuContext {
     this.pipelines = cache;
     const limits = device.limits;
     this.maxWeightBindingBytes = Math.min(maxBindingBytes ?? Infinity, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-    this.gemmTiles = checkGemmTiles(limits, gemmTiles);
+    // One tile choice per device, by what the adapter is (CPU-emulated or not), unless the caller picks.
+    this.gemmTiles = checkGemmTiles(limits, gemmTiles ?? defaultGemmTiles(deviceDescription(device)));
     void device.lost.then((info) => (this.lostInfo = info));
     device.addEventListener('uncapturederror', this.onUncaptured);
   }

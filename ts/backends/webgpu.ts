@@ -26,8 +26,8 @@ export interface WebGpuBackendOptions {
    */
   matvecMaxTokens?: number;
   /**
-   * Tile sizes of the grouped GEMMs (default DEFAULT_GEMM_TILES, ts/kernels/grouped-gemm.ts), checked
-   * against the device's limits here ('limits' error). Tests and benches vary them; results agree within
+   * Tile sizes of the grouped GEMMs (default: defaultGemmTiles of the adapter, ts/kernels/grouped-gemm.ts),
+   * checked against the device's limits here ('limits' error); backend.gemmTiles says what is used. Tests and benches vary them; results agree within
    * the f32 bounds but are not bit-identical across tile sizes (the k slices change the summation order).
    */
   gemmTiles?: GemmTiles;
@@ -122,6 +122,11 @@ export class WebGpuBackend {
     const backend = new WebGpuBackend(device, options);
     await backend.ctx.guard('create', () => backend.ctx.pipeline(routerTopk, routerTopkConstants(1)));
     return backend;
+  }
+
+  /** The grouped GEMMs' tile sizes on this device (options.gemmTiles, or the adapter's default). */
+  get gemmTiles(): GemmTiles {
+    return this.ctx.gemmTiles;
   }
 
   /** Whether f16 expert weights are available (the device has `shader-f16`). */

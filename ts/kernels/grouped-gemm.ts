@@ -22,17 +22,29 @@ export interface GemmTiles {
 }
 
 /**
- * 8 rows × 4 columns per thread, 2 × 16 threads → 16 rows × 64 columns, k slices of 16. Why, measured on
- * lavapipe (the adapter here) on a one-expert FFN d512 f1024 and an E8/k2 block in the same runs:
- * - 8 rows per thread instead of 4: each vec4 read from workgroup memory feeds twice the FMAs; 20-30 %
- *   faster at M 64 and M 256 and on the E8/k2 T64 block.
+ * For GPUs: 8 rows × 4 columns per thread, 2 × 16 threads → 16 rows × 64 columns, k slices of 16.
  * - 16-row tiles: a batched MoE layer gives each expert tens of rows (T·k/E = 16 at T 64, E 8, k 2), so
  *   taller tiles mostly compute padding; 16-row tiles ran that block ~1.5× faster than 32-row ones.
- * - 32 threads (2 × 16) rather than 16 (2 × 8 with k slices of 32, as fast here): a whole warp on a GPU.
- * Workgroup memory (16 + 2·64)·16 floats = 9 KiB, under the default 16 KiB. Other adapters may prefer
- * other sizes: WebGpuBackendOptions.gemmTiles.
+ * - 8 rows per thread instead of 4: each vec4 read from workgroup memory feeds twice the FMAs (20-30 %
+ *   faster at M 64 and 256 and on the E8/k2 T64 block), 64 accumulators per thread in the gated kernel.
+ * - 32 threads: one warp; workgroup memory (16 + 2·64)·16 floats = 9 KiB, under the default 16 KiB.
+ * Measured only on software adapters here (lavapipe); no hardware GPU was at hand.
  */
 export const DEFAULT_GEMM_TILES: GemmTiles = { ROWS: 8, WG_M: 2, WG_N: 16, TILE_K: 16 };
+
+/**
+ * For adapters that run shaders on the CPU (lavapipe, SwiftShader): 16 rows per thread on 1 × 16 threads
+ * (the same 16 × 64 tile). There a workgroup's threads are SIMD lanes and every workgroup-memory read
+ * with a lane-dependent address is a gather; with one thread row all threads read the same x quads (one
+ * load, broadcast) and each gathered weight quad feeds 16 rows. lavapipe, same runs: 7-16 % faster than
+ * DEFAULT_GEMM_TILES on the FFN M 64 and the E8/k2 T64 block (and ~25 % in a quieter run).
+ */
+export const SOFTWARE_GEMM_TILES: GemmTiles = { ROWS: 16, WG_M: 1, WG_N: 16, TILE_K: 16 };
+
+/** The tiles for an adapter described as deviceDescription() does: software adapters get their own. */
+export function defaultGemmTiles(adapterDescription: string | undefined): GemmTiles {
+  return /software|swiftshader|llvmpipe|lavapipe/i.test(adapterDescription ?? '') ? SOFTWARE_GEMM_TILES : DEFAULT_GEMM_TILES;
+}
 
 /** Rows (TILE_M) and columns (TILE_N) of one workgroup's output tile. */
 export function tileRows(t: GemmTiles): number {
@@ -48,12 +60,12 @@ export function gemmWorkgroupBytes(t: GemmTiles): number {
 }
 
 /**
- * `tiles` (default DEFAULT_GEMM_TILES), checked against the device: ROWS 4, 8, 12 or 16 (rows are read
+ * `tiles` checked against the device: ROWS 4, 8, 12 or 16 (rows are read
  * four at a time; more would spill the accumulators), TILE_K a positive multiple of 4,
  * WG_M·WG_N within maxComputeInvocationsPerWorkgroup and each within its per-dimension limit, the
  * workgroup tiles within maxComputeWorkgroupStorageSize.
  */
-export function checkGemmTiles(limits: GPUSupportedLimits, tiles: GemmTiles = DEFAULT_GEMM_TILES): GemmTiles {
+export function checkGemmTiles(limits: GPUSupportedLimits, tiles: GemmTiles): GemmTiles {
   const { ROWS, WG_M, WG_N, TILE_K } = tiles;
   const bad = (what: string) => new SwitchyardError('limits', 'gemmTiles', `${JSON.stringify(tiles)}: ${what}`);
   for (const v of [ROWS, WG_M, WG_N, TILE_K]) if (!Number.isInteger(v) || v < 1) throw bad('expected positive integers');
