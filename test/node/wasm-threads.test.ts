@@ -219,6 +219,20 @@ describe('worker lifetime', () => {
     expect(stats).toEqual({ spawned: 4, terminated: 4 });
   });
 
+  it('workers join a caller that never yields to its event loop (their ready flag is in shared memory)', async () => {
+    const b = await createWasmBackend(await compile(FILES.simd128[1]), { provider: provider(), threads: 2 });
+    const w = randomExperts(10, 'swiglu', 8, 16, 24, false);
+    const experts = b.prepareExperts(w);
+    // No await from here: a 'ready' message could not be received, only the shared flag can be seen.
+    const until = Date.now() + 10_000;
+    while (b.activeThreads < 2 && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    expect(b.activeThreads).toBe(2);
+    const calls = b.threadedCalls;
+    b.runExperts(experts, normal(rng(3), 40 * 16), 40, routedPlan(4, 40, 8, 2, 0));
+    expect(b.threadedCalls).toBe(calls + 1);
+    experts.destroy();
+  });
+
   it('a worker that traps mid-job surfaces as SwitchyardError(backend), then the backend runs on 1 thread', async () => {
     // The worker's accumulators moved out of bounds: its first kernel call traps.
     const { p } = recording('({ ...m, acc: 0x7ffffff0 })');

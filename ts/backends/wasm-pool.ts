@@ -21,19 +21,15 @@ export const MAX_THREADS = 64;
 const MESSAGE_BYTES = 256;
 export const LAYOUT: ControlLayout = {
   gen: 0, next: 1, done: 2, epoch: 3, nItem: 4, items: 5, failed: 6,
-  params: 8, thread: 24, message: 24 + 4 * MAX_THREADS, messageBytes: MESSAGE_BYTES,
-  words: 24 + 4 * MAX_THREADS + MESSAGE_BYTES / 4,
+  params: 8, thread: 24, ready: 24 + 4 * MAX_THREADS, message: 24 + 5 * MAX_THREADS, messageBytes: MESSAGE_BYTES,
+  words: 24 + 5 * MAX_THREADS + MESSAGE_BYTES / 4,
 };
 /** How long a job may go without any worker finishing (items are bounded, ~seconds at most). */
 const WATCHDOG_MS = 60_000;
 const WAIT_SLICE_MS = 1000;
 
-/** Node and Deno workers runtimes would otherwise wait for; a pool must never keep a process alive. */
-interface Unrefable { unref?(): void }
-
 interface PoolWorker {
   handle: WorkerHandle;
-  ready: boolean;
   dead: boolean;
 }
 
@@ -72,13 +68,11 @@ export class WorkerPool {
         this.failure ??= `starting worker ${index + 1} failed: ${String(e)}`;
         continue;
       }
-      (handle as Unrefable).unref?.();
-      const worker: PoolWorker = { handle, ready: false, dead: false };
+      const worker: PoolWorker = { handle, dead: false };
       this.workers.push(worker);
       started.push(new Promise<void>((resolve) => {
         handle.onMessage((data) => {
           const m = data as { type?: string; message?: string };
-          if (m.type === 'ready') worker.ready = true;
           if (m.type === 'failed') this.markDead(worker, `worker ${index + 1} could not instantiate the module: ${m.message}`);
           resolve();
         });
@@ -96,16 +90,18 @@ export class WorkerPool {
   }
 
   private markDead(worker: PoolWorker, reason: string): void {
-    worker.ready = false;
     worker.dead = true;
     this.failure ??= reason;
     worker.handle.terminate();
   }
 
-  /** Indices of the workers that take part in the next job. */
+  /** Indices of the workers that take part in the next job: those whose ready flag carries this epoch. */
   readyWorkers(): number[] {
     const out: number[] = [];
-    this.workers.forEach((w, i) => { if (w.ready && !w.dead) out.push(i); });
+    if (this.workers.length === 0) return out;
+    const c = new Int32Array(this.memory.buffer, this.ctrl, LAYOUT.words);
+    const flag = Atomics.load(c, LAYOUT.epoch) + 1;
+    this.workers.forEach((w, i) => { if (!w.dead && Atomics.load(c, LAYOUT.ready + i) === flag) out.push(i); });
     return out;
   }
 

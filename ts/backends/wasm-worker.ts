@@ -32,6 +32,8 @@ export interface ControlLayout {
   params: number;
   /** 4 words per worker: active flag, tiles, h, q8 pointers */
   thread: number;
+  /** 1 word per worker: epoch + 1 once it waits for jobs */
+  ready: number;
   /** message bytes (UTF-8) of the first failure, at byte ctrl + 4 · message */
   message: number;
   messageBytes: number;
@@ -65,8 +67,11 @@ export function workerMain(port: WorkerPort): void {
     // The control block sits low in memory, allocated before any growth: this view stays valid.
     const c = new Int32Array(memory.buffer, ctrl, L.words);
     const cf = new Float32Array(memory.buffer, ctrl, L.words);
-    // Read before 'ready': the main thread includes this worker only in jobs published after it heard it.
+    // Read before saying ready: the main thread includes this worker only in jobs published after it saw
+    // the flag. The flag is in shared memory, not only a message: a caller that awaits forward() in a
+    // loop never gives its event loop a turn to receive messages.
     let seen = Atomics.load(c, L.gen);
+    Atomics.store(c, L.ready + index, epoch + 1);
     port.postMessage({ type: 'ready' });
     const slot = L.thread + 4 * index;
     for (;;) {
