@@ -1,6 +1,8 @@
 // The WASM path: AssemblyScript SIMD kernels (assembly/) behind the CpuBackend interface. Inputs are
 // copied into per-call scratch in the module's memory, kernels run on raw pointers, results are copied
 // out into fresh arrays (the only per-call allocations). Expert weights are packed once, at prepare time.
+// Over a shared-memory build (options.threads > 1) runExperts also runs on worker threads: wasm-threads.ts
+// splits the work, wasm-pool.ts runs the workers; everything else stays on the calling thread.
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 import { SwitchyardError } from '../errors.js';

@@ -185,6 +185,12 @@ export interface RuntimeOptions {
   device?: GPUDevice;
   wasmModule?: WebAssembly.Module;
   weightDtype?: 'f32' | 'f16' | 'int8';
+  /**
+   * Threads for the wasm experts, the calling one included (default 1; an integer from 1 to 64). Above 1,
+   * worker threads share one WebAssembly memory and run (expert, row block) items: the output is the same
+   * bit for bit. Needs SharedArrayBuffer, workers and a thread that may block (Node, Deno, a Worker in a
+   * cross-origin-isolated page); elsewhere it runs on 1 thread and warns once.
+   */
   threads?: number;
 }
 
