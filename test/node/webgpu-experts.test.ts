@@ -5,14 +5,15 @@
 // on the f16-rounded weights; the f32 fallback without shader-f16. Dawn (`webgpu` npm) on Mesa lavapipe
 // here, so shapes stay small. Without an adapter the suite skips with its reason, except in CI (CI=true).
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { dawnDeviceFor } from './dawn-device.js';
 import { referenceBackend as ref } from '../../ts/backends/reference.js';
 import { WebGpuBackend, type GpuMoEBlockWeights, type GpuRouting } from '../../ts/backends/webgpu.js';
 import { isGated, type ExpertWeights } from '../../ts/backends/backend.js';
 import type { Activation, DispatchPlan } from '../../ts/spec/types.js';
 import { activate, erf, gelu } from '../../ts/reference/activations.js';
 import { f32ToF16, toFloat32 } from '../../ts/formats/dtype.js';
-import { acquireDevice, deviceDescription } from '../../ts/runtime/gpu-device.js';
-import { getGpu, setGpuProvider } from '../../ts/runtime/providers.js';
+import { deviceDescription } from '../../ts/runtime/gpu-device.js';
+import { getGpu } from '../../ts/runtime/providers.js';
 import { expectClose, expectExact, expectRelativeToNorm } from '../cases/compare.js';
 import { rng } from '../cases/rng.js';
 
@@ -37,8 +38,6 @@ const F16_ROUNDED_REL = OUTPUT_REL;
 /** erf_approx (gpu/activation.wgsl, Abramowitz & Stegun 7.1.26): its promised absolute error. */
 const ERF_ABS = 1e-6;
 
-const inCI = process.env.CI === 'true';
-
 /** Worst max|got − want| / ‖want‖∞ seen per check, printed after the suite to show the margin to each bound. */
 const worst = new Map<string, { ratio: number; where: string }>();
 function track(check: string, where: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
@@ -52,27 +51,7 @@ function track(check: string, where: string, got: ArrayLike<number>, want: Array
   if (ratio >= (worst.get(check)?.ratio ?? -1)) worst.set(check, { ratio, where });
 }
 
-async function openDevice(): Promise<{ device?: GPUDevice; reason?: string }> {
-  try {
-    const webgpu = await import('webgpu');
-    Object.assign(globalThis, webgpu.globals);
-    const gpu = webgpu.create([]);
-    setGpuProvider(async () => gpu);
-    const device = await acquireDevice();
-    return device ? { device } : { reason: 'requestAdapter() gave no adapter (Mesa Vulkan drivers installed?)' };
-  } catch (e) {
-    return { reason: `the webgpu package failed: ${e instanceof Error ? e.message : String(e)}` };
-  }
-}
-
-const { device, reason } = await openDevice();
-if (!device) console.warn(`webgpu-experts: ${inCI ? 'FAILING (CI)' : 'skipping'}: ${reason}`);
-
-describe('webgpu adapter (experts suite)', () => {
-  it.runIf(inCI)('is present in CI', () => {
-    expect(device, reason).toBeDefined();
-  });
-});
+const { device, reason } = await dawnDeviceFor('webgpu-experts');
 
 function uniform(n: number, r: () => number, scale = 1): Float32Array {
   const a = new Float32Array(n);

@@ -8,6 +8,7 @@
 // lavapipe here: shapes stay small. Without an adapter the GPU suite skips with its reason, except in CI
 // (CI=true).
 import { afterEach, describe, expect, it } from 'vitest';
+import { dawnDeviceFor } from './dawn-device.js';
 import { referenceBackend as ref } from '../../ts/backends/reference.js';
 import { WebGpuBackend, type GpuMoEBlockWeights, type GpuRouting } from '../../ts/backends/webgpu.js';
 import type { ExpertWeights } from '../../ts/backends/backend.js';
@@ -16,8 +17,7 @@ import {
   type GemmTiles,
 } from '../../ts/kernels/grouped-gemm.js';
 import { ceilDiv } from '../../ts/kernels/wgsl.js';
-import { acquireDevice, deviceDescription } from '../../ts/runtime/gpu-device.js';
-import { setGpuProvider } from '../../ts/runtime/providers.js';
+import { deviceDescription } from '../../ts/runtime/gpu-device.js';
 import { expectExact, expectRelativeToNorm } from '../cases/compare.js';
 import { rng } from '../cases/rng.js';
 
@@ -29,29 +29,7 @@ const OUTPUT_REL = 1e-4;
 /** f16 weights against the f32 oracle: each weight off by ≤ 2^-11 relative (webgpu-experts.test.ts). */
 const F16_REL = 2e-3;
 
-const inCI = process.env.CI === 'true';
-
-async function openDevice(): Promise<{ device?: GPUDevice; reason?: string }> {
-  try {
-    const webgpu = await import('webgpu');
-    Object.assign(globalThis, webgpu.globals);
-    const gpu = webgpu.create([]);
-    setGpuProvider(async () => gpu);
-    const device = await acquireDevice();
-    return device ? { device } : { reason: 'requestAdapter() gave no adapter (Mesa Vulkan drivers installed?)' };
-  } catch (e) {
-    return { reason: `the webgpu package failed: ${e instanceof Error ? e.message : String(e)}` };
-  }
-}
-
-const { device, reason } = await openDevice();
-if (!device) console.warn(`webgpu-gemm: ${inCI ? 'FAILING (CI)' : 'skipping'}: ${reason}`);
-
-describe('webgpu adapter (GEMM suite)', () => {
-  it.runIf(inCI)('is present in CI', () => {
-    expect(device, reason).toBeDefined();
-  });
-});
+const { device, reason } = await dawnDeviceFor('webgpu-gemm');
 
 /** WebGPU's default limits (spec §3.6.2), the floor every adapter offers. */
 const DEFAULT_LIMITS = {

@@ -7,39 +7,17 @@
 // (sigmoid scores here) routes on the CPU first; the GPU then maps only its output, once. Dawn on
 // lavapipe here; without an adapter the suite skips with its reason, except in CI (CI=true).
 import { describe, expect, it } from 'vitest';
+import { dawnDeviceFor } from './dawn-device.js';
 import { createMoE } from '../../ts/index.js';
 import type { MoEConfig } from '../../ts/spec/types.js';
-import { acquireDevice, deviceDescription } from '../../ts/runtime/gpu-device.js';
-import { setGpuProvider } from '../../ts/runtime/providers.js';
+import { deviceDescription } from '../../ts/runtime/gpu-device.js';
 import { expectExact, expectRelativeToNorm } from '../cases/compare.js';
 import { rng } from '../cases/rng.js';
 
 /** The block's f32 output against the reference path (as webgpu-backend.test.ts's OUTPUT_REL). */
 const OUTPUT_REL = 1e-4;
 
-const inCI = process.env.CI === 'true';
-
-async function openDevice(): Promise<{ device?: GPUDevice; reason?: string }> {
-  try {
-    const webgpu = await import('webgpu');
-    Object.assign(globalThis, webgpu.globals);
-    const gpu = webgpu.create([]);
-    setGpuProvider(async () => gpu);
-    const device = await acquireDevice();
-    return device ? { device } : { reason: 'requestAdapter() gave no adapter (Mesa Vulkan drivers installed?)' };
-  } catch (e) {
-    return { reason: `the webgpu package failed: ${e instanceof Error ? e.message : String(e)}` };
-  }
-}
-
-const { device, reason } = await openDevice();
-if (!device) console.warn(`webgpu-readback: ${inCI ? 'FAILING (CI)' : 'skipping'}: ${reason}`);
-
-describe('webgpu adapter (read-back suite)', () => {
-  it.runIf(inCI)('is present in CI', () => {
-    expect(device, reason).toBeDefined();
-  });
-});
+const { device, reason } = await dawnDeviceFor('webgpu-readback');
 
 interface Counts {
   mapRead: number;
