@@ -2,7 +2,7 @@
 // class under 'auto'), routes, runs the experts over the plan, combines; falls back to the CPU when the
 // GPU device is lost.
 import { SwitchyardError, describe } from '../errors.js';
-import type { ForwardOptions, ForwardResult, MoE, MoEConfig, ResolvedBackend } from '../spec/types.js';
+import type { DispatchPlan, ForwardOptions, ForwardResult, MoE, MoEConfig, ResolvedBackend } from '../spec/types.js';
 import type { ResolvedMoE } from '../spec/moe-config.js';
 import { allFinite, positiveInteger } from '../spec/check.js';
 import { sequenceLengthOf, tokenIdsOf } from '../spec/router-input.js';
@@ -11,6 +11,7 @@ import type { RouterData } from '../spec/router-input.js';
 import { assembleRouting } from './routing-result.js';
 import { addInto, sharedExpertPlan } from './shared-expert.js';
 import type { BlockPaths, BoundPath } from './block-paths.js';
+import type { CpuBackend, PreparedExperts } from '../backends/backend.js';
 import { Planner } from './planner.js';
 
 /** The vocabulary a hash table covers, so out-of-range token ids are refused before lookup. */
@@ -26,6 +27,8 @@ export class MoEBlock implements MoE {
   /** Set once the GPU device is lost: the switch to the CPU, which every later call waits for. */
   private recovering: Promise<void> | undefined;
   private warnedFallback = false;
+  /** The CPU path the block last ran its experts on (for threadStats). */
+  private cpu: CpuBackend | undefined;
 
   constructor(
     config: MoEConfig,
@@ -47,6 +50,16 @@ export class MoEBlock implements MoE {
   get backend(): ResolvedBackend {
     if (this.destroyed) return 'reference';
     return this.last ?? this.planner.preferred();
+  }
+
+  /**
+   * Diagnostics outside the MoE contract (tests, benchmarks): the threads of the CPU path this block's
+   * experts last ran on — threads running now, and that path's calls split over several threads (all
+   * blocks on it together). undefined before the block ran its experts on the CPU.
+   */
+  get threadStats(): { active: number; threadedCalls: number } | undefined {
+    const cpu = this.cpu;
+    return cpu && { active: cpu.activeThreads ?? 1, threadedCalls: cpu.threadedCalls ?? 0 };
   }
 
   async forward(hidden: Float32Array, options: ForwardOptions): Promise<ForwardResult> {
@@ -75,6 +88,9 @@ export class MoEBlock implements MoE {
       this.last = path;
       return result;
     } catch (e) {
+      if (this.destroyed) {
+        throw new SwitchyardError('backend', 'moe', `destroy() was called while forward() was pending (${e instanceof Error ? e.message : String(e)})`);
+      }
       if (!(e instanceof SwitchyardError && e.code === 'device-lost') || !this.recovering) throw e;
       // runOn started the switch to the CPU; this call runs again there.
       await this.recovering;
@@ -95,11 +111,17 @@ export class MoEBlock implements MoE {
     const { backend, experts } = path;
     const { router } = this.resolved;
     const { nToken, dModel } = data;
+    this.cpu = backend;
+    // Awaited where the path offers it: a threaded wasm path on a thread that may not block awaits its
+    // workers there (other calls run meanwhile; the path serializes its own jobs).
+    const run = (on: PreparedExperts, plan: DispatchPlan) => backend.runExpertsAsync
+      ? backend.runExpertsAsync(on, hidden, nToken, plan)
+      : backend.runExperts(on, hidden, nToken, plan);
     const routing = backend.route(router, data);
-    const output = backend.runExperts(experts, hidden, nToken, routing.plan);
+    const output = await run(experts, routing.plan);
     if (path.shared) {
       const plan = sharedExpertPlan(hidden, nToken, dModel!, path.shared.gate);
-      addInto(output, backend.runExperts(path.shared.experts, hidden, nToken, plan));
+      addInto(output, await run(path.shared.experts, plan));
     }
     return { output, routing: { ...routing, backend: backend.name } };
   }

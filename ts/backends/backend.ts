@@ -106,4 +106,13 @@ export interface CpuBackend {
    * @returns [nToken, dModel]; rows of tokens with no plan row are 0.
    */
   runExperts(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Float32Array;
+  /**
+   * runExperts, awaited: the same output bit for bit. A path offers it when it can run faster without
+   * blocking the calling thread (wasm on several threads where that thread may not block: it awaits its
+   * workers instead); the facade prefers it when present.
+   */
+  runExpertsAsync?(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Promise<Float32Array>;
+  /** Diagnostics of a threaded path: threads running now, and runExperts calls split over several. */
+  readonly activeThreads?: number;
+  readonly threadedCalls?: number;
 }

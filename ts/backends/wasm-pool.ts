@@ -6,11 +6,13 @@
 // every marked worker has counted itself done. Workers start lazily and asynchronously (start()): a job
 // simply leaves out those not ready yet, which changes who runs an item, never what it computes.
 //
-// The main thread blocks in Atomics.wait at the end of a job: the CPU interface is synchronous
-// (runExperts returns the output), so there is no event loop turn to wait on. threads.ts therefore only
-// enables threads where the calling thread may block (Node, Deno, any worker — not a browser window).
-// The wait is cut into slices, and a job in which no item finishes for WATCHDOG_MS is declared hung (a
-// worker died mid-job): the pool is torn down and the call throws instead of waiting forever.
+// Two ways to wait for the workers at the end of a job:
+//   - run(): blocks in Atomics.wait — for a synchronous runExperts on a thread that may block (Node,
+//     Deno, any worker);
+//   - runAsync(): awaits Atomics.waitAsync, or, where an engine lacks it, a 'done' message from each
+//     worker — for a thread that may not block (a browser window's main thread, callerMayBlock()).
+// Either wait is cut into slices, and a job in which no item finishes for WATCHDOG_MS is declared hung
+// (a worker died mid-job): the pool is torn down and the call throws instead of waiting forever.
 import { SwitchyardError } from '../errors.js';
 import type { ThreadProvider, WorkerHandle } from '../runtime/providers.js';
 import type { WasmHeap } from './wasm-heap.js';
@@ -20,7 +22,7 @@ import { workerSource, type ControlLayout, type WorkerStart } from './wasm-worke
 export const MAX_THREADS = 64;
 const MESSAGE_BYTES = 256;
 export const LAYOUT: ControlLayout = {
-  gen: 0, next: 1, done: 2, epoch: 3, nItem: 4, items: 5, failed: 6,
+  gen: 0, next: 1, done: 2, epoch: 3, nItem: 4, items: 5, failed: 6, post: 7,
   params: 8, thread: 24, ready: 24 + 4 * MAX_THREADS, message: 24 + 5 * MAX_THREADS, messageBytes: MESSAGE_BYTES,
   words: 24 + 5 * MAX_THREADS + MESSAGE_BYTES / 4,
 };
@@ -28,17 +30,40 @@ export const LAYOUT: ControlLayout = {
 const WATCHDOG_MS = 60_000;
 const WAIT_SLICE_MS = 1000;
 
+/** Whether this thread may block in Atomics.wait (not a browser window's main thread). */
+export function callerMayBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+type WaitAsync = (view: Int32Array, index: number, value: number, timeout?: number) =>
+  { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+
+/** Atomics.waitAsync where the engine has it (Chromium, Deno, Node ≥ 16; not every browser yet). */
+function waitAsyncOf(): WaitAsync | undefined {
+  const f = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+  return typeof f === 'function' ? f.bind(Atomics) : undefined;
+}
+
 interface PoolWorker {
   handle: WorkerHandle;
   dead: boolean;
 }
 
 export class WorkerPool {
-  private readonly workers: PoolWorker[] = [];
+  private workers: PoolWorker[] = [];
   private readonly accs: number[] = [];
   /** The first reason a worker could not run (start failure, trap, hang). */
   failure: string | undefined;
   private settled!: Promise<void>;
+  /** A job is between its start and the end of its wait: no other job may use the control block. */
+  busy = false;
+  /** Wakes runAsync's wait when a worker posts 'done' (the message path) or the pool stops. */
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly provider: ThreadProvider,
@@ -73,7 +98,8 @@ export class WorkerPool {
       started.push(new Promise<void>((resolve) => {
         handle.onMessage((data) => {
           const m = data as { type?: string; message?: string };
-          if (m.type === 'failed') this.markDead(worker, `worker ${index + 1} could not instantiate the module: ${m.message}`);
+          if (m.type === 'done') this.wake?.();
+          else if (m.type === 'failed') this.markDead(worker, `worker ${index + 1} could not instantiate the module: ${m.message}`);
           resolve();
         });
         handle.onError((e) => {
@@ -107,26 +133,63 @@ export class WorkerPool {
 
   /**
    * Runs one job whose arguments and per-worker scratch the caller has written into the control block:
-   * wakes the given workers, runs `drain` (the main thread's share), waits for the workers.
+   * wakes the given workers, runs `drain` (the main thread's share), blocks until the workers are done.
    */
   run(participants: number[], drain: () => void): void {
-    const c = new Int32Array(this.memory.buffer, this.ctrl, LAYOUT.words);
+    const c = this.begin(participants, false);
+    try {
+      const mainError = this.runShare(c, drain);
+      this.waitDone(c, participants.length);
+      this.finish(c, mainError);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** run() for a thread that may not block: the main thread drains, then awaits the workers. */
+  async runAsync(participants: number[], drain: () => void): Promise<void> {
+    const waitAsync = waitAsyncOf();
+    const c = this.begin(participants, waitAsync === undefined);
+    try {
+      const mainError = this.runShare(c, drain);
+      await this.waitDoneAsync(participants.length, waitAsync);
+      this.finish(this.control(), mainError);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private control(): Int32Array {
+    return new Int32Array(this.memory.buffer, this.ctrl, LAYOUT.words);
+  }
+
+  private begin(participants: number[], post: boolean): Int32Array {
+    if (this.busy) throw new Error('WorkerPool: a job started while another was running');
+    this.busy = true;
+    const c = this.control();
     for (let i = 0; i < this.nWorker; i++) c[LAYOUT.thread + 4 * i] = 0;
     for (const i of participants) c[LAYOUT.thread + 4 * i] = 1;
     c[LAYOUT.failed] = 0;
+    c[LAYOUT.post] = post ? 1 : 0;
     Atomics.store(c, LAYOUT.next, 0);
     Atomics.store(c, LAYOUT.done, 0);
     Atomics.add(c, LAYOUT.gen, 1);
     Atomics.notify(c, LAYOUT.gen);
-    let mainError: unknown;
+    return c;
+  }
+
+  /** The main thread's share; an error in it leaves no items for the workers, which then finish soon. */
+  private runShare(c: Int32Array, drain: () => void): unknown {
     try {
       drain();
+      return undefined;
     } catch (e) {
-      mainError = e;
-      // Leave no items for the workers, so they finish as soon as their current one does.
       Atomics.store(c, LAYOUT.next, 1 << 30);
+      return e ?? new Error('runExperts failed');
     }
-    this.waitDone(c, participants.length);
+  }
+
+  private finish(c: Int32Array, mainError: unknown): void {
     if (mainError !== undefined) throw mainError;
     const failed = Atomics.load(c, LAYOUT.failed);
     if (failed !== 0) {
@@ -137,21 +200,56 @@ export class WorkerPool {
   }
 
   private waitDone(c: Int32Array, expected: number): void {
-    let lastNext = Atomics.load(c, LAYOUT.next);
-    let quietSince = Date.now();
+    const watchdog = this.watchdog(expected);
     for (;;) {
       const done = Atomics.load(c, LAYOUT.done);
       if (done >= expected) return;
-      if (Atomics.wait(c, LAYOUT.done, done, WAIT_SLICE_MS) !== 'timed-out') continue;
-      // Progress = items taken or workers finishing; a dead worker holds one item forever.
-      const next = Atomics.load(c, LAYOUT.next);
+      if (Atomics.wait(c, LAYOUT.done, done, WAIT_SLICE_MS) === 'timed-out') watchdog(done);
+    }
+  }
+
+  private async waitDoneAsync(expected: number, waitAsync: WaitAsync | undefined): Promise<void> {
+    const watchdog = this.watchdog(expected);
+    const generation = this.workers;
+    for (;;) {
+      // The memory may have grown during the await (another block's call): a fresh view each time.
+      const c = this.control();
+      const done = Atomics.load(c, LAYOUT.done);
+      if (done >= expected) return;
+      if (this.workers !== generation || this.workers.length === 0) {
+        throw new SwitchyardError('backend', 'options.threads', 'the worker threads were stopped during runExperts');
+      }
+      // A timer in every slice: it bounds the wait for the watchdog, and keeps Node's event loop alive
+      // (neither a pending waitAsync nor an unref'd worker's message does).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const woken = await new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), WAIT_SLICE_MS);
+        this.wake = () => resolve(true);
+        if (waitAsync) {
+          const w = waitAsync(c, LAYOUT.done, done, WAIT_SLICE_MS);
+          if (!w.async) resolve(true);
+          else void w.value.then((r) => resolve(r === 'ok'));
+        }
+      });
+      clearTimeout(timer);
+      this.wake = undefined;
+      if (!woken) watchdog(Atomics.load(c, LAYOUT.done));
+    }
+  }
+
+  /** Progress = items taken or workers finishing; a dead worker holds one item forever. */
+  private watchdog(expected: number): (done: number) => void {
+    let lastNext = Atomics.load(this.control(), LAYOUT.next);
+    let quietSince = Date.now();
+    return (done) => {
+      const next = Atomics.load(this.control(), LAYOUT.next);
       if (next !== lastNext) {
         lastNext = next;
         quietSince = Date.now();
       } else if (Date.now() - quietSince > WATCHDOG_MS) {
         this.fail(`${expected - done} worker thread(s) made no progress for ${WATCHDOG_MS / 1000} s (a worker died?); this backend continues on 1 thread`);
       }
-    }
+    };
   }
 
   private fail(message: string): never {
@@ -169,6 +267,8 @@ export class WorkerPool {
     Atomics.add(c, LAYOUT.epoch, 1);
     Atomics.notify(c, LAYOUT.gen);
     for (const w of this.workers) w.handle.terminate();
-    this.workers.length = 0;
+    this.workers = [];
+    // An awaiting job sees the new (empty) worker list and throws rather than wait for dead workers.
+    this.wake?.();
   }
 }

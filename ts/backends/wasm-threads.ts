@@ -1,6 +1,8 @@
 // runExperts on several threads: the plan's rows are cut into (expert, row range) work items, the threads
 // take items from a shared counter (wasm-pool.ts), each writing the y rows of its items with its own
-// scratch, and the main thread then combines per token exactly as the one-thread path does.
+// scratch, and the main thread then combines per token exactly as the one-thread path does. The main
+// thread either blocks until the workers are done (runExpertsThreaded) or, where it may not block, awaits
+// them (runExpertsThreadedAsync); the items and the combine are the same.
 //
 // Same answer, bit for bit: every item starts on a multiple of 4 rows from its expert's first row, so
 // it cuts no row tile (assembly/ffn/experts.ts) and each y row goes through the same kernel on the same
@@ -104,15 +106,20 @@ function writeJob(pool: WorkerPool, participants: number[], heap: WasmHeap, scra
   return { tiles: scratch.take(sizes.tiles), h: scratch.take(sizes.h), q8: scratch.take(sizes.q8) };
 }
 
-/**
- * runExperts (wasm.ts) on the main thread and the ready workers `participants`: the plan was checked
- * and cut into `work` (splitWork) there; here its rows are copied in, the items run, the rows combined.
- * Same result, bit for bit.
- */
-export function runExpertsThreaded(
-  pool: WorkerPool, participants: number[], heap: WasmHeap, s: Scratch, wasm: ThreadedExports,
+/** A job written into memory: what the main thread's share and the combine read. */
+interface StagedJob {
+  a: JobArgs;
+  mine: Sizes;
+  work: WorkItems;
+  wPtr: number; slPtr: number; ordPtr: number; outPtr: number;
+  nToken: number; nRow: number; nSlot: number; dModel: number;
+}
+
+/** Copies the plan's rows into `s` and writes the job into the control block. */
+function stageJob(
+  pool: WorkerPool, participants: number[], heap: WasmHeap, s: Scratch,
   experts: WasmExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan, nSlot: number, work: WorkItems,
-): Float32Array {
+): StagedJob {
   const { dModel } = experts;
   const { rows, weights, slots } = plan;
   const nRow = rows.length;
@@ -144,7 +151,13 @@ export function runExpertsThreaded(
     activation: experts.activation, alpha: experts.alpha, limit: experts.limit, hidden: xPtr, rows: rPtr, y: yPtr,
   };
   const mine = writeJob(pool, participants, heap, s, a, work, itemsPtr, sizes);
-  pool.run(participants, () => {
+  return { a, mine, work, wPtr, slPtr, ordPtr, outPtr, nToken, nRow, nSlot, dModel };
+}
+
+/** The main thread's share: items from the shared counter until none are left. */
+function drainer(pool: WorkerPool, heap: WasmHeap, wasm: ThreadedExports, job: StagedJob): () => void {
+  return () => {
+    const { a, mine, work } = job;
     const ctrl = new Int32Array(heap.i32.buffer, pool.ctrl, LAYOUT.words);
     const items = work.items;
     for (;;) {
@@ -154,8 +167,40 @@ export function runExpertsThreaded(
         a.dFF, a.activation, a.alpha, a.limit, a.hidden, a.rows, items[3 * i], items[3 * i + 1], items[3 * i + 2],
         mine.tiles, mine.h, a.y, mine.q8);
     }
-  });
-  wasm.combineExperts(yPtr, dModel, rPtr, wPtr, slPtr, nRow, ordPtr, nSlot, outPtr, nToken);
+  };
+}
+
+/** Per token, exactly as the one-thread path combines; the output copied out. */
+function combine(heap: WasmHeap, s: Scratch, wasm: ThreadedExports, job: StagedJob): Float32Array {
+  const { a, wPtr, slPtr, ordPtr, outPtr, nToken, nRow, nSlot, dModel } = job;
+  wasm.combineExperts(a.y, dModel, a.rows, wPtr, slPtr, nRow, ordPtr, nSlot, outPtr, nToken);
   s.check('runExperts (threads)');
   return heap.f32.slice(outPtr >>> 2, (outPtr >>> 2) + nToken * dModel);
+}
+
+/**
+ * runExperts (wasm.ts) on the main thread and the ready workers `participants`: the plan was checked
+ * and cut into `work` (splitWork) there; here its rows are copied in, the items run, the rows combined.
+ * Same result, bit for bit. Blocks until the workers are done.
+ */
+export function runExpertsThreaded(
+  pool: WorkerPool, participants: number[], heap: WasmHeap, s: Scratch, wasm: ThreadedExports,
+  experts: WasmExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan, nSlot: number, work: WorkItems,
+): Float32Array {
+  const job = stageJob(pool, participants, heap, s, experts, hidden, nToken, plan, nSlot, work);
+  pool.run(participants, drainer(pool, heap, wasm, job));
+  return combine(heap, s, wasm, job);
+}
+
+/**
+ * runExpertsThreaded for a thread that may not block: the same job, awaited. `s` must be scratch no
+ * other call touches while this one awaits (the backend gives these jobs a scratch of their own).
+ */
+export async function runExpertsThreadedAsync(
+  pool: WorkerPool, participants: number[], heap: WasmHeap, s: Scratch, wasm: ThreadedExports,
+  experts: WasmExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan, nSlot: number, work: WorkItems,
+): Promise<Float32Array> {
+  const job = stageJob(pool, participants, heap, s, experts, hidden, nToken, plan, nSlot, work);
+  await pool.runAsync(participants, drainer(pool, heap, wasm, job));
+  return combine(heap, s, wasm, job);
 }

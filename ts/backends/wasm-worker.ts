@@ -9,7 +9,9 @@
 // in, it takes (expert, row range) items from a shared counter until none are left, runs them with its
 // own scratch (tiles, h, q8) and counts itself done. A trap in a kernel is caught, written to the
 // control block and counted as done, so the main thread reports it instead of waiting forever. When the
-// pool stops, it changes the epoch and wakes everyone: a worker of an older epoch returns.
+// job asks for it (a main thread awaiting the job where Atomics.waitAsync is missing), each worker also
+// posts 'done' after counting itself. When the pool stops, it changes the epoch and wakes everyone: a
+// worker of an older epoch returns.
 
 /** What the runtime gives the worker: node:worker_threads' parentPort or a Web Worker's self, adapted. */
 export interface WorkerPort {
@@ -28,6 +30,8 @@ export interface ControlLayout {
   nItem: number;
   items: number;
   failed: number;
+  /** 1 when the main thread awaits this job by message: workers post { type: 'done' } when they finish */
+  post: number;
   /** 15 words: runExpertRows' arguments before `expert`, then y (alpha and limit as f32 bits) */
   params: number;
   /** 4 words per worker: active flag, tiles, h, q8 pointers */
@@ -105,6 +109,7 @@ export function workerMain(port: WorkerPort): void {
       }
       Atomics.add(c, L.done, 1);
       Atomics.notify(c, L.done);
+      if (Atomics.load(c, L.post) === 1) port.postMessage({ type: 'done' });
     }
   });
 }

@@ -2,7 +2,10 @@
 // copied into per-call scratch in the module's memory, kernels run on raw pointers, results are copied
 // out into fresh arrays (the only per-call allocations). Expert weights are packed once, at prepare time.
 // Over a shared-memory build (options.threads > 1) runExperts also runs on worker threads: wasm-threads.ts
-// splits the work, wasm-pool.ts runs the workers; everything else stays on the calling thread.
+// splits the work, wasm-pool.ts runs the workers; everything else stays on the calling thread. A thread
+// that may not block (a browser window's main thread) runs threaded only through runExpertsAsync: its
+// jobs take turns (one promise chain per backend) and stage their data in a scratch of their own, so the
+// calls other blocks make while a job awaits its workers (routing, one-thread runs) cannot touch it.
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 import { SwitchyardError } from '../errors.js';
@@ -11,28 +14,22 @@ import {
   isGated, type CpuBackend, type ExpertWeights, type PreparedExperts, type RouterLogitsArgs, type RoutingCore,
   type TopKSoftmaxArgs, type TopKSoftmaxResult,
 } from './backend.js';
-import { copyHidden, copyIn, Scratch, WasmHeap } from './wasm-heap.js';
+import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
 import { packedShape, packExperts, WasmExperts, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 import type { ThreadProvider } from '../runtime/providers.js';
-import { LAYOUT, WorkerPool } from './wasm-pool.js';
-import { runExpertsThreaded, splitWork, type ThreadedExports } from './wasm-threads.js';
+import { callerMayBlock, LAYOUT, WorkerPool } from './wasm-pool.js';
+import { runExpertsThreaded, runExpertsThreadedAsync, splitWork, type ThreadedExports, type WorkItems } from './wasm-threads.js';
+import { checkRun, expectLength, runExpertsSinglePass, type CheckedRun, type SinglePassExports } from './wasm-run.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
-interface WasmExports extends WasmRouterExports, ThreadedExports {
+interface WasmExports extends WasmRouterExports, ThreadedExports, SinglePassExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   relaxed(): number;
   topKSoftmax(
     logits: number, probs: number, indices: number, weights: number,
     nToken: number, nExpert: number, k: number, normalize: number, scale: number,
-  ): void;
-  runExperts(
-    weightType: number, gateUpPacked: number, gateUpScales: number, gateUpBias: number,
-    downPacked: number, downScales: number, downBias: number, nExpert: number, dModel: number, dFF: number, activation: number, alpha: number, limit: number,
-    hidden: number, nToken: number,
-    offsets: number, rows: number, weights: number, slots: number, nRow: number,
-    tiles: number, h: number, y: number, q8: number, order: number, nSlot: number, out: number,
   ): void;
 }
 
@@ -41,16 +38,15 @@ export interface WasmThreading {
   provider: ThreadProvider;
   /** Threads including the calling one, ≥ 2 */
   threads: number;
+  /**
+   * Whether the calling thread may block in Atomics.wait; detected when absent. false: only
+   * runExpertsAsync runs threaded (tests set it to exercise a browser main thread's path in Node).
+   */
+  blocking?: boolean;
 }
 
 const REQUIRED_EXPORTS = ['memory', 'heapBase', 'relaxed', 'topKSoftmax', 'runExperts', ...ROUTER_EXPORTS] as const;
 const THREAD_EXPORTS = ['runExpertRows', 'combineExperts', 'useAccumulators'] as const;
-
-function expectLength(argument: string, array: ArrayLike<number>, expected: number): void {
-  if (array.length < expected) {
-    throw new SwitchyardError('shape', argument, `expected at least ${expected} elements, received ${array.length}`);
-  }
-}
 
 export class WasmBackend implements CpuBackend, ExpertOwner {
   readonly name = 'wasm' as const;
@@ -62,6 +58,15 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   /** The other threads' workers (shared-memory builds only); they run while experts are prepared. */
   private readonly pool: WorkerPool | undefined;
   private readonly threadsAsked: number;
+  /** false on a thread that may not block: the pool then runs only awaited jobs (runExpertsAsync). */
+  readonly blocking: boolean;
+  /** The awaited jobs' own scratch (see the header), made on first use. */
+  private jobScratch: Scratch | undefined;
+  /** The last awaited job queued: each starts when the one before it has settled. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Experts an awaited job is running now, and those destroyed meanwhile (released when it settles). */
+  private running: WasmExperts | undefined;
+  private readonly deferred: WasmExperts[] = [];
   private liveExperts = 0;
   /** runExperts calls that were split over more than one thread (for tests and benchmarks). */
   threadedCalls = 0;
@@ -72,6 +77,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     this.heap = new WasmHeap(exports.memory, exports.heapBase() >>> 0);
     this.scratch = new Scratch(this.heap);
     this.threadsAsked = threading?.threads ?? 1;
+    this.blocking = threading?.blocking ?? (threading ? callerMayBlock() : true);
     if (threading) {
       // Every instance over the shared memory re-applies the module's data segments, which include the
       // default accumulators' zeros: this thread's move to a block of their own before any worker starts.
@@ -192,84 +198,72 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     return prepared;
   }
 
-  /** Called by WasmExperts.destroy(). The last experts gone, the workers go too (nothing left to run). */
+  /**
+   * Called by WasmExperts.destroy(). The last experts gone, the workers go too (nothing left to run).
+   * Experts an awaited job is running are released when it settles: its workers still read them.
+   */
   releaseExperts(experts: WasmExperts): void {
+    if (experts === this.running) {
+      this.deferred.push(experts);
+      return;
+    }
     for (const p of Object.values(experts.ptrs)) if (p !== 0) this.heap.release(p);
     if (--this.liveExperts === 0) this.pool?.terminate();
   }
 
   runExperts(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Float32Array {
-    if (!(experts instanceof WasmExperts) || experts.owner !== this) {
-      throw new SwitchyardError('backend', 'experts', 'expected experts prepared by this wasm backend, received others');
+    const run = checkRun(this, experts, nToken, plan);
+    // Threaded here only where this thread may block, and while no awaited job holds the pool.
+    const split = this.blocking ? this.split(run, plan) : undefined;
+    if (split) {
+      this.threadedCalls++;
+      return runExpertsThreaded(this.pool!, split.participants, this.heap, this.scratch, this.wasm, run.experts, hidden, nToken, plan, run.nSlot, split.work);
     }
-    if (experts.destroyed) throw new SwitchyardError('backend', 'experts', 'expected live experts, received destroyed ones');
-    const { nExpert, dModel, dFF } = experts;
-    const { offsets, rows, weights, slots } = plan;
-    const nRow = rows.length;
-    // The kernels trust the plan for addresses: check it here so a bad plan cannot write out of bounds.
-    expectLength('plan.offsets', offsets, nExpert + 1);
-    expectLength('plan.weights', weights, nRow);
-    expectLength('plan.slots', slots, nRow);
-    let maxRows = 0;
-    for (let e = 0; e < nExpert; e++) {
-      const n = offsets[e + 1] - offsets[e];
-      if (offsets[e] < 0 || n < 0 || offsets[e + 1] > nRow) {
-        throw new SwitchyardError('range', 'plan.offsets',
-          `expected non-decreasing offsets within [0, ${nRow}], received ${offsets[e]}..${offsets[e + 1]} for expert ${e}`);
-      }
-      if (n > maxRows) maxRows = n;
-    }
-    let nSlot = 0;
-    for (let r = 0; r < nRow; r++) {
-      if (!(rows[r] >= 0 && rows[r] < nToken)) {
-        throw new SwitchyardError('range', 'plan.rows', `expected tokens in [0, ${nToken}), received ${rows[r]} at row ${r}`);
-      }
-      if (slots[r] + 1 > nSlot) nSlot = slots[r] + 1;
-    }
-    const participants = this.pool && this.pool.failure === undefined ? this.pool.readyWorkers() : [];
-    if (participants.length > 0) {
-      const work = splitWork(offsets, nExpert, participants.length + 1);
-      // One item is one thread's work: waking a worker to find nothing left would only add latency.
-      if (work.nItem > 1) {
-        this.threadedCalls++;
-        return runExpertsThreaded(this.pool!, participants, this.heap, this.scratch, this.wasm, experts, hidden, nToken, plan, nSlot, work);
-      }
-    }
-    const { dModelK, dFFPad, dModelPad } = experts.shape;
-    // Row tiles round an expert's rows up to 4 (assembly/ffn/pack.ts).
-    const maxRows4 = Math.ceil(maxRows / 4) * 4;
-    // int8: an expert's rows rounded to i16 with their scales (assembly/ffn/q8.ts); 0 for other types.
-    const q8Bytes = experts.weightDtype === 'int8' ? 4 * (maxRows4 + 1) * Math.max(dModelK, dFFPad) : 0;
-    const s = this.scratch;
-    const span = Scratch.span;
-    s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + span(4 * (nExpert + 1)) + 3 * span(4 * nRow)
-      + span(4 * maxRows4 * dModelK) + span(4 * maxRows4 * dFFPad) + span(q8Bytes) + span(4 * nRow * dModelPad) + span(4 * nSlot));
-    const xPtr = s.take(4 * nToken * dModelK);
-    const oPtr = s.take(4 * (nExpert + 1));
-    const rPtr = s.take(4 * nRow);
-    const wPtr = s.take(4 * nRow);
-    const slPtr = s.take(4 * nRow);
-    const tPtr = s.take(4 * maxRows4 * dModelK);
-    const hPtr = s.take(4 * maxRows4 * dFFPad);
-    const q8Ptr = s.take(q8Bytes);
-    const yPtr = s.take(4 * nRow * dModelPad);
-    const ordPtr = s.take(4 * nSlot);
-    const outPtr = s.take(4 * nToken * dModel);
-    const f32 = this.heap.f32;
-    const i32 = this.heap.i32;
-    copyHidden(f32, hidden, nToken, dModel, dModelK, xPtr >>> 2);
-    copyIn(i32, offsets, nExpert + 1, oPtr >>> 2);
-    copyIn(i32, rows, nRow, rPtr >>> 2);
-    copyIn(f32, weights, nRow, wPtr >>> 2);
-    copyIn(i32, slots, nRow, slPtr >>> 2);
-    const p = experts.ptrs;
-    this.wasm.runExperts(experts.weightType, p.gateUp, p.gateUpScales, p.gateUpBias, p.down, p.downScales, p.downBias,
-      nExpert, dModel, dFF, experts.activation, experts.alpha, experts.limit, xPtr, nToken,
-      oPtr, rPtr, wPtr, slPtr, nRow, tPtr, hPtr, yPtr, q8Ptr, ordPtr, nSlot, outPtr);
-    s.check('runExperts');
-    return this.heap.f32.slice(outPtr >>> 2, (outPtr >>> 2) + nToken * dModel);
+    return runExpertsSinglePass(this.heap, this.scratch, this.wasm, run, hidden, nToken, plan);
   }
 
+  /**
+   * runExperts without blocking the calling thread: on a thread that may not block, a threaded job is
+   * awaited (jobs on one backend take turns); everywhere else, the same as runExperts. Same result.
+   */
+  runExpertsAsync(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Promise<Float32Array> {
+    if (this.blocking || !this.pool) return new Promise((resolve) => resolve(this.runExperts(experts, hidden, nToken, plan)));
+    // Checked now, so a bad call fails at once; checked again in its turn (the experts may be gone by then).
+    try {
+      checkRun(this, experts, nToken, plan);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const turn = this.queue.then(() => this.runAwaited(experts, hidden, nToken, plan));
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async runAwaited(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Promise<Float32Array> {
+    const run = checkRun(this, experts, nToken, plan);
+    const split = this.split(run, plan);
+    if (!split) return runExpertsSinglePass(this.heap, this.scratch, this.wasm, run, hidden, nToken, plan);
+    this.threadedCalls++;
+    this.running = run.experts;
+    try {
+      this.jobScratch ??= new Scratch(this.heap);
+      return await runExpertsThreadedAsync(this.pool!, split.participants, this.heap, this.jobScratch, this.wasm, run.experts, hidden, nToken, plan, run.nSlot, split.work);
+    } finally {
+      this.running = undefined;
+      for (const e of this.deferred.splice(0)) this.releaseExperts(e);
+    }
+  }
+
+  /** The ready workers and the plan's items, when the run is worth splitting and the pool is free. */
+  private split(run: CheckedRun, plan: DispatchPlan): { participants: number[]; work: WorkItems } | undefined {
+    const pool = this.pool;
+    if (!pool || pool.failure !== undefined || pool.busy) return undefined;
+    const participants = pool.readyWorkers();
+    if (participants.length === 0) return undefined;
+    const work = splitWork(plan.offsets, run.experts.nExpert, participants.length + 1);
+    // One item is one thread's work: waking a worker to find nothing left would only add latency.
+    return work.nItem > 1 ? { participants, work } : undefined;
+  }
 }
 
 /** Initial pages of a threaded backend's memory (the modules' static data takes well under one). */

@@ -3,10 +3,10 @@
 // threads = how many threads the WASM path splits the experts' work over, the calling thread included.
 // Default 1: no workers, nothing shared, the behaviour every earlier version had. More threads need
 //   - SharedArrayBuffer and a shared WebAssembly.Memory (Node, Deno, cross-origin-isolated pages),
-//   - a way to start workers, registered by the runtime's entry (none in workerd), and
-//   - a calling thread that may block in Atomics.wait (the CPU path is synchronous; a browser window's
-//     main thread may not block — run switchyard in a Worker there).
-// Where any is missing, threads > 1 runs on 1 thread with the same code and says why once (console.warn).
+//   - a way to start workers, registered by the runtime's entry (none in workerd).
+// Where either is missing, threads > 1 runs on 1 thread with the same code and says why once (console.warn).
+// A calling thread that may not block in Atomics.wait (a browser window's main thread) still runs
+// threaded: forward() then awaits the workers instead of blocking (WasmBackend.runExpertsAsync).
 // The result does not depend on the thread count: bit for bit the same output (wasm-threads.ts).
 import { SwitchyardError, describe } from '../errors.js';
 import { MAX_THREADS } from '../backends/wasm-pool.js';
@@ -23,16 +23,6 @@ export function threadsOption(value: unknown): number {
   return value;
 }
 
-/** Whether this thread may block in Atomics.wait (not a browser window's main thread). */
-function mayBlock(): boolean {
-  try {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export type ThreadSupport = { provider: ThreadProvider; reason?: undefined } | { provider?: undefined; reason: string };
 
 /** The runtime's thread provider, or why threads cannot run here. `scope` lets tests simulate runtimes. */
@@ -47,7 +37,6 @@ export function threadSupport(scope: { SharedArrayBuffer?: unknown } = globalThi
   } catch (e) {
     return { reason: `this engine cannot create a shared WebAssembly.Memory (${String(e)})` };
   }
-  if (!mayBlock()) return { reason: 'this thread may not block in Atomics.wait (a browser main thread: run switchyard in a Worker)' };
   return { provider };
 }
 
