@@ -2,6 +2,9 @@
 // Chromium lanes: serves the repository on 127.0.0.1 (a secure context, which navigator.gpu needs),
 // opens test/browser/index.html in headless Debian Chromium through playwright-core, and runs the
 // registry against dist/switchyard.browser.js on WASM and on WebGPU (SwiftShader, Chromium's own).
+// The page is cross-origin isolated (COOP same-origin + COEP require-corp, CORP on every response), so it
+// has SharedArrayBuffer and the threads cases run on real Web Workers from the page's main thread; a page
+// that is not isolated fails the run (that would test only the 1-thread fallback, silently).
 // Prints one line `SWITCHYARD_LANES <json>` for scripts/test.mjs. Never downloads a browser.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -35,6 +38,16 @@ const LANES = [
   { lane: 'chromium-wasm', backend: 'wasm' },
   { lane: 'chromium-webgpu', backend: 'webgpu' },
 ];
+/**
+ * Cross-origin isolation: COOP + COEP on the page make `crossOriginIsolated` true; under COEP require-corp
+ * every subresource (the bundle, its .wasm, the registry, goldens) must opt in with CORP. Workers made
+ * from blob: URLs inherit the page's policy, so they need nothing here.
+ */
+const ISOLATION = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'cross-origin-resource-policy': 'same-origin',
+};
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.map': 'application/json' };
 
 /** Maps a URL path to a file: /goldens/* to the goldens folder, everything else under the repo root. */
@@ -50,10 +63,10 @@ function serve() {
     try {
       if (!file) throw Object.assign(new Error('outside'), { code: 'ENOENT' });
       const body = await readFile(file);
-      response.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      response.writeHead(200, { ...ISOLATION, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
       response.end(body);
     } catch (e) {
-      response.writeHead(e.code === 'ENOENT' || e.code === 'EISDIR' ? 404 : 500).end(String(e.message));
+      response.writeHead(e.code === 'ENOENT' || e.code === 'EISDIR' ? 404 : 500, ISOLATION).end(String(e.message));
     }
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
@@ -87,6 +100,10 @@ async function main() {
       await page.waitForFunction(() => globalThis.switchyardLanes !== undefined, undefined, { timeout: 30_000 });
     } catch {
       throw new Error(`the test page did not load: ${pageErrors.join('; ') || 'no page error reported'}`);
+    }
+    const isolated = await page.evaluate(() => ({ coi: globalThis.crossOriginIsolated, sab: typeof SharedArrayBuffer }));
+    if (isolated.coi !== true || isolated.sab !== 'function') {
+      throw new Error(`the test page is not cross-origin isolated (crossOriginIsolated ${isolated.coi}, SharedArrayBuffer ${isolated.sab}): check the COOP/COEP headers`);
     }
     const reports = [];
     for (const { lane, backend } of LANES) {

@@ -1,6 +1,8 @@
 // options.threads in every lane: a block on 2 threads gives the output of 1 thread bit for bit, and the
-// oracle's within the wasm bound. Where a lane cannot run threads (workerd, a browser page's main thread)
-// the 2-thread block runs on 1 thread and warns once; the case checks the same things there.
+// oracle's within the wasm bound. Where a lane can run threads — Node, Deno, a cross-origin-isolated page
+// (whose main thread awaits its workers instead of blocking) — the case also requires that the block
+// really ran on 2 threads (the block's threadStats). Where it cannot (workerd, a page that is not
+// isolated) the block runs on 1 thread and warns once; the case checks the output there.
 import { expectExact, expectRelativeToNorm } from './compare.js';
 import { denseMoE } from './oracle.js';
 import { normal, rng } from './rng.js';
@@ -10,6 +12,19 @@ import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js'
 const OUTPUT_BOUND = 1e-5;
 /** Forwards (with pauses) before comparing: workers start in the background after createMoE. */
 const WARM_FORWARDS = 8;
+/** How long the workers may take to start (a browser compiles the module in each; loaded CI machines). */
+const READY_MS = 20_000;
+
+/** Diagnostics MoEBlock offers beside the MoE contract (ts/api/moe-block.ts). */
+type ThreadStats = { active: number; threadedCalls: number };
+const threadStats = (moe: object): ThreadStats | undefined => (moe as { threadStats?: ThreadStats }).threadStats;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether this lane must run the block on 2 threads: Node, Deno, a cross-origin-isolated page — not workerd. */
+function threadsExpected(): boolean {
+  const g = globalThis as { crossOriginIsolated?: boolean; Deno?: unknown; process?: { versions?: { node?: string } } };
+  return g.crossOriginIsolated === true || typeof g.Deno === 'object' || typeof g.process?.versions?.node === 'string';
+}
 
 interface Shape { seed: number; T: number; d: number; f: number; E: number; k: number }
 
@@ -29,11 +44,22 @@ async function runThreads(s: Shape, ctx: CaseContext): Promise<void> {
   const two = await ctx.api.createMoE(config, weights, { backend: 'wasm', threads: 2 });
   try {
     const want = (await one.forward(hidden, { tokens: s.T })).output;
+    const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
     for (let i = 0; i < WARM_FORWARDS; i++) {
       const got = (await two.forward(hidden, { tokens: s.T })).output;
-      const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
       expectExact(`output bits, forward ${i} on 2 threads vs 1`, bits(got), bits(want));
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await pause(5);
+    }
+    if (threadsExpected()) {
+      const until = Date.now() + READY_MS;
+      while ((threadStats(two)?.active ?? 1) < 2 && Date.now() < until) await pause(20);
+      const before = threadStats(two)?.threadedCalls ?? 0;
+      const got = (await two.forward(hidden, { tokens: s.T })).output;
+      expectExact('output bits, forward on 2 running threads vs 1', bits(got), bits(want));
+      const after = threadStats(two);
+      if (!after || after.active !== 2 || after.threadedCalls <= before) {
+        throw new CaseFailure(`expected this lane to run the 2-thread block on 2 threads, threadStats ${JSON.stringify(after)} (threaded calls before ${before})`);
+      }
     }
     const oracle = denseMoE(m, hidden, s.T).output;
     expectRelativeToNorm('output', want, oracle, OUTPUT_BOUND);

@@ -1,6 +1,8 @@
 // Worker threads for runtimes with Web Workers (browsers, Deno): the worker source becomes a module
 // worker through a Blob URL, which keeps the page's origin (a data: URL would get an opaque one, and
-// with it no SharedArrayBuffer). Pages whose CSP forbids blob: workers fall back to 1 thread.
+// with it no SharedArrayBuffer) and inherits a cross-origin-isolated page's COEP, so it shares the
+// page's memory with no headers of its own (the Chromium lane runs so). Pages whose CSP forbids blob:
+// workers fall back to 1 thread.
 import type { ThreadProvider, WasmBuild, WorkerHandle } from '../runtime/providers.js';
 
 /** A Web Worker's view of itself, as the worker source reads it. */
