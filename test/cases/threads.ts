@@ -20,9 +20,15 @@ type ThreadStats = { active: number; threadedCalls: number };
 const threadStats = (moe: object): ThreadStats | undefined => (moe as { threadStats?: ThreadStats }).threadStats;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Whether this lane must run the block on 2 threads: Node, Deno, a cross-origin-isolated page — not workerd. */
+/**
+ * Whether this lane must run the block on 2 threads: Node, Deno, a cross-origin-isolated page — not
+ * workerd, which has no workers for switchyard yet may present itself with a Node-like `process`.
+ */
 function threadsExpected(): boolean {
-  const g = globalThis as { crossOriginIsolated?: boolean; Deno?: unknown; process?: { versions?: { node?: string } } };
+  const g = globalThis as {
+    crossOriginIsolated?: boolean; Deno?: unknown; navigator?: { userAgent?: string }; process?: { versions?: { node?: string } };
+  };
+  if (g.navigator?.userAgent === 'Cloudflare-Workers') return false;
   return g.crossOriginIsolated === true || typeof g.Deno === 'object' || typeof g.process?.versions?.node === 'string';
 }
 
