@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { referenceBackend } from '../../ts/backends/reference.js';
 import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
 import { wasmPath } from '../../ts/api/paths.js';
-import { getThreadProvider } from '../../ts/runtime/providers.js';
+import { getThreadProvider, type ThreadProvider } from '../../ts/runtime/providers.js';
 import type { DispatchPlan } from '../../ts/spec/types.js';
 import { normal, rng } from '../cases/rng.js';
 import { randomExperts } from './wasm-experts-cases.js';
@@ -24,9 +24,24 @@ function routedPlan(seed: number, nToken: number, nExpert: number, k: number): D
   return referenceBackend.buildPlan(r.indices, r.weights, nToken, k, nExpert);
 }
 
+/** The Node provider, counting the 'done' messages the main thread receives from workers. */
+function countingDone(): { provider: ThreadProvider; done: () => number } {
+  const inner = getThreadProvider()!;
+  let done = 0;
+  return {
+    done: () => done,
+    provider: {
+      loadModule: inner.loadModule,
+      spawn(source) {
+        const h = inner.spawn(source);
+        return { ...h, onMessage: (f) => h.onMessage((m) => { if ((m as { type?: string }).type === 'done') done++; f(m); }) };
+      },
+    },
+  };
+}
+
 /** A one-thread backend and a 2-thread one that may not block, over the simd128 builds. */
-async function backends(threads = 2): Promise<[WasmBackend, WasmBackend]> {
-  const provider = getThreadProvider();
+async function backends(threads = 2, provider = getThreadProvider()): Promise<[WasmBackend, WasmBackend]> {
   if (!provider) throw new Error('the Node entry registered no thread provider');
   return Promise.all([
     compile('switchyard-simd.wasm').then((m) => createWasmBackend(m)),
@@ -46,8 +61,9 @@ describe('wasm threads, awaited (a thread that may not block)', () => {
   it.each(['waitAsync', 'messages'] as const)('threads = 2 equals threads = 1 bit for bit (workers awaited by %s)', async (how) => {
     const saved = Atomics.waitAsync;
     if (how === 'messages') (Atomics as { waitAsync?: unknown }).waitAsync = undefined;
+    const counting = countingDone();
     try {
-      const [a, b] = await backends();
+      const [a, b] = await backends(2, counting.provider);
       expect(b.blocking).toBe(false);
       for (const [seed, T, E, k, d, f, dtype] of [[1, 257, 8, 2, 33, 57, 'f32'], [2, 64, 5, 3, 40, 52, 'int8'], [3, 7, 4, 2, 24, 40, 'f16']] as const) {
         const w = randomExperts(seed, 'swiglu', E, d, f, true);
@@ -65,6 +81,9 @@ describe('wasm threads, awaited (a thread that may not block)', () => {
         ea.destroy();
         eb.destroy();
       }
+      // Workers post 'done' only when the job asks for it: when this engine has no Atomics.waitAsync.
+      if (how === 'messages') expect(counting.done()).toBeGreaterThanOrEqual(3);
+      else expect(counting.done()).toBe(0);
     } finally {
       (Atomics as { waitAsync?: unknown }).waitAsync = saved;
     }
@@ -123,6 +142,27 @@ describe('wasm threads, awaited (a thread that may not block)', () => {
     expect(bits(await b.runExpertsAsync(eb2, hidden, T, plan))).toEqual(bits(a.runExperts(ea, hidden, T, plan)));
     eb2.destroy();
     ea.destroy();
+  });
+
+  it('workers stopped under an awaiting job (not by destroy): the job ends, correct or with SwitchyardError, never hangs', async () => {
+    const [a, b] = await backends(3);
+    const w = randomExperts(24, 'swiglu', 8, 48, 64, false);
+    const [ea, eb] = [a.prepareExperts(w), b.prepareExperts(w)];
+    expect(await b.threadsReady()).toBe(3);
+    const plan = routedPlan(25, 300, 8, 2);
+    const hidden = normal(rng(26), 300 * 48);
+    const calls = b.threadedCalls;
+    const pending = b.runExpertsAsync(eb, hidden, 300, plan);
+    await until(() => b.threadedCalls > calls);
+    (b as unknown as { pool: { terminate(): void } }).pool.terminate();
+    const result = await pending.then((r) => bits(r), (e: unknown) => e);
+    const want = bits(a.runExperts(ea, hidden, 300, plan));
+    if (result instanceof Uint32Array) expect(result).toEqual(want);
+    else expect((result as api.SwitchyardError).message).toMatch(/stopped during runExperts/);
+    // The same experts start new workers when the next are prepared; meanwhile the backend runs on 1 thread.
+    expect(bits(await b.runExpertsAsync(eb, hidden, 300, plan))).toEqual(want);
+    ea.destroy();
+    eb.destroy();
   });
 });
 
