@@ -5,8 +5,8 @@
 import { PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, row1x32, row1x8, tile4x8 } from './tile';
-import { isQ8, Q8_BLOCK } from './weights';
+import { ACC, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { foldScale, isQ8, Q8_BLOCK } from './weights';
 
 /** ACC (rows 0..3 × 8 sums) → the first nValid rows at y, y + yStride, … */
 function tileStore(y: usize, yStride: usize, nValid: i32): void {
@@ -20,7 +20,8 @@ function tileStore(y: usize, yStride: usize, nValid: i32): void {
 /**
  * y = down · h (+ bias) for the rows of one expert, weights stored as W (weights.ts).
  * @param h      row tiles [tileCount(nRow), dFFPad, 4] (the last one zero-padded when partial), then the
- *               single row [dFFPad] when nRow % 4 == 1 (pack.ts); dFFPad % 4 == 0 (% Q8_BLOCK for int8)
+ *               single row [dFFPad] when nRow % 4 == 1 (pack.ts); dFFPad % 4 == 0 (% Q8_BLOCK for int8);
+ *               f16 may scale it in place (foldScale)
  * @param packed down panels of this expert, [dModelPad / 8, dFFPad, 8] of W
  * @param scales this expert's int8 scales [dModelPad / 8, dFFPad / Q8_BLOCK, 8] (int8 only)
  * @param bias   [dModelPad], or 0
@@ -42,6 +43,9 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
   const qt = sx + (((<usize>dFFPad >> 3) + 15) & ~15);
   const qtBytes = <usize>dFFPad << 3;
   const qs = qt + <usize>nTile * qtBytes;
+  // f16: F16_SCALE into h instead of the weights when it can (weights.ts foldScale); h is scratch, read
+  // only here, so in place: the tiles and the single row after them, one decision for all.
+  const fold = foldScale<W>(h, (nTile * 4 + (single ? 1 : 0)) * dFFPad, h);
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, q8, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -59,6 +63,7 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
         const yCol = y + (<usize>(q * PANEL) << 2);
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
+          else if (fold) tile4x8Folded(h + <usize>t * hTileBytes, panel, dFFPad, pb);
           else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
         }
@@ -69,14 +74,16 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
           q8Row1x32(q8, sx, packed + <usize>q0 * panelBytes, panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
             dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
         } else {
-          row1x32<W>(single, packed + <usize>q0 * panelBytes, panelBytes,
-            dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
+          const rb = bias ? bias + (<usize>q0 << 5) : 0;
+          if (fold) row1x32Folded(single, packed + <usize>q0 * panelBytes, panelBytes, dFFPad, rb);
+          else row1x32<W>(single, packed + <usize>q0 * panelBytes, panelBytes, dFFPad, rb);
         }
         memory.copy(ySingle + (<usize>q0 << 5), ACC, 128);
       } else {
         for (let q = q0; q < q1; q++) {
           const pb = bias ? bias + (<usize>q << 5) : 0;
           if (isQ8<W>()) q8Row1x8(q8, sx, packed + <usize>q * panelBytes, scales + <usize>q * scaleBytes, dFFPad, pb);
+          else if (fold) row1x8Folded(single, packed + <usize>q * panelBytes, dFFPad, pb);
           else row1x8<W>(single, packed + <usize>q * panelBytes, dFFPad, pb);
           memory.copy(ySingle + (<usize>q << 5), ACC, 32);
         }

@@ -8,8 +8,8 @@ import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount, transposeStore } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, row1x32, row1x8, tile4x8 } from './tile';
-import { isQ8, Q8_BLOCK } from './weights';
+import { ACC, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { foldScale, isQ8, Q8_BLOCK } from './weights';
 
 /** ACC (rows 0..3 × 8 sums) → act → hTile [.][4] at this panel's columns. */
 function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
@@ -32,7 +32,8 @@ function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
  * h = act(gate/up · x) for the rows of one expert, weights stored as W (weights.ts).
  * @param hidden [nToken, dModelK] (pad columns zero); a single row is read here in place
  * @param rows   [nRow] token of each row
- * @param tiles  [tileCount(nRow), dModelK, 4] the row tiles, packed (pack.ts)
+ * @param tiles  [roundUp(nRow, 4), dModelK] scratch holding the row tiles, packed (pack.ts): [tileCount(nRow),
+ *               dModelK, 4]; f16 scales them in place and writes the single row after them (foldScale)
  * @param packed this expert's panels, [nPanel, dModelK, 8] of W
  * @param scales this expert's int8 scales [nPanel, dModelK / Q8_BLOCK, 8] (int8 only)
  * @param bias   this expert's panel biases [nPanel, 8], or 0
@@ -61,6 +62,13 @@ export function gateUp<W>(
   const qt = sx + (((<usize>dModelK >> 3) + 15) & ~15);
   const qtBytes = <usize>dModelK << 3;
   const qs = qt + <usize>nTile * qtBytes;
+  // f16: the activations take F16_SCALE instead of the weights when they can (weights.ts foldScale): the
+  // tiles in place (scratch), the single row into the tiles' scratch after them — it holds
+  // roundUp(nRow, 4) rows, 3 more than the tiles when a single row is left.
+  const foldTiles = foldScale<W>(tiles, nTile * dModelK * 4, tiles);
+  const xFolded = tiles + <usize>nTile * tileBytes;
+  const fold = single ? foldScale<W>(single, dModelK, xFolded) : false;
+  const x1 = fold ? xFolded : single;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dModelK, q8, sx);
     quantizeTiles(tiles, nTile, dModelK, qt, qs);
@@ -79,6 +87,7 @@ export function gateUp<W>(
         const hCol = h + <usize>(p * cols << 4);
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
+          else if (foldTiles) tile4x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb);
           else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb);
           tileEpilogue(hCol + <usize>t * hTileBytes, act, alpha, limit);
         }
@@ -89,8 +98,9 @@ export function gateUp<W>(
           q8Row1x32(q8, sx, packed + <usize>p0 * panelBytes, panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
             dModelK, bias ? bias + (<usize>p0 << 5) : 0);
         } else {
-          row1x32<W>(single, packed + <usize>p0 * panelBytes, panelBytes,
-            dModelK, bias ? bias + (<usize>p0 << 5) : 0);
+          const rb = bias ? bias + (<usize>p0 << 5) : 0;
+          if (fold) row1x32Folded(x1, packed + <usize>p0 * panelBytes, panelBytes, dModelK, rb);
+          else row1x32<W>(x1, packed + <usize>p0 * panelBytes, panelBytes, dModelK, rb);
         }
         const hs = hSingle + <usize>p0 * colBytes;
         storeRow(act, v128.load(ACC), v128.load(ACC, 16), hs, alpha, limit);
@@ -101,7 +111,8 @@ export function gateUp<W>(
         for (let p = p0; p < p1; p++) {
           const pb = bias ? bias + (<usize>p << 5) : 0;
           if (isQ8<W>()) q8Row1x8(q8, sx, packed + <usize>p * panelBytes, scales + <usize>p * scaleBytes, dModelK, pb);
-          else row1x8<W>(single, packed + <usize>p * panelBytes, dModelK, pb);
+          else if (fold) row1x8Folded(x1, packed + <usize>p * panelBytes, dModelK, pb);
+          else row1x8<W>(x1, packed + <usize>p * panelBytes, dModelK, pb);
           storeRow(act, v128.load(ACC), v128.load(ACC, 16), hSingle + <usize>p * colBytes, alpha, limit);
         }
       }

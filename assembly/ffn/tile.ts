@@ -11,8 +11,10 @@
 //               (cols 0..3, 4..7).
 //   row1x8<W>:  one row × one panel (the last nPanel % 4), K unrolled by 4 over four accumulator pairs so
 //               consecutive madds do not wait on each other. ACC = (cols 0..3, 4..7).
+// fold (f16 only): the activations were multiplied by F16_SCALE beforehand (weights.ts foldScale), so the
+// weights are widened without their multiply — the same products, bit for bit, for less work per weight.
 import { madd } from '../simd';
-import { stepBytes, weightsHi, weightsLo } from './weights';
+import { halfBitsHi, halfBitsLo, stepBytes, weightsHi, weightsLo } from './weights';
 
 /**
  * The accumulators of the last kernel call, 8 × v128. A global, not a constant: in the shared-memory
@@ -31,12 +33,28 @@ export function useAccumulators(ptr: usize): void {
   return bias ? v128.load(bias + at) : f32x4.splat(0);
 }
 
-/**
- * @param tile   [K][4] packed rows
- * @param panel  [K][8] of W
- * @param bias   [8], or 0
- */
-export function tile4x8<W>(tile: usize, panel: usize, K: i32, bias: usize): void {
+// Each kernel is written once, generic over F = Folded or Unfolded, and exported as two functions (the
+// folded one named so) that the callers choose between. Not one function with a fold argument: Binaryen
+// merged two inlined copies into one loop selecting between them at every step, and with both loops in
+// one function V8 kept the f16 mask in a register throughout and spilled an accumulator instead (a
+// store and reload every step: f16 blocks at T = 64 ran 20-30 % slower).
+type Folded = i32;
+type Unfolded = f32;
+
+/** Columns 0..3 of one step of K at p: widened, or for Folded f16 weights their bits as they are. */
+// @ts-ignore: decorator
+@inline function wLo<W, F>(p: usize): v128 {
+  return isInteger<F>() ? halfBitsLo(p) : weightsLo<W>(p);
+}
+
+/** Columns 4..7, as wLo. */
+// @ts-ignore: decorator
+@inline function wHi<W, F>(p: usize): v128 {
+  return isInteger<F>() ? halfBitsHi(p) : weightsHi<W>(p);
+}
+
+// @ts-ignore: decorator
+@inline function tile4x8Of<W, F>(tile: usize, panel: usize, K: i32, bias: usize): void {
   const b0 = biasLo(bias, 0);
   const b1 = biasLo(bias, 16);
   let c00 = b0, c01 = b1;
@@ -47,8 +65,8 @@ export function tile4x8<W>(tile: usize, panel: usize, K: i32, bias: usize): void
   let p = panel;
   const end = tile + (<usize>K << 4);
   while (a < end) {
-    const w0 = weightsLo<W>(p);
-    const w1 = weightsHi<W>(p);
+    const w0 = wLo<W, F>(p);
+    const w1 = wHi<W, F>(p);
     const x0 = v128.load32_splat(a);
     const x1 = v128.load32_splat(a, 4);
     const x2 = v128.load32_splat(a, 8);
@@ -67,11 +85,21 @@ export function tile4x8<W>(tile: usize, panel: usize, K: i32, bias: usize): void
 }
 
 /**
- * @param x          [K] one row
- * @param panel      the first of four consecutive panels, panelBytes apart
- * @param bias       [4][8], or 0
+ * @param tile   [K][4] packed rows
+ * @param panel  [K][8] of W
+ * @param bias   [8], or 0
  */
-export function row1x32<W>(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+export function tile4x8<W>(tile: usize, panel: usize, K: i32, bias: usize): void {
+  tile4x8Of<W, Unfolded>(tile, panel, K, bias);
+}
+
+/** tile4x8 of f16 panels on a tile scaled by foldScale. */
+export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize): void {
+  tile4x8Of<u16, Folded>(tile, panel, K, bias);
+}
+
+// @ts-ignore: decorator
+@inline function row1x32Of<W, F>(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
   let c0 = biasLo(bias, 0), e0 = biasLo(bias, 16);
   let c1 = biasLo(bias, 32), e1 = biasLo(bias, 48);
   let c2 = biasLo(bias, 64), e2 = biasLo(bias, 80);
@@ -83,10 +111,10 @@ export function row1x32<W>(x: usize, panel: usize, panelBytes: usize, K: i32, bi
   const end = x + (<usize>K << 2);
   while (x < end) {
     const xv = v128.load32_splat(x);
-    c0 = madd(xv, weightsLo<W>(p0), c0); e0 = madd(xv, weightsHi<W>(p0), e0);
-    c1 = madd(xv, weightsLo<W>(p1), c1); e1 = madd(xv, weightsHi<W>(p1), e1);
-    c2 = madd(xv, weightsLo<W>(p2), c2); e2 = madd(xv, weightsHi<W>(p2), e2);
-    c3 = madd(xv, weightsLo<W>(p3), c3); e3 = madd(xv, weightsHi<W>(p3), e3);
+    c0 = madd(xv, wLo<W, F>(p0), c0); e0 = madd(xv, wHi<W, F>(p0), e0);
+    c1 = madd(xv, wLo<W, F>(p1), c1); e1 = madd(xv, wHi<W, F>(p1), e1);
+    c2 = madd(xv, wLo<W, F>(p2), c2); e2 = madd(xv, wHi<W, F>(p2), e2);
+    c3 = madd(xv, wLo<W, F>(p3), c3); e3 = madd(xv, wHi<W, F>(p3), e3);
     x += 4;
     const step = stepBytes<W>();
     p0 += step; p1 += step; p2 += step; p3 += step;
@@ -97,8 +125,22 @@ export function row1x32<W>(x: usize, panel: usize, panelBytes: usize, K: i32, bi
   v128.store(ACC, c3, 96); v128.store(ACC, e3, 112);
 }
 
-/** x [K] × one panel [K][8] (+ bias [8]); K % 4 == 0. */
-export function row1x8<W>(x: usize, panel: usize, K: i32, bias: usize): void {
+/**
+ * @param x          [K] one row
+ * @param panel      the first of four consecutive panels, panelBytes apart
+ * @param bias       [4][8], or 0
+ */
+export function row1x32<W>(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  row1x32Of<W, Unfolded>(x, panel, panelBytes, K, bias);
+}
+
+/** row1x32 of f16 panels on a row scaled by foldScale. */
+export function row1x32Folded(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  row1x32Of<u16, Folded>(x, panel, panelBytes, K, bias);
+}
+
+// @ts-ignore: decorator
+@inline function row1x8Of<W, F>(x: usize, panel: usize, K: i32, bias: usize): void {
   let c0 = biasLo(bias, 0), e0 = biasLo(bias, 16);
   let c1 = f32x4.splat(0), e1 = f32x4.splat(0);
   let c2 = f32x4.splat(0), e2 = f32x4.splat(0);
@@ -111,13 +153,23 @@ export function row1x8<W>(x: usize, panel: usize, K: i32, bias: usize): void {
     const x1 = v128.load32_splat(x, 4);
     const x2 = v128.load32_splat(x, 8);
     const x3 = v128.load32_splat(x, 12);
-    c0 = madd(x0, weightsLo<W>(p), c0); e0 = madd(x0, weightsHi<W>(p), e0);
-    c1 = madd(x1, weightsLo<W>(p + step), c1); e1 = madd(x1, weightsHi<W>(p + step), e1);
-    c2 = madd(x2, weightsLo<W>(p + 2 * step), c2); e2 = madd(x2, weightsHi<W>(p + 2 * step), e2);
-    c3 = madd(x3, weightsLo<W>(p + 3 * step), c3); e3 = madd(x3, weightsHi<W>(p + 3 * step), e3);
+    c0 = madd(x0, wLo<W, F>(p), c0); e0 = madd(x0, wHi<W, F>(p), e0);
+    c1 = madd(x1, wLo<W, F>(p + step), c1); e1 = madd(x1, wHi<W, F>(p + step), e1);
+    c2 = madd(x2, wLo<W, F>(p + 2 * step), c2); e2 = madd(x2, wHi<W, F>(p + 2 * step), e2);
+    c3 = madd(x3, wLo<W, F>(p + 3 * step), c3); e3 = madd(x3, wHi<W, F>(p + 3 * step), e3);
     x += 16;
     p += 4 * step;
   }
   v128.store(ACC, f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3)));
   v128.store(ACC, f32x4.add(f32x4.add(e0, e1), f32x4.add(e2, e3)), 16);
+}
+
+/** x [K] × one panel [K][8] (+ bias [8]); K % 4 == 0. */
+export function row1x8<W>(x: usize, panel: usize, K: i32, bias: usize): void {
+  row1x8Of<W, Unfolded>(x, panel, K, bias);
+}
+
+/** row1x8 of f16 panels on a row scaled by foldScale. */
+export function row1x8Folded(x: usize, panel: usize, K: i32, bias: usize): void {
+  row1x8Of<u16, Folded>(x, panel, K, bias);
 }

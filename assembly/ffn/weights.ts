@@ -30,11 +30,25 @@ export const Q8_BLOCK: i32 = 32;
   return sizeof<W>() == 1;
 }
 
+/** 2¹¹², the factor between f16 bits moved into f32 position and their value. */
+export const F16_SCALE: f32 = 5.192296858534828e33;
+
+/**
+ * Largest |x| (exclusive) whose product with F16_SCALE stays finite, with a margin: x · 2¹¹² < 2¹²⁷.
+ * Below it, the kernels may fold F16_SCALE into the activations instead of into every weight (foldScale).
+ */
+const FOLD_LIMIT: f32 = 32768; // 2¹⁵
+
+/** f16 bits, sign-extended into each i32 lane → f32 bits of the value times 2⁻¹¹² (exact, see above). */
+// @ts-ignore: decorator
+@inline function halfBits(h: v128): v128 {
+  return v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffffff));
+}
+
 /** f16 bits, sign-extended into each i32 lane → f32. */
 // @ts-ignore: decorator
 @inline function halfToFloat(h: v128): v128 {
-  const bits = v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffffff));
-  return f32x4.mul(bits, f32x4.splat(5.192296858534828e33)); // 2¹¹²
+  return f32x4.mul(halfBits(h), f32x4.splat(F16_SCALE));
 }
 
 /** Columns 0..3 of one step of K at p (f32 or f16). */
@@ -49,4 +63,40 @@ export const Q8_BLOCK: i32 = 32;
 @inline export function weightsHi<W>(p: usize): v128 {
   if (sizeof<W>() == 4) return v128.load(p, 16);
   return halfToFloat(v128.load16x4_s(p, 8));
+}
+
+/**
+ * Columns 0..3 / 4..7 of one step of K at p, f16 only, left scaled by 2⁻¹¹²: the caller multiplies the
+ * activation by F16_SCALE instead. Powers of two scale exactly (neither factor leaves the f32 range, nor
+ * loses bits: the scaled weight is the f16 value's exact f32 image, subnormals included), so every product
+ * x · 2¹¹² · w · 2⁻¹¹² rounds as x · w does (a fused multiply-add as well) — bit-identical sums, one
+ * multiply fewer per 4 weights (and one constant fewer in the kernel's registers).
+ */
+// @ts-ignore: decorator
+@inline export function halfBitsLo(p: usize): v128 {
+  return halfBits(v128.load16x4_s(p));
+}
+
+// @ts-ignore: decorator
+@inline export function halfBitsHi(p: usize): v128 {
+  return halfBits(v128.load16x4_s(p, 8));
+}
+
+/**
+ * f16 only: dst [n] = src [n] · F16_SCALE when every |src| is below FOLD_LIMIT (so each product is exact
+ * and finite), for kernels that then take the weights as halfBits* — the scale folded into the
+ * activations once instead of multiplied into every weight. Returns whether it did; on false (f32 or
+ * int8 weights, a large value, a NaN) dst is untouched and the caller keeps the per-weight multiply.
+ * dst may be src. n % 4 == 0.
+ */
+export function foldScale<W>(src: usize, n: i32, dst: usize): bool {
+  if (sizeof<W>() != 2) return false;
+  const bytes = <usize>n << 2;
+  let m = f32x4.splat(0);
+  for (let i: usize = 0; i < bytes; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(src + i)));
+  // f32x4.max propagates NaN, and NaN < FOLD_LIMIT is false.
+  if (!v128.all_true<i32>(f32x4.lt(m, f32x4.splat(FOLD_LIMIT)))) return false;
+  const scale = f32x4.splat(F16_SCALE);
+  for (let i: usize = 0; i < bytes; i += 16) v128.store(dst + i, f32x4.mul(v128.load(src + i), scale));
+  return true;
 }
