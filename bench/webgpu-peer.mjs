@@ -6,13 +6,14 @@
 // Why a script of its own: inside bench/run.mjs (suites/webgpu.mjs) the peer's first run never finished,
 // before or after our kernels had used the device; started here, before anything else, it finishes
 // (~40 s of shader compiles on lavapipe) and then runs normally beside ours.
-// Usage: node scripts/build.mjs && node bench/webgpu-peer.mjs [M]
+// Usage: node scripts/build.mjs && node bench/webgpu-peer.mjs [M] [--rows]
+// --rows: also print one line `SWITCHYARD_PEER_ROWS <json>`, the two rows for bench/suites/webgpu.mjs.
 import { acceptSharedViewsInWriteBuffer, dawnDevice } from './lib/dawn.mjs';
 import { matMulModel } from './lib/onnx.mjs';
 
 const D_MODEL = 512;
 const D_FF = 1024;
-const M = Number(process.argv[2] ?? 64);
+const M = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 64);
 const RUNS = 7;
 
 const lib = await import('../dist/switchyard.node.js');
@@ -89,6 +90,14 @@ console.log(`adapter: ${adapterName}; M ${M}, d ${D_MODEL}, f ${D_FF}; medians o
 console.log(`onnxruntime-web MatMul (1 GEMM):  ${peerMs.toFixed(1)} ms, again after ours ${peerAgainMs.toFixed(1)} ms → ${gflops(peerFlops, peerBest).toFixed(2)} GFLOP/s at best (first run ${(firstMs / 1000).toFixed(1)} s)`);
 console.log(`switchyard FFN (3 GEMMs):          ${oursMs.toFixed(1)} ms → ${gflops(3 * peerFlops, oursMs).toFixed(2)} GFLOP/s`);
 console.log(`ours / peer, GFLOP/s: ${(gflops(3 * peerFlops, oursMs) / gflops(peerFlops, peerBest)).toFixed(2)}× (against the peer's better median)`);
+if (process.argv.includes('--rows')) {
+  const caseName = `FFN M${M} d${D_MODEL} f${D_FF}`;
+  const backend = `webgpu (${adapterName})`;
+  console.log(`SWITCHYARD_PEER_ROWS ${JSON.stringify([
+    { case: caseName, runtime: 'onnxruntime-web', backend, variant: 'MatMul (gate GEMM only, 2·M·d·f; own process)', ours: false, work: { flops: peerFlops }, median: peerBest },
+    { case: caseName, runtime: 'switchyard', backend, variant: "createMoE E1/k1 (the peer's process)", ours: true, work: { flops: 3 * peerFlops }, median: oursMs },
+  ])}`);
+}
 ours.destroy();
 reference.destroy();
 await session.release();
