@@ -3,7 +3,7 @@
 // kind on the same tokens, and hash routing on real text (the Brown corpus, when installed).
 import { createMoE } from '../api/create-moe.js';
 import { cpuPath, gpuPath } from '../api/paths.js';
-import type { BackendName, MoE, MoEConfig, ResolvedBackend, Routing } from '../spec/types.js';
+import type { BackendName, MoE, MoEConfig, ResolvedBackend, Routing, RuntimeOptions } from '../spec/types.js';
 import { loadBrownTokens, printHashCorpus } from './hash-corpus.js';
 import { printRouterTable } from './router-table.js';
 import { clusteredHidden, gaussian, seededRandom } from './synthetic.js';
@@ -35,7 +35,15 @@ export const DEFAULT_DEMO: DemoOptions = {
   routerBackend: 'wasm', sequenceLength: 64, biasRounds: 8, biasRate: 0.02,
 };
 
+/** A row of the path table: a forced backend, and its thread count on wasm. */
+interface DemoPath {
+  label: string;
+  options: RuntimeOptions;
+  detail: string;
+}
+
 interface PathResult {
+  label: string;
   backend: ResolvedBackend;
   detail: string;
   medianMs: number;
@@ -49,7 +57,7 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function runPath(moe: MoE, hidden: Float32Array, o: DemoOptions, detail: string): Promise<PathResult> {
+async function runPath(moe: MoE, hidden: Float32Array, o: DemoOptions, label: string, detail: string): Promise<PathResult> {
   let last = await moe.forward(hidden, { tokens: o.tokens });
   const times: number[] = [];
   let spent = 0;
@@ -59,16 +67,29 @@ async function runPath(moe: MoE, hidden: Float32Array, o: DemoOptions, detail: s
     times.push(performance.now() - started);
     spent += times[times.length - 1];
   }
-  return { backend: moe.backend, detail, medianMs: median(times), runs: times.length, ...last };
+  return { label, backend: moe.backend, detail, medianMs: median(times), runs: times.length, ...last };
 }
 
-async function availablePaths(): Promise<{ backend: ResolvedBackend; detail: string }[]> {
-  const paths: { backend: ResolvedBackend; detail: string }[] = [{ backend: 'reference', detail: 'TypeScript, f64 accumulation' }];
+async function availablePaths(): Promise<DemoPath[]> {
+  const paths: DemoPath[] = [{ label: 'reference', options: { backend: 'reference' }, detail: 'TypeScript, f64 accumulation' }];
   const cpu = await cpuPath(undefined, 'auto');
-  if (cpu.name === 'wasm') paths.push({ backend: 'wasm', detail: `WASM ${(cpu as { variant?: string }).variant ?? ''}, 1 thread` });
+  if (cpu.name === 'wasm') {
+    const variant = (cpu as { variant?: string }).variant ?? '';
+    paths.push({ label: 'wasm', options: { backend: 'wasm' }, detail: `WASM ${variant}, 1 thread` });
+    // Where the runtime cannot start workers the block runs on 1 thread and says so; the row's detail
+    // then reports the threads that really ran (threadStats).
+    if (typeof SharedArrayBuffer === 'function') {
+      paths.push({ label: 'wasm 2t', options: { backend: 'wasm', threads: 2 }, detail: `WASM ${variant}, options.threads 2` });
+    }
+  }
   const gpu = await gpuPath(undefined).catch(() => undefined);
-  if (gpu) paths.push({ backend: 'webgpu', detail: `WebGPU ${gpu.adapterInfo ?? 'adapter'}` });
+  if (gpu) paths.push({ label: 'webgpu', options: { backend: 'webgpu' }, detail: `WebGPU ${gpu.adapterInfo ?? 'adapter'}` });
   return paths;
+}
+
+/** Threads the block's experts last ran on (a diagnostic outside the MoE contract; 1 when absent). */
+function threadsRun(moe: MoE): number {
+  return (moe as { threadStats?: { active: number } }).threadStats?.active ?? 1;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -97,10 +118,12 @@ export async function runDemo(o: DemoOptions = DEFAULT_DEMO, print: (line: strin
   print(`expert FLOPs per forward: ${(flops / 1e9).toFixed(2)} G; median of up to ${o.repeats} runs (${o.budgetMs / 1000} s per path) after a warm-up\n`);
 
   const results: PathResult[] = [];
-  for (const { backend, detail } of await availablePaths()) {
-    const moe = await createMoE(config, weights, { backend });
+  for (const { label, options, detail } of await availablePaths()) {
+    const moe = await createMoE(config, weights, options);
     try {
-      results.push(await runPath(moe, hidden, o, detail));
+      const result = await runPath(moe, hidden, o, label, detail);
+      if (options.threads) result.detail += ` (ran on ${threadsRun(moe)})`;
+      results.push(result);
     } finally {
       moe.destroy();
     }
@@ -108,7 +131,7 @@ export async function runDemo(o: DemoOptions = DEFAULT_DEMO, print: (line: strin
   const reference = results.find((r) => r.backend === 'reference')!;
   const header = ['path', 'runs', 'median ms', 'GFLOP/s', 'max |Δ| vs ref', 'ids = ref', 'tokenEntropy', 'loadEntropy', 'max/mean', 'aux', 'z'];
   const rows = results.map((r) => [
-    r.backend,
+    r.label,
     String(r.runs),
     r.medianMs.toFixed(1),
     (flops / (r.medianMs * 1e6)).toFixed(2),
@@ -122,7 +145,7 @@ export async function runDemo(o: DemoOptions = DEFAULT_DEMO, print: (line: strin
   ]);
   for (const l of formatTable(header, rows)) print(l);
   print('');
-  for (const r of results) print(`${r.backend.padEnd(9)} ${r.detail}`);
+  for (const r of results) print(`${r.label.padEnd(9)} ${r.detail}`);
   print(`\nload per expert (tokens·slots, ${o.tokens}×${o.topK} = ${o.tokens * o.topK}; mean ${(o.tokens * o.topK) / E}):`);
   const load = Array.from(reference.routing.stats.load);
   for (let e = 0; e < E; e += 16) {
