@@ -62,3 +62,15 @@ export function planWithCounts(nToken: number, counts: number[], seed: number): 
     slots: Int32Array.from(slotsOf, ([t, j]) => t * k + j),
   };
 }
+
+/** A seeded SwiGLU block (renormalised top-2) for createMoE, and T tokens of hidden state. */
+export function seededSwigluBlock(seed: number, shape: { E: number; d: number; f: number; T: number }) {
+  const { E, d, f, T } = shape;
+  const r = rng(seed);
+  const config = { dModel: d, router: { kind: 'topk' as const, numExperts: E, topK: 2, normalize: true }, expert: { dFF: f, activation: 'swiglu' as const } };
+  const weights = {
+    'router.weight': normal(r, E * d), 'experts.gate': normal(r, E * f * d, 0.3),
+    'experts.up': normal(r, E * f * d, 0.3), 'experts.down': normal(r, E * d * f, 0.3),
+  };
+  return { config, weights, hidden: normal(r, T * d), T };
+}

@@ -12,7 +12,7 @@ import { wasmPath } from '../../ts/api/paths.js';
 import { getThreadProvider, type ThreadProvider } from '../../ts/runtime/providers.js';
 import type { DispatchPlan } from '../../ts/spec/types.js';
 import { normal, rng } from '../cases/rng.js';
-import { randomExperts } from './wasm-experts-cases.js';
+import { randomExperts, seededSwigluBlock } from './wasm-experts-cases.js';
 import * as api from '../../ts/entry/node.js';
 
 const compile = (file: string) => WebAssembly.compile(readFileSync(new URL(`../../build/wasm/${file}`, import.meta.url)));
@@ -167,16 +167,7 @@ describe('wasm threads, awaited (a thread that may not block)', () => {
 });
 
 /** A block through the public API. */
-function block(seed: number, T: number) {
-  const E = 6, d = 24, f = 40;
-  const r = rng(seed);
-  const config = { dModel: d, router: { kind: 'topk' as const, numExperts: E, topK: 2, normalize: true }, expert: { dFF: f, activation: 'swiglu' as const } };
-  const weights = {
-    'router.weight': normal(r, E * d), 'experts.gate': normal(r, E * f * d, 0.3),
-    'experts.up': normal(r, E * f * d, 0.3), 'experts.down': normal(r, E * d * f, 0.3),
-  };
-  return { config, weights, hidden: normal(r, T * d), T };
-}
+const block = (seed: number, T: number) => seededSwigluBlock(seed, { E: 6, d: 24, f: 40, T });
 
 describe('forward() on a thread where Atomics.wait throws (as on a page)', () => {
   afterEach(() => vi.restoreAllMocks());

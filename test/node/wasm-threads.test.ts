@@ -18,7 +18,7 @@ import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
 import { threadSupport } from '../../ts/runtime/threads.js';
 import type { Activation, DispatchPlan } from '../../ts/spec/types.js';
 import { normal, rng } from '../cases/rng.js';
-import { randomExperts, relError } from './wasm-experts-cases.js';
+import { randomExperts, relError, seededSwigluBlock } from './wasm-experts-cases.js';
 // The Node entry registers the WASM loader and the worker_threads provider, as the bundle does.
 import * as api from '../../ts/entry/node.js';
 
@@ -115,16 +115,7 @@ describe('splitWork', () => {
 });
 
 /** A block through the public API, for the option's own checks. */
-function block(seed: number) {
-  const E = 4, d = 20, f = 28;
-  const r = rng(seed);
-  const config = { dModel: d, router: { kind: 'topk' as const, numExperts: E, topK: 2, normalize: true }, expert: { dFF: f, activation: 'swiglu' as const } };
-  const weights = {
-    'router.weight': normal(r, E * d), 'experts.gate': normal(r, E * f * d, 0.3),
-    'experts.up': normal(r, E * f * d, 0.3), 'experts.down': normal(r, E * d * f, 0.3),
-  };
-  return { config, weights, hidden: normal(r, 33 * d), T: 33 };
-}
+const block = (seed: number) => seededSwigluBlock(seed, { E: 4, d: 20, f: 28, T: 33 });
 
 describe('options.threads', () => {
   afterEach(() => vi.unstubAllGlobals());
