@@ -171,6 +171,30 @@ describe("createMoE backend 'auto'", () => {
     again.destroy();
   });
 
+  gpuIt('probes a path on a prefix of the call (token ids and sequences cut with it), and returns the whole call', async () => {
+    // wasm never ran at T > 2: it is timed on 2 tokens first, which bounds the call well within the budget.
+    const timed = injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));
+    const config: MoEConfig = {
+      dModel: d, router: { kind: 'hash', numExperts: E, topK: k, seed: 3 }, expert: { dFF: f, activation: 'swiglu' },
+    };
+    const hashWeights = Object.fromEntries(Object.entries(weights).filter(([n]) => n.startsWith('experts.')));
+    const moe = await api.createMoE(config, hashWeights, { backend: 'auto', device: devices![0] });
+    const oracle = await api.createMoE(config, hashWeights, { backend: 'reference' });
+    const T = 24;
+    const hidden = hiddenOf(T, 500);
+    const tokenIds = Int32Array.from({ length: T }, (_, t) => (t * 7919) % 1000);
+    const options = { tokens: T, tokenIds, sequenceLength: 8 };
+    const r = await moe.forward(hidden, options);
+    expect(timed.filter((run) => run.path === 'wasm').map((run) => run.T)).toEqual([2, T]);
+    const want = await oracle.forward(hidden, options);
+    expect(Array.from(r.routing.indices)).toEqual(Array.from(want.routing.indices));
+    expect(Array.from(r.routing.stats.load)).toEqual(Array.from(want.routing.stats.load));
+    expect(r.routing.losses.seqAux).toBeCloseTo(want.routing.losses.seqAux!, 6);
+    expectRelativeToNorm('hash T=24 output', r.output, want.output, OUTPUT_BOUND);
+    moe.destroy();
+    oracle.destroy();
+  });
+
   gpuIt('f16 expert weights: both paths within the f16 bound of the f32 reference', async () => {
     injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));
     const name = 'softmax top-k';

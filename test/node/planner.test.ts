@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { PlanTable, Planner, shapeClass } from '../../ts/api/planner.js';
 import { costBounds } from '../../ts/api/cost-bounds.js';
+import { rng } from '../cases/rng.js';
 
 type Path = 'webgpu' | 'wasm';
 
@@ -21,7 +22,7 @@ function fakePaths(models: Record<string, CostModel>) {
   const started = new Set<string>();
   const clock = () => now;
   /** The work of one call on `path`: its answer names the path, so a test sees which result came back. */
-  const exec = (T: number) => async (path: string) => {
+  const exec = (call: number) => async (path: string, T: number = call) => {
     const m = models[path];
     ran.push({ path, T });
     now += m.warm(T) + (started.has(path) ? 0 : m.cold ?? 0);
@@ -62,9 +63,15 @@ describe('costBounds', () => {
   });
 
   it('extrapolates the line through two warm runs below T, and takes no lower bound from a cold run', () => {
-    const gpu = [{ nToken: 1, ms: 5.01, cold: false }, { nToken: 16, ms: 5.16, cold: false }];
+    const gpu = [{ nToken: 2, ms: 5.02, cold: false }, { nToken: 16, ms: 5.16, cold: false }];
     expect(costBounds(gpu, 512).estimate).toBeCloseTo(10.12, 9);
-    expect(costBounds([{ nToken: 1, ms: 300, cold: true }], 4)).toEqual({ lower: 0, estimate: 1200 });
+    expect(costBounds([{ nToken: 2, ms: 300, cold: true }], 4)).toEqual({ lower: 0, estimate: 600 });
+  });
+
+  it('takes nothing across the one-token boundary: T = 1 runs other kernels', () => {
+    expect(costBounds([{ nToken: 1, ms: 7, cold: false }], 4)).toEqual({ lower: 0, estimate: Infinity });
+    expect(costBounds([{ nToken: 4, ms: 200, cold: false }], 1)).toEqual({ lower: 0, estimate: Infinity });
+    expect(costBounds([{ nToken: 1, ms: 7, cold: false }, { nToken: 4, ms: 200, cold: false }], 1)).toEqual({ lower: 7, estimate: 7 });
   });
 });
 
@@ -81,8 +88,9 @@ describe('Planner', () => {
     const { p, run, ran } = planner(CROSSING);
     await run(3);
     expect(p.calibrations).toBe(1);
-    // The GPU ran first (the first preference), then the CPU, then the GPU again: its first run was cold.
-    expect(ran.map((r) => r.path)).toEqual(['webgpu', 'wasm', 'webgpu']);
+    // The GPU ran first (the first preference); then the CPU, never run, on two tokens (a probe), then on
+    // the call; then the GPU again: its first run was cold.
+    expect(ran).toEqual([{ path: 'webgpu', T: 3 }, { path: 'wasm', T: 2 }, { path: 'wasm', T: 3 }, { path: 'webgpu', T: 3 }]);
     ran.length = 0;
     for (const T of [3, 4, 4, 3]) expect((await run(T)).path).toBe('wasm');
     expect(ran).toEqual([3, 4, 4, 3].map((T) => ({ path: 'wasm', T })));
@@ -120,13 +128,23 @@ describe('Planner', () => {
     expect(p.spent).toBe(0);
   });
 
-  it('charges only the extra runs to the budget, and infers classes once it is spent', async () => {
+  it('probes a path nothing bounds on prefixes of the call, and never runs it whole past the budget', async () => {
     const slow: Record<Path, CostModel> = { webgpu: { warm: (T) => 10 + T / 4 }, wasm: { warm: (T) => T / 2 } };
     const { p, run, ran } = planner(slow);
-    // webgpu: the call itself, free. wasm has never run, so nothing bounds it: it runs, 512 ms, and
-    // overruns the budget — the one overrun a path can cause in a block.
+    // webgpu: the call itself, free. wasm has never run: two tokens (1 ms, cold), again warm (1 ms: bounds
+    // the call at 512 ms, over the budget), then 64 tokens (32 ms, the largest T/4^i within half the budget
+    // left) bound it at 512 ms again. No prefix left that fits, so it is not run on the whole call.
     expect((await run(1024)).path).toBe('webgpu');
-    expect(p.spent).toBe(512);
+    expect(ran).toEqual([{ path: 'webgpu', T: 1024 }, { path: 'wasm', T: 2 }, { path: 'wasm', T: 2 }, { path: 'wasm', T: 64 }]);
+    expect(p.spent).toBe(34);
+  });
+
+  it('charges only the extra runs to the budget, and infers classes once it is spent', async () => {
+    // A first run of one token is the one run nothing bounds: here it overruns a 10 ms budget.
+    const slow: Record<Path, CostModel> = { webgpu: { warm: (T) => 10 + T / 4 }, wasm: { warm: (T) => T / 2, cold: 20 } };
+    const { p, run, ran } = planner(slow, { budgetMs: 10 });
+    expect((await run(1)).path).toBe('webgpu');
+    expect(p.spent).toBe(20.5);
     expect(p.calibrations).toBe(1);
     ran.length = 0;
     const r = await run(64); // budget spent: one run, on the nearest measured class's winner
@@ -144,44 +162,50 @@ describe('Planner', () => {
     await run(1); // webgpu (free), wasm 0.5 ms, webgpu again (its first run was cold) 10.25 ms
     expect(p.spent).toBeCloseTo(10.75, 9);
     ran.length = 0;
-    // webgpu at T=1024 is bounded by 10.25·1024 ms: more than the budget left, so not measured (its true
-    // cost, 266 ms, would have won; a path with a large fixed cost needs two warm runs for a tight estimate).
+    // webgpu's run at T=1 bounds nothing at T > 1. Probed on 2 tokens (10.5 ms), it is bounded at 5376 ms;
+    // on 16 (14 ms, the largest T/4^i within half the budget left) and on 256 (74 ms, the line through
+    // its two warm runs), its estimate for the call is 266 ms: still more than the 91 ms left, so it is
+    // not run whole (those 266 ms would have won; the budget is what it is).
     expect((await run(1024)).path).toBe('wasm');
-    expect(ran).toEqual([{ path: 'wasm', T: 1024 }]);
+    expect(ran).toEqual([{ path: 'wasm', T: 1024 }, { path: 'webgpu', T: 2 }, { path: 'webgpu', T: 16 }, { path: 'webgpu', T: 256 }]);
+    expect(p.spent).toBeCloseTo(10.75 + 10.5 + 14 + 74, 9);
   });
 
   it('does not measure a path that a run at a larger T bounds above the budget left', async () => {
-    const { p, run, ran } = planner({ webgpu: { warm: () => 50 }, wasm: { warm: (T) => 2 * T } }, { candidates: ['wasm', 'webgpu'], budgetMs: 100 });
-    expect((await run(64)).path).toBe('webgpu'); // wasm 128 (free), webgpu 50
-    expect(p.spent).toBe(50);
+    const { p, run, ran } = planner({ webgpu: { warm: () => 5 }, wasm: { warm: (T) => 2 * T } }, { candidates: ['wasm', 'webgpu'], budgetMs: 100 });
+    // wasm 128 (free); webgpu probed on 2 tokens (5, cold), again warm (bounds the call at 160), on 16
+    // (bounds it at 5: the line), then run (5).
+    expect((await run(64)).path).toBe('webgpu');
+    expect(p.spent).toBe(20);
     ran.length = 0;
-    // wasm at T=32 costs at most its 128 ms at T=64, more than the 50 ms left: not measured.
+    // wasm at T=32 costs at most its (cold) 128 ms at T=64, more than the 85 ms left, and no smaller run
+    // of it is known to probe from: not measured.
     expect((await run(32)).path).toBe('webgpu');
     expect(ran).toEqual([{ path: 'webgpu', T: 32 }]);
-    expect(p.spent).toBe(50);
+    expect(p.spent).toBe(20);
   });
 
   it('does not measure a path that a warm run at a smaller T proves clearly slower', async () => {
     const { run, ran } = planner({ webgpu: { warm: () => 60 }, wasm: { warm: () => 1 } });
-    expect((await run(1)).path).toBe('wasm');
+    expect((await run(2)).path).toBe('wasm');
     ran.length = 0;
-    expect((await run(4)).path).toBe('wasm');
-    expect(ran).toEqual([{ path: 'wasm', T: 4 }]);
+    expect((await run(8)).path).toBe('wasm');
+    expect(ran).toEqual([{ path: 'wasm', T: 8 }]);
   });
 
   it('measures a cold loser again, warm, when that fits the budget', async () => {
     // The GPU's first run compiles its pipelines (60 ms); warm it beats the CPU.
     const { run, ran } = planner({ webgpu: { warm: () => 1, cold: 60 }, wasm: { warm: () => 5 } });
     expect((await run(8)).path).toBe('webgpu');
-    // Then the CPU's run, cold too and now the loser, is measured again as well.
-    expect(ran.map((r) => r.path)).toEqual(['webgpu', 'wasm', 'webgpu', 'wasm']);
+    // The CPU's first run was its two-token probe, so its run on the call was warm: not repeated.
+    expect(ran).toEqual([{ path: 'webgpu', T: 8 }, { path: 'wasm', T: 2 }, { path: 'wasm', T: 8 }, { path: 'webgpu', T: 8 }]);
   });
 
   it('judges a cold run that alone exceeds the budget on that run', async () => {
     const { p, run, ran } = planner({ webgpu: { warm: () => 1, cold: 1500 }, wasm: { warm: () => 5 } });
     expect((await run(8)).path).toBe('wasm');
-    expect(ran.map((r) => r.path)).toEqual(['webgpu', 'wasm']);
-    expect(p.spent).toBe(5);
+    expect(ran).toEqual([{ path: 'webgpu', T: 8 }, { path: 'wasm', T: 2 }, { path: 'wasm', T: 8 }]);
+    expect(p.spent).toBe(10);
   });
 
   it('passes over a path whose extra run throws, for that class', async () => {
@@ -196,5 +220,32 @@ describe('Planner', () => {
     expect(results.map((r) => r.path)).toEqual(['wasm', 'wasm', 'wasm', 'wasm']);
     expect(p.calibrations).toBe(2);
     expect(ran.filter((r) => r.T === 1).map((r) => r.path)).toEqual(['webgpu', 'wasm', 'webgpu', 'wasm', 'wasm']);
+  });
+  it('probes a path with a large fixed cost up to the call\'s size within the budget', async () => {
+    // A GPU-like path: 30 ms of one-time work, then 1 ms per call plus 1 µs per token.
+    const { p, run, ran } = planner({ webgpu: { warm: (T) => 1 + T / 1000, cold: 30 }, wasm: { warm: (T) => T / 2 } }, { candidates: ['wasm', 'webgpu'] });
+    expect((await run(512)).path).toBe('webgpu');
+    // 2 tokens (cold: 31 ms bounds the call at 7936), 2 again (warm: bounds it at 256 ms), 128 (the line
+    // through two warm runs: 1.5 ms), then the call.
+    expect(ran.map((r) => r.T)).toEqual([512, 2, 2, 128, 512]);
+    expect(p.spent).toBeCloseTo(31.002 + 1.002 + 1.128 + 1.512, 9);
+  });
+
+  it('keeps calibration within the budget, but for first runs of one and two tokens, over random costs and calls', async () => {
+    const random = rng(7);
+    for (let trial = 0; trial < 300; trial++) {
+      const model = (): CostModel => {
+        const fixed = 50 * random() ** 2, perToken = random() ** 3, cold = random() < 0.5 ? 40 * random() : 0;
+        return { warm: (T) => fixed + perToken * T, cold };
+      };
+      const models = { webgpu: model(), wasm: model() };
+      const budgetMs = 20 + 300 * random();
+      const { p, run } = planner(models, { budgetMs });
+      // What no estimate can bound: each path's first run of one token and of two.
+      const first = (m: CostModel) => m.warm(1) + m.warm(2) + m.cold!;
+      const unbounded = first(models.webgpu) + first(models.wasm);
+      for (let call = 0; call < 12; call++) await run(1 + Math.floor(1024 * random() ** 3));
+      expect(p.spent).toBeLessThanOrEqual(budgetMs + unbounded + 1e-9);
+    }
   });
 });

@@ -1,8 +1,9 @@
 // The execution paths one block may run on, each bound to the block's weights when first needed. Under
 // `backend: 'auto'` a block has two candidates (the GPU and the best CPU path); holding expert weights on
 // both costs memory and preparation time (packing for wasm, an upload for the GPU), so a path is bound
-// only when the planner first runs it — a path that never wins a measurement, or that the cached plans
-// of an identical block already ruled out, is never bound.
+// only when needed: every candidate by the first block of its kind (it will measure them all), and in the
+// identical blocks made after it the path their shared plans choose, when they first run it — a path
+// those plans ruled out is never bound there.
 import type { CpuBackend, PreparedExperts } from '../backends/backend.js';
 import type { GpuMoEBlock } from '../backends/webgpu.js';
 import type { ResolvedBackend } from '../spec/types.js';

@@ -9,6 +9,9 @@
 //   estimate      the line through the two warm costs nearest below T, when there are two (much tighter
 //                 than cost·T/T' for a path with a large fixed cost, like a GPU's launch and read-back),
 //                 capped by the least upper bound; else the least upper bound.
+// One token is a regime of its own: both paths switch to their mat-vec kernels there, so a run at T = 1
+// bounds nothing at T > 1 nor the other way round (on lavapipe the GPU took 7 ms for 1 token and 200 ms
+// for 4: its grouped GEMM reads every routed expert's weights at any T).
 
 /** One run of a path: T, its cost in ms, and whether it was the path's first in the block (cold). */
 export interface CostPoint {
@@ -28,7 +31,7 @@ export function costBounds(points: readonly CostPoint[], nToken: number): CostBo
   let upper = Infinity;
   const below: CostPoint[] = [];
   for (const p of points) {
-    if (!Number.isFinite(p.ms)) continue;
+    if (!Number.isFinite(p.ms) || !sameRegime(p.nToken, nToken)) continue;
     upper = Math.min(upper, p.ms * Math.max(1, nToken / p.nToken));
     if (p.nToken <= nToken && !p.cold) below.push(p);
   }
@@ -41,4 +44,9 @@ export function costBounds(points: readonly CostPoint[], nToken: number): CostBo
     estimate = Math.min(upper, near.ms + slope * (nToken - near.nToken));
   }
   return { lower, estimate: Math.max(lower, estimate) };
+}
+
+/** Whether a run at T' says anything about T: not across the one-token boundary (see above). */
+export function sameRegime(a: number, b: number): boolean {
+  return (a <= 1) === (b <= 1);
 }

@@ -9,7 +9,7 @@ import { SwitchyardError } from '../errors.js';
 import { MoEBlock } from './moe-block.js';
 import { BlockPaths, type Binder, type BoundPath } from './block-paths.js';
 import { backendOption, cpuPath, gpuPath, requireGpuPath } from './paths.js';
-import { Planner, instanceId } from './planner.js';
+import { Planner, instanceId, plannerDefaults } from './planner.js';
 import { gpuCanRoute } from './route.js';
 import { oneOf } from '../spec/check.js';
 
@@ -48,6 +48,12 @@ async function bindGpu(resolved: ResolvedMoE, gpu: WebGpuBackend, cpu: CpuBacken
     shared: resolved.shared && { experts: resolved.shared.experts, gate: resolved.shared.gate },
     weightDtype: weightDtype === 'f16' ? 'f16' : 'f32',
   });
+  try {
+    await block.ready();
+  } catch (e) {
+    block.destroy();
+    throw e;
+  }
   // Plans, stats and losses are built on the CPU: from the one read-back at the end of a forward, or
   // (routing on the CPU) before the experts run.
   return { kind: 'gpu', block, cpu, routesOnDevice: onDevice };
@@ -117,9 +123,8 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
   }
   const paths = new BlockPaths(binders);
   let planner = new Planner<ResolvedBackend>({ candidates: paths.names, key, prepare: (name) => paths.get(name) });
-  // The preferred path is bound now, so weights it cannot hold are reported by createMoE itself; the
-  // others are bound when the planner first measures them. Under 'auto' a GPU that cannot hold the
-  // weights (limits) is passed over for the CPU.
+  // The preferred path is bound now, so weights it cannot hold are reported by createMoE itself. Under
+  // 'auto' a GPU that cannot hold the weights (limits) is passed over for the CPU.
   try {
     await paths.get(planner.preferred());
   } catch (e) {
@@ -128,6 +133,21 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
     await paths.drop('webgpu');
     planner = new Planner<ResolvedBackend>({ candidates: [cpu], key: '' });
     await paths.get(cpu);
+  }
+  // The first block of its kind will calibrate, and binding a path (packing the weights for wasm: ~0.1-0.4 s
+  // for 50 MB here) inside a measured call would spend the calibration budget on load work: bind the other
+  // candidates now. A candidate that cannot hold the weights is left out, as a failed measurement would be.
+  if (planner.candidates.length > 1 && plannerDefaults.table.claim(key)) {
+    const held: ResolvedBackend[] = [];
+    for (const name of planner.candidates) {
+      try {
+        await paths.get(name);
+        held.push(name);
+      } catch {
+        await paths.drop(name);
+      }
+    }
+    if (held.length < planner.candidates.length) planner = new Planner<ResolvedBackend>({ candidates: held, key: held.length > 1 ? key : '' });
   }
   return new MoEBlock(config, resolved, paths, planner, fallback);
 }

@@ -19,6 +19,18 @@ function vocabOf(router: ResolvedRouterSpec): number | undefined {
   return router.kind === 'hash' && router.table ? router.table.length / router.topK : undefined;
 }
 
+/**
+ * The router input of a call's first n tokens: what the planner times a path on before running it on the
+ * whole call (a probe, ts/api/planner.ts). One sequence of n tokens, since n need not be a multiple of
+ * the call's sequence length; the result is only timed, never returned.
+ */
+function prefixOf(data: RouterData, n: number): RouterData {
+  return {
+    ...data, nToken: n, sequenceLength: data.sequenceLength === undefined ? undefined : n,
+    hidden: data.hidden?.subarray(0, n * data.dModel!), tokenIds: data.tokenIds?.subarray(0, n),
+  };
+}
+
 export class MoEBlock implements MoE {
   readonly config: MoEConfig;
   private destroyed = false;
@@ -84,7 +96,9 @@ export class MoEBlock implements MoE {
     };
     if (this.recovering) await this.recovering;
     try {
-      const { result, path } = await this.planner.run(nToken, (name) => this.runOn(name, hidden, data));
+      const { result, path } = await this.planner.run(nToken, (name, n) => n === nToken
+        ? this.runOn(name, hidden, data)
+        : this.runOn(name, hidden.subarray(0, n * dModel), prefixOf(data, n)));
       this.last = path;
       return result;
     } catch (e) {

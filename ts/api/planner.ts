@@ -8,7 +8,11 @@
 // candidates run the same input once each, and that extra time is what the budget bounds. Measuring real
 // calls rather than a synthetic input keeps the data (and so the routing, the rows per expert) honest and
 // needs no generator. The winner's result is returned, so `routing.backend` names the path that won.
-import { costBounds, type CostPoint } from './cost-bounds.js';
+// A candidate whose cost at T nothing bounds yet (it never ran, or only at far fewer tokens) is first
+// timed on a prefix of the call (a probe, its result discarded), small enough that the budget holds, and
+// its cost at T bounded from that: so the only runs no estimate bounds are a path's first of one token
+// and its first of two (ts/api/cost-bounds.ts: one token is a regime of its own).
+import { costBounds, sameRegime, type CostPoint } from './cost-bounds.js';
 
 /**
  * Monotonic milliseconds. performance.now() by default; workerd's stands still during compute, but
@@ -34,6 +38,21 @@ export const CALIBRATION_BUDGET_MS = 200;
  * Single runs vary: by ~10% for wasm here, up to ~2× for the GPU on a software adapter sharing two cores.
  */
 const CLEARLY_SLOWER = 3;
+
+/**
+ * Probe sizes are T / PROBE_STEP^i: each probe bounds the next size's cost (cost·T/T') within PROBE_STEP
+ * times its own, so a few probes reach any T while each stays a small share of the budget.
+ */
+const PROBE_STEP = 4;
+
+/** Probes per candidate and class at most (4⁴ = 256: from one token to T = 256 in steps that fit). */
+const MAX_PROBES = 4;
+
+/**
+ * Does one call's work on a path: all `nToken` tokens of the call, or (a probe) only its first `nToken`
+ * tokens, whose result the planner discards.
+ */
+export type PathRun<C extends string, R> = (path: C, nToken: number) => Promise<R>;
 
 /**
  * The shape class of a call: ⌈log2 T⌉ (1 | 2 | 3–4 | 5–8 | … | 257–512 | …). The block's other dims
@@ -75,6 +94,19 @@ export class PlanTable {
 
   classes(key: string): ReadonlyMap<number, ClassPlan<string>> {
     return this.plans.get(key) ?? new Map();
+  }
+
+  private readonly claimed = new Set<string>();
+
+  /**
+   * True for the first block of a key to ask: the block that will calibrate, so createMoE binds all its
+   * candidates at load instead of inside a measured call (identical blocks made later reuse its plans and
+   * bind only what those plans choose).
+   */
+  claim(key: string): boolean {
+    if (this.claimed.has(key)) return false;
+    this.claimed.add(key);
+    return true;
   }
 }
 
@@ -133,6 +165,8 @@ export class Planner<C extends string> {
   private readonly inferred = new Map<number, C>();
   /** The calibration in progress: concurrent measurements would time each other, so one at a time. */
   private busy: Promise<void> | undefined;
+  /** Probe runs by candidate (on prefixes of calls), for bounds beside the table's plans. */
+  private readonly probes = new Map<C, CostPoint[]>();
   /** How many classes this planner measured itself (tests: no second calibration of a class). */
   calibrations = 0;
 
@@ -164,9 +198,9 @@ export class Planner<C extends string> {
   }
 
   /** Runs one call on the path its class chose, calibrating the class first if it is new. */
-  async run<R>(nToken: number, exec: (path: C) => Promise<R>): Promise<{ result: R; path: C }> {
+  async run<R>(nToken: number, exec: PathRun<C, R>): Promise<{ result: R; path: C }> {
     // One path (forced, or the only one here): nothing to choose, nothing to time.
-    if (this.candidates.length === 1) return { result: await exec(this.candidates[0]), path: this.candidates[0] };
+    if (this.candidates.length === 1) return { result: await exec(this.candidates[0], nToken), path: this.candidates[0] };
     const cls = shapeClass(nToken);
     let path = this.decided(cls);
     while (path === undefined && this.busy) {
@@ -204,7 +238,7 @@ export class Planner<C extends string> {
     return best ?? this.candidates[0];
   }
 
-  private async calibrate<R>(cls: number, nToken: number, exec: (path: C) => Promise<R>): Promise<{ result: R; path: C }> {
+  private async calibrate<R>(cls: number, nToken: number, exec: PathRun<C, R>): Promise<{ result: R; path: C }> {
     const first = this.guess(cls);
     // The call itself, on the likeliest winner: the caller needs this run, so it is not charged.
     const firstRun = await this.timed(first, nToken, exec);
@@ -233,7 +267,7 @@ export class Planner<C extends string> {
       }
     };
     for (const path of this.candidates) {
-      if (path !== first && this.worthMeasuring(path, nToken, costs.get(argMin(costs))!)) await charge(path);
+      if (path !== first && await this.worthMeasuring(path, nToken, costs.get(argMin(costs))!, exec)) await charge(path);
     }
     // A first run in the block pays one-time costs (shader compilation, packing, memory growth): run a
     // cold candidate again, warm, unless it already wins or its cold time alone would overrun the budget.
@@ -246,35 +280,93 @@ export class Planner<C extends string> {
   }
 
   /**
-   * Whether measuring `path` at T is worth its time, from its runs at other classes (ts/api/cost-bounds.ts):
-   * not when its lower bound makes it clearly slower than the best run of this class, nor when its
-   * estimate exceeds the budget left. A path never run has no estimate: it runs (and is bound) while any
-   * budget is left, so that one run can overrun the budget, once per path and block.
+   * Whether measuring `path` at T is worth its time, from its runs at other classes and its probes
+   * (ts/api/cost-bounds.ts): not when its lower bound makes it clearly slower than the best run of this
+   * class, nor when its estimate exceeds the budget left. While nothing bounds it within the budget, it is
+   * probed on a prefix of the call whose own estimate fits half the budget left (two tokens when nothing is
+   * known of T > 1), and judged again with that run known.
    */
-  private worthMeasuring(path: C, nToken: number, best: number): boolean {
-    const left = this.remaining();
-    if (left <= 0) return false;
-    const points: CostPoint[] = [];
+  private async worthMeasuring<R>(path: C, nToken: number, best: number, exec: PathRun<C, R>): Promise<boolean> {
+    for (let probes = 0; ; probes++) {
+      const left = this.remaining();
+      if (left <= 0) return false;
+      const points = this.points(path);
+      const { lower, estimate } = costBounds(points, nToken);
+      if (lower > CLEARLY_SLOWER * best) return false;
+      if (estimate <= left) return true;
+      // The smallest run of its regime, when nothing is known of it, is the floor: it runs unbounded.
+      if (nToken <= 2 && estimate === Infinity) return true;
+      const size = probes < MAX_PROBES ? this.probeSize(points, nToken, left / 2) : undefined;
+      if (size === undefined) return false;
+      if (!(await this.probe(path, size, exec))) return false;
+    }
+  }
+
+  /**
+   * The prefix to time next: the largest T / PROBE_STEP^i (at least 2) above every run known below T
+   * whose estimate fits `fits` — 2 also when nothing bounds it (the floor of T > 1) — or, when every run
+   * known below T was cold (one-time work inflates it), the smallest of them again, warm. Called for T > 2.
+   */
+  private probeSize(points: readonly CostPoint[], nToken: number, fits: number): number | undefined {
+    const below = points.filter((p) => Number.isFinite(p.ms) && sameRegime(p.nToken, nToken) && p.nToken < nToken);
+    if (below.length > 0 && below.every((p) => p.cold)) {
+      const size = Math.min(...below.map((p) => p.nToken));
+      return costBounds(points, size).estimate <= fits ? size : undefined;
+    }
+    const done = Math.max(0, ...below.map((p) => p.nToken));
+    const sizes: number[] = [];
+    for (let size = Math.floor(nToken / PROBE_STEP); size > 2; size = Math.floor(size / PROBE_STEP)) sizes.push(size);
+    sizes.push(2);
+    for (const size of sizes) {
+      if (size <= done) break;
+      const estimate = costBounds(points, size).estimate;
+      if (estimate <= fits || (size === 2 && estimate === Infinity)) return size;
+    }
+    return undefined;
+  }
+
+  /**
+   * Times `path` on the first `size` tokens of the call; the time is charged, the result dropped. False
+   * when the run threw: the path is then no candidate for the class, as when its full run throws.
+   */
+  private async probe<R>(path: C, size: number, exec: PathRun<C, R>): Promise<boolean> {
+    const started = this.clock();
+    let point: CostPoint;
+    try {
+      const run = await this.timed(path, size, exec);
+      this.spentMs += run.ms + run.prepareMs;
+      point = { nToken: size, ms: run.ms, cold: run.cold };
+    } catch {
+      this.spentMs += this.clock() - started;
+      point = { nToken: size, ms: Infinity, cold: true };
+    }
+    const list = this.probes.get(path) ?? [];
+    list.push(point);
+    this.probes.set(path, list);
+    return Number.isFinite(point.ms);
+  }
+
+  /** What is known of a path's costs: its measured classes (shared table) and this block's probes. */
+  private points(path: C): CostPoint[] {
+    const points: CostPoint[] = [...(this.probes.get(path) ?? [])];
     for (const plan of this.table.classes(this.key).values()) {
       const ms = (plan as ClassPlan<C>).costs[path];
       if (ms !== undefined) points.push({ nToken: plan.nToken, ms, cold: plan.cold.includes(path) });
     }
-    const { lower, estimate } = costBounds(points, nToken);
-    if (lower > CLEARLY_SLOWER * best) return false;
-    return estimate === Infinity || estimate <= left;
+    return points;
   }
 
   private remaining(): number {
     return this.budgetMs - this.spentMs;
   }
 
-  private async timed<R>(path: C, nToken: number, exec: (path: C) => Promise<R>): Promise<{ result: R; ms: number; prepareMs: number; cold: boolean }> {
+  private async timed<R>(path: C, nToken: number, exec: PathRun<C, R>): Promise<{ result: R; ms: number; prepareMs: number; cold: boolean }> {
     const cold = !this.warm.has(path);
     let started = this.clock();
     if (cold && this.prepare) await this.prepare(path);
     const prepareMs = this.clock() - started;
     started = this.clock();
-    const result = await exec(path);
+    const result = await exec(path, nToken);
     const ms = this.cost(path, nToken, this.clock() - started);
     this.warm.add(path);
     return { result, ms, prepareMs, cold };

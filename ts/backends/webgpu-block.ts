@@ -99,6 +99,10 @@ export class Block implements GpuMoEBlock {
     this.pipelines.catch(() => undefined);
   }
 
+  async ready(): Promise<void> {
+    await this.pipelines;
+  }
+
   forward(hidden: Float32Array, nToken: number, options?: GpuForwardOptions): Promise<GpuMoEBlockOutput> {
     if (this.destroyed) return Promise.reject(new SwitchyardError('backend', 'block', 'forward after destroy()'));
     if (!Number.isInteger(nToken) || nToken < 0 || hidden.length < nToken * this.dModel) {

@@ -100,6 +100,11 @@ export interface GpuMoEBlock {
    * const { output } = await block.forward(hidden, T, { routing: { indices, weights, nExpertUsed: 2 } });
    */
   forward(hidden: Float32Array, nToken: number, options?: GpuForwardOptions): Promise<GpuMoEBlockOutput>;
+  /**
+   * Settles when the block's pipelines are compiled (rejects as forward would). Binding awaits it, so that
+   * shader compilation — tens to hundreds of ms on a software adapter — is paid at load, not by a call.
+   */
+  ready(): Promise<void>;
   destroy(): void;
 }
 
