@@ -45,7 +45,10 @@ const CLEARLY_SLOWER = 3;
  */
 const PROBE_STEP = 4;
 
-/** Probes per candidate and class at most (4⁴ = 256: from one token to T = 256 in steps that fit). */
+/**
+ * Probes per candidate and class at most: the 2-token floor, its warm repeat and two larger prefixes; a
+ * path still not bounded within the budget after them sits the class out.
+ */
 const MAX_PROBES = 4;
 
 /**
