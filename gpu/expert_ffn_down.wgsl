@@ -2,7 +2,8 @@
 //   y[r, n] = h[r, :] · down[e, n, :] + down_bias[e, n]
 // for each plan row r of expert e (offsets[e] ≤ r < offsets[e+1]); h comes from expert_ffn_up. The bias
 // is part of the expert, so combine's routing weight multiplies it too: out = w · (down·h + b).
-// Weights are f32 or f16; h and the weights are read four k at a time (the generated load_* functions:
+// Weights are f32, f16 or block-wise int8 (u32 words, ts/backends/webgpu-q8.ts); h and the weights
+// are read four k at a time (the generated load_* functions:
 // vec4 loads when dFF is a multiple of 4, else four bounds-checked scalars). Tiles and accumulators are
 // always f32.
 // Grid: as expert_ffn_up — linear workgroup id (folded into x, y) → (expert, row tile, column tile) by

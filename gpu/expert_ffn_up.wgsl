@@ -4,7 +4,8 @@
 // for each plan row r of expert e (offsets[e] ≤ r < offsets[e+1]). Gate and up share the x tile and are
 // fused with the activation, so the [R, dFF] pre-activations never reach memory. Ungated activations
 // (GATED false) never touch the gate buffer or its workgroup tile.
-// Weights are f32 or f16; x and the weights are read four k at a time (the generated load_* functions:
+// Weights are f32, f16 or block-wise int8 (u32 words, ts/backends/webgpu-q8.ts); x and the weights
+// are read four k at a time (the generated load_* functions:
 // vec4 loads when dModel is a multiple of 4, else four bounds-checked scalars). Tiles and accumulators
 // are always f32.
 // Grid: linear workgroup id (folded into x, y) → (expert, row tile, column tile) by gpu/grouped_tile.wgsl;

@@ -8,7 +8,8 @@
 // step: ACTIVATION = identity, w_b = down, → y). The expert comes from the device (nothing read back);
 // the plan rows from gather_by_expert, so combine is shared with the GEMM path. The shared expert runs
 // here too, as k = 1 with every index 0 and slot_row the identity.
-// Weights are f32 or f16; x and the weights are read four k at a time (the generated load_* functions:
+// Weights are f32, f16 or block-wise int8 (u32 words, ts/backends/webgpu-q8.ts); x and the weights
+// are read four k at a time (the generated load_* functions:
 // vec4 loads when kDim is a multiple of 4, else four bounds-checked scalars); partial sums are f32.
 // Grid: linear workgroup id (folded into x, y) = slot · tiles_n + column tile; one dispatch per group of
 // experts sharing a weight buffer, and a workgroup whose expert lies in another group exits.

@@ -9,11 +9,12 @@ import { randomBlockCases } from './random-blocks.js';
 import { routeCases } from './route-topk.js';
 import { routerPropertyCases } from './router-properties.js';
 import { threadCases } from './threads.js';
+import { weightDtypeCases } from './weight-dtypes.js';
 import type { ConformanceCase } from './types.js';
 
 export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './types.js';
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases];
+  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases];
 }

@@ -5,7 +5,7 @@ import { denseMoE, type DenseMoE } from './oracle.js';
 import { normal, rng } from './rng.js';
 import { CaseFailure, type CaseContext, type ConformanceCase, type LaneBackend } from './types.js';
 
-interface Shape {
+export interface Shape {
   seed: number;
   T: number;
   d: number;
@@ -32,7 +32,7 @@ function sortedGapAt(row: ArrayLike<number>, k: number): number {
 }
 
 /** Draws the block and a hidden batch whose every token is clear of a top-k tie. */
-function makeBlock({ seed, T, d, f, E, k, normalize }: Shape): { m: DenseMoE; hidden: Float32Array } {
+export function makeBlock({ seed, T, d, f, E, k, normalize }: Shape): { m: DenseMoE; hidden: Float32Array } {
   const random = rng(seed);
   const m: DenseMoE = {
     dModel: d, dFF: f, nExpert: E, k, normalize,

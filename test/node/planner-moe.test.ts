@@ -14,6 +14,8 @@ import { normal, rng } from '../cases/rng.js';
 const OUTPUT_BOUND = 1e-4;
 /** f16 expert weights vs the f32 reference: the bound both paths promise (wasm-experts-dtype, GpuMoEBlockWeights). */
 const F16_OUTPUT_BOUND = 2e-3;
+/** int8 expert weights vs the f32 reference: the bound both paths promise (wasm-experts-dtype, webgpu-experts). */
+const INT8_OUTPUT_BOUND = 4e-2;
 /** Gap kept between the k-th and (k+1)-th logit so every path selects the same experts. */
 const MIN_LOGIT_MARGIN = 1e-3;
 const TOKEN_COUNTS = [1, 64, 257];
@@ -232,15 +234,28 @@ describe("createMoE backend 'auto'", () => {
     }
   });
 
-  gpuIt('forced backends and int8 weights (wasm only) never measure', async () => {
+  gpuIt('forced backends never measure, int8 included', async () => {
     const timed = injectCosts(() => 1);
     const name = 'softmax top-k';
-    for (const options of [{ backend: 'webgpu' as const }, { backend: 'wasm' as const }, { backend: 'auto' as const, weightDtype: 'int8' as const }]) {
+    for (const options of [{ backend: 'webgpu' as const }, { backend: 'wasm' as const }, { backend: 'webgpu' as const, weightDtype: 'int8' as const }]) {
       const moe = await api.createMoE(CONFIGS[name], weightsFor(name), { ...options, device: devices![0] });
       const r = await moe.forward(hiddenOf(3, 3), { tokens: 3 });
-      expect(r.routing.backend).toBe(options.backend === 'webgpu' ? 'webgpu' : 'wasm');
+      expect(r.routing.backend).toBe(options.backend);
       moe.destroy();
     }
     expect(timed).toEqual([]);
+  });
+
+  gpuIt('int8 expert weights: both paths measured, both within the int8 bound of the f32 reference', async () => {
+    injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));
+    const name = 'softmax top-k';
+    const moe = await api.createMoE(CONFIGS[name], weightsFor(name), { backend: 'auto', device: devices![0], weightDtype: 'int8' });
+    for (const [T, path] of [[257, 'webgpu'], [1, 'wasm']] as const) {
+      const hidden = hiddenOf(T, 600 + T);
+      const r = await moe.forward(hidden, { tokens: T });
+      expect(r.routing.backend).toBe(path);
+      await expectLikeReference(name, T, r, hidden, INT8_OUTPUT_BOUND);
+    }
+    moe.destroy();
   });
 });

@@ -2,7 +2,7 @@
 // expert (absent, ungated, σ-gated) × routing (computed on the device, or given with −1 dropped slots),
 // T ∈ {1, 7, 64}, odd dModel/dFF, on both the grouped-GEMM and the decode mat-vec path; the gelu erf
 // approximation measured through the block; f16 weights against the f32 oracle and against the oracle
-// on the f16-rounded weights; the f32 fallback without shader-f16. Dawn (`webgpu` npm) on Mesa lavapipe
+// on the f16-rounded weights; int8 weights likewise; the f32 fallback without shader-f16. Dawn (`webgpu` npm) on Mesa lavapipe
 // here, so shapes stay small. Without an adapter the suite skips with its reason, except in CI (CI=true).
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { dawnDeviceFor } from './dawn-device.js';
@@ -16,6 +16,8 @@ import { deviceDescription } from '../../ts/runtime/gpu-device.js';
 import { getGpu } from '../../ts/runtime/providers.js';
 import { expectClose, expectExact, expectRelativeToNorm } from '../cases/compare.js';
 import { rng } from '../cases/rng.js';
+import { int8RoundTrip } from '../cases/weight-formats.js';
+import { q8RowBytes } from '../../ts/backends/webgpu-q8.js';
 
 /**
  * Block output, f32 weights: up to three f32 dot products of length ≤ 45 in fma chains plus an f32
@@ -35,6 +37,13 @@ const F16_REL = 2e-3;
  * so the f32 bound holds — this is what shows the kernels accumulate in f32, not f16.
  */
 const F16_ROUNDED_REL = OUTPUT_REL;
+/**
+ * int8 weights against the f32 oracle: each weight moves by up to amax/254 of its block; the bound the
+ * wasm path documents and tests (wasm-experts-dtype.test.ts), since both store the same q · scale.
+ */
+const INT8_REL = 4e-2;
+/** int8 weights against the oracle run on the same q · scale weights: only f32 accumulation differs. */
+const INT8_ROUNDED_REL = OUTPUT_REL;
 /** erf_approx (gpu/activation.wgsl, Abramowitz & Stegun 7.1.26): its promised absolute error. */
 const ERF_ABS = 1e-6;
 
@@ -334,6 +343,64 @@ describe.skipIf(!device)(`WebGPU expert functions on ${device ? deviceDescriptio
       const huge = { ...w, weightDtype: 'f16' as const, experts: { ...w.experts, up: w.experts.up.map((v, j) => (j === 5 ? 1e6 : v)) } };
       expect(() => paths[0].prepareBlock(huge)).toThrowError(expect.objectContaining({ code: 'range' }));
     }
+  });
+
+  it(`stores int8 weights: ≤ ${INT8_REL} of the f32 oracle, ≤ ${INT8_ROUNDED_REL} of the oracle on int8-rounded weights`, async () => {
+    const roundExperts = (x: ExpertWeights): ExpertWeights => ({
+      ...x, gate: isGated(x.activation) ? int8RoundTrip(x.gate, x.dModel) : x.gate,
+      up: int8RoundTrip(x.up, x.dModel), down: int8RoundTrip(x.down, x.dFF),
+    });
+    const paths = [await backend({ matvecMaxTokens: 0 }), await backend({ matvecMaxTokens: 64 })];
+    // Rows of 13 and 19 (one padded block, scalar x loads), the shared expert's 45 (two), and a vec4 case
+    // of rows 72 and 40 (whole and partial blocks).
+    const cases = (['swiglu', 'gelu', 'swiglu-oai'] as const).map((activation, i) => {
+      const c: ExpertCase = { seed: 190 + i, activation, bias: true, shared: i === 1 ? 'ungated' : 'gated', given: i === 2 };
+      return { name: (T: number) => caseName(c, T), c, ...makeCase(c) };
+    });
+    const r = rng(199);
+    const wide: GpuMoEBlockWeights = {
+      routerWeight: uniform(E * 72, r, 2 / Math.sqrt(72)), experts: makeExperts(r, 'geglu', E, 72, 40, true),
+      nExpertUsed: K, normalize: true, scale: 1,
+    };
+    cases.push({
+      name: (T) => `seed=199 geglu +bias d=72 dFF=40 T=${T}`, c: { seed: 199, activation: 'geglu', bias: true, shared: 'none', given: false },
+      w: wide, hidden: uniform(64 * 72, r), routings: new Map(),
+    });
+    for (const { name: caseAt, c, w, hidden, routings } of cases) {
+      const d = w.experts.dModel;
+      const w8: GpuMoEBlockWeights = { ...w, weightDtype: 'int8' };
+      const rounded: GpuMoEBlockWeights = { ...w, experts: roundExperts(w.experts), shared: w.shared && { ...w.shared, experts: roundExperts(w.shared.experts) } };
+      for (const [p, gpu] of paths.entries()) {
+        const block = gpu.prepareBlock(w8);
+        expect(block.weightDtype).toBe('int8');
+        for (const T of TOKENS) {
+          const name = `${caseAt(T)} int8 ${p === 0 ? 'gemm' : 'matvec'}`;
+          const routing = c.given ? routings.get(T)! : undefined;
+          const got = await block.forward(hidden.subarray(0, T * d), T, { routing });
+          let plan: DispatchPlan;
+          if (routing) plan = ref.buildPlan(routing.indices, routing.weights, T, 3, E);
+          else {
+            const logits = ref.routerLogits({ hidden, weight: w.routerWeight!, bias: w.routerBias, nToken: T, dModel: d, nExpert: E });
+            const sel = ref.topKSoftmax({ logits, nToken: T, nExpert: E, nExpertUsed: K, normalize: w.normalize!, scale: w.scale! });
+            expectExact(`${name} indices`, got.indices, sel.indices);
+            plan = ref.buildPlan(sel.indices, sel.weights, T, K, E);
+          }
+          const want32 = expected(w, hidden, T, plan);
+          const want8 = expected(rounded, hidden, T, plan);
+          track(`int8 vs f32 oracle (bound ${INT8_REL})`, name, got.output, want32);
+          track(`int8 vs int8-rounded oracle (bound ${INT8_ROUNDED_REL})`, name, got.output, want8);
+          expectRelativeToNorm(`${name} vs f32 oracle`, got.output, want32, INT8_REL);
+          expectRelativeToNorm(`${name} vs int8-rounded oracle`, got.output, want8, INT8_ROUNDED_REL);
+        }
+        block.destroy();
+      }
+    }
+    // Splits count the stored bytes: one expert's padded blocks per binding.
+    const { w, hidden } = makeCase({ seed: 195, activation: 'relu', bias: true, shared: 'none', given: false });
+    const whole = await paths[0].prepareBlock({ ...w, weightDtype: 'int8' }).forward(hidden, 64);
+    const limit = Math.max(q8RowBytes(D_FF, D_MODEL), q8RowBytes(D_MODEL, D_FF));
+    const split = await (await backend({ maxBindingBytes: limit, matvecMaxTokens: 0 })).prepareBlock({ ...w, weightDtype: 'int8' }).forward(hidden, 64);
+    expectExact('int8 split output', split.output, whole.output);
   });
 
   it("falls back to f32 weights on a device without shader-f16, and says so", async () => {

@@ -46,7 +46,7 @@ async function bindGpu(resolved: ResolvedMoE, gpu: WebGpuBackend, cpu: CpuBacken
     normalize: onDevice && router.kind === 'topk' ? router.normalize : undefined,
     scale: onDevice && router.kind === 'topk' ? router.scale : undefined,
     shared: resolved.shared && { experts: resolved.shared.experts, gate: resolved.shared.gate },
-    weightDtype: weightDtype === 'f16' ? 'f16' : 'f32',
+    weightDtype,
   });
   try {
     await block.ready();
@@ -81,7 +81,7 @@ function signature(resolved: ResolvedMoE, weightDtype: WeightDtype, gpu: WebGpuB
  * cheaper for the class; without an adapter it runs WASM (else the reference). A forced backend never
  * measures. `routing.backend` of each forward and `moe.backend` (the last forward's path) report the choice.
  * `weightDtype: 'f16'` keeps expert weights as f16 (on a GPU with `shader-f16`, f32 on one without; always on
- * wasm); `'int8'` as block-wise int8 with f16 scales, on wasm ('auto' then skips the GPU). Both are converted
+ * wasm); `'int8'` as block-wise int8 with f16 scales, on the GPU and on wasm. Both are converted
  * once, when a path is bound. The reference path, the oracle, keeps f32.
  *
  * @example
@@ -95,9 +95,9 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
   const resolved = resolveMoE(config, weights);
   const forced = backendOption(options);
   const weightDtype = oneOf(options?.weightDtype, ['f32', 'f16', 'int8'] as const, 'options.weightDtype', 'f32');
-  // f16 runs on the GPU and on wasm, int8 on wasm only; the reference, the oracle, keeps f32.
-  if (weightDtype !== 'f32' && (forced === 'reference' || (weightDtype === 'int8' && forced === 'webgpu'))) {
-    throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights run on ${weightDtype === 'int8' ? "the wasm path" : "the webgpu and wasm paths"}, not on '${forced}'; available there: 'f32'`);
+  // f16 and int8 run on the GPU and on wasm; the reference, the oracle, keeps f32.
+  if (weightDtype !== 'f32' && forced === 'reference') {
+    throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights run on the webgpu and wasm paths, not on 'reference'; available there: 'f32'`);
   }
   const fallback = () => bindCpu(resolved, options, 'auto', weightDtype);
   const binders = new Map<ResolvedBackend, Binder>();
@@ -107,8 +107,7 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
     const cpu = await cpuPath(options, 'auto');
     binders.set('webgpu', () => bindGpu(resolved, gpu, cpu, weightDtype));
   } else {
-    // int8 experts exist on wasm only, so 'auto' has one candidate for them.
-    const gpu = forced === 'auto' && weightDtype !== 'int8' ? await gpuPath(options) : undefined;
+    const gpu = forced === 'auto' ? await gpuPath(options) : undefined;
     const cpu = await cpuPath(options, forced);
     // The GPU first: it is the design's fast path and what 'auto' did before measuring, so the first class
     // runs there and the CPU's run is the extra one. The reference is a candidate only when wasm does not

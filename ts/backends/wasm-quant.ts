@@ -2,14 +2,13 @@
 // prepare time from packed f32 panels [nPanel][K][8]:
 //   f16:  IEEE binary16 bits, round to nearest even; a finite weight beyond ±65504 is a range error
 //         (as on the WebGPU path), not a silent inf.
-//   int8: block-wise symmetric, Q8_BLOCK = 32 consecutive weights of one output column along K share a
-//         scale s = amax / 127 rounded to f16 (the format's f16 scale; the kernels keep it as f32),
-//         q = round(w / s) clamped to ±127, w ≈ q · s. An all-zero block has s = 0 and q = 0.
-import { decodeF16, encodeF16 } from '../formats/dtype.js';
+//   int8: block-wise symmetric (ts/formats/q8.ts): Q8_BLOCK = 32 consecutive weights of one output column
+//         along K share an f16-rounded scale, kept as f32 beside the panels.
+import { encodeF16 } from '../formats/dtype.js';
+import { Q8_BLOCK, q8Scale, q8Value } from '../formats/q8.js';
 import { SwitchyardError } from '../errors.js';
 
-/** Weights per int8 block; must match Q8_BLOCK of assembly/ffn/weights.ts. */
-export const Q8_BLOCK = 32;
+export { Q8_BLOCK };
 const F16_MAX = 65504;
 const PANEL = 8;
 
@@ -37,12 +36,12 @@ export function writeInt8(q: Int8Array, qAt: number, scales: Float32Array, sAt: 
         const first = (p * K + b * Q8_BLOCK) * PANEL + c;
         let amax = 0;
         for (let k = 0, o = first; k < Q8_BLOCK; k++, o += PANEL) amax = Math.max(amax, Math.abs(src[o]));
-        const scale = decodeF16(encodeF16(amax / 127));
+        const scale = q8Scale(amax);
         scales[sAt + (p * nBlock + b) * PANEL + c] = scale;
         const inv = scale > 0 ? 1 / scale : 0;
         for (let k = 0, o = first; k < Q8_BLOCK; k++, o += PANEL) {
           const kk = b * Q8_BLOCK + k;
-          q[qAt + p * K * PANEL + (kk >> 1) * 2 * PANEL + c * 2 + (kk & 1)] = Math.max(-127, Math.min(127, Math.round(src[o] * inv)));
+          q[qAt + p * K * PANEL + (kk >> 1) * 2 * PANEL + c * 2 + (kk & 1)] = q8Value(src[o], inv);
         }
       }
     }

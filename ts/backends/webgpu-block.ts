@@ -64,8 +64,10 @@ export class Block implements GpuMoEBlock {
     const { nExpert, dModel } = w.experts;
     this.nExpert = nExpert;
     this.dModel = dModel;
-    // f16 weights need the device feature; without it the block stays f32 and says so here.
-    this.weightDtype = w.weightDtype === 'f16' && ctx.device.features.has('shader-f16') ? 'f16' : 'f32';
+    // f16 weights need the device feature; without it the block stays f32 and says so here. int8 needs
+    // nothing: its words are unpacked with integer shifts.
+    this.weightDtype = w.weightDtype === 'int8' ? 'int8'
+      : w.weightDtype === 'f16' && ctx.device.features.has('shader-f16') ? 'f16' : 'f32';
     const set = (this.weights = ctx.buffers());
     try {
       this.none = set.storage(16, 'unused binding');

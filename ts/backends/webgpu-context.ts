@@ -12,7 +12,7 @@ export interface BufferSet {
   storage(bytes: number, label?: string): GPUBuffer;
   uniform(bytes: number): GPUBuffer;
   /** A storage buffer holding `data` (f32 values, or f16 bits as a Uint16Array). */
-  upload(data: Float32Array | Uint16Array): GPUBuffer;
+  upload(data: Float32Array | Uint16Array | Uint32Array): GPUBuffer;
   destroy(): void;
 }
 
@@ -130,6 +130,8 @@ export class GpuContext {
         const buffer = make(data.byteLength, storageUsage);
         if (data instanceof Float32Array) {
           writeFloats(device, buffer, data, data.length);
+        } else if (data instanceof Uint32Array) {
+          writeWords(device, buffer, data, data.length);
         } else {
           // writeBuffer copies whole 4-byte words: an odd count of f16 values goes with one zero pad.
           const even = data.length % 2 === 0 ? data : Uint16Array.from({ length: data.length + 1 }, (_, i) => data[i] ?? 0);

@@ -1,9 +1,10 @@
-// A set of experts on the device: weights uploaded once (f32, or f16 converted on upload), split into
+// A set of experts on the device: weights uploaded once (f32, or f16 / int8 converted on upload), split into
 // groups of whole experts when a stacked tensor exceeds the storage binding limit, with the pipelines
 // and uniforms of their up and down steps (grouped GEMMs, or mat-vecs for decode). A block holds one set
 // for its routed experts and one for its shared expert; both run the same kernels.
 import { SwitchyardError } from '../errors.js';
 import { f32ToF16 } from '../formats/dtype.js';
+import { packQ8Rows, q8RowBytes } from './webgpu-q8.js';
 import { isGated, type ExpertWeights } from './backend.js';
 import type { BufferSet, GpuContext } from './webgpu-context.js';
 import { activationCode, IDENTITY_ACTIVATION, type WeightDtype } from '../kernels/activation.js';
@@ -88,24 +89,26 @@ export class DeviceExperts {
     this.alpha = w.alpha ?? DEFAULT_ALPHA;
     this.limit = w.limit ?? DEFAULT_LIMIT;
 
-    const bytesPerWeight = dtype === 'f16' ? 2 : 4;
-    const perExpertBytes = dFF * dModel * bytesPerWeight;
+    // [nRow, len] matrices in the storage type: int8 rows padded to whole blocks (webgpu-q8.ts).
+    const matrixBytes = (nRow: number, len: number) =>
+      dtype === 'int8' ? q8RowBytes(nRow, len) : nRow * len * (dtype === 'f16' ? 2 : 4);
+    const perExpertBytes = Math.max(matrixBytes(dFF, dModel), matrixBytes(dModel, dFF));
     const perGroup = Math.floor(ctx.maxWeightBindingBytes / perExpertBytes);
     if (perGroup < 1) {
       throw new SwitchyardError('limits', name, `one expert's [dFF, dModel] = ${perExpertBytes} bytes exceeds the ` +
         `storage binding limit of ${ctx.maxWeightBindingBytes} bytes`);
     }
-    const weights = (a: Float32Array, what: string) =>
-      set.upload(dtype === 'f16' ? toF16(a, `${name}.${what}`) : a);
+    const weights = (a: Float32Array, nRow: number, len: number, what: string) =>
+      set.upload(dtype === 'f16' ? toF16(a, `${name}.${what}`) : dtype === 'int8' ? packQ8Rows(a, nRow, len) : a);
     for (let base = 0; base < nExpert; base += perGroup) {
       const count = Math.min(perGroup, nExpert - base);
       const range = (a: Float32Array, per: number) => a.subarray(base * per, (base + count) * per);
-      const up = weights(range(w.up, dFF * dModel), 'up');
+      const up = weights(range(w.up, dFF * dModel), count * dFF, dModel, 'up');
       this.groups.push({
         base, count, up,
         // Ungated activations never read the gate; the up buffer fills the binding.
-        gate: gated ? weights(range(w.gate, dFF * dModel), 'gate') : up,
-        down: weights(range(w.down, dModel * dFF), 'down'),
+        gate: gated ? weights(range(w.gate, dFF * dModel), count * dFF, dModel, 'gate') : up,
+        down: weights(range(w.down, dModel * dFF), count * dModel, dFF, 'down'),
         gateBias: w.gateBias && gated ? set.upload(range(w.gateBias, dFF)) : none,
         upBias: w.upBias ? set.upload(range(w.upBias, dFF)) : none,
         downBias: w.downBias ? set.upload(range(w.downBias, dModel)) : none,

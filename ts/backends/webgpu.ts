@@ -54,7 +54,8 @@ export interface GpuMoEBlockWeights {
   /**
    * How expert weights are stored on the device (default 'f32'). 'f16' halves their memory and bandwidth
    * when the device has `shader-f16` (accumulation stays f32); without it the block silently stays f32 —
-   * block.weightDtype reports what was used. Router weights, biases and the shared gate stay f32.
+   * block.weightDtype reports what was used. 'int8' stores them block-wise (32 weights of a row share an
+   * f16-rounded scale, ts/formats/q8.ts), on any device. Router weights, biases and the shared gate stay f32.
    */
   weightDtype?: WeightDtype;
 }

@@ -29,5 +29,8 @@ export function enableF16(dtype: WeightDtype): string {
   return dtype === 'f16' ? 'enable f16;' : '';
 }
 
-/** How expert weights are stored on the device; accumulation is f32 either way. */
-export type WeightDtype = 'f32' | 'f16';
+/**
+ * How expert weights are stored on the device; accumulation is f32 either way. int8: block-wise with f32
+ * scales, in the word layout of ts/backends/webgpu-q8.ts.
+ */
+export type WeightDtype = 'f32' | 'f16' | 'int8';

@@ -1,5 +1,5 @@
-// Host side of gpu/expert_ffn_down.wgsl: grouped GEMM y = h·downᵀ + down_bias over the plan rows, for f32
-// or f16 weights, with vec4 or scalar quad loads by dFF.
+// Host side of gpu/expert_ffn_down.wgsl: grouped GEMM y = h·downᵀ + down_bias over the plan rows, for f32,
+// f16 or int8 weights, with vec4 or scalar quad loads by dFF.
 import source from '../../gpu/expert_ffn_down.wgsl';
 import { enableF16, type WeightDtype } from './activation.js';
 import { elementType, groupedTileSource, quadLoad, type Layout } from './grouped-gemm.js';
@@ -23,7 +23,7 @@ function build(dtype: WeightDtype, layout: Layout, rows: number): ExpertFfnDownK
     code: substitute('expert_ffn_down', source, {
       PARAMS: expertFfnDownParams.wgsl, ENABLE_F16: enableF16(dtype), GROUPED_TILE: groupedTileSource, ROWS: String(rows),
       H_T: elementType('f32', layout), W_T: elementType(dtype, layout),
-      LOADS: ['h', 'down'].map((b) => quadLoad(b, layout)).join('\n\n'),
+      LOADS: [quadLoad('h', layout), quadLoad('down', layout, dtype)].join('\n\n'),
     }),
     params: expertFfnDownParams,
     bindings: ['params', 'h', 'offsets', 'down', 'downBias', 'y'],

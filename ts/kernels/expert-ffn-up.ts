@@ -1,5 +1,5 @@
 // Host side of gpu/expert_ffn_up.wgsl: grouped GEMM h = activate(x·gateᵀ + gate_bias, x·upᵀ + up_bias)
-// over the plan rows, for f32 or f16 weights, with vec4 or scalar quad loads by dModel.
+// over the plan rows, for f32, f16 or int8 weights, with vec4 or scalar quad loads by dModel.
 import source from '../../gpu/expert_ffn_up.wgsl';
 import { activationSource, enableF16, type WeightDtype } from './activation.js';
 import { elementType, groupedTileSource, quadLoad, type Layout } from './grouped-gemm.js';
@@ -25,7 +25,7 @@ function build(dtype: WeightDtype, layout: Layout, rows: number): ExpertFfnUpKer
     code: substitute('expert_ffn_up', source, {
       PARAMS: expertFfnUpParams.wgsl, ENABLE_F16: enableF16(dtype), ACTIVATION: activationSource,
       GROUPED_TILE: groupedTileSource, ROWS: String(rows), X_T: elementType('f32', layout), W_T: elementType(dtype, layout),
-      LOADS: ['x', 'gate', 'up'].map((b) => quadLoad(b, layout)).join('\n\n'),
+      LOADS: [quadLoad('x', layout), quadLoad('gate', layout, dtype), quadLoad('up', layout, dtype)].join('\n\n'),
     }),
     params: expertFfnUpParams,
     bindings: ['params', 'x', 'rows', 'offsets', 'gate', 'up', 'gateBias', 'upBias', 'h'],

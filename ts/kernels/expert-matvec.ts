@@ -29,7 +29,7 @@ function build(dtype: WeightDtype, layout: Layout): ExpertMatvecKernel {
     code: substitute('expert_matvec', source, {
       PARAMS: expertMatvecParams.wgsl, ENABLE_F16: enableF16(dtype), ACTIVATION: activationSource,
       X_T: elementType('f32', layout), W_T: elementType(dtype, layout),
-      LOADS: ['x', 'w_a', 'w_b'].map((b) => quadLoad(b, layout)).join('\n\n'),
+      LOADS: [quadLoad('x', layout), quadLoad('w_a', layout, dtype), quadLoad('w_b', layout, dtype)].join('\n\n'),
     }),
     params: expertMatvecParams,
     bindings: ['params', 'x', 'indices', 'slotRow', 'wA', 'wB', 'biasA', 'biasB', 'out'],

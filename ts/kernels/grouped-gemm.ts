@@ -5,6 +5,10 @@ import source from '../../gpu/grouped_tile.wgsl';
 import { SwitchyardError } from '../errors.js';
 import type { WeightDtype } from './activation.js';
 import { ceilDiv } from './wgsl.js';
+import { Q8_BLOCK } from '../formats/q8.js';
+
+/** u32 words of one int8 block on the device: its scale, then Q8_BLOCK / 4 words of values (ts/backends/webgpu-q8.ts). */
+export const Q8_BLOCK_WORDS = 1 + Q8_BLOCK / 4;
 
 export const groupedTileSource: string = source;
 
@@ -99,8 +103,9 @@ export function layoutFor(rowLength: number): Layout {
   return rowLength % 4 === 0 ? 'vec4' : 'scalar';
 }
 
-/** The WGSL element type of a buffer of `type` values read in `layout`. */
+/** The WGSL element type of a buffer of `type` values read in `layout`; int8 blocks are u32 words either way. */
 export function elementType(type: WeightDtype, layout: Layout): string {
+  if (type === 'int8') return 'u32';
   return layout === 'vec4' ? `vec4<${type}>` : type;
 }
 
@@ -109,8 +114,9 @@ export function elementType(type: WeightDtype, layout: Layout): string {
  * `buffer` (a row starting at element `base`, of `len` elements) as f32, zero past the row's end. In the
  * vec4 layout base and k are multiples of 4 and so is len, so one bounds check covers the quad.
  */
-export function quadLoad(buffer: string, layout: Layout): string {
+export function quadLoad(buffer: string, layout: Layout, type: WeightDtype = 'f32'): string {
   const head = `fn load_${buffer}(base: u32, k: u32, len: u32) -> vec4f {`;
+  if (type === 'int8') return q8QuadLoad(buffer, head);
   if (layout === 'vec4') {
     return `${head}\n  if (k >= len) {\n    return vec4f();\n  }\n  return vec4f(${buffer}[(base + k) / 4u]);\n}`;
   }
@@ -122,6 +128,24 @@ export function quadLoad(buffer: string, layout: Layout): string {
     }
   }
   return v;
+}`;
+}
+
+/**
+ * The int8 quad load (ts/backends/webgpu-q8.ts): base is a row start (row · len), k a multiple of 4, so
+ * the quad is one word of one block; rows are padded to 32 with zero weights, which covers a quad that
+ * crosses len. Each byte is moved to the top of an i32 and shifted back down, sign-extending it.
+ */
+function q8QuadLoad(buffer: string, head: string): string {
+  return `${head}
+  if (k >= len) {
+    return vec4f();
+  }
+  let i = (base / len) * ((len + ${Q8_BLOCK - 1}u) / ${Q8_BLOCK}u) * ${Q8_BLOCK}u + k;
+  let block = (i / ${Q8_BLOCK}u) * ${Q8_BLOCK_WORDS}u;
+  let w = bitcast<i32>(${buffer}[block + 1u + (i % ${Q8_BLOCK}u) / 4u]);
+  let q = vec4i(w << 24u, w << 16u, w << 8u, w) >> vec4u(24u);
+  return vec4f(q) * bitcast<f32>(${buffer}[block]);
 }`;
 }
 

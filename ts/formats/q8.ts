@@ -1,0 +1,19 @@
+// Block-wise symmetric int8, the one rule both the WASM and the WebGPU paths quantize expert weights by:
+// Q8_BLOCK = 32 consecutive weights of one output column along the reduction share a scale
+// s = amax / 127 rounded to f16 (the format's f16 scale; kernels keep it as f32), q = round(w / s) clamped
+// to ±127, w ≈ q · s. An all-zero block has s = 0 and q = 0. The same rule on both paths gives both the
+// same dequantized weights, so they differ only in how they sum.
+import { decodeF16, encodeF16 } from './dtype.js';
+
+/** Weights per int8 block; must match Q8_BLOCK of assembly/ffn/weights.ts. */
+export const Q8_BLOCK = 32;
+
+/** The scale of a block whose largest |w| is `amax`. */
+export function q8Scale(amax: number): number {
+  return decodeF16(encodeF16(amax / 127));
+}
+
+/** w quantized with 1 / scale (0 for an all-zero block). */
+export function q8Value(w: number, inverseScale: number): number {
+  return Math.max(-127, Math.min(127, Math.round(w * inverseScale)));
+}
