@@ -148,6 +148,29 @@ function expected(w: GpuMoEBlockWeights, hidden: Float32Array, nToken: number, p
   return out;
 }
 
+/**
+ * The plan the oracle runs for a stored-weights case: from the given routing (k = 3), or from the f32
+ * router on the oracle's side, whose ids the block must have chosen too.
+ */
+function oraclePlan(name: string, w: GpuMoEBlockWeights, hidden: Float32Array, T: number, routing: GpuRouting | undefined,
+  gotIndices: Int32Array): DispatchPlan {
+  if (routing) return ref.buildPlan(routing.indices, routing.weights, T, 3, E);
+  const d = w.experts.dModel;
+  const logits = ref.routerLogits({ hidden, weight: w.routerWeight!, bias: w.routerBias, nToken: T, dModel: d, nExpert: E });
+  const sel = ref.topKSoftmax({ logits, nToken: T, nExpert: E, nExpertUsed: K, normalize: w.normalize!, scale: w.scale! });
+  expectExact(`${name} indices`, gotIndices, sel.indices);
+  return ref.buildPlan(sel.indices, sel.weights, T, K, E);
+}
+
+/** Stored weights: within `bound` of the f32 oracle and within `roundedBound` of the oracle on the rounded weights. */
+function expectStored(dtype: string, name: string, got: Float32Array, want32: Float32Array, wantRounded: Float32Array,
+  bound: number, roundedBound: number): void {
+  track(`${dtype} vs f32 oracle (bound ${bound})`, name, got, want32);
+  track(`${dtype} vs ${dtype}-rounded oracle (bound ${roundedBound})`, name, got, wantRounded);
+  expectRelativeToNorm(`${name} vs f32 oracle`, got, want32, bound);
+  expectRelativeToNorm(`${name} vs ${dtype}-rounded oracle`, got, wantRounded, roundedBound);
+}
+
 interface ExpertCase {
   seed: number;
   activation: Activation;
@@ -316,20 +339,9 @@ describe.skipIf(!device)(`WebGPU expert functions on ${device ? deviceDescriptio
           const routing = c.given ? routings.get(T)! : undefined;
           const got = await block.forward(hidden, T, { routing });
           // The router is f32 in both, so the plan comes from the f32 oracle (ids compared exactly).
-          let plan: DispatchPlan;
-          if (routing) plan = ref.buildPlan(routing.indices, routing.weights, T, 3, E);
-          else {
-            const logits = ref.routerLogits({ hidden, weight: w.routerWeight!, bias: w.routerBias, nToken: T, dModel: D_MODEL, nExpert: E });
-            const sel = ref.topKSoftmax({ logits, nToken: T, nExpert: E, nExpertUsed: K, normalize: w.normalize!, scale: w.scale! });
-            expectExact(`${name} indices`, got.indices, sel.indices);
-            plan = ref.buildPlan(sel.indices, sel.weights, T, K, E);
-          }
-          const want32 = expected(w, hidden, T, plan);
+          const plan = oraclePlan(name, w, hidden, T, routing, got.indices);
           const want16 = expected(hasF16 ? rounded : w, hidden, T, plan);
-          track(`f16 vs f32 oracle (bound ${F16_REL})`, name, got.output, want32);
-          track(`f16 vs f16-rounded oracle (bound ${F16_ROUNDED_REL})`, name, got.output, want16);
-          expectRelativeToNorm(`${name} vs f32 oracle`, got.output, want32, F16_REL);
-          expectRelativeToNorm(`${name} vs f16-rounded oracle`, got.output, want16, F16_ROUNDED_REL);
+          expectStored('f16', name, got.output, expected(w, hidden, T, plan), want16, F16_REL, F16_ROUNDED_REL);
         }
         block.destroy();
       }
@@ -377,20 +389,8 @@ describe.skipIf(!device)(`WebGPU expert functions on ${device ? deviceDescriptio
           const name = `${caseAt(T)} int8 ${p === 0 ? 'gemm' : 'matvec'}`;
           const routing = c.given ? routings.get(T)! : undefined;
           const got = await block.forward(hidden.subarray(0, T * d), T, { routing });
-          let plan: DispatchPlan;
-          if (routing) plan = ref.buildPlan(routing.indices, routing.weights, T, 3, E);
-          else {
-            const logits = ref.routerLogits({ hidden, weight: w.routerWeight!, bias: w.routerBias, nToken: T, dModel: d, nExpert: E });
-            const sel = ref.topKSoftmax({ logits, nToken: T, nExpert: E, nExpertUsed: K, normalize: w.normalize!, scale: w.scale! });
-            expectExact(`${name} indices`, got.indices, sel.indices);
-            plan = ref.buildPlan(sel.indices, sel.weights, T, K, E);
-          }
-          const want32 = expected(w, hidden, T, plan);
-          const want8 = expected(rounded, hidden, T, plan);
-          track(`int8 vs f32 oracle (bound ${INT8_REL})`, name, got.output, want32);
-          track(`int8 vs int8-rounded oracle (bound ${INT8_ROUNDED_REL})`, name, got.output, want8);
-          expectRelativeToNorm(`${name} vs f32 oracle`, got.output, want32, INT8_REL);
-          expectRelativeToNorm(`${name} vs int8-rounded oracle`, got.output, want8, INT8_ROUNDED_REL);
+          const plan = oraclePlan(name, w, hidden, T, routing, got.indices);
+          expectStored('int8', name, got.output, expected(w, hidden, T, plan), expected(rounded, hidden, T, plan), INT8_REL, INT8_ROUNDED_REL);
         }
         block.destroy();
       }
