@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ExpertWeights } from '../../ts/backends/backend.js';
 import { referenceBackend } from '../../ts/backends/reference.js';
 import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
-import { splitWork } from '../../ts/backends/wasm-threads.js';
+import { ITEM_DOWN, ITEM_GATE_UP, ITEM_ROWS, ITEM_WORDS, splitWork } from '../../ts/backends/wasm-split.js';
 import { wasmPath } from '../../ts/api/paths.js';
 import { getThreadProvider, setThreadProvider, type ThreadProvider, type WasmBuild } from '../../ts/runtime/providers.js';
 import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
@@ -97,19 +97,59 @@ describe.each(builds)('wasm threads, %s build', (build) => {
 });
 
 describe('splitWork', () => {
+  const shape = { dModelK: 64, gateUpPanels: 37, dFFPad: 148, downPanels: 8 };
+
   it('cuts experts on multiples of 4 rows from their first row, covering every row once', () => {
     const offsets = Int32Array.of(0, 0, 3, 300, 301, 1000);
     for (const nThread of [2, 3, 8]) {
-      const { items, nItem, maxRows } = splitWork(offsets, 5, nThread);
+      // columnMaxRows 0: every expert by rows.
+      const { phases, nItem, maxRows, columns } = splitWork(offsets, 5, nThread, shape, 0);
+      expect(columns).toEqual([]);
+      expect(phases[1].nItem).toBe(0);
+      expect(nItem).toBe(phases[0].nItem);
       const seen = new Int32Array(1000);
       for (let i = 0; i < nItem; i++) {
-        const [e, r0, r1] = items.subarray(3 * i, 3 * i + 3);
+        const [kind, e, r0, r1] = phases[0].items.subarray(ITEM_WORDS * i, ITEM_WORDS * i + 4);
+        expect(kind).toBe(ITEM_ROWS);
         expect((r0 - offsets[e]) % 4).toBe(0);
         expect(r0 >= offsets[e] && r1 <= offsets[e + 1] && r1 > r0).toBe(true);
         expect(r1 - r0).toBeLessThanOrEqual(maxRows);
         for (let r = r0; r < r1; r++) seen[r]++;
       }
       expect([...seen].every((n) => n === 1)).toBe(true);
+    }
+  });
+
+  it('splits experts of few rows by panels: gate/up in phase 1, down in phase 2, each panel once, ranges on multiples of 4', () => {
+    const offsets = Int32Array.of(0, 0, 3, 300, 301, 1000);
+    for (const nThread of [2, 3, 8]) {
+      const { phases, maxRows, columns, columnRows } = splitWork(offsets, 5, nThread, shape, 300);
+      // Experts 1, 2, 3 (3, 297, 1 rows) by columns; expert 4 (699 rows) by rows.
+      expect(columns).toEqual([{ expert: 1, rows: 3 }, { expert: 2, rows: 297 }, { expert: 3, rows: 1 }]);
+      expect(columnRows).toBe(297);
+      expect(maxRows).toBeGreaterThan(0);
+      const panels = new Map<string, number[]>();
+      for (const [p, phase] of phases.entries()) {
+        for (let i = 0; i < phase.nItem; i++) {
+          const [kind, e, r0, r1, a, b, c] = phase.items.subarray(ITEM_WORDS * i, ITEM_WORDS * (i + 1));
+          if (kind === ITEM_ROWS) {
+            expect(p).toBe(0);
+            expect(e).toBe(4);
+            continue;
+          }
+          expect(kind).toBe(p === 0 ? ITEM_GATE_UP : ITEM_DOWN);
+          expect([r0, r1]).toEqual([offsets[e], offsets[e + 1]]);
+          expect(columns[c].expert).toBe(e);
+          const n = kind === ITEM_GATE_UP ? shape.gateUpPanels : shape.downPanels;
+          expect(a % 4).toBe(0);
+          expect(b === n || b % 4 === 0).toBe(true);
+          const seen = panels.get(`${kind} ${e}`) ?? new Array<number>(n).fill(0);
+          for (let q = a; q < b; q++) seen[q]++;
+          panels.set(`${kind} ${e}`, seen);
+        }
+      }
+      expect(panels.size).toBe(6);
+      for (const seen of panels.values()) expect(seen.every((n) => n === 1)).toBe(true);
     }
   });
 });

@@ -19,7 +19,8 @@ import { packedShape, packExperts, WasmExperts, type ExpertOwner, type WasmWeigh
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 import type { ThreadProvider } from '../runtime/providers.js';
 import { callerMayBlock, LAYOUT, WorkerPool } from './wasm-pool.js';
-import { runExpertsThreaded, runExpertsThreadedAsync, splitWork, type ThreadedExports, type WorkItems } from './wasm-threads.js';
+import { runExpertsThreaded, runExpertsThreadedAsync, type ThreadedExports } from './wasm-threads.js';
+import { splitWork, type WorkItems } from './wasm-split.js';
 import { checkRun, expectLength, runExpertsSinglePass, type CheckedRun, type SinglePassExports } from './wasm-run.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
@@ -46,7 +47,7 @@ export interface WasmThreading {
 }
 
 const REQUIRED_EXPORTS = ['memory', 'heapBase', 'relaxed', 'topKSoftmax', 'runExperts', ...ROUTER_EXPORTS] as const;
-const THREAD_EXPORTS = ['runExpertRows', 'combineExperts', 'useAccumulators'] as const;
+const THREAD_EXPORTS = ['runExpertItem', 'combineExperts', 'useAccumulators'] as const;
 
 export class WasmBackend implements CpuBackend, ExpertOwner {
   readonly name = 'wasm' as const;
@@ -260,7 +261,9 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     if (!pool || pool.failure !== undefined || pool.busy) return undefined;
     const participants = pool.readyWorkers();
     if (participants.length === 0) return undefined;
-    const work = splitWork(plan.offsets, run.experts.nExpert, participants.length + 1);
+    const { dModelK, dFFPad, dModelPad, nPanel } = run.experts.shape;
+    const work = splitWork(plan.offsets, run.experts.nExpert, participants.length + 1,
+      { dModelK, gateUpPanels: nPanel, dFFPad, downPanels: dModelPad / 8 });
     // One item is one thread's work: waking a worker to find nothing left would only add latency.
     return work.nItem > 1 ? { participants, work } : undefined;
   }
