@@ -37,8 +37,8 @@ const MAX_ITEM_ROWS = 256;
  * leaves a thread without an item; and then only for an expert of at least COLUMN_MIN_WORK rows ×
  * weights (~0.2 ms on one thread: against that, a barrier and the wake-ups stay small). Elsewhere the
  * row split is as fast or faster: an expert that is one row item is read once anyway, and a column item
- * packs its rows again and waits at the barrier. Measured (A/B in one process, quiet machine, 2 threads,
- * best of 7; rows -> columns): expert FFN K2048 N1408 M1 1.0x -> 1.5x, M16 1.0x -> 2.2x, M48 2.0x -> 2.3x,
+ * packs its rows again and waits at the barrier. Measured, 2 threads over 1 (A/B in one process, best of
+ * 5-9 rounds each started when no other process ran; rows -> columns): expert FFN K2048 N1408 M1 1.0x -> 1.5x, M16 1.0x -> 2.2x, M48 2.0x -> 2.3x,
  * M64 1.9x both, M512 1.95x -> 1.86x; K1024 N512 M32 1.0x -> 1.5x, M48 1.3x -> 1.5x, M64 1.9x -> 1.8x;
  * MoE E8/k2 and E32/k4 at T 64 and 512 1.9-2.0x with rows, 1.8-1.9x with columns; E32/k4 T1 2.0x -> 1.6x.
  */
