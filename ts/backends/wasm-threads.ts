@@ -85,23 +85,26 @@ interface StagedJob {
 }
 
 /**
- * Gives each expert split by columns its h (one region for all, each [roundUp(rows, 4), dFFPad]) and
- * writes the addresses into its column items, in place of the expert's index in work.columns.
+ * Both phases' items in order, each expert split by columns given its h (one region for all, each
+ * [roundUp(rows, 4), dFFPad]): the address goes into its column items, in place of the expert's index in
+ * work.columns (work itself is left as it is).
  */
-function placeSharedH(work: WorkItems, hBase: number, dFFPad: number): void {
+function itemsWithSharedH(work: WorkItems, hBase: number, dFFPad: number): Int32Array {
   const at: number[] = [];
   let offset = hBase;
   for (const c of work.columns) {
     at.push(offset);
     offset += 4 * roundUp4(c.rows) * dFFPad;
   }
-  for (const phase of work.phases) {
-    const items = phase.items;
-    for (let i = 0; i < phase.nItem; i++) {
-      const kind = items[ITEM_WORDS * i];
-      if (kind === ITEM_GATE_UP || kind === ITEM_DOWN) items[ITEM_WORDS * i + 6] = at[items[ITEM_WORDS * i + 6]];
-    }
+  const [one, two] = work.phases;
+  const items = new Int32Array(ITEM_WORDS * work.nItem);
+  items.set(one.items);
+  items.set(two.items, one.items.length);
+  for (let i = 0; i < work.nItem; i++) {
+    const kind = items[ITEM_WORDS * i];
+    if (kind === ITEM_GATE_UP || kind === ITEM_DOWN) items[ITEM_WORDS * i + 6] = at[items[ITEM_WORDS * i + 6]];
   }
+  return items;
 }
 
 /** Copies the plan's rows into `s` and writes the job into the control block. */
@@ -115,7 +118,6 @@ function stageJob(
   const { dModelK, dFFPad, dModelPad } = experts.shape;
   const sizes = threadScratchBytes(work, dModelK, dFFPad, experts.weightDtype);
   const hSharedBytes = work.columns.reduce((sum, c) => sum + 4 * roundUp4(c.rows) * dFFPad, 0);
-  const [one, two] = work.phases;
   const span = Scratch.span;
   const perThread = span(sizes.tiles) + span(sizes.h) + span(sizes.q8);
   s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + 3 * span(4 * nRow) + span(4 * nRow * dModelPad)
@@ -136,10 +138,7 @@ function stageJob(
   copyIn(i32, rows, nRow, rPtr >>> 2);
   copyIn(f32, weights, nRow, wPtr >>> 2);
   copyIn(i32, slots, nRow, slPtr >>> 2);
-  placeSharedH(work, hShared, dFFPad);
-  const items = new Int32Array(ITEM_WORDS * work.nItem);
-  items.set(one.items);
-  items.set(two.items, one.items.length);
+  const items = itemsWithSharedH(work, hShared, dFFPad);
   i32.set(items, itemsPtr >>> 2);
   const p = experts.ptrs;
   const a: JobArgs = {
