@@ -5,7 +5,7 @@ export { routerLogits } from './router/logits';
 export { softmax } from './router/softmax';
 export { topKSoftmax } from './router/topk';
 export { buildPlan } from './plan';
-export { runExperts, runExpertRows, combineExperts } from './ffn/experts';
+export { runExperts, runExpertItem, combineExperts } from './ffn/experts';
 export { useAccumulators } from './ffn/tile';
 export { selfLogits } from './router/self-logits';
 export { scoreLogits } from './router/scores';

@@ -2,6 +2,8 @@
 // and h as row tiles then the single row (gate-up.ts writes it so; gemm.ts packs a plain A so). The
 // kernels are tile.ts's; the epilogue stores 8 sums per row. A zero-padded last tile stores only its real
 // rows. y rows have stride dModelPad = roundUp(dModel, 8), so every store is a full panel width.
+// A call covers the output panels [qBegin, qEnd), all or one thread's share, as gate-up.ts does: every
+// y column is one panel's sums, through the same kernel when the range starts on a multiple of 4 panels.
 import { PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
@@ -20,22 +22,28 @@ function tileStore(y: usize, yStride: usize, nValid: i32): void {
 /**
  * y = down · h (+ bias) for the rows of one expert, weights stored as W (weights.ts).
  * @param h      row tiles [tileCount(nRow), dFFPad, 4] (the last one zero-padded when partial), then the
- *               single row [dFFPad] when nRow % 4 == 1 (pack.ts); dFFPad % 4 == 0 (% Q8_BLOCK for int8);
- *               f16 may scale it in place (foldScale)
+ *               single row [dFFPad] when nRow % 4 == 1 (pack.ts); dFFPad % 4 == 0 (% Q8_BLOCK for int8)
  * @param packed down panels of this expert, [dModelPad / 8, dFFPad, 8] of W
  * @param scales this expert's int8 scales [dModelPad / 8, dFFPad / Q8_BLOCK, 8] (int8 only)
  * @param bias   [dModelPad], or 0
  * @param y      [nRow, dModelPad] out, row-major
  * @param q8     int8 only: scratch of 4 · (roundUp(nRow, 4) + 1) · dFFPad bytes for the rows rounded to i16 (q8.ts)
+ * @param qBegin, qEnd  the output panels to compute: qBegin % 4 == 0, and qEnd % 4 == 0 or qEnd ≥ dModelPad / 8
+ * @param hFold  f16 only: where h scaled by F16_SCALE goes (foldScale), as large as h: h itself when this
+ *               call owns h, a buffer of its own when other threads read the same h
  */
-export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales: usize, bias: usize, dModelPad: i32, y: usize, q8: usize): void {
+export function down<W>(
+  h: usize, nRow: i32, dFFPad: i32, packed: usize, scales: usize, bias: usize, dModelPad: i32, y: usize, q8: usize,
+  qBegin: i32, qEnd: i32, hFold: usize,
+): void {
   const hTileBytes = <usize>dFFPad << 4;
   const yStride = <usize>dModelPad << 2;
   const panelBytes = <usize>dFFPad * <usize>(sizeof<W>() << 3);
   const scaleBytes: usize = isQ8<W>() ? <usize>(dFFPad / Q8_BLOCK) << 5 : 0;
-  const nPanel = dModelPad / PANEL;
+  // The range's end, clamped to the panels; q1 below must end each group where the whole pass does.
+  const qStop = min(qEnd, dModelPad / PANEL);
   const nTile = tileCount(nRow);
-  const single = hasSingleRow(nRow) ? h + <usize>nTile * hTileBytes : 0;
+  const hasSingle = hasSingleRow(nRow);
   const ySingle = y + <usize>(nRow - 1) * yStride;
   const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>hTileBytes);
   // int8: the rows rounded to i16 (q8.ts), as in gate-up.ts.
@@ -43,9 +51,11 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
   const qt = sx + (((<usize>dFFPad >> 3) + 15) & ~15);
   const qtBytes = <usize>dFFPad << 3;
   const qs = qt + <usize>nTile * qtBytes;
-  // f16: F16_SCALE into h instead of the weights when it can (weights.ts foldScale); h is scratch, read
-  // only here, so in place: the tiles and the single row after them, one decision for all.
-  const fold = foldScale<W>(h, (nTile * 4 + (single ? 1 : 0)) * dFFPad, h);
+  // f16: F16_SCALE into h instead of the weights when it can (weights.ts foldScale): the tiles and the
+  // single row after them, one decision for all, into hFold. (Folded or not, the products are the same.)
+  const fold = foldScale<W>(h, (nTile * 4 + (hasSingle ? 1 : 0)) * dFFPad, hFold);
+  const hk = fold ? hFold : h;
+  const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, q8, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -54,8 +64,8 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
   let t0 = 0;
   do {
     const t1 = min(t0 + blockTiles, nTile);
-    for (let q0 = 0; q0 < nPanel; q0 += 4) {
-      const q1 = min(q0 + 4, nPanel);
+    for (let q0 = qBegin; q0 < qStop; q0 += 4) {
+      const q1 = min(q0 + 4, qStop);
       for (let q = q0; q < q1; q++) {
         const panel = packed + <usize>q * panelBytes;
         const ps = scales + <usize>q * scaleBytes;
@@ -63,7 +73,7 @@ export function down<W>(h: usize, nRow: i32, dFFPad: i32, packed: usize, scales:
         const yCol = y + (<usize>(q * PANEL) << 2);
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
-          else if (fold) tile4x8Folded(h + <usize>t * hTileBytes, panel, dFFPad, pb);
+          else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb);
           else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
         }

@@ -5,7 +5,13 @@
 // nothing. Weights are stored as f32, f16 or block-wise int8 (weights.ts); the reduction lengths are
 // padded to 4 (f32, f16) or Q8_BLOCK (int8), and the host pads hidden rows to match.
 // runExperts does it all on the calling thread; the threaded host (ts/backends/wasm-threads.ts) instead
-// hands (expert, row range) items to runExpertRows on several threads, then calls combineExperts once.
+// hands work items to runExpertItem on several threads, then calls combineExperts once. An item is
+//   ITEM_ROWS      rows of one expert, both projections (an expert with many rows, cut by rows), or
+//   ITEM_GATE_UP   gate/up panels [p0, p1) of one expert for all its rows, into an h the threads share,
+//   ITEM_DOWN      down panels [q0, q1) of that expert from the shared h, once every ITEM_GATE_UP item of
+//                  it has finished (the host runs them as a second job):
+// the column split, for an expert with few rows, where cutting rows would make each thread stream all
+// of the expert's weights for a handful of rows.
 import { isGated } from './activation';
 import { combine } from './combine';
 import { down } from './down';
@@ -14,16 +20,25 @@ import { GATED_COLS, PANEL, roundUp } from './layout';
 import { packTiles } from './pack';
 import { isQ8, Q8_BLOCK, WEIGHT_F16, WEIGHT_INT8 } from './weights';
 
+export const ITEM_ROWS: i32 = 0;
+export const ITEM_GATE_UP: i32 = 1;
+export const ITEM_DOWN: i32 = 2;
+
 /**
- * Rows r0 .. r0+n−1 of expert e (plan rows; y rows at the same indices), weights stored as W. A range
- * that starts on a multiple of 4 rows of the expert's first row cuts no tile, so its rows go through the
- * same kernels on the same tiles as in one pass over all of the expert's rows: that is what lets the
- * threaded path (runExpertRows) split an expert and still match runExperts bit for bit.
+ * Rows r0 .. r0+n−1 of expert e (plan rows; y rows at the same indices), weights stored as W; an item of
+ * the given kind, panels [p0, p1) for the column kinds. A range that starts on a multiple of 4 rows of
+ * the expert's first row cuts no tile, so its rows go through the same kernels on the same tiles as in
+ * one pass over all of the expert's rows; a panel range that starts on a multiple of 4 panels keeps the
+ * kernels of every column (gate-up.ts, down.ts). That is what lets the threaded path split an expert,
+ * either way, and still match runExperts bit for bit.
+ * h: ITEM_ROWS writes and reads its own; ITEM_GATE_UP writes hShared's columns [p0, p1); ITEM_DOWN reads
+ * hShared and takes h as the place for its f16 copy (down.ts hFold). tiles and q8 are the caller's own.
  */
-function expertRowsOf<W>(
+function expertItemOf<W>(
   gu: usize, guScales: usize, guBias: usize, dn: usize, dnScales: usize, dnBias: usize,
   dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
-  hidden: usize, rows: usize, e: i32, r0: i32, n: i32, tiles: usize, h: usize, y: usize, q8: usize,
+  hidden: usize, rows: usize, kind: i32, e: i32, r0: i32, n: i32, p0: i32, p1: i32, hShared: usize,
+  tiles: usize, h: usize, y: usize, q8: usize,
 ): void {
   const gated = isGated(act);
   const kAlign = isQ8<W>() ? Q8_BLOCK : 4;
@@ -37,28 +52,38 @@ function expertRowsOf<W>(
   const dnBytes = <usize>dModelPad * <usize>dFFPad * <usize>sizeof<W>();
   const dnScaleBytes = (<usize>(dModelPad / PANEL) * <usize>(dFFPad / Q8_BLOCK)) << 5;
   const yStride = <usize>dModelPad << 2;
+  const nPanelDown = dModelPad / PANEL;
   const expertRows = rows + (<usize>r0 << 2);
-  packTiles(hidden, expertRows, n, dModelK, tiles);
-  gateUp<W>(hidden, expertRows, n, dModelK, tiles, gu + <usize>e * guBytes, guScales + <usize>e * guScaleBytes,
-    guBias ? guBias + <usize>e * guBiasBytes : 0, dFFPad, h, act, alpha, limit, q8);
-  down<W>(h, n, dFFPad, dn + <usize>e * dnBytes, dnScales + <usize>e * dnScaleBytes,
-    dnBias ? dnBias + <usize>e * yStride : 0, dModelPad, y + <usize>r0 * yStride, q8);
+  if (kind != ITEM_DOWN) {
+    packTiles(hidden, expertRows, n, dModelK, tiles);
+    const gateUpOut = kind == ITEM_ROWS ? h : hShared;
+    gateUp<W>(hidden, expertRows, n, dModelK, tiles, gu + <usize>e * guBytes, guScales + <usize>e * guScaleBytes,
+      guBias ? guBias + <usize>e * guBiasBytes : 0, dFFPad, gateUpOut, act, alpha, limit, q8,
+      kind == ITEM_ROWS ? 0 : p0, kind == ITEM_ROWS ? nPanel : p1);
+    if (kind == ITEM_GATE_UP) return;
+  }
+  // ITEM_ROWS folds its own h in place; ITEM_DOWN must leave the shared h as it is for the other threads.
+  const hIn = kind == ITEM_ROWS ? h : hShared;
+  down<W>(hIn, n, dFFPad, dn + <usize>e * dnBytes, dnScales + <usize>e * dnScaleBytes,
+    dnBias ? dnBias + <usize>e * yStride : 0, dModelPad, y + <usize>r0 * yStride, q8,
+    kind == ITEM_ROWS ? 0 : p0, kind == ITEM_ROWS ? nPanelDown : p1, h);
 }
 
-/** Rows [r0, r1) of expert e for the storage type given at run time (WEIGHT_*). */
-function expertRows(
+/** An item (expertItemOf) of rows [r0, r1) of expert e, for the storage type given at run time (WEIGHT_*). */
+function expertItem(
   weightType: i32, gu: usize, guScales: usize, guBias: usize, dn: usize, dnScales: usize, dnBias: usize,
   dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
-  hidden: usize, rows: usize, e: i32, r0: i32, r1: i32, tiles: usize, h: usize, y: usize, q8: usize,
+  hidden: usize, rows: usize, kind: i32, e: i32, r0: i32, r1: i32, p0: i32, p1: i32, hShared: usize,
+  tiles: usize, h: usize, y: usize, q8: usize,
 ): void {
   const n = r1 - r0;
   if (n <= 0) return;
   if (weightType == WEIGHT_INT8) {
-    expertRowsOf<i8>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, e, r0, n, tiles, h, y, q8);
+    expertItemOf<i8>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, kind, e, r0, n, p0, p1, hShared, tiles, h, y, q8);
   } else if (weightType == WEIGHT_F16) {
-    expertRowsOf<u16>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, e, r0, n, tiles, h, y, q8);
+    expertItemOf<u16>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, kind, e, r0, n, p0, p1, hShared, tiles, h, y, q8);
   } else {
-    expertRowsOf<f32>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, e, r0, n, tiles, h, y, q8);
+    expertItemOf<f32>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, kind, e, r0, n, p0, p1, hShared, tiles, h, y, q8);
   }
 }
 
@@ -91,28 +116,30 @@ export function runExperts(
   for (let e = 0; e < nExpert; e++) {
     const r0 = load<i32>(offsets + (<usize>e << 2));
     const r1 = load<i32>(offsets + ((<usize>e + 1) << 2));
-    expertRows(weightType, guPacked, guScales, guBias, downPacked, downScales, downBias, dModel, dFF, act, alpha, limit,
-      hidden, rows, e, r0, r1, tiles, h, y, q8);
+    expertItem(weightType, guPacked, guScales, guBias, downPacked, downScales, downBias, dModel, dFF, act, alpha, limit,
+      hidden, rows, ITEM_ROWS, e, r0, r1, 0, 0, 0, tiles, h, y, q8);
   }
   combine(y, roundUp(dModel, PANEL), rows, weights, slots, nRow, order, nSlot, out, nToken, dModel);
 }
 
 /**
  * One work item of the threaded path: plan rows [rowBegin, rowEnd) of expert e, y rows at the same
- * indices. Parameters as in runExperts; tiles, h and q8 sized for rowEnd − rowBegin rows, and private to
- * the calling thread. rowBegin − offsets[e] must be a multiple of 4 (see expertRowsOf).
+ * indices; for the column kinds, panels [panelBegin, panelEnd) — of gate/up (ITEM_GATE_UP) or of down
+ * (ITEM_DOWN) — and the expert's shared h [roundUp(rowEnd − rowBegin, 4), dFFPad]. Parameters as in
+ * runExperts; tiles, h and q8 sized for rowEnd − rowBegin rows, and private to the calling thread.
+ * rowBegin − offsets[e] must be a multiple of 4, and so must panelBegin (see expertItemOf).
  */
-export function runExpertRows(
+export function runExpertItem(
   weightType: i32, guPacked: usize, guScales: usize, guBias: usize, downPacked: usize, downScales: usize, downBias: usize,
   dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
-  hidden: usize, rows: usize, expert: i32, rowBegin: i32, rowEnd: i32,
+  hidden: usize, rows: usize, kind: i32, expert: i32, rowBegin: i32, rowEnd: i32, panelBegin: i32, panelEnd: i32, hShared: usize,
   tiles: usize, h: usize, y: usize, q8: usize,
 ): void {
-  expertRows(weightType, guPacked, guScales, guBias, downPacked, downScales, downBias, dModel, dFF, act, alpha, limit,
-    hidden, rows, expert, rowBegin, rowEnd, tiles, h, y, q8);
+  expertItem(weightType, guPacked, guScales, guBias, downPacked, downScales, downBias, dModel, dFF, act, alpha, limit,
+    hidden, rows, kind, expert, rowBegin, rowEnd, panelBegin, panelEnd, hShared, tiles, h, y, q8);
 }
 
-/** The combine of runExperts alone, after every work item of runExpertRows has finished. */
+/** The combine of runExperts alone, after every work item of runExpertItem has finished. */
 export function combineExperts(
   y: usize, dModel: i32, rows: usize, weights: usize, slots: usize, nRow: i32, order: usize, nSlot: i32, out: usize, nToken: i32,
 ): void {

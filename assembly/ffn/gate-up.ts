@@ -4,6 +4,10 @@
 // The kernels (tile.ts) run row tiles × panels; here are the loops and the epilogue: activation, then a
 // transposed store so h comes out in the layout the down projection reads (down.ts) — row tiles
 // [dFFPad][4] (pack.ts), then the single row, if any, row-major.
+// A call covers the panels [pBegin, pEnd): all of them in one pass, or one thread's share when the
+// threaded path splits an expert by columns (experts.ts). Each h column is one panel's sums, whatever the
+// range; a range that starts on a multiple of 4 panels keeps the single row's groups of four (row1x32)
+// and its tail (row1x8) as they are in the whole pass, so every column goes through the same kernel.
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount, transposeStore } from './pack';
@@ -39,10 +43,12 @@ function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
  * @param bias   this expert's panel biases [nPanel, 8], or 0
  * @param h      [roundUp(nRow, 4), dFFPad] out: row tiles, then the single row
  * @param q8     int8 only: scratch of 4 · (roundUp(nRow, 4) + 1) · dModelK bytes for the rows rounded to i16 (q8.ts)
+ * @param pBegin, pEnd  the panels to compute: pBegin % 4 == 0, and pEnd % 4 == 0 or pEnd ≥ nPanel (0 and
+ *               nPanel for all of h)
  */
 export function gateUp<W>(
   hidden: usize, rows: usize, nRow: i32, dModelK: i32, tiles: usize, packed: usize, scales: usize, bias: usize,
-  dFFPad: i32, h: usize, act: i32, alpha: f32, limit: f32, q8: usize,
+  dFFPad: i32, h: usize, act: i32, alpha: f32, limit: f32, q8: usize, pBegin: i32, pEnd: i32,
 ): void {
   const rowBytes = <usize>dModelK << 2;
   const tileBytes = rowBytes << 2;
@@ -52,7 +58,8 @@ export function gateUp<W>(
   const cols = isGated(act) ? GATED_COLS : PANEL;
   // Gated panels give 4 h columns each (16 bytes of a row), ungated 8 (32 bytes).
   const colBytes = <usize>cols << 2;
-  const nPanel = dFFPad / cols;
+  // The range's end, clamped to the expert's panels; p1 below must end each group where the whole pass does.
+  const pStop = min(pEnd, dFFPad / cols);
   const nTile = tileCount(nRow);
   const single = hasSingleRow(nRow) ? hidden + <usize>load<i32>(rows + (<usize>(nRow - 1) << 2)) * rowBytes : 0;
   const hSingle = h + <usize>nTile * hTileBytes;
@@ -78,8 +85,8 @@ export function gateUp<W>(
   let t0 = 0;
   do {
     const t1 = min(t0 + blockTiles, nTile);
-    for (let p0 = 0; p0 < nPanel; p0 += 4) {
-      const p1 = min(p0 + 4, nPanel);
+    for (let p0 = pBegin; p0 < pStop; p0 += 4) {
+      const p1 = min(p0 + 4, pStop);
       for (let p = p0; p < p1; p++) {
         const panel = packed + <usize>p * panelBytes;
         const ps = scales + <usize>p * scaleBytes;

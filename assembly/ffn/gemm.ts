@@ -15,5 +15,5 @@ export function gemm(a: usize, m: i32, k: i32, packed: usize, n: i32, c: usize, 
   const rowBytes = <usize>k << 2;
   // down() reads a single remaining row right after the tiles.
   if (hasSingleRow(m)) memory.copy(tiles + <usize>tileCount(m) * (rowBytes << 2), a + <usize>(m - 1) * rowBytes, rowBytes);
-  down<f32>(tiles, m, k, packed, 0, 0, n, c, 0);
+  down<f32>(tiles, m, k, packed, 0, 0, n, c, 0, 0, n / 8, tiles);
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { referenceBackend } from '../../ts/backends/reference.js';
 import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
+import type { ColumnPolicy } from '../../ts/backends/wasm-split.js';
 import { wasmPath } from '../../ts/api/paths.js';
 import { getThreadProvider, type ThreadProvider } from '../../ts/runtime/providers.js';
 import type { DispatchPlan } from '../../ts/spec/types.js';
@@ -41,11 +42,11 @@ function countingDone(): { provider: ThreadProvider; done: () => number } {
 }
 
 /** A one-thread backend and a 2-thread one that may not block, over the simd128 builds. */
-async function backends(threads = 2, provider = getThreadProvider()): Promise<[WasmBackend, WasmBackend]> {
+async function backends(threads = 2, provider = getThreadProvider(), columns?: ColumnPolicy): Promise<[WasmBackend, WasmBackend]> {
   if (!provider) throw new Error('the Node entry registered no thread provider');
   return Promise.all([
     compile('switchyard-simd.wasm').then((m) => createWasmBackend(m)),
-    compile('switchyard-simd-threads.wasm').then((m) => createWasmBackend(m, { provider, threads, blocking: false })),
+    compile('switchyard-simd-threads.wasm').then((m) => createWasmBackend(m, { provider, threads, blocking: false, columns })),
   ]);
 }
 
@@ -84,6 +85,29 @@ describe('wasm threads, awaited (a thread that may not block)', () => {
       // Workers post 'done' only when the job asks for it: when this engine has no Atomics.waitAsync.
       if (how === 'messages') expect(counting.done()).toBeGreaterThanOrEqual(3);
       else expect(counting.done()).toBe(0);
+    } finally {
+      (Atomics as { waitAsync?: unknown }).waitAsync = saved;
+    }
+  });
+
+  it.each(['waitAsync', 'messages'] as const)('column split: threads = 2 equals threads = 1 bit for bit (the main thread polls the barrier; workers awaited by %s)', async (how) => {
+    const saved = Atomics.waitAsync;
+    if (how === 'messages') (Atomics as { waitAsync?: unknown }).waitAsync = undefined;
+    try {
+      const [a, b] = await backends(2, getThreadProvider(), 'always');
+      for (const [seed, T, E, k, d, f, dtype] of [[4, 1, 1, 1, 75, 150, 'f32'], [5, 33, 3, 2, 70, 130, 'f16'], [6, 10, 2, 2, 75, 150, 'int8']] as const) {
+        const w = randomExperts(seed, 'swiglu', E, d, f, true);
+        const plan = routedPlan(seed, T, E, k);
+        const hidden = normal(rng(seed + 7), T * d);
+        const [ea, eb] = [a.prepareExperts(w, dtype), b.prepareExperts(w, dtype)];
+        expect(await b.threadsReady()).toBe(2);
+        const [calls, splits] = [b.threadedCalls, b.columnSplits];
+        expect(bits(await b.runExpertsAsync(eb, hidden, T, plan)), `seed ${seed}`).toEqual(bits(a.runExperts(ea, hidden, T, plan)));
+        expect(b.threadedCalls, `seed ${seed}: the awaited threaded path ran`).toBe(calls + 1);
+        expect(b.columnSplits, `seed ${seed}: by columns`).toBeGreaterThan(splits);
+        ea.destroy();
+        eb.destroy();
+      }
     } finally {
       (Atomics as { waitAsync?: unknown }).waitAsync = saved;
     }

@@ -11,14 +11,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ExpertWeights } from '../../ts/backends/backend.js';
 import { referenceBackend } from '../../ts/backends/reference.js';
 import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
-import { splitWork } from '../../ts/backends/wasm-threads.js';
+import { ITEM_DOWN, ITEM_GATE_UP, ITEM_ROWS, ITEM_WORDS, splitWork } from '../../ts/backends/wasm-split.js';
 import { wasmPath } from '../../ts/api/paths.js';
 import { getThreadProvider, setThreadProvider, type ThreadProvider, type WasmBuild } from '../../ts/runtime/providers.js';
 import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
 import { threadSupport } from '../../ts/runtime/threads.js';
 import type { Activation, DispatchPlan } from '../../ts/spec/types.js';
 import { normal, rng } from '../cases/rng.js';
-import { randomExperts, relError, seededSwigluBlock } from './wasm-experts-cases.js';
+import { planWithCounts, randomExperts, relError, seededSwigluBlock } from './wasm-experts-cases.js';
 // The Node entry registers the WASM loader and the worker_threads provider, as the bundle does.
 import * as api from '../../ts/entry/node.js';
 
@@ -96,14 +96,96 @@ describe.each(builds)('wasm threads, %s build', (build) => {
   });
 });
 
+describe.each(builds)('wasm threads, column split, %s build', (build) => {
+  // columns: 'always' splits every expert by panels (wasm-split.ts): gate/up panels in phase 1 into one
+  // shared h, down panels in phase 2. Shapes whose panels are not multiples of the 4-panel groups
+  // (dFF 150 gated: 38 gate/up panels; d 75: 10 down panels), row counts around the tile edges,
+  // the single row (T = 1, 4n + 1 rows), one expert and several, and 3 threads (other panel ranges).
+  let one: Promise<WasmBackend> | undefined;
+  const threaded = new Map<string, Promise<WasmBackend>>();
+  const single = () => (one ??= compile(FILES[build][0]).then((m) => createWasmBackend(m)));
+  const columns = (threads: number) => {
+    const key = String(threads);
+    if (!threaded.has(key)) threaded.set(key, compile(FILES[build][1]).then((m) => createWasmBackend(m, { provider: provider(), threads, columns: 'always' })));
+    return threaded.get(key)!;
+  };
+
+  const CASES: { dtype: Dtype; act: Activation; bias: boolean; d: number; f: number; counts: number[]; threads?: number; scale?: number }[] = [
+    { dtype: 'f32', act: 'swiglu', bias: true, d: 75, f: 150, counts: [1] },
+    { dtype: 'f32', act: 'gelu', bias: false, d: 75, f: 150, counts: [7] },
+    { dtype: 'f32', act: 'geglu', bias: false, d: 64, f: 128, counts: [0, 13, 2, 4] },
+    { dtype: 'f32', act: 'relu', bias: true, d: 70, f: 130, counts: [37, 1], threads: 3 },
+    { dtype: 'f16', act: 'geglu', bias: true, d: 70, f: 130, counts: [5, 0, 13, 2] },
+    { dtype: 'f16', act: 'gelu', bias: false, d: 75, f: 150, counts: [1] },
+    // Activations too large to fold F16_SCALE into (weights.ts foldScale): the per-weight multiply.
+    { dtype: 'f16', act: 'swiglu', bias: false, d: 75, f: 150, counts: [6, 9], scale: 5e4 },
+    { dtype: 'f16', act: 'swiglu-oai', bias: true, d: 75, f: 150, counts: [3, 33], threads: 3 },
+    { dtype: 'int8', act: 'relu', bias: true, d: 75, f: 150, counts: [9, 6] },
+    { dtype: 'int8', act: 'swiglu', bias: false, d: 75, f: 150, counts: [1, 3, 4] },
+    { dtype: 'int8', act: 'gelu', bias: false, d: 100, f: 200, counts: [1] },
+    { dtype: 'int8', act: 'geglu', bias: true, d: 48, f: 96, counts: [17], threads: 3 },
+  ];
+
+  it.each(CASES.map((c, i) => [i, c] as const))('case %i: columns on 2 or 3 threads equal threads = 1 bit for bit', async (i, c) => {
+    const seed = 900 + i;
+    const E = c.counts.length;
+    const threads = c.threads ?? 2;
+    const what = `${c.dtype} ${c.act}${c.bias ? ' bias' : ''} d=${c.d} dFF=${c.f} rows ${c.counts.join(',')} threads ${threads} (seed ${seed})`;
+    const [a, b] = await Promise.all([single(), columns(threads)]);
+    const w = randomExperts(seed, c.act, E, c.d, c.f, c.bias);
+    const T = Math.max(...c.counts, 1) + 2;
+    const plan = planWithCounts(T, c.counts, seed);
+    const hidden = normal(rng(seed + 7), T * c.d, c.scale ?? 1);
+    const ea = a.prepareExperts(w, c.dtype);
+    const eb = b.prepareExperts(w, c.dtype);
+    expect(await b.threadsReady(), 'workers started').toBe(threads);
+    const [calls, splits] = [b.threadedCalls, b.columnSplits];
+    const want = a.runExperts(ea, hidden, T, plan);
+    const got = b.runExperts(eb, hidden, T, plan);
+    const again = b.runExperts(eb, hidden, T, plan);
+    expect(b.threadedCalls, `${what}: the threaded path ran`).toBe(calls + 2);
+    expect(b.columnSplits, `${what}: every expert with rows split by columns`).toBe(splits + 2 * c.counts.filter((n) => n > 0).length);
+    expect(bits(got), what).toEqual(bits(want));
+    expect(bits(again), what).toEqual(bits(want));
+    const oracle = referenceBackend.runExperts(referenceBackend.prepareExperts(w), hidden, T, plan);
+    const err = relError(got, oracle);
+    expect(err, `${what}: relative error ${err.toExponential(2)} vs the oracle`).toBeLessThanOrEqual(REL_TOL[c.dtype]);
+    ea.destroy();
+    eb.destroy();
+  });
+
+  it('columns: \'never\' and \'auto\' give the same bits as \'always\' on a routed plan', async () => {
+    const a = await single();
+    const [never, auto] = await Promise.all((['never', 'auto'] as const).map(async (policy) =>
+      createWasmBackend(await compile(FILES[build][1]), { provider: provider(), threads: 2, columns: policy })));
+    const b = await columns(2);
+    const w = randomExperts(77, 'swiglu', 6, 45, 70, true);
+    const plan = routedPlan(77, 100, 6, 2, 2);
+    const hidden = normal(rng(78), 100 * 45);
+    const want = a.runExperts(a.prepareExperts(w), hidden, 100, plan);
+    for (const backend of [never, auto, b]) {
+      const e = backend.prepareExperts(w);
+      expect(await backend.threadsReady()).toBe(2);
+      expect(bits(backend.runExperts(e, hidden, 100, plan))).toEqual(bits(want));
+      e.destroy();
+    }
+  });
+});
+
 describe('splitWork', () => {
+  const shape = { dModelK: 64, gateUpPanels: 37, dFFPad: 148, downPanels: 8 };
+
   it('cuts experts on multiples of 4 rows from their first row, covering every row once', () => {
     const offsets = Int32Array.of(0, 0, 3, 300, 301, 1000);
     for (const nThread of [2, 3, 8]) {
-      const { items, nItem, maxRows } = splitWork(offsets, 5, nThread);
+      const { phases, nItem, maxRows, columns } = splitWork(offsets, 5, nThread, shape, 'never');
+      expect(columns).toEqual([]);
+      expect(phases[1].nItem).toBe(0);
+      expect(nItem).toBe(phases[0].nItem);
       const seen = new Int32Array(1000);
       for (let i = 0; i < nItem; i++) {
-        const [e, r0, r1] = items.subarray(3 * i, 3 * i + 3);
+        const [kind, e, r0, r1] = phases[0].items.subarray(ITEM_WORDS * i, ITEM_WORDS * i + 4);
+        expect(kind).toBe(ITEM_ROWS);
         expect((r0 - offsets[e]) % 4).toBe(0);
         expect(r0 >= offsets[e] && r1 <= offsets[e + 1] && r1 > r0).toBe(true);
         expect(r1 - r0).toBeLessThanOrEqual(maxRows);
@@ -111,6 +193,47 @@ describe('splitWork', () => {
       }
       expect([...seen].every((n) => n === 1)).toBe(true);
     }
+  });
+
+  it('splits experts by panels: gate/up in phase 1, down in phase 2, each panel once, ranges on multiples of 4', () => {
+    const offsets = Int32Array.of(0, 0, 3, 300, 301, 1000);
+    for (const nThread of [2, 3, 8]) {
+      const { phases, maxRows, columns, columnRows } = splitWork(offsets, 5, nThread, shape, 'always');
+      expect(columns).toEqual([{ expert: 1, rows: 3 }, { expert: 2, rows: 297 }, { expert: 3, rows: 1 }, { expert: 4, rows: 699 }]);
+      expect(columnRows).toBe(699);
+      expect(maxRows).toBe(0);
+      const panels = new Map<string, number[]>();
+      for (const [p, phase] of phases.entries()) {
+        for (let i = 0; i < phase.nItem; i++) {
+          const [kind, e, r0, r1, a, b, c] = phase.items.subarray(ITEM_WORDS * i, ITEM_WORDS * (i + 1));
+          expect(kind).not.toBe(ITEM_ROWS);
+          expect(kind).toBe(p === 0 ? ITEM_GATE_UP : ITEM_DOWN);
+          expect([r0, r1]).toEqual([offsets[e], offsets[e + 1]]);
+          expect(columns[c].expert).toBe(e);
+          const n = kind === ITEM_GATE_UP ? shape.gateUpPanels : shape.downPanels;
+          expect(a % 4).toBe(0);
+          expect(b === n || b % 4 === 0).toBe(true);
+          const seen = panels.get(`${kind} ${e}`) ?? new Array<number>(n).fill(0);
+          for (let q = a; q < b; q++) seen[q]++;
+          panels.set(`${kind} ${e}`, seen);
+        }
+      }
+      expect(panels.size).toBe(8);
+      for (const seen of panels.values()) expect(seen.every((n) => n === 1)).toBe(true);
+    }
+  });
+
+  it('auto: columns where row items would be small or too few for the threads, and the expert is large enough', () => {
+    // One expert of K 2048, dFF 1408 (gated): 352 gate/up panels, 256 down panels.
+    const big = { dModelK: 2048, gateUpPanels: 352, dFFPad: 1408, downPanels: 256 };
+    const cols = (offsets: number[], nThread = 2, s = big) => splitWork(Int32Array.from(offsets), offsets.length - 1, nThread, s).columns.length;
+    expect(cols([0, 1])).toBe(1); // one item for two threads
+    expect(cols([0, 48])).toBe(1); // two row items of 24 rows
+    expect(cols([0, 64])).toBe(0); // two row items of 32 rows
+    expect(cols([0, 512])).toBe(0);
+    expect(cols([0, 1, 2])).toBe(0); // an item per thread already
+    expect(cols([0, 1, 2], 3)).toBe(2);
+    expect(cols([0, 1], 2, shape)).toBe(0); // too little work to split
   });
 });
 
@@ -246,6 +369,34 @@ describe('worker lifetime', () => {
     expect(b.threads).toBe(1);
     expect(b.threadsNote).toMatch(/worker/);
     expect(bits(b.runExperts(eb, hidden, 400, plan))).toEqual(bits(a.runExperts(ea, hidden, 400, plan)));
+    eb.destroy();
+    ea.destroy();
+  });
+});
+
+describe('worker failure in a column split', () => {
+  it('a worker that traps in a first-phase item opens the barrier: SwitchyardError(backend), no hang', async () => {
+    const inner = provider();
+    // The worker's accumulators moved out of bounds: its first kernel call traps.
+    const p: ThreadProvider = {
+      loadModule: inner.loadModule,
+      spawn: (source) => inner.spawn((port: string) => source(`((p) => ({ postMessage: p.postMessage, onMessage: (f) => p.onMessage((m) => f({ ...m, acc: 0x7ffffff0 })) }))(${port})`)),
+    };
+    const b = await createWasmBackend(await compile(FILES.simd128[1]), { provider: p, threads: 2, columns: 'always' });
+    const a = await createWasmBackend(await compile(FILES.simd128[0]));
+    const w = randomExperts(21, 'swiglu', 1, 64, 512, false);
+    const [eb, ea] = [b.prepareExperts(w), a.prepareExperts(w)];
+    expect(await b.threadsReady()).toBe(2);
+    const plan = planWithCounts(40, [40], 22);
+    const hidden = normal(rng(23), 40 * 64);
+    let error: unknown;
+    for (let i = 0; i < 50 && error === undefined; i++) {
+      try { b.runExperts(eb, hidden, 40, plan); } catch (e) { error = e; }
+    }
+    expect(error).toBeInstanceOf(api.SwitchyardError);
+    expect((error as api.SwitchyardError).code).toBe('backend');
+    expect(b.threads).toBe(1);
+    expect(bits(b.runExperts(eb, hidden, 40, plan))).toEqual(bits(a.runExperts(ea, hidden, 40, plan)));
     eb.destroy();
     ea.destroy();
   });

@@ -5,6 +5,11 @@
 // items itself from the same counter (the main thread is one of the threads), and finally waits until
 // every marked worker has counted itself done. Workers start lazily and asynchronously (start()): a job
 // simply leaves out those not ready yet, which changes who runs an item, never what it computes.
+// The items of a job come in two phases (wasm-split.ts): the first `first` items, then the rest, which
+// read what the first wrote. Every thread counts the first-phase items it finishes; one that takes a
+// second-phase item waits at that count until it is complete (a barrier inside the job: no second wake
+// of the workers, and the threads are still running when it opens, so they spin a little before they
+// sleep).
 //
 // Two ways to wait for the workers at the end of a job:
 //   - run(): blocks in Atomics.wait — for a synchronous runExperts on a thread that may block (Node,
@@ -16,15 +21,24 @@
 import { SwitchyardError } from '../errors.js';
 import type { ThreadProvider, WorkerHandle } from '../runtime/providers.js';
 import type { WasmHeap } from './wasm-heap.js';
+import { ITEM_WORDS } from './wasm-split.js';
 import { workerSource, type ControlLayout, type WorkerStart } from './wasm-worker.js';
 
 /** Most threads a backend runs (options.threads above it is refused): beyond that, a misread option. */
 export const MAX_THREADS = 64;
 const MESSAGE_BYTES = 256;
+/**
+ * How long a thread at the barrier polls before it sleeps: the first phase's last items are running
+ * on the other threads then, and a sleeping thread takes a while to wake (tens to hundreds of µs).
+ */
+const BARRIER_SPIN_MS = 1;
+/** Marks a job aborted: no item index is this large, and the barrier opens. */
+const ABORTED = 1 << 30;
 export const LAYOUT: ControlLayout = {
-  gen: 0, next: 1, done: 2, epoch: 3, nItem: 4, items: 5, failed: 6, post: 7,
-  params: 8, thread: 24, ready: 24 + 4 * MAX_THREADS, message: 24 + 5 * MAX_THREADS, messageBytes: MESSAGE_BYTES,
-  words: 24 + 5 * MAX_THREADS + MESSAGE_BYTES / 4,
+  gen: 0, next: 1, done: 2, epoch: 3, nItem: 4, items: 5, itemWords: ITEM_WORDS, failed: 6, post: 7,
+  params: 8, first: 23, finished: 24, spinMs: BARRIER_SPIN_MS,
+  thread: 28, ready: 28 + 4 * MAX_THREADS, message: 28 + 5 * MAX_THREADS, messageBytes: MESSAGE_BYTES,
+  words: 28 + 5 * MAX_THREADS + MESSAGE_BYTES / 4,
 };
 /** How long a job may go without any worker finishing (items are bounded, ~seconds at most). */
 const WATCHDOG_MS = 60_000;
@@ -64,6 +78,8 @@ export class WorkerPool {
   busy = false;
   /** Wakes runAsync's wait when a worker posts 'done' (the message path) or the pool stops. */
   private wake: (() => void) | undefined;
+  /** Whether the running job's main thread may block (run) or not (runAsync): how it waits at the barrier. */
+  private mayBlock = true;
 
   constructor(
     private readonly provider: ThreadProvider,
@@ -137,6 +153,7 @@ export class WorkerPool {
    */
   run(participants: number[], drain: () => void): void {
     const c = this.begin(participants, false);
+    this.mayBlock = true;
     try {
       const mainError = this.runShare(c, drain);
       this.waitDone(c, participants.length);
@@ -150,6 +167,7 @@ export class WorkerPool {
   async runAsync(participants: number[], drain: () => void): Promise<void> {
     const waitAsync = waitAsyncOf();
     const c = this.begin(participants, waitAsync === undefined);
+    this.mayBlock = false;
     try {
       const mainError = this.runShare(c, drain);
       await this.waitDoneAsync(participants.length, waitAsync);
@@ -171,6 +189,7 @@ export class WorkerPool {
     for (const i of participants) c[LAYOUT.thread + 4 * i] = 1;
     c[LAYOUT.failed] = 0;
     c[LAYOUT.post] = post ? 1 : 0;
+    Atomics.store(c, LAYOUT.finished, 0);
     Atomics.store(c, LAYOUT.next, 0);
     Atomics.store(c, LAYOUT.done, 0);
     Atomics.add(c, LAYOUT.gen, 1);
@@ -184,9 +203,37 @@ export class WorkerPool {
       drain();
       return undefined;
     } catch (e) {
-      Atomics.store(c, LAYOUT.next, 1 << 30);
+      // No more items for anyone, and the barrier opens for a worker waiting there (its item computes
+      // garbage that nobody reads: this call throws).
+      Atomics.store(c, LAYOUT.next, ABORTED);
+      Atomics.store(c, LAYOUT.finished, ABORTED);
+      Atomics.notify(c, LAYOUT.finished);
       return e ?? new Error('runExperts failed');
     }
+  }
+
+  /** The main thread's side of the barrier: returns once `first` first-phase items have finished. */
+  awaitFirstPhase(c: Int32Array, first: number): void {
+    const spinUntil = performance.now() + BARRIER_SPIN_MS;
+    let last = Atomics.load(c, LAYOUT.finished);
+    let quietSince = Date.now();
+    for (;;) {
+      const f = Atomics.load(c, LAYOUT.finished);
+      if (f >= first) return;
+      if (f !== last) {
+        last = f;
+        quietSince = Date.now();
+      } else if (Date.now() - quietSince > WATCHDOG_MS) {
+        throw new SwitchyardError('backend', 'options.threads', `no worker thread finished an item for ${WATCHDOG_MS / 1000} s (a worker died?)`);
+      }
+      // Past the spin, a thread that may block sleeps until a finish notifies it; one that may not keeps polling.
+      if (this.mayBlock && performance.now() > spinUntil) Atomics.wait(c, LAYOUT.finished, f, WAIT_SLICE_MS);
+    }
+  }
+
+  /** Counts a finished first-phase item; the last one wakes the threads sleeping at the barrier. */
+  finishedFirstPhaseItem(c: Int32Array, first: number): void {
+    if (Atomics.add(c, LAYOUT.finished, 1) + 1 === first) Atomics.notify(c, LAYOUT.finished);
   }
 
   private finish(c: Int32Array, mainError: unknown): void {

@@ -1,68 +1,33 @@
-// runExperts on several threads: the plan's rows are cut into (expert, row range) work items, the threads
-// take items from a shared counter (wasm-pool.ts), each writing the y rows of its items with its own
-// scratch, and the main thread then combines per token exactly as the one-thread path does. The main
-// thread either blocks until the workers are done (runExpertsThreaded) or, where it may not block, awaits
-// them (runExpertsThreadedAsync); the items and the combine are the same.
+// runExperts on several threads: the plan's experts are cut into work items (wasm-split.ts), the threads
+// take items from a shared counter (wasm-pool.ts), each writing the y rows or columns of its items with
+// its own scratch, and the main thread then combines per token exactly as the one-thread path does. The
+// items come in two phases, in one job: row items and the gate/up half of the experts split by columns,
+// then the down half of those, which reads the h the first phase wrote — a thread that takes a
+// second-phase item first waits until every first-phase item has finished (the pool's barrier). The main
+// thread either blocks until the workers are done (runExpertsThreaded) or, where it may not block,
+// awaits them (runExpertsThreadedAsync); the items and the combine are the same.
 //
-// Same answer, bit for bit: every item starts on a multiple of 4 rows from its expert's first row, so
-// it cuts no row tile (assembly/ffn/experts.ts) and each y row goes through the same kernel on the same
-// tile as in one pass; the combine is unchanged. Which thread runs an item changes nothing.
+// Same answer, bit for bit: see wasm-split.ts for why no cut changes a sum; the combine is unchanged.
 import type { DispatchPlan } from '../spec/types.js';
 import { copyHidden, copyIn, Scratch, type WasmHeap } from './wasm-heap.js';
 import type { WasmExperts } from './wasm-experts.js';
 import { LAYOUT, type WorkerPool } from './wasm-pool.js';
-
-/**
- * Rows per item: at least MIN_ITEM_ROWS, so each item's pass over its expert's weights (which every item
- * of an expert repeats) is shared by enough rows to stay compute-bound (~16 FLOP per f32 weight byte at
- * 32 rows); at most MAX_ITEM_ROWS, so no item runs for long (balance at the end of a job, and the pool's
- * watchdog); in between, about two items per thread of the job's rows, for balance.
- */
-const MIN_ITEM_ROWS = 32;
-const MAX_ITEM_ROWS = 256;
+import { ITEM_DOWN, ITEM_GATE_UP, ITEM_WORDS, type WorkItems } from './wasm-split.js';
 
 const roundUp4 = (n: number): number => Math.ceil(n / 4) * 4;
 
-export interface WorkItems {
-  /** [nItem, 3]: expert, first plan row, end plan row; largest items first */
-  items: Int32Array;
-  nItem: number;
-  /** Most rows of one item */
-  maxRows: number;
+/**
+ * The kernels' scratch for one thread: tiles and q8 for the rows of its largest item (a column item
+ * packs all of its expert's rows), h for a row item's rows — or, f16, a column-split expert's rows: its
+ * down items fold the shared h into the thread's own (assembly/ffn/down.ts hFold).
+ */
+export function threadScratchBytes(work: WorkItems, dModelK: number, dFFPad: number, dtype: 'f32' | 'f16' | 'int8'): { tiles: number; h: number; q8: number } {
+  const rows4 = roundUp4(Math.max(work.maxRows, work.columnRows));
+  const hRows4 = roundUp4(Math.max(work.maxRows, dtype === 'f16' ? work.columnRows : 0));
+  return { tiles: 4 * rows4 * dModelK, h: 4 * hRows4 * dFFPad, q8: dtype === 'int8' ? 4 * (rows4 + 1) * Math.max(dModelK, dFFPad) : 0 };
 }
 
-/** Cuts each expert's rows into near-equal parts that start on multiples of 4 rows from its first. */
-export function splitWork(offsets: ArrayLike<number>, nExpert: number, nThread: number): WorkItems {
-  const nRow = offsets[nExpert] - offsets[0];
-  const target = Math.min(MAX_ITEM_ROWS, Math.max(MIN_ITEM_ROWS, roundUp4(Math.ceil(nRow / (2 * nThread)))));
-  const list: [number, number, number][] = [];
-  let maxRows = 0;
-  for (let e = 0; e < nExpert; e++) {
-    const r0 = offsets[e];
-    const n = offsets[e + 1] - r0;
-    if (n <= 0) continue;
-    const parts = Math.ceil(n / target);
-    const step = roundUp4(Math.ceil(n / parts));
-    for (let a = 0; a < n; a += step) {
-      const b = Math.min(n, a + step);
-      list.push([e, r0 + a, r0 + b]);
-      maxRows = Math.max(maxRows, b - a);
-    }
-  }
-  // Largest first: the last items taken are the small ones, so the threads finish close together.
-  list.sort((x, y) => (y[2] - y[1]) - (x[2] - x[1]) || x[0] - y[0] || x[1] - y[1]);
-  const items = new Int32Array(3 * list.length);
-  list.forEach((it, i) => items.set(it, 3 * i));
-  return { items, nItem: list.length, maxRows };
-}
-
-/** The kernels' scratch for one thread running items of up to `rows` rows. */
-export function threadScratchBytes(rows: number, dModelK: number, dFFPad: number, int8: boolean): { tiles: number; h: number; q8: number } {
-  const rows4 = roundUp4(rows);
-  return { tiles: 4 * rows4 * dModelK, h: 4 * rows4 * dFFPad, q8: int8 ? 4 * (rows4 + 1) * Math.max(dModelK, dFFPad) : 0 };
-}
-
-/** runExpertRows' arguments before the item, as the workers read them from the control block. */
+/** runExpertItem's arguments before the item, as the workers read them from the control block. */
 interface JobArgs {
   weightType: number;
   gateUp: number; gateUpScales: number; gateUpBias: number;
@@ -73,10 +38,11 @@ interface JobArgs {
 
 /** The exports the threaded path calls (assembly/ffn/experts.ts, tile.ts); every build has them. */
 export interface ThreadedExports {
-  runExpertRows(
+  runExpertItem(
     weightType: number, gu: number, guScales: number, guBias: number, dn: number, dnScales: number, dnBias: number,
     dModel: number, dFF: number, act: number, alpha: number, limit: number, hidden: number, rows: number,
-    expert: number, rowBegin: number, rowEnd: number, tiles: number, h: number, y: number, q8: number,
+    kind: number, expert: number, rowBegin: number, rowEnd: number, panelBegin: number, panelEnd: number, hShared: number,
+    tiles: number, h: number, y: number, q8: number,
   ): void;
   combineExperts(
     y: number, dModel: number, rows: number, weights: number, slots: number, nRow: number, order: number, nSlot: number, out: number, nToken: number,
@@ -97,6 +63,7 @@ function writeJob(pool: WorkerPool, participants: number[], heap: WasmHeap, scra
   c.set([a.hidden, a.rows, a.y], base + params + 12);
   c[base + LAYOUT.nItem] = work.nItem;
   c[base + LAYOUT.items] = itemsPtr;
+  c[base + LAYOUT.first] = work.phases[0].nItem;
   for (const w of participants) {
     const slot = base + thread + 4 * w;
     c[slot + 1] = scratch.take(sizes.tiles);
@@ -111,8 +78,33 @@ interface StagedJob {
   a: JobArgs;
   mine: Sizes;
   work: WorkItems;
+  /** Both phases' items, in order */
+  items: Int32Array;
   wPtr: number; slPtr: number; ordPtr: number; outPtr: number;
   nToken: number; nRow: number; nSlot: number; dModel: number;
+}
+
+/**
+ * Both phases' items in order, each expert split by columns given its h (one region for all, each
+ * [roundUp(rows, 4), dFFPad]): the address goes into its column items, in place of the expert's index in
+ * work.columns (work itself is left as it is).
+ */
+function itemsWithSharedH(work: WorkItems, hBase: number, dFFPad: number): Int32Array {
+  const at: number[] = [];
+  let offset = hBase;
+  for (const c of work.columns) {
+    at.push(offset);
+    offset += 4 * roundUp4(c.rows) * dFFPad;
+  }
+  const [one, two] = work.phases;
+  const items = new Int32Array(ITEM_WORDS * work.nItem);
+  items.set(one.items);
+  items.set(two.items, one.items.length);
+  for (let i = 0; i < work.nItem; i++) {
+    const kind = items[ITEM_WORDS * i];
+    if (kind === ITEM_GATE_UP || kind === ITEM_DOWN) items[ITEM_WORDS * i + 6] = at[items[ITEM_WORDS * i + 6]];
+  }
+  return items;
 }
 
 /** Copies the plan's rows into `s` and writes the job into the control block. */
@@ -124,11 +116,13 @@ function stageJob(
   const { rows, weights, slots } = plan;
   const nRow = rows.length;
   const { dModelK, dFFPad, dModelPad } = experts.shape;
-  const sizes = threadScratchBytes(work.maxRows, dModelK, dFFPad, experts.weightDtype === 'int8');
+  const sizes = threadScratchBytes(work, dModelK, dFFPad, experts.weightDtype);
+  const hSharedBytes = work.columns.reduce((sum, c) => sum + 4 * roundUp4(c.rows) * dFFPad, 0);
   const span = Scratch.span;
   const perThread = span(sizes.tiles) + span(sizes.h) + span(sizes.q8);
   s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + 3 * span(4 * nRow) + span(4 * nRow * dModelPad)
-    + span(4 * nSlot) + span(4 * work.items.length) + (participants.length + 1) * perThread);
+    + span(4 * nSlot) + span(4 * ITEM_WORDS * work.nItem) + span(hSharedBytes)
+    + (participants.length + 1) * perThread);
   const xPtr = s.take(4 * nToken * dModelK);
   const rPtr = s.take(4 * nRow);
   const wPtr = s.take(4 * nRow);
@@ -136,14 +130,16 @@ function stageJob(
   const yPtr = s.take(4 * nRow * dModelPad);
   const ordPtr = s.take(4 * nSlot);
   const outPtr = s.take(4 * nToken * dModel);
-  const itemsPtr = s.take(4 * work.items.length);
+  const hShared = s.take(hSharedBytes);
+  const itemsPtr = s.take(4 * ITEM_WORDS * work.nItem);
   const f32 = heap.f32;
   const i32 = heap.i32;
   copyHidden(f32, hidden, nToken, dModel, dModelK, xPtr >>> 2);
   copyIn(i32, rows, nRow, rPtr >>> 2);
   copyIn(f32, weights, nRow, wPtr >>> 2);
   copyIn(i32, slots, nRow, slPtr >>> 2);
-  i32.set(work.items, itemsPtr >>> 2);
+  const items = itemsWithSharedH(work, hShared, dFFPad);
+  i32.set(items, itemsPtr >>> 2);
   const p = experts.ptrs;
   const a: JobArgs = {
     weightType: experts.weightType, gateUp: p.gateUp, gateUpScales: p.gateUpScales, gateUpBias: p.gateUpBias,
@@ -151,21 +147,24 @@ function stageJob(
     activation: experts.activation, alpha: experts.alpha, limit: experts.limit, hidden: xPtr, rows: rPtr, y: yPtr,
   };
   const mine = writeJob(pool, participants, heap, s, a, work, itemsPtr, sizes);
-  return { a, mine, work, wPtr, slPtr, ordPtr, outPtr, nToken, nRow, nSlot, dModel };
+  return { a, mine, work, items, wPtr, slPtr, ordPtr, outPtr, nToken, nRow, nSlot, dModel };
 }
 
-/** The main thread's share: items from the shared counter until none are left. */
+/** The main thread's share: items from the shared counter until none are left (wasm-worker.ts takes them alike). */
 function drainer(pool: WorkerPool, heap: WasmHeap, wasm: ThreadedExports, job: StagedJob): () => void {
   return () => {
-    const { a, mine, work } = job;
+    const { a, mine, items, work } = job;
     const ctrl = new Int32Array(heap.i32.buffer, pool.ctrl, LAYOUT.words);
-    const items = work.items;
+    const first = work.phases[0].nItem;
     for (;;) {
       const i = Atomics.add(ctrl, LAYOUT.next, 1);
       if (i >= work.nItem) break;
-      wasm.runExpertRows(a.weightType, a.gateUp, a.gateUpScales, a.gateUpBias, a.down, a.downScales, a.downBias, a.dModel,
-        a.dFF, a.activation, a.alpha, a.limit, a.hidden, a.rows, items[3 * i], items[3 * i + 1], items[3 * i + 2],
-        mine.tiles, mine.h, a.y, mine.q8);
+      if (i >= first) pool.awaitFirstPhase(ctrl, first);
+      const it = ITEM_WORDS * i;
+      wasm.runExpertItem(a.weightType, a.gateUp, a.gateUpScales, a.gateUpBias, a.down, a.downScales, a.downBias, a.dModel,
+        a.dFF, a.activation, a.alpha, a.limit, a.hidden, a.rows, items[it], items[it + 1], items[it + 2], items[it + 3],
+        items[it + 4], items[it + 5], items[it + 6], mine.tiles, mine.h, a.y, mine.q8);
+      if (i < first) pool.finishedFirstPhaseItem(ctrl, first);
     }
   };
 }

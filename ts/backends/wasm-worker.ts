@@ -6,9 +6,11 @@
 //
 // A worker instantiates the shared-memory build over the pool's memory, moves its accumulators to its
 // own 128 bytes, says 'ready', then sleeps in Atomics.wait on the job generation. Each job it takes part
-// in, it takes (expert, row range) items from a shared counter until none are left, runs them with its
-// own scratch (tiles, h, q8) and counts itself done. A trap in a kernel is caught, written to the
-// control block and counted as done, so the main thread reports it instead of waiting forever. When the
+// in, it takes work items (wasm-split.ts) from a shared counter until none are left, runs them with its
+// own scratch (tiles, h, q8) and counts itself done; a second-phase item waits first until every
+// first-phase item has finished (wasm-pool.ts). A trap in a kernel is caught, written to the control
+// block, ends the job's items (the barrier opens) and is counted as done, so the main thread reports it
+// instead of waiting forever. When the
 // job asks for it (a main thread awaiting the job where Atomics.waitAsync is missing), each worker also
 // posts 'done' after counting itself. When the pool stops, it changes the epoch and wakes everyone: a
 // worker of an older epoch returns.
@@ -28,12 +30,20 @@ export interface ControlLayout {
   /** the pool's epoch: a worker whose start epoch differs has been stopped, and returns */
   epoch: number;
   nItem: number;
+  /** address of the items, itemWords words each */
   items: number;
+  itemWords: number;
   failed: number;
   /** 1 when the main thread awaits this job by message: workers post { type: 'done' } when they finish */
   post: number;
-  /** 15 words: runExpertRows' arguments before `expert`, then y (alpha and limit as f32 bits) */
+  /** 15 words: runExpertItem's arguments before `kind`, then y (alpha and limit as f32 bits) */
   params: number;
+  /** items of the first phase; the rest wait until that many have finished */
+  first: number;
+  /** first-phase items finished (the barrier's count) */
+  finished: number;
+  /** ms a thread polls the barrier before it sleeps */
+  spinMs: number;
   /** 4 words per worker: active flag, tiles, h, q8 pointers */
   thread: number;
   /** 1 word per worker: epoch + 1 once it waits for jobs */
@@ -53,17 +63,17 @@ export interface WorkerStart {
   layout: ControlLayout;
 }
 
-type RunExpertRows = (...args: number[]) => void;
+type RunExpertItem = (...args: number[]) => void;
 
 export function workerMain(port: WorkerPort): void {
   port.onMessage(async (data) => {
     const { module, memory, ctrl, index, acc, epoch, layout: L } = data as WorkerStart;
-    let run: RunExpertRows;
+    let run: RunExpertItem;
     try {
       const instance = await WebAssembly.instantiate(module, { env: { memory } });
-      const exports = instance.exports as { runExpertRows: RunExpertRows; useAccumulators(ptr: number): void };
+      const exports = instance.exports as { runExpertItem: RunExpertItem; useAccumulators(ptr: number): void };
       exports.useAccumulators(acc);
-      run = exports.runExpertRows;
+      run = exports.runExpertItem;
     } catch (e) {
       port.postMessage({ type: 'failed', message: String(e) });
       return;
@@ -91,15 +101,30 @@ export function workerMain(port: WorkerPort): void {
         const p = L.params;
         const nItem = c[L.nItem];
         // The items and everything they point at may lie above the length this worker's buffer had.
-        const items = new Int32Array(memory.buffer, c[L.items], 3 * nItem);
+        const first = c[L.first];
+        const W = L.itemWords;
+        const items = new Int32Array(memory.buffer, c[L.items], W * nItem);
         for (;;) {
           const i = Atomics.add(c, L.next, 1);
           if (i >= nItem) break;
+          if (i >= first) {
+            // The barrier: poll for spinMs (the last first-phase items are ending), then sleep.
+            const spinUntil = performance.now() + L.spinMs;
+            for (let f = Atomics.load(c, L.finished); f < first; f = Atomics.load(c, L.finished)) {
+              if (performance.now() > spinUntil) Atomics.wait(c, L.finished, f, 1000);
+            }
+          }
+          const it = W * i;
           run(c[p], c[p + 1], c[p + 2], c[p + 3], c[p + 4], c[p + 5], c[p + 6], c[p + 7], c[p + 8], c[p + 9],
-            cf[p + 10], cf[p + 11], c[p + 12], c[p + 13], items[3 * i], items[3 * i + 1], items[3 * i + 2],
-            c[slot + 1], c[slot + 2], c[p + 14], c[slot + 3]);
+            cf[p + 10], cf[p + 11], c[p + 12], c[p + 13], items[it], items[it + 1], items[it + 2], items[it + 3],
+            items[it + 4], items[it + 5], items[it + 6], c[slot + 1], c[slot + 2], c[p + 14], c[slot + 3]);
+          if (i < first && Atomics.add(c, L.finished, 1) + 1 === first) Atomics.notify(c, L.finished);
         }
       } catch (e) {
+        // No more items, and the barrier opens: the main thread must not wait for the item that failed.
+        Atomics.store(c, L.next, 1 << 30);
+        Atomics.store(c, L.finished, 1 << 30);
+        Atomics.notify(c, L.finished);
         if (Atomics.compareExchange(c, L.failed, 0, index + 1) === 0) {
           const text = new TextEncoder().encode(`worker ${index + 1}: ${String(e)}`).subarray(0, L.messageBytes - 1);
           const out = new Uint8Array(memory.buffer, ctrl + 4 * L.message, L.messageBytes);

@@ -19,7 +19,8 @@ import { packedShape, packExperts, WasmExperts, type ExpertOwner, type WasmWeigh
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 import type { ThreadProvider } from '../runtime/providers.js';
 import { callerMayBlock, LAYOUT, WorkerPool } from './wasm-pool.js';
-import { runExpertsThreaded, runExpertsThreadedAsync, splitWork, type ThreadedExports, type WorkItems } from './wasm-threads.js';
+import { runExpertsThreaded, runExpertsThreadedAsync, type ThreadedExports } from './wasm-threads.js';
+import { splitWork, type ColumnPolicy, type WorkItems } from './wasm-split.js';
 import { checkRun, expectLength, runExpertsSinglePass, type CheckedRun, type SinglePassExports } from './wasm-run.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
@@ -43,10 +44,12 @@ export interface WasmThreading {
    * runExpertsAsync runs threaded (tests set it to exercise a browser main thread's path in Node).
    */
   blocking?: boolean;
+  /** Which experts are split by columns rather than rows (wasm-split.ts); 'auto' when absent. Tests and benchmarks set it. */
+  columns?: ColumnPolicy;
 }
 
 const REQUIRED_EXPORTS = ['memory', 'heapBase', 'relaxed', 'topKSoftmax', 'runExperts', ...ROUTER_EXPORTS] as const;
-const THREAD_EXPORTS = ['runExpertRows', 'combineExperts', 'useAccumulators'] as const;
+const THREAD_EXPORTS = ['runExpertItem', 'combineExperts', 'useAccumulators'] as const;
 
 export class WasmBackend implements CpuBackend, ExpertOwner {
   readonly name = 'wasm' as const;
@@ -70,6 +73,9 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   private liveExperts = 0;
   /** runExperts calls that were split over more than one thread (for tests and benchmarks). */
   threadedCalls = 0;
+  /** Experts split by columns over all threaded calls (for tests and benchmarks). */
+  columnSplits = 0;
+  private readonly columns: ColumnPolicy;
 
   constructor(exports: WasmExports, threading?: WasmThreading & { module: WebAssembly.Module }) {
     this.wasm = exports;
@@ -78,6 +84,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     this.scratch = new Scratch(this.heap);
     this.threadsAsked = threading?.threads ?? 1;
     this.blocking = threading?.blocking ?? (threading ? callerMayBlock() : true);
+    this.columns = threading?.columns ?? 'auto';
     if (threading) {
       // Every instance over the shared memory re-applies the module's data segments, which include the
       // default accumulators' zeros: this thread's move to a block of their own before any worker starts.
@@ -260,9 +267,13 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     if (!pool || pool.failure !== undefined || pool.busy) return undefined;
     const participants = pool.readyWorkers();
     if (participants.length === 0) return undefined;
-    const work = splitWork(plan.offsets, run.experts.nExpert, participants.length + 1);
+    const { dModelK, dFFPad, dModelPad, nPanel } = run.experts.shape;
+    const work = splitWork(plan.offsets, run.experts.nExpert, participants.length + 1,
+      { dModelK, gateUpPanels: nPanel, dFFPad, downPanels: dModelPad / 8 }, this.columns);
     // One item is one thread's work: waking a worker to find nothing left would only add latency.
-    return work.nItem > 1 ? { participants, work } : undefined;
+    if (work.nItem <= 1) return undefined;
+    this.columnSplits += work.columns.length;
+    return { participants, work };
   }
 }
 

@@ -187,8 +187,8 @@ export interface RuntimeOptions {
   weightDtype?: 'f32' | 'f16' | 'int8';
   /**
    * Threads for the wasm experts, the calling one included (default 1; an integer from 1 to 64). Above 1,
-   * worker threads share one WebAssembly memory and run (expert, row block) items: the output is the same
-   * bit for bit. Needs SharedArrayBuffer and workers: Node, Deno, a cross-origin-isolated page (whose main
+   * worker threads share one WebAssembly memory and run (expert, row block) items, or (expert, column
+   * block) items for an expert with few rows: the output is the same bit for bit. Needs SharedArrayBuffer and workers: Node, Deno, a cross-origin-isolated page (whose main
    * thread awaits its workers instead of blocking) and its Workers; elsewhere (workerd, a page that is not
    * isolated) it runs on 1 thread and warns once.
    */
