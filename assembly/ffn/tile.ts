@@ -16,7 +16,7 @@
 // fold (f16 only): the activations were multiplied by F16_SCALE beforehand (weights.ts foldScale), so the
 // weights are widened without their multiply — the same products, bit for bit, for less work per weight.
 import { madd } from '../simd';
-import { halfBitsHi, halfBitsLo, highHalfBits, highHalfFloats, stepBytes, weightsHi, weightsLo } from './weights';
+import { halfBitsHi, halfBitsLo, highHalfBits, highHalfFloats, highHalfMask, stepBytes, weightsHi, weightsLo } from './weights';
 
 /**
  * The accumulators of the last kernel call, 8 × v128. A global, not a constant: in the shared-memory
@@ -98,10 +98,11 @@ type Unfolded = f32;
   let c30 = b0, c31 = b1;
   let a = tile;
   let q = panel - 2;
+  const m = highHalfMask();
   const end = tile + (<usize>K << 4);
   while (a < end) {
-    const w0 = wHigh<F>(v128.load(q));
-    const w1 = wHigh<F>(v128.load(q, 2));
+    const w0 = wHigh<F>(v128.load(q), m);
+    const w1 = wHigh<F>(v128.load(q, 2), m);
     const x0 = v128.load32_splat(a);
     const x1 = v128.load32_splat(a, 4);
     const x2 = v128.load32_splat(a, 8);
@@ -174,8 +175,8 @@ export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize, st
 
 /** Four f16 columns from the high halves of v (weights.ts highHalfBits): widened, or Folded bits as they are. */
 // @ts-ignore: decorator
-@inline function wHigh<F>(v: v128): v128 {
-  return isInteger<F>() ? highHalfBits(v) : highHalfFloats(v);
+@inline function wHigh<F>(v: v128, mask: v128): v128 {
+  return isInteger<F>() ? highHalfBits(v, mask) : highHalfFloats(v, mask);
 }
 
 /** Bias columns 0, 2, 4, 6 / 1, 3, 5, 7 of a panel (0: zeros). */
@@ -202,18 +203,19 @@ export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize, st
   let c3 = biasEven(bias, 96), e3 = biasOdd(bias, 96);
   // 2 bytes before the step: the load for the even columns starts there (its low halves are masked off).
   let q = group - 2;
+  const m = highHalfMask();
   const end = x + (<usize>K << 2);
   while (x < end) {
     let xv = v128.load32_splat(x);
-    c0 = madd(xv, wHigh<F>(v128.load(q)), c0); e0 = madd(xv, wHigh<F>(v128.load(q, 2)), e0);
-    c1 = madd(xv, wHigh<F>(v128.load(q, 16)), c1); e1 = madd(xv, wHigh<F>(v128.load(q, 18)), e1);
-    c2 = madd(xv, wHigh<F>(v128.load(q, 32)), c2); e2 = madd(xv, wHigh<F>(v128.load(q, 34)), e2);
-    c3 = madd(xv, wHigh<F>(v128.load(q, 48)), c3); e3 = madd(xv, wHigh<F>(v128.load(q, 50)), e3);
+    c0 = madd(xv, wHigh<F>(v128.load(q), m), c0); e0 = madd(xv, wHigh<F>(v128.load(q, 2), m), e0);
+    c1 = madd(xv, wHigh<F>(v128.load(q, 16), m), c1); e1 = madd(xv, wHigh<F>(v128.load(q, 18), m), e1);
+    c2 = madd(xv, wHigh<F>(v128.load(q, 32), m), c2); e2 = madd(xv, wHigh<F>(v128.load(q, 34), m), e2);
+    c3 = madd(xv, wHigh<F>(v128.load(q, 48), m), c3); e3 = madd(xv, wHigh<F>(v128.load(q, 50), m), e3);
     xv = v128.load32_splat(x, 4);
-    c0 = madd(xv, wHigh<F>(v128.load(q, 64)), c0); e0 = madd(xv, wHigh<F>(v128.load(q, 66)), e0);
-    c1 = madd(xv, wHigh<F>(v128.load(q, 80)), c1); e1 = madd(xv, wHigh<F>(v128.load(q, 82)), e1);
-    c2 = madd(xv, wHigh<F>(v128.load(q, 96)), c2); e2 = madd(xv, wHigh<F>(v128.load(q, 98)), e2);
-    c3 = madd(xv, wHigh<F>(v128.load(q, 112)), c3); e3 = madd(xv, wHigh<F>(v128.load(q, 114)), e3);
+    c0 = madd(xv, wHigh<F>(v128.load(q, 64), m), c0); e0 = madd(xv, wHigh<F>(v128.load(q, 66), m), e0);
+    c1 = madd(xv, wHigh<F>(v128.load(q, 80), m), c1); e1 = madd(xv, wHigh<F>(v128.load(q, 82), m), e1);
+    c2 = madd(xv, wHigh<F>(v128.load(q, 96), m), c2); e2 = madd(xv, wHigh<F>(v128.load(q, 98), m), e2);
+    c3 = madd(xv, wHigh<F>(v128.load(q, 112), m), c3); e3 = madd(xv, wHigh<F>(v128.load(q, 114), m), e3);
     q += 128;
     x += 8;
   }
