@@ -8,7 +8,7 @@ import { PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
 import { ACC, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
-import { foldScale, isQ8, Q8_BLOCK } from './weights';
+import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK } from './weights';
 
 /** ACC (rows 0..3 × 8 sums) → the first nValid rows at y, y + yStride, … */
 function tileStore(y: usize, yStride: usize, nValid: i32): void {
@@ -67,14 +67,15 @@ export function down<W>(
     for (let q0 = qBegin; q0 < qStop; q0 += 4) {
       const q1 = min(q0 + 4, qStop);
       for (let q = q0; q < q1; q++) {
-        const panel = packed + <usize>q * panelBytes;
+        const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
+        const step = panelStep<W>(q, dModelPad / PANEL);
         const ps = scales + <usize>q * scaleBytes;
         const pb = bias ? bias + (<usize>q << 5) : 0;
         const yCol = y + (<usize>(q * PANEL) << 2);
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
-          else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb);
-          else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb);
+          else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
+          else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
         }
       }

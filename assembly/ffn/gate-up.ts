@@ -13,7 +13,7 @@ import { GATED_COLS, PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount, transposeStore } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
 import { ACC, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
-import { foldScale, isQ8, Q8_BLOCK } from './weights';
+import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK } from './weights';
 
 /** ACC (rows 0..3 × 8 sums) → act → hTile [.][4] at this panel's columns. */
 function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
@@ -88,14 +88,15 @@ export function gateUp<W>(
     for (let p0 = pBegin; p0 < pStop; p0 += 4) {
       const p1 = min(p0 + 4, pStop);
       for (let p = p0; p < p1; p++) {
-        const panel = packed + <usize>p * panelBytes;
+        const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
+        const step = panelStep<W>(p, dFFPad / cols);
         const ps = scales + <usize>p * scaleBytes;
         const pb = bias ? bias + (<usize>p << 5) : 0;
         const hCol = h + <usize>(p * cols << 4);
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
-          else if (foldTiles) tile4x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb);
-          else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb);
+          else if (foldTiles) tile4x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
+          else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           tileEpilogue(hCol + <usize>t * hTileBytes, act, alpha, limit);
         }
       }

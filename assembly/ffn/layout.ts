@@ -16,7 +16,8 @@
 // activation, and the down panels are zero there anyway, so the down kernel runs its reduction over
 // dFFPad (a multiple of 4) without a tail.
 //
-// Panels hold f32, f16 or int8 (weights.ts). For int8 both reduction lengths are padded to Q8_BLOCK = 32
+// Panels hold f32, f16 or int8 (weights.ts). f16 interleaves each whole group of four panels step by step,
+// [K][4][8] (weights.ts panelAt / panelStep say where panel p and its next step are). For int8 both reduction lengths are padded to Q8_BLOCK = 32
 // instead of 4 (dModelK and dFFPad), the panels are pair-interleaved [K / 2][8][2] and carry scales
 // [K / 32][8] f32 beside them (q8.ts).
 

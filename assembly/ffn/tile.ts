@@ -5,16 +5,18 @@
 // nothing beside the K-long loop, and the loop is written once for both projections and both types.
 // (int8 weights take the integer kernels of q8.ts.)
 //   tile4x8<W>: a packed 4-row tile [K][4] (pack.ts) × one panel: 8 accumulators, 4 load-splats at fixed
-//               offsets and one panel step per step of K. ACC = rows 0..3 × (cols 0..3, 4..7).
+//               offsets and one panel step (weights.ts panelStep) per step of K. ACC = rows 0..3 ×
+//               (cols 0..3, 4..7). f16 splits each step's halves as row1x32 does.
 //   row1x32<W>: one row × four panels at once — four weight streams in flight read DRAM ~1.5× faster
 //               than one (measured: 15.6 vs 10.3 GB/s over a 92 MB working set). ACC = panels 0..3 ×
-//               (cols 0..3, 4..7).
+//               (cols 0..3, 4..7). f16 panels come interleaved in their group of four (weights.ts): one
+//               stream, each step's halves split by highHalfBits into even and odd columns.
 //   row1x8<W>:  one row × one panel (the last nPanel % 4), K unrolled by 4 over four accumulator pairs so
 //               consecutive madds do not wait on each other. ACC = (cols 0..3, 4..7).
 // fold (f16 only): the activations were multiplied by F16_SCALE beforehand (weights.ts foldScale), so the
 // weights are widened without their multiply — the same products, bit for bit, for less work per weight.
 import { madd } from '../simd';
-import { halfBitsHi, halfBitsLo, stepBytes, weightsHi, weightsLo } from './weights';
+import { halfBitsHi, halfBitsLo, highHalfBits, highHalfFloats, highHalfMask, stepBytes, weightsHi, weightsLo } from './weights';
 
 /**
  * The accumulators of the last kernel call, 8 × v128. A global, not a constant: in the shared-memory
@@ -54,7 +56,7 @@ type Unfolded = f32;
 }
 
 // @ts-ignore: decorator
-@inline function tile4x8Of<W, F>(tile: usize, panel: usize, K: i32, bias: usize): void {
+@inline function tile4x8Of<W, F>(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
   const b0 = biasLo(bias, 0);
   const b1 = biasLo(bias, 16);
   let c00 = b0, c01 = b1;
@@ -76,7 +78,7 @@ type Unfolded = f32;
     c20 = madd(x2, w0, c20); c21 = madd(x2, w1, c21);
     c30 = madd(x3, w0, c30); c31 = madd(x3, w1, c31);
     a += 16;
-    p += stepBytes<W>();
+    p += step;
   }
   v128.store(ACC, c00); v128.store(ACC, c01, 16);
   v128.store(ACC, c10, 32); v128.store(ACC, c11, 48);
@@ -84,18 +86,54 @@ type Unfolded = f32;
   v128.store(ACC, c30, 96); v128.store(ACC, c31, 112);
 }
 
+// tile4x8 of f16: each step's halves split as row1x32HalfOf does (two loads 2 bytes apart, highHalfBits),
+// into accumulators of even and odd columns, put back in column order at the end.
+// @ts-ignore: decorator
+@inline function tile4x8HalfOf<F>(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
+  const b0 = biasEven(bias, 0);
+  const b1 = biasOdd(bias, 0);
+  let c00 = b0, c01 = b1;
+  let c10 = b0, c11 = b1;
+  let c20 = b0, c21 = b1;
+  let c30 = b0, c31 = b1;
+  let a = tile;
+  let q = panel - 2;
+  const m = highHalfMask();
+  const end = tile + (<usize>K << 4);
+  while (a < end) {
+    const w0 = wHigh<F>(v128.load(q), m);
+    const w1 = wHigh<F>(v128.load(q, 2), m);
+    const x0 = v128.load32_splat(a);
+    const x1 = v128.load32_splat(a, 4);
+    const x2 = v128.load32_splat(a, 8);
+    const x3 = v128.load32_splat(a, 12);
+    c00 = madd(x0, w0, c00); c01 = madd(x0, w1, c01);
+    c10 = madd(x1, w0, c10); c11 = madd(x1, w1, c11);
+    c20 = madd(x2, w0, c20); c21 = madd(x2, w1, c21);
+    c30 = madd(x3, w0, c30); c31 = madd(x3, w1, c31);
+    a += 16;
+    q += step;
+  }
+  v128.store(ACC, c00); v128.store(ACC, c01, 16);
+  v128.store(ACC, c10, 32); v128.store(ACC, c11, 48);
+  v128.store(ACC, c20, 64); v128.store(ACC, c21, 80);
+  v128.store(ACC, c30, 96); v128.store(ACC, c31, 112);
+  unzipAccumulators();
+}
+
 /**
  * @param tile   [K][4] packed rows
- * @param panel  [K][8] of W
+ * @param panel  K steps of 8 W, step bytes apart (weights.ts panelAt, panelStep)
  * @param bias   [8], or 0
  */
-export function tile4x8<W>(tile: usize, panel: usize, K: i32, bias: usize): void {
-  tile4x8Of<W, Unfolded>(tile, panel, K, bias);
+export function tile4x8<W>(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
+  if (sizeof<W>() == 2) tile4x8HalfOf<Unfolded>(tile, panel, K, bias, step);
+  else tile4x8Of<W, Unfolded>(tile, panel, K, bias, step);
 }
 
 /** tile4x8 of f16 panels on a tile scaled by foldScale. */
-export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize): void {
-  tile4x8Of<u16, Folded>(tile, panel, K, bias);
+export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
+  tile4x8HalfOf<Folded>(tile, panel, K, bias, step);
 }
 
 // @ts-ignore: decorator
@@ -135,18 +173,85 @@ export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize): v
   v128.store(ACC, c3, 96); v128.store(ACC, e3, 112);
 }
 
+/** Four f16 columns from the high halves of v (weights.ts highHalfBits): widened, or Folded bits as they are. */
+// @ts-ignore: decorator
+@inline function wHigh<F>(v: v128, mask: v128): v128 {
+  return isInteger<F>() ? highHalfBits(v, mask) : highHalfFloats(v, mask);
+}
+
+/** Bias columns 0, 2, 4, 6 / 1, 3, 5, 7 of a panel (0: zeros). */
+// @ts-ignore: decorator
+@inline function biasEven(bias: usize, at: usize): v128 {
+  return bias ? i32x4.shuffle(v128.load(bias + at), v128.load(bias + at, 16), 0, 2, 4, 6) : f32x4.splat(0);
+}
+
+// @ts-ignore: decorator
+@inline function biasOdd(bias: usize, at: usize): v128 {
+  return bias ? i32x4.shuffle(v128.load(bias + at), v128.load(bias + at, 16), 1, 3, 5, 7) : f32x4.splat(0);
+}
+
+// row1x32 of f16: a group of four interleaved panels (weights.ts), [K][4][8] halves. Each step of a panel is
+// two 16-byte loads, 2 bytes apart, whose lanes' high halves are its even and odd columns (highHalfBits):
+// 2 integer operations per 4 weights instead of a widening load, a shift and a mask, and one stream. The
+// accumulators hold even and odd columns, each summing k in order from its bias as row1x32Of does (the same
+// products: bit-identical); ACC is put back in column order at the end.
+// @ts-ignore: decorator
+@inline function row1x32HalfOf<F>(x: usize, group: usize, K: i32, bias: usize): void {
+  let c0 = biasEven(bias, 0), e0 = biasOdd(bias, 0);
+  let c1 = biasEven(bias, 32), e1 = biasOdd(bias, 32);
+  let c2 = biasEven(bias, 64), e2 = biasOdd(bias, 64);
+  let c3 = biasEven(bias, 96), e3 = biasOdd(bias, 96);
+  // 2 bytes before the step: the load for the even columns starts there (its low halves are masked off).
+  let q = group - 2;
+  const m = highHalfMask();
+  const end = x + (<usize>K << 2);
+  while (x < end) {
+    let xv = v128.load32_splat(x);
+    c0 = madd(xv, wHigh<F>(v128.load(q), m), c0); e0 = madd(xv, wHigh<F>(v128.load(q, 2), m), e0);
+    c1 = madd(xv, wHigh<F>(v128.load(q, 16), m), c1); e1 = madd(xv, wHigh<F>(v128.load(q, 18), m), e1);
+    c2 = madd(xv, wHigh<F>(v128.load(q, 32), m), c2); e2 = madd(xv, wHigh<F>(v128.load(q, 34), m), e2);
+    c3 = madd(xv, wHigh<F>(v128.load(q, 48), m), c3); e3 = madd(xv, wHigh<F>(v128.load(q, 50), m), e3);
+    xv = v128.load32_splat(x, 4);
+    c0 = madd(xv, wHigh<F>(v128.load(q, 64), m), c0); e0 = madd(xv, wHigh<F>(v128.load(q, 66), m), e0);
+    c1 = madd(xv, wHigh<F>(v128.load(q, 80), m), c1); e1 = madd(xv, wHigh<F>(v128.load(q, 82), m), e1);
+    c2 = madd(xv, wHigh<F>(v128.load(q, 96), m), c2); e2 = madd(xv, wHigh<F>(v128.load(q, 98), m), e2);
+    c3 = madd(xv, wHigh<F>(v128.load(q, 112), m), c3); e3 = madd(xv, wHigh<F>(v128.load(q, 114), m), e3);
+    q += 128;
+    x += 8;
+  }
+  // Stored as they are, then reordered from memory: shuffling the accumulators here made V8 schedule every
+  // load of the loop ahead of the arithmetic and spill four accumulators (a store and a reload per pass).
+  v128.store(ACC, c0); v128.store(ACC, e0, 16);
+  v128.store(ACC, c1, 32); v128.store(ACC, e1, 48);
+  v128.store(ACC, c2, 64); v128.store(ACC, e2, 80);
+  v128.store(ACC, c3, 96); v128.store(ACC, e3, 112);
+  unzipAccumulators();
+}
+
+/** ACC as (even, odd) columns per panel → (cols 0..3, 4..7). */
+function unzipAccumulators(): void {
+  for (let i: usize = 0; i < 128; i += 32) {
+    const even = v128.load(ACC + i);
+    const odd = v128.load(ACC + i, 16);
+    v128.store(ACC + i, i32x4.shuffle(even, odd, 0, 4, 1, 5));
+    v128.store(ACC + i, i32x4.shuffle(even, odd, 2, 6, 3, 7), 16);
+  }
+}
+
 /**
  * @param x          [K] one row
- * @param panel      the first of four consecutive panels, panelBytes apart
+ * @param panel      the first of four consecutive panels, panelBytes apart (f16: their interleaved group,
+ *                   panelBytes unused)
  * @param bias       [4][8], or 0
  */
 export function row1x32<W>(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  row1x32Of<W, Unfolded>(x, panel, panelBytes, K, bias);
+  if (sizeof<W>() == 2) row1x32HalfOf<Unfolded>(x, panel, K, bias);
+  else row1x32Of<W, Unfolded>(x, panel, panelBytes, K, bias);
 }
 
 /** row1x32 of f16 panels on a row scaled by foldScale. */
 export function row1x32Folded(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  row1x32Of<u16, Folded>(x, panel, panelBytes, K, bias);
+  row1x32HalfOf<Folded>(x, panel, K, bias);
 }
 
 // @ts-ignore: decorator

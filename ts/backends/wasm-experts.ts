@@ -174,7 +174,7 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
 /** Expert e's f32 panels [nPanel][K][8] → f16 or int8 (+ scales) in its slot of the packed block. */
 function store(heap: WasmHeap, dtype: WasmWeightDtype, panels: Float32Array, ptr: number, scales: number, e: number, nPanel: number, K: number, argument: string): void {
   const n = panels.length;
-  if (dtype === 'f16') writeF16(heap.u16, (ptr >>> 1) + e * n, panels, argument);
+  if (dtype === 'f16') writeF16(heap.u16, (ptr >>> 1) + e * n, panels, nPanel, K, argument);
   else writeInt8(heap.i8, ptr + e * n, heap.f32, (scales >>> 2) + e * n / Q8_BLOCK, panels, nPanel, K);
 }
 

@@ -1,0 +1,65 @@
+// f16 expert weights give the f32 path's results bit for bit when the f32 weights are the f16 ones
+// widened: the f16 kernels (assembly/ffn/tile.ts, weights.ts) widen every half exactly and sum the same
+// products in the same order as the f32 kernels, whatever their panel layout (whole groups of four
+// interleaved, the rest as they are) and decoding (a widening load, or a plain load split into halves).
+// Weights include f16 subnormals, negative ones and signed zeros; shapes have whole panel groups and
+// partial ones; row counts give the single-row kernels, tiles, and both; activations small (the scale folded
+// into them) and large (the per-weight multiply).
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { isGated, type ExpertWeights } from '../../ts/backends/backend.js';
+import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
+import { decodeF16, encodeF16 } from '../../ts/formats/dtype.js';
+import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
+import type { WasmBuild } from '../../ts/runtime/providers.js';
+import { normal, rng } from '../cases/rng.js';
+import { planWithCounts, randomExperts } from './wasm-experts-cases.js';
+
+const BUILD_FILES: Record<WasmBuild, string> = { simd128: 'switchyard-simd.wasm', 'relaxed-simd': 'switchyard-relaxed.wasm' };
+const builds: WasmBuild[] = relaxedSimdSupported() ? ['simd128', 'relaxed-simd'] : ['simd128'];
+/** Past the fold limit (2¹⁵): a call holding it keeps the per-weight multiply. */
+const LARGE = 40000;
+
+/** Every weight rounded to f16, then some replaced by subnormals (±k · 2⁻²⁴), negative values and ±0. */
+function f16Exact(w: ExpertWeights, seed: number): ExpertWeights {
+  const r = rng(seed);
+  const round = (m: Float32Array) => Float32Array.from(m, (x) => {
+    const u = r();
+    if (u < 0.05) return (r() < 0.5 ? -1 : 1) * Math.floor(1 + r() * 1023) * 2 ** -24;
+    if (u < 0.06) return r() < 0.5 ? -0 : 0;
+    return decodeF16(encodeF16(x));
+  });
+  return { ...w, gate: isGated(w.activation) ? round(w.gate) : w.gate, up: round(w.up), down: round(w.down) };
+}
+
+const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+describe.each(builds)('wasm f16 experts = f32 experts on f16 weights, bit for bit, %s build', (build) => {
+  let cached: Promise<WasmBackend> | undefined;
+  const backend = (): Promise<WasmBackend> => (cached ??= WebAssembly.compile(
+    readFileSync(new URL(`../../build/wasm/${BUILD_FILES[build]}`, import.meta.url)),
+  ).then((m) => createWasmBackend(m)));
+
+  // gate/up panels = ceil(dFF / 4), down panels = ceil(dModel / 8): [64, 48] 12 and 8 (whole groups),
+  // [72, 28] 7 and 9, [40, 20] 5 and 5, [33, 13] 4 and 5 (a group and a tail).
+  it.each([[64, 48], [72, 28], [40, 20], [33, 13]])('swiglu d=%i dFF=%i', async (dModel, dFF) => {
+    const wasm = await backend();
+    const seed = 9600 + dModel + dFF;
+    const w = f16Exact(randomExperts(seed, 'swiglu', 3, dModel, dFF, true, 1.5), seed + 1);
+    const f16 = wasm.prepareExperts(w, 'f16');
+    const f32 = wasm.prepareExperts(w, 'f32');
+    // Row counts per expert: 1 (single row), 4 (a tile), 5 and 7 (tiles and a single row / a padded tile).
+    for (const [nToken, counts] of [[1, [1, 0, 1]], [7, [4, 5, 7]], [9, [9, 1, 0]]] as [number, number[]][]) {
+      const plan = planWithCounts(nToken, counts, seed + nToken);
+      for (const large of [false, true]) {
+        const hidden = normal(rng(seed + 10 * nToken), nToken * dModel);
+        if (large) hidden[(nToken - 1) * dModel + 1] = -LARGE;
+        const want = wasm.runExperts(f32, hidden, nToken, plan);
+        const got = wasm.runExperts(f16, hidden, nToken, plan);
+        expect(bits(got), `${nToken} tokens, counts ${counts}${large ? ', a large activation' : ''}`).toEqual(bits(want));
+      }
+    }
+    f16.destroy();
+    f32.destroy();
+  });
+});
