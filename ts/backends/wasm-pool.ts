@@ -32,11 +32,13 @@ const MESSAGE_BYTES = 256;
  * on the other threads then, and a sleeping thread takes a while to wake (tens to hundreds of µs).
  */
 const BARRIER_SPIN_MS = 1;
+/** How long a worker polls for the next job before it sleeps (wasm-worker.ts). */
+const IDLE_SPIN_MS = 2;
 /** Marks a job aborted: no item index is this large, and the barrier opens. */
 const ABORTED = 1 << 30;
 export const LAYOUT: ControlLayout = {
   gen: 0, next: 1, done: 2, epoch: 3, nItem: 4, items: 5, itemWords: ITEM_WORDS, failed: 6, post: 7,
-  params: 8, first: 23, finished: 24, spinMs: BARRIER_SPIN_MS,
+  params: 8, first: 23, finished: 24, spinMs: BARRIER_SPIN_MS, idleSpinMs: IDLE_SPIN_MS,
   thread: 28, ready: 28 + 4 * MAX_THREADS, message: 28 + 5 * MAX_THREADS, messageBytes: MESSAGE_BYTES,
   words: 28 + 5 * MAX_THREADS + MESSAGE_BYTES / 4,
 };
@@ -248,6 +250,9 @@ export class WorkerPool {
 
   private waitDone(c: Int32Array, expected: number): void {
     const watchdog = this.watchdog(expected);
+    // The workers' last items are ending as the main thread runs out of its own: poll before sleeping.
+    const pollUntil = performance.now() + BARRIER_SPIN_MS;
+    while (Atomics.load(c, LAYOUT.done) < expected && performance.now() < pollUntil);
     for (;;) {
       const done = Atomics.load(c, LAYOUT.done);
       if (done >= expected) return;
@@ -309,9 +314,11 @@ export class WorkerPool {
   terminate(): void {
     if (this.workers.length === 0) return;
     // A new epoch tells these workers to return (whenever they wake); a later start() spawns workers of
-    // the new epoch, which the old ones cannot confuse.
+    // the new epoch, which the old ones cannot confuse. The generation moves too, so a worker polling for
+    // a job (or about to sleep, having missed the notify) sees a change and looks at the epoch.
     const c = new Int32Array(this.memory.buffer, this.ctrl, LAYOUT.words);
     Atomics.add(c, LAYOUT.epoch, 1);
+    Atomics.add(c, LAYOUT.gen, 1);
     Atomics.notify(c, LAYOUT.gen);
     for (const w of this.workers) w.handle.terminate();
     this.workers = [];

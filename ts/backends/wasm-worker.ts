@@ -5,7 +5,8 @@
 // in the start message (wasm-pool.ts defines it).
 //
 // A worker instantiates the shared-memory build over the pool's memory, moves its accumulators to its
-// own 128 bytes, says 'ready', then sleeps in Atomics.wait on the job generation. Each job it takes part
+// own 128 bytes, says 'ready', then waits for the job generation to move — polling it for idleSpinMs
+// after each job, then asleep in Atomics.wait. Each job it takes part
 // in, it takes work items (wasm-split.ts) from a shared counter until none are left, runs them with its
 // own scratch (tiles, h, q8) and counts itself done; a second-phase item waits first until every
 // first-phase item has finished (wasm-pool.ts). A trap in a kernel is caught, written to the control
@@ -44,6 +45,8 @@ export interface ControlLayout {
   finished: number;
   /** ms a thread polls the barrier before it sleeps */
   spinMs: number;
+  /** ms a worker polls for the next job before it sleeps */
+  idleSpinMs: number;
   /** 4 words per worker: active flag, tiles, h, q8 pointers */
   thread: number;
   /** 1 word per worker: epoch + 1 once it waits for jobs */
@@ -89,6 +92,10 @@ export function workerMain(port: WorkerPort): void {
     port.postMessage({ type: 'ready' });
     const slot = L.thread + 4 * index;
     for (;;) {
+      // Poll for the next job a while before sleeping: forwards come back to back (a model's layers), and
+      // a sleeping thread takes tens to hundreds of µs to wake — the main thread would run alone meanwhile.
+      const idleUntil = performance.now() + L.idleSpinMs;
+      while (Atomics.load(c, L.gen) === seen && performance.now() < idleUntil);
       Atomics.wait(c, L.gen, seen);
       // Stopped: leave Atomics.wait by ourselves. Deno cannot terminate a worker blocked in it (the
       // process then never exits), and returning lets every runtime end the worker.
