@@ -197,6 +197,28 @@ describe("createMoE backend 'auto'", () => {
     oracle.destroy();
   });
 
+  gpuIt('a probe runs on a prefix for every router kind (none throws, so none is left out of the measurement)', async () => {
+    const routers: MoEConfig['router'][] = [
+      { kind: 'topk', numExperts: E, topK: k, score: 'sigmoid', normalize: true, groups: { count: 2, topk: 1, scoreTopN: 2 } },
+      { kind: 'topk', numExperts: E, topK: 1, capacity: { factor: 1, dropPolicy: 'position', per: 'sequence' } },
+      { kind: 'expert-choice', numExperts: E, topK: E, capacityFactor: 2, minCapacity: 1 },
+      { kind: 'sinkhorn', numExperts: E, topK: k },
+      { kind: 'hash', numExperts: E, topK: k, seed: 5 },
+    ];
+    const T = 24;
+    const hidden = hiddenOf(T, 700);
+    const options = { tokens: T, tokenIds: Int32Array.from({ length: T }, (_, t) => (t * 31) % 500), sequenceLength: 8 };
+    for (const router of routers) {
+      const timed = injectCosts((path, n) => (path === 'webgpu' ? 5 + 0.01 * n : 0.05 + 0.1 * n));
+      const config: MoEConfig = { dModel: d, router, expert: { dFF: f, activation: 'swiglu' } };
+      const w = Object.fromEntries(Object.entries(weights).filter(([n]) => router.kind !== 'hash' ? !n.startsWith('shared.') : n.startsWith('experts.')));
+      const moe = await api.createMoE(config, w, { backend: 'auto', device: devices![0] });
+      await moe.forward(hidden, options);
+      expect([router.kind, timed.filter((run) => run.path === 'wasm').map((run) => run.T)]).toEqual([router.kind, [2, T]]);
+      moe.destroy();
+    }
+  });
+
   gpuIt('f16 expert weights: both paths within the f16 bound of the f32 reference', async () => {
     injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));
     const name = 'softmax top-k';
