@@ -22,3 +22,42 @@ export async function measure(fn, budget) {
   const l = r.latency;
   return { median: l.p50, mean: l.mean, mad: l.mad, min: l.min, samples: l.samplesCount };
 }
+
+/** Rounds an interleaved measurement is cut into. */
+const ROUNDS = 5;
+
+/** median, mean, mad (median absolute deviation), min and count of a list of ms. */
+function statsOf(samples) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const median = (s) => (s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2);
+  const p50 = median(sorted);
+  return {
+    median: p50, mean: samples.reduce((a, b) => a + b, 0) / samples.length,
+    mad: median(sorted.map((x) => Math.abs(x - p50)).sort((a, b) => a - b)), min: sorted[0], samples: samples.length,
+  };
+}
+
+/**
+ * Times several fns (sync or async) of one case in alternating rounds — a, b, c, a, b, c, … — and returns
+ * each one's statistics as measure() does. The machine here has slow and fast phases lasting seconds (a
+ * 1-thread FFN took 39 or 46 ms, its 2-thread run 20.5 or 27.5 ms); timed one after the other, two
+ * variants can land in different phases and their ratio mixes them, while rounds spread every variant
+ * over the same phases. Each gets budget.time ms in all and at least budget.iterations samples.
+ */
+export async function measureInterleaved(fns, budget) {
+  for (const fn of fns) for (let i = 0; i < budget.warmupIterations; i++) await fn();
+  const samples = fns.map(() => []);
+  const perRound = budget.time / ROUNDS;
+  const minPerRound = Math.ceil(budget.iterations / ROUNDS);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, fn] of fns.entries()) {
+      const end = performance.now() + perRound;
+      for (let n = 0; n < minPerRound || performance.now() < end; n++) {
+        const t0 = performance.now();
+        await fn();
+        samples[i].push(performance.now() - t0);
+      }
+    }
+  }
+  return samples.map(statsOf);
+}

@@ -3,7 +3,7 @@
 // Blocks: E32/k4/d1024/f512 and E8/k2/d2048/f1408, softmax top-k renormalised, SwiGLU; T ∈ {1, 16, 64, 128, 512}.
 // switchyard wasm runs on 1 thread and on 2 (options.threads), the 2-thread output checked bit-equal first.
 // Before timing, ORT's and switchyard-wasm's outputs are checked against switchyard's reference at T = 16.
-import { measure } from '../lib/measure.mjs';
+import { measure, measureInterleaved } from '../lib/measure.mjs';
 import { ortNodeMoE } from '../lib/ort-moe.mjs';
 
 const BLOCKS = [
@@ -100,33 +100,29 @@ export async function moeSuite(ctx) {
 
     for (const T of tokens) {
       const x = hidden.get(T);
-      add({
-        case: caseName(T), runtime: 'switchyard', backend: 'wasm', variant: `createMoE ${ctx.switchyardWasm.variant} 1t`, ours: true, work: work(T),
-        note: T === CHECK_T ? `rel. error vs reference ${wasmError.toExponential(1)}` : undefined,
-        ...(await measure(() => wasm.forward(x, { tokens: T }), budget)),
-      });
-      add({
-        case: caseName(T), runtime: 'switchyard', backend: 'wasm', variant: `createMoE ${ctx.switchyardWasm.variant} 2t`, ours: true, work: work(T),
-        note: 'options.threads 2', ...(await measure(() => wasm2.forward(x, { tokens: T }), budget)),
-      });
-      for (const { weightDtype, moe, error } of lowBits) {
-        add({
-          case: caseName(T), runtime: 'switchyard', backend: 'wasm', variant: `createMoE ${ctx.switchyardWasm.variant} ${weightDtype} 1t`, ours: true, work: work(T),
+      // Ours on 1 and 2 threads, in f16 and int8, and the peer: timed in alternating rounds, so their
+      // ratios compare the same moments of a machine whose speed drifts (bench/lib/measure.mjs).
+      const runs = [
+        { variant: `createMoE ${ctx.switchyardWasm.variant} 1t`, ours: true, fn: () => wasm.forward(x, { tokens: T }),
+          note: T === CHECK_T ? `rel. error vs reference ${wasmError.toExponential(1)}` : undefined },
+        { variant: `createMoE ${ctx.switchyardWasm.variant} 2t`, ours: true, fn: () => wasm2.forward(x, { tokens: T }), note: 'options.threads 2' },
+        ...lowBits.map(({ weightDtype, moe, error }) => ({
+          variant: `createMoE ${ctx.switchyardWasm.variant} ${weightDtype} 1t`, ours: true, fn: () => moe.forward(x, { tokens: T }),
           note: T === CHECK_T ? `rel. error vs f32 reference ${error.toExponential(1)}` : undefined,
-          ...(await measure(() => moe.forward(x, { tokens: T }), budget)),
-        });
-      }
+        })),
+        ...(ort ? [{
+          variant: 'com.microsoft.MoE 1t', ours: false, runtime: 'onnxruntime-node', backend: 'cpu (native)', fn: () => ort.run(x, T),
+          note: T === CHECK_T ? `rel. error vs reference ${ortError.toExponential(1)}` : undefined,
+        }] : []),
+      ];
+      const stats = await measureInterleaved(runs.map((r) => r.fn), budget);
+      runs.forEach(({ variant, ours, note, runtime, backend }, i) => add({
+        case: caseName(T), runtime: runtime ?? 'switchyard', backend: backend ?? 'wasm', variant, ours, work: work(T), note, ...stats[i],
+      }));
       if (T <= REFERENCE_MAX_T) {
         add({
           case: caseName(T), runtime: 'switchyard', backend: 'reference', variant: 'createMoE (TS oracle)', ours: true, work: work(T),
           ...(await measure(() => reference.forward(x, { tokens: T }), { ...budget, iterations: 2, warmupIterations: 1 })),
-        });
-      }
-      if (ort) {
-        add({
-          case: caseName(T), runtime: 'onnxruntime-node', backend: 'cpu (native)', variant: 'com.microsoft.MoE 1t', ours: false, work: work(T),
-          note: T === CHECK_T ? `rel. error vs reference ${ortError.toExponential(1)}` : undefined,
-          ...(await measure(() => ort.run(x, T), budget)),
         });
       }
     }
