@@ -142,7 +142,8 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
       try {
         await paths.get(name);
         held.push(name);
-      } catch {
+      } catch (e) {
+        if (!(e instanceof SwitchyardError)) throw e;
         await paths.drop(name);
       }
     }
