@@ -54,24 +54,25 @@ describe('shapeClass', () => {
 
 describe('costBounds', () => {
   it('knows nothing about a path that never ran', () => {
-    expect(costBounds([], 64)).toEqual({ lower: 0, estimate: Infinity });
+    expect(costBounds([], 64)).toEqual({ lower: 0, estimate: Infinity, upper: Infinity });
   });
 
   it('bounds above by a run at a larger T, or by cost·T/T\' from a smaller one', () => {
     expect(costBounds([{ nToken: 256, ms: 30, cold: true }], 64).estimate).toBe(30);
-    expect(costBounds([{ nToken: 8, ms: 2, cold: false }], 64)).toEqual({ lower: 2, estimate: 16 });
+    expect(costBounds([{ nToken: 8, ms: 2, cold: false }], 64)).toEqual({ lower: 2, estimate: 16, upper: 16 });
   });
 
   it('extrapolates the line through two warm runs below T, and takes no lower bound from a cold run', () => {
     const gpu = [{ nToken: 2, ms: 5.02, cold: false }, { nToken: 16, ms: 5.16, cold: false }];
     expect(costBounds(gpu, 512).estimate).toBeCloseTo(10.12, 9);
-    expect(costBounds([{ nToken: 2, ms: 300, cold: true }], 4)).toEqual({ lower: 0, estimate: 600 });
+    expect(costBounds(gpu, 512).upper).toBeCloseTo(5.16 * 32, 9);
+    expect(costBounds([{ nToken: 2, ms: 300, cold: true }], 4)).toEqual({ lower: 0, estimate: 600, upper: 600 });
   });
 
   it('takes nothing across the one-token boundary: T = 1 runs other kernels', () => {
-    expect(costBounds([{ nToken: 1, ms: 7, cold: false }], 4)).toEqual({ lower: 0, estimate: Infinity });
-    expect(costBounds([{ nToken: 4, ms: 200, cold: false }], 1)).toEqual({ lower: 0, estimate: Infinity });
-    expect(costBounds([{ nToken: 1, ms: 7, cold: false }, { nToken: 4, ms: 200, cold: false }], 1)).toEqual({ lower: 7, estimate: 7 });
+    expect(costBounds([{ nToken: 1, ms: 7, cold: false }], 4)).toEqual({ lower: 0, estimate: Infinity, upper: Infinity });
+    expect(costBounds([{ nToken: 4, ms: 200, cold: false }], 1)).toEqual({ lower: 0, estimate: Infinity, upper: Infinity });
+    expect(costBounds([{ nToken: 1, ms: 7, cold: false }, { nToken: 4, ms: 200, cold: false }], 1)).toEqual({ lower: 7, estimate: 7, upper: 7 });
   });
 });
 
@@ -247,5 +248,25 @@ describe('Planner', () => {
       for (let call = 0; call < 12; call++) await run(1 + Math.floor(1024 * random() ** 3));
       expect(p.spent).toBeLessThanOrEqual(budgetMs + unbounded + 1e-9);
     }
+  });
+  it('decides a class again, without a run, once a path it never measured there is bounded below the winner', async () => {
+    // A slow GPU and a cheap CPU, a budget too small to measure the CPU at T = 1024 on the first call.
+    const { p, run, ran } = planner({ webgpu: { warm: (T) => 150 + T / 4 }, wasm: { warm: (T) => T / 10 } }, { budgetMs: 30 });
+    expect((await run(1024)).path).toBe('webgpu'); // wasm probed on 2, 2 and 64 tokens: bounded at 102 ms, over the 23 ms left
+    expect(await run(8)).toEqual({ result: 'wasm@8', path: 'wasm' }); // measured here: 0.8 ms; the GPU 152 ms
+    ran.length = 0;
+    const spent = p.spent;
+    // wasm's runs at 2, 8 and 64 tokens bound it at 102.4 ms for 1024; the GPU's 406 ms there were its
+    // first run (cold), but its warm 152 ms at 8 tokens bound it below at 1024: wasm wins, unmeasured.
+    expect(await run(1024)).toEqual({ result: 'wasm@1024', path: 'wasm' });
+    expect(ran).toEqual([{ path: 'wasm', T: 1024 }]);
+    expect(p.spent).toBe(spent);
+  });
+  it('keeps a cold winner when its warm cost may still be below the bound', async () => {
+    // As above, but the GPU's warm runs (50 ms at 8 tokens) do not rule out its beating 102 ms at 1024.
+    const { run } = planner({ webgpu: { warm: (T) => 50 + T / 4 }, wasm: { warm: (T) => T / 10 } }, { budgetMs: 30 });
+    await run(1024);
+    await run(8);
+    expect((await run(1024)).path).toBe('webgpu');
   });
 });

@@ -25,6 +25,8 @@ export interface CostBounds {
   lower: number;
   /** Infinity when the path has no finite run at all: nothing is known about it. */
   estimate: number;
+  /** The least upper bound alone (Infinity when none): what the path costs at most, not a guess. */
+  upper: number;
 }
 
 export function costBounds(points: readonly CostPoint[], nToken: number): CostBounds {
@@ -43,7 +45,7 @@ export function costBounds(points: readonly CostPoint[], nToken: number): CostBo
     const slope = Math.max(0, (near.ms - far.ms) / (near.nToken - far.nToken));
     estimate = Math.min(upper, near.ms + slope * (nToken - near.nToken));
   }
-  return { lower, estimate: Math.max(lower, estimate) };
+  return { lower, estimate: Math.max(lower, estimate), upper };
 }
 
 /** Whether a run at T' says anything about T: not across the one-token boundary (see above). */

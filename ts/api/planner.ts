@@ -224,8 +224,33 @@ export class Planner<C extends string> {
   private decided(cls: number): C | undefined {
     if (this.candidates.length === 1) return this.candidates[0];
     const plan = this.table.get<C>(this.key, cls);
-    if (plan && this.candidates.includes(plan.winner)) return plan.winner;
+    if (plan && this.candidates.includes(plan.winner)) return this.revised(plan);
     return this.inferred.get(cls);
+  }
+
+  /**
+   * A class decided while some candidate had not run there (the budget did not reach it) is decided again
+   * once that candidate's runs at other token counts bound its cost at the class's T below the winner's
+   * measured cost: an upper bound (ts/api/cost-bounds.ts), so the switch needs no run. The bound goes
+   * into the plan as a cold cost (an upper bound to other classes, never a lower one).
+   */
+  private revised(plan: ClassPlan<C>): C {
+    for (const path of this.candidates) {
+      if (plan.costs[path] !== undefined) continue;
+      const { upper } = costBounds(this.points(path), plan.nToken);
+      if (upper < this.warmCostAtLeast(plan)) {
+        plan.costs[path] = upper;
+        plan.cold.push(path);
+        plan.winner = path;
+      }
+    }
+    return plan.winner;
+  }
+
+  /** What the winner of a plan costs warm at its T at least: its run there, or if that was cold (one-time work included), its lower bound. */
+  private warmCostAtLeast(plan: ClassPlan<C>): number {
+    const ms = plan.costs[plan.winner] ?? 0;
+    return plan.cold.includes(plan.winner) ? Math.min(ms, costBounds(this.points(plan.winner), plan.nToken).lower) : ms;
   }
 
   /** Before measuring a class: the winner of the nearest measured class (costs vary smoothly in T), else the first preference. */
