@@ -230,9 +230,10 @@ export class Planner<C extends string> {
 
   /**
    * A class decided while some candidate had not run there (the budget did not reach it) is decided again
-   * once that candidate's runs at other token counts bound its cost at the class's T below the winner's
-   * measured cost: an upper bound (ts/api/cost-bounds.ts), so the switch needs no run. The bound goes
-   * into the plan as a cold cost (an upper bound to other classes, never a lower one).
+   * once that candidate's runs at other token counts bound its cost at the class's T below what the winner
+   * costs there warm at least: an upper bound (ts/api/cost-bounds.ts) against a lower one, so the switch
+   * needs no run. The bound goes into the plan as a cold cost (an upper bound to other classes, never a
+   * lower one).
    */
   private revised(plan: ClassPlan<C>): C {
     for (const path of this.candidates) {
