@@ -219,18 +219,21 @@ describe("createMoE backend 'auto'", () => {
     }
   });
 
-  gpuIt('f16 expert weights: both paths within the f16 bound of the f32 reference', async () => {
-    injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));
-    const name = 'softmax top-k';
-    const moe = await api.createMoE(CONFIGS[name], weightsFor(name), { backend: 'auto', device: devices![0], weightDtype: 'f16' });
-    for (const [T, path] of [[257, 'webgpu'], [1, 'wasm']] as const) {
-      const hidden = hiddenOf(T, 400 + T);
-      const r = await moe.forward(hidden, { tokens: T });
-      expect(r.routing.backend).toBe(path);
-      await expectLikeReference(name, T, r, hidden, F16_OUTPUT_BOUND);
-    }
-    moe.destroy();
-  });
+  // f16 and int8 experts: both paths measured, each within its format's bound of the f32 reference.
+  for (const [weightDtype, bound, seed] of [['f16', F16_OUTPUT_BOUND, 400], ['int8', INT8_OUTPUT_BOUND, 600]] as const) {
+    gpuIt(`${weightDtype} expert weights: both paths within the ${weightDtype} bound of the f32 reference`, async () => {
+      injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));
+      const name = 'softmax top-k';
+      const moe = await api.createMoE(CONFIGS[name], weightsFor(name), { backend: 'auto', device: devices![0], weightDtype });
+      for (const [T, path] of [[257, 'webgpu'], [1, 'wasm']] as const) {
+        const hidden = hiddenOf(T, seed + T);
+        const r = await moe.forward(hidden, { tokens: T });
+        expect(r.routing.backend).toBe(path);
+        await expectLikeReference(name, T, r, hidden, bound);
+      }
+      moe.destroy();
+    });
+  }
 
   gpuIt('falls back to the CPU when the GPU device is lost, and says so once', async () => {
     injectCosts((path) => (path === 'webgpu' ? 1 : 10));
@@ -268,16 +271,4 @@ describe("createMoE backend 'auto'", () => {
     expect(timed).toEqual([]);
   });
 
-  gpuIt('int8 expert weights: both paths measured, both within the int8 bound of the f32 reference', async () => {
-    injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));
-    const name = 'softmax top-k';
-    const moe = await api.createMoE(CONFIGS[name], weightsFor(name), { backend: 'auto', device: devices![0], weightDtype: 'int8' });
-    for (const [T, path] of [[257, 'webgpu'], [1, 'wasm']] as const) {
-      const hidden = hiddenOf(T, 600 + T);
-      const r = await moe.forward(hidden, { tokens: T });
-      expect(r.routing.backend).toBe(path);
-      await expectLikeReference(name, T, r, hidden, INT8_OUTPUT_BOUND);
-    }
-    moe.destroy();
-  });
 });
