@@ -37,27 +37,35 @@ function statsOf(samples) {
   };
 }
 
+/** A variant's round of calls: ≥ min samples and ≥ ms in all, timed here — or by the variant itself. */
+async function roundOf(variant, ms, min) {
+  if (typeof variant !== 'function') return variant.round(ms, min);
+  const samples = [];
+  const end = performance.now() + ms;
+  for (let n = 0; n < min || performance.now() < end; n++) {
+    const t0 = performance.now();
+    await variant();
+    samples.push(performance.now() - t0);
+  }
+  return samples;
+}
+
 /**
- * Times several fns (sync or async) of one case in alternating rounds — a, b, c, a, b, c, … — and returns
- * each one's statistics as measure() does. The machine here has slow and fast phases lasting seconds (a
+ * Times several variants of one case in alternating rounds — a, b, c, a, b, c, … — and returns each
+ * one's statistics as measure() does. The machine here has slow and fast phases lasting seconds (a
  * 1-thread FFN took 39 or 46 ms, its 2-thread run 20.5 or 27.5 ms); timed one after the other, two
  * variants can land in different phases and their ratio mixes them, while rounds spread every variant
  * over the same phases. Each gets budget.time ms in all and at least budget.iterations samples.
+ * A variant is a fn (sync or async) timed here per call, or { round(ms, min) → Promise<ms[]> } that
+ * times its own calls — a peer in a worker thread, whose message round trip is not the peer's cost.
  */
-export async function measureInterleaved(fns, budget) {
-  for (const fn of fns) for (let i = 0; i < budget.warmupIterations; i++) await fn();
-  const samples = fns.map(() => []);
+export async function measureInterleaved(variants, budget) {
+  for (const v of variants) await roundOf(v, 0, budget.warmupIterations);
+  const samples = variants.map(() => []);
   const perRound = budget.time / ROUNDS;
   const minPerRound = Math.ceil(budget.iterations / ROUNDS);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, fn] of fns.entries()) {
-      const end = performance.now() + perRound;
-      for (let n = 0; n < minPerRound || performance.now() < end; n++) {
-        const t0 = performance.now();
-        await fn();
-        samples[i].push(performance.now() - t0);
-      }
-    }
+    for (const [i, v] of variants.entries()) samples[i].push(...(await roundOf(v, perRound, minPerRound)));
   }
   return samples.map(statsOf);
 }

@@ -43,16 +43,46 @@ export async function ortNodeMatMul(K, N, w) {
   };
 }
 
-/** Runs the onnxruntime-web MatMul cases in a worker with `threads` WASM threads (see ort-web-worker.mjs). */
-export function ortWebMatMul(threads, K, N, w, cases, budget) {
+/**
+ * onnxruntime-web MatMul C = A · W with `threads` WASM threads, in a worker of its own (ort-web-worker.mjs).
+ * @returns { version, run(a, M) → Promise<Float32Array [M, N]>, round(M, ms, min) → Promise<ms[]>, close() }
+ *   round() times calls of the input last given to run() for that M, inside the worker.
+ */
+export function openOrtWebMatMul(threads, K, N, w) {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./ort-web-worker.mjs', import.meta.url), { workerData: { threads, K, N, w, cases, budget } });
-    worker.once('message', (m) => {
-      worker.terminate();
-      if (m.error) reject(new Error(m.error));
-      else resolve(m);
+    const worker = new Worker(new URL('./ort-web-worker.mjs', import.meta.url), { workerData: { threads, K, N, w } });
+    const pending = new Map();
+    let nextId = 0;
+    const call = (op, args = {}) => new Promise((res, rej) => {
+      const id = nextId++;
+      pending.set(id, { res, rej });
+      worker.postMessage({ id, op, ...args });
     });
-    worker.once('error', reject);
+    worker.on('message', (m) => {
+      if ('ready' in m) {
+        resolve({
+          version: m.ready,
+          run: async (a, M) => (await call('run', { M, a })).out,
+          round: async (M, ms, min) => (await call('round', { M, ms, min })).samples,
+          close: async () => {
+            await call('close');
+            await worker.terminate();
+          },
+        });
+      } else if ('id' in m) {
+        const p = pending.get(m.id);
+        pending.delete(m.id);
+        if (m.error) p.rej(new Error(m.error));
+        else p.res(m);
+      } else {
+        worker.terminate();
+        reject(new Error(m.error));
+      }
+    });
+    worker.once('error', (e) => {
+      for (const p of pending.values()) p.rej(e);
+      reject(e);
+    });
   });
 }
 

@@ -10,10 +10,11 @@
 //                bit-equal to 1 thread before timing).
 // Peers: onnxruntime-node MatMul (native, 1 thread), tfjs-backend-wasm matMul (1 thread), onnxruntime-web
 // wasm MatMul (1 and 2 threads, in worker threads). Every output is checked against an f64 dot product on
-// three rows before it is timed.
+// three rows before it is timed. Per case, ours and the one-thread peers run in alternating rounds
+// (measureInterleaved); onnxruntime-web times its own calls inside its worker.
 import { loadBareGemm, prepareBareGemm } from '../lib/wasm-gemm.mjs';
-import { measure, measureInterleaved } from '../lib/measure.mjs';
-import { loadTfjsWasm, ortNodeMatMul, ortWebMatMul } from '../lib/peers.mjs';
+import { measureInterleaved } from '../lib/measure.mjs';
+import { loadTfjsWasm, openOrtWebMatMul, ortNodeMatMul } from '../lib/peers.mjs';
 
 const MS = [1, 8, 64, 512];
 const SHAPES = [{ K: 1024, N: 512 }, { K: 2048, N: 1408 }];
@@ -41,6 +42,18 @@ function checkRows(c, a, b, M, K, N) {
     }
   }
   return err / scale;
+}
+
+/** onnxruntime-web MatMul on `threads` threads, its output checked for every input. */
+async function ortWebPeer(threads, K, N, w, inputs, checked) {
+  const peer = await openOrtWebMatMul(threads, K, N, w);
+  try {
+    for (const { M, a } of inputs) checked(`onnxruntime-web ${threads}t`, M, await peer.run(a, M), a);
+  } catch (e) {
+    await peer.close();
+    throw e;
+  }
+  return peer;
 }
 
 export async function gemmSuite(ctx) {
@@ -72,48 +85,50 @@ export async function gemmSuite(ctx) {
       if (!(e <= CHECK_TOLERANCE)) throw new Error(`${label} ${caseName(M)}: relative error ${e} against the f64 reference`);
     };
 
+    // Every variant that runs on one thread, ours and the peers', is timed in one interleaved group per M
+    // (bench/lib/measure.mjs), so their ratios compare the same moments of this machine; the 2-thread
+    // peer after them on its own, since its pool's threads spin on after each call.
+    const timed = inputs.map(() => []);
+    const closers = [];
     for (const g of builds) {
       const bare = prepareBareGemm(g, b, N, K, Math.max(...ms));
-      for (const { M, a } of inputs) {
+      inputs.forEach(({ M, a }, i) => {
         checked(`switchyard bare GEMM ${g.variant}`, M, bare.run(a, M), a);
-        add({ case: caseName(M), runtime: 'switchyard', backend: 'wasm', variant: `gemm f32-down-4x8 ${g.variant} 1t`, ours: true, work: work(M), ...(await measure(() => bare.run(a, M), budget)) });
-      }
+        timed[i].push({ row: { runtime: 'switchyard', backend: 'wasm', variant: `gemm f32-down-4x8 ${g.variant} 1t`, ours: true, work: work(M) }, fn: () => bare.run(a, M) });
+      });
     }
 
     const expertWeights = { nExpert: 1, dModel: K, dFF: N, gate: b, up: b, down };
     const experts = wasmBackend.prepareExperts(expertWeights);
     const experts2 = wasm2.prepareExperts(expertWeights);
+    closers.push(() => experts.destroy(), () => experts2.destroy());
     const threads2 = await wasm2.threadsReady();
-    for (const { M, a } of inputs) {
-      const rows = Int32Array.from({ length: M }, (_, i) => i);
+    inputs.forEach(({ M, a }, i) => {
+      const rows = Int32Array.from({ length: M }, (_, r) => r);
       const plan = { offsets: Int32Array.of(0, M), rows, weights: new Float32Array(M).fill(1), slots: rows };
       const one = wasmBackend.runExperts(experts, a, M, plan);
       const two = wasm2.runExperts(experts2, a, M, plan);
-      const ffn1 = { case: caseName(M), runtime: 'switchyard', backend: 'wasm', variant: `expert FFN ${wasmBackend.variant} 1t`, ours: true, work: work(M, true),
-        note: 'SwiGLU, 3 GEMMs (6·M·K·N)' };
-      if (threads2 !== 2 || !new Uint32Array(one.buffer).every((x, i) => x === new Uint32Array(two.buffer)[i])) {
-        add({ ...ffn1, ...(await measure(() => wasmBackend.runExperts(experts, a, M, plan), budget)) });
-        skip(`expert FFN 2t ${caseName(M)}`, new Error(threads2 !== 2 ? `workers did not start (${wasm2.threadsNote})` : 'output differs from 1 thread'));
-        continue;
-      }
-      // 1 and 2 threads in alternating rounds, so their ratio compares the same moments (bench/lib/measure.mjs).
-      const [s1, s2] = await measureInterleaved([() => wasmBackend.runExperts(experts, a, M, plan), () => wasm2.runExperts(experts2, a, M, plan)], budget);
-      add({ ...ffn1, ...s1 });
-      add({
-        case: caseName(M), runtime: 'switchyard', backend: 'wasm', variant: `expert FFN ${wasm2.variant} 2t`, ours: true, work: work(M, true),
-        note: 'options.threads 2', ...s2,
+      timed[i].push({
+        row: { runtime: 'switchyard', backend: 'wasm', variant: `expert FFN ${wasmBackend.variant} 1t`, ours: true, work: work(M, true), note: 'SwiGLU, 3 GEMMs (6·M·K·N)' },
+        fn: () => wasmBackend.runExperts(experts, a, M, plan),
       });
-    }
-    experts.destroy();
-    experts2.destroy();
+      if (threads2 !== 2 || !new Uint32Array(one.buffer).every((x, j) => x === new Uint32Array(two.buffer)[j])) {
+        skip(`expert FFN 2t ${caseName(M)}`, new Error(threads2 !== 2 ? `workers did not start (${wasm2.threadsNote})` : 'output differs from 1 thread'));
+        return;
+      }
+      timed[i].push({
+        row: { runtime: 'switchyard', backend: 'wasm', variant: `expert FFN ${wasm2.variant} 2t`, ours: true, work: work(M, true), note: 'options.threads 2' },
+        fn: () => wasm2.runExperts(experts2, a, M, plan),
+      });
+    });
 
     try {
       const ort = await ortNodeMatMul(K, N, w);
-      for (const { M, a } of inputs) {
+      closers.push(() => ort.release());
+      for (const [i, { M, a }] of inputs.entries()) {
         checked('onnxruntime-node', M, await ort.run(a, M), a);
-        add({ case: caseName(M), runtime: 'onnxruntime-node', backend: 'cpu (native)', variant: 'MatMul 1t', ours: false, work: work(M), ...(await measure(() => ort.run(a, M), budget)) });
+        timed[i].push({ row: { runtime: 'onnxruntime-node', backend: 'cpu (native)', variant: 'MatMul 1t', ours: false, work: work(M) }, fn: () => ort.run(a, M) });
       }
-      await ort.release();
     } catch (e) {
       skip('onnxruntime-node MatMul', e);
     }
@@ -121,7 +136,8 @@ export async function gemmSuite(ctx) {
     try {
       const tf = await loadTfjsWasm();
       const wt = tf.tensor2d(w, [K, N]);
-      for (const { M, a } of inputs) {
+      closers.push(() => wt.dispose());
+      for (const [i, { M, a }] of inputs.entries()) {
         const run = () => {
           const c = tf.tidy(() => tf.matMul(tf.tensor2d(a, [M, K]), wt));
           const out = c.dataSync();
@@ -129,23 +145,35 @@ export async function gemmSuite(ctx) {
           return out;
         };
         checked('tfjs-backend-wasm', M, run(), a);
-        add({ case: caseName(M), runtime: 'tfjs', backend: 'wasm', variant: 'matMul 1t', ours: false, work: work(M), ...(await measure(run, budget)) });
+        timed[i].push({ row: { runtime: 'tfjs', backend: 'wasm', variant: 'matMul 1t', ours: false, work: work(M) }, fn: run });
       }
-      wt.dispose();
     } catch (e) {
       skip('tfjs-backend-wasm matMul', e);
     }
 
-    for (const threads of [1, 2]) {
-      try {
-        const { results } = await ortWebMatMul(threads, K, N, w, inputs, budget);
-        for (const { M, out, ...stats } of results) {
-          checked(`onnxruntime-web ${threads}t`, M, out, inputs.find((i) => i.M === M).a);
-          add({ case: caseName(M), runtime: 'onnxruntime-web', backend: 'wasm', variant: `MatMul ${threads}t`, ours: false, work: work(M), ...stats });
-        }
-      } catch (e) {
-        skip(`onnxruntime-web MatMul ${threads} threads`, e);
+    const ortWebRow = (threads, M) => ({ runtime: 'onnxruntime-web', backend: 'wasm', variant: `MatMul ${threads}t`, ours: false, work: work(M) });
+    try {
+      const web1 = await ortWebPeer(1, K, N, w, inputs, checked);
+      closers.push(() => web1.close());
+      inputs.forEach(({ M }, i) => timed[i].push({ row: ortWebRow(1, M), fn: { round: (ms, min) => web1.round(M, ms, min) } }));
+    } catch (e) {
+      skip('onnxruntime-web MatMul 1 thread', e);
+    }
+
+    for (const [i, { M }] of inputs.entries()) {
+      const stats = await measureInterleaved(timed[i].map((t) => t.fn), budget);
+      timed[i].forEach((t, j) => add({ case: caseName(M), ...t.row, ...stats[j] }));
+    }
+    for (const close of closers) await close();
+
+    try {
+      const web2 = await ortWebPeer(2, K, N, w, inputs, checked);
+      for (const { M } of inputs) {
+        add({ case: caseName(M), ...ortWebRow(2, M), ...(await measureInterleaved([{ round: (ms, min) => web2.round(M, ms, min) }], budget))[0] });
       }
+      await web2.close();
+    } catch (e) {
+      skip('onnxruntime-web MatMul 2 threads', e);
     }
   }
 }
