@@ -8,7 +8,7 @@ import { PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
 import { ACC, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
-import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK } from './weights';
+import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3 × 8 sums) → the first nValid rows at y, y + yStride, … */
 function tileStore(y: usize, yStride: usize, nValid: i32): void {
@@ -27,13 +27,14 @@ function tileStore(y: usize, yStride: usize, nValid: i32): void {
  * @param scales this expert's int8 scales [dModelPad / 8, dFFPad / Q8_BLOCK, 8] (int8 only)
  * @param bias   [dModelPad], or 0
  * @param y      [nRow, dModelPad] out, row-major
- * @param q8     int8 only: scratch of 4 · (roundUp(nRow, 4) + 1) · dFFPad bytes for the rows rounded to i16 (q8.ts)
+ * @param kernelScratch  int8: 4 · (roundUp(nRow, 4) + 1) · dFFPad bytes for the rows rounded to i16 (q8.ts);
+ *               f16: 32 · dFFPad bytes for one panel widened (weights.ts widenPanel), or 0 not to widen
  * @param qBegin, qEnd  the output panels to compute: qBegin % 4 == 0, and qEnd % 4 == 0 or qEnd ≥ dModelPad / 8
  * @param hFold  f16 only: where h scaled by F16_SCALE goes (foldScale), as large as h: h itself when this
  *               call owns h, a buffer of its own when other threads read the same h
  */
 export function down<W>(
-  h: usize, nRow: i32, dFFPad: i32, packed: usize, scales: usize, bias: usize, dModelPad: i32, y: usize, q8: usize,
+  h: usize, nRow: i32, dFFPad: i32, packed: usize, scales: usize, bias: usize, dModelPad: i32, y: usize, kernelScratch: usize,
   qBegin: i32, qEnd: i32, hFold: usize,
 ): void {
   const hTileBytes = <usize>dFFPad << 4;
@@ -47,17 +48,19 @@ export function down<W>(
   const ySingle = y + <usize>(nRow - 1) * yStride;
   const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>hTileBytes);
   // int8: the rows rounded to i16 (q8.ts), as in gate-up.ts.
-  const sx = q8 + (<usize>dFFPad << 1);
+  const sx = kernelScratch + (<usize>dFFPad << 1);
   const qt = sx + (((<usize>dFFPad >> 3) + 15) & ~15);
   const qtBytes = <usize>dFFPad << 3;
   const qs = qt + <usize>nTile * qtBytes;
-  // f16: F16_SCALE into h instead of the weights when it can (weights.ts foldScale): the tiles and the
-  // single row after them, one decision for all, into hFold. (Folded or not, the products are the same.)
-  const fold = foldScale<W>(h, (nTile * 4 + (hasSingle ? 1 : 0)) * dFFPad, hFold);
+  // f16 over several tiles: each panel widened, as in gate-up.ts. Otherwise F16_SCALE into h instead of the
+  // weights when it can (weights.ts foldScale): the tiles and the single row after them, one decision for
+  // all, into hFold. (Widened, folded or not, the products are the same.)
+  const wide = sizeof<W>() == 2 && kernelScratch != 0 && nTile >= WIDEN_MIN_TILES;
+  const fold = !wide && foldScale<W>(h, (nTile * 4 + (hasSingle ? 1 : 0)) * dFFPad, hFold);
   const hk = fold ? hFold : h;
   const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
   if (isQ8<W>()) {
-    if (single) quantizeRow(single, dFFPad, q8, sx);
+    if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
   }
   // Row blocks and panel groups as in gate-up.ts.
@@ -72,8 +75,10 @@ export function down<W>(
         const ps = scales + <usize>q * scaleBytes;
         const pb = bias ? bias + (<usize>q << 5) : 0;
         const yCol = y + (<usize>(q * PANEL) << 2);
+        if (wide) widenPanel(panel, step, dFFPad, kernelScratch);
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
+          else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);
           else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
@@ -82,7 +87,7 @@ export function down<W>(
       if (!single || t1 < nTile) continue;
       if (q1 - q0 == 4) {
         if (isQ8<W>()) {
-          q8Row1x32(q8, sx, packed + <usize>q0 * panelBytes, panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
+          q8Row1x32(kernelScratch, sx, packed + <usize>q0 * panelBytes, panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
             dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
         } else {
           const rb = bias ? bias + (<usize>q0 << 5) : 0;
@@ -93,7 +98,7 @@ export function down<W>(
       } else {
         for (let q = q0; q < q1; q++) {
           const pb = bias ? bias + (<usize>q << 5) : 0;
-          if (isQ8<W>()) q8Row1x8(q8, sx, packed + <usize>q * panelBytes, scales + <usize>q * scaleBytes, dFFPad, pb);
+          if (isQ8<W>()) q8Row1x8(kernelScratch, sx, packed + <usize>q * panelBytes, scales + <usize>q * scaleBytes, dFFPad, pb);
           else if (fold) row1x8Folded(single, packed + <usize>q * panelBytes, dFFPad, pb);
           else row1x8<W>(single, packed + <usize>q * panelBytes, dFFPad, pb);
           memory.copy(ySingle + (<usize>q << 5), ACC, 32);

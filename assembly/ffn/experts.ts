@@ -32,13 +32,13 @@ export const ITEM_DOWN: i32 = 2;
  * kernels of every column (gate-up.ts, down.ts). That is what lets the threaded path split an expert,
  * either way, and still match runExperts bit for bit.
  * h: ITEM_ROWS writes and reads its own; ITEM_GATE_UP writes hShared's columns [p0, p1); ITEM_DOWN reads
- * hShared and takes h as the place for its f16 copy (down.ts hFold). tiles and q8 are the caller's own.
+ * hShared and takes h as the place for its f16 copy (down.ts hFold). tiles and kernelScratch are the caller's own.
  */
 function expertItemOf<W>(
   gu: usize, guScales: usize, guBias: usize, dn: usize, dnScales: usize, dnBias: usize,
   dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
   hidden: usize, rows: usize, kind: i32, e: i32, r0: i32, n: i32, p0: i32, p1: i32, hShared: usize,
-  tiles: usize, h: usize, y: usize, q8: usize,
+  tiles: usize, h: usize, y: usize, kernelScratch: usize,
 ): void {
   const gated = isGated(act);
   const kAlign = isQ8<W>() ? Q8_BLOCK : 4;
@@ -58,14 +58,14 @@ function expertItemOf<W>(
     packTiles(hidden, expertRows, n, dModelK, tiles);
     const gateUpOut = kind == ITEM_ROWS ? h : hShared;
     gateUp<W>(hidden, expertRows, n, dModelK, tiles, gu + <usize>e * guBytes, guScales + <usize>e * guScaleBytes,
-      guBias ? guBias + <usize>e * guBiasBytes : 0, dFFPad, gateUpOut, act, alpha, limit, q8,
+      guBias ? guBias + <usize>e * guBiasBytes : 0, dFFPad, gateUpOut, act, alpha, limit, kernelScratch,
       kind == ITEM_ROWS ? 0 : p0, kind == ITEM_ROWS ? nPanel : p1);
     if (kind == ITEM_GATE_UP) return;
   }
   // ITEM_ROWS folds its own h in place; ITEM_DOWN must leave the shared h as it is for the other threads.
   const hIn = kind == ITEM_ROWS ? h : hShared;
   down<W>(hIn, n, dFFPad, dn + <usize>e * dnBytes, dnScales + <usize>e * dnScaleBytes,
-    dnBias ? dnBias + <usize>e * yStride : 0, dModelPad, y + <usize>r0 * yStride, q8,
+    dnBias ? dnBias + <usize>e * yStride : 0, dModelPad, y + <usize>r0 * yStride, kernelScratch,
     kind == ITEM_ROWS ? 0 : p0, kind == ITEM_ROWS ? nPanelDown : p1, h);
 }
 
@@ -74,16 +74,16 @@ function expertItem(
   weightType: i32, gu: usize, guScales: usize, guBias: usize, dn: usize, dnScales: usize, dnBias: usize,
   dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
   hidden: usize, rows: usize, kind: i32, e: i32, r0: i32, r1: i32, p0: i32, p1: i32, hShared: usize,
-  tiles: usize, h: usize, y: usize, q8: usize,
+  tiles: usize, h: usize, y: usize, kernelScratch: usize,
 ): void {
   const n = r1 - r0;
   if (n <= 0) return;
   if (weightType == WEIGHT_INT8) {
-    expertItemOf<i8>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, kind, e, r0, n, p0, p1, hShared, tiles, h, y, q8);
+    expertItemOf<i8>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, kind, e, r0, n, p0, p1, hShared, tiles, h, y, kernelScratch);
   } else if (weightType == WEIGHT_F16) {
-    expertItemOf<u16>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, kind, e, r0, n, p0, p1, hShared, tiles, h, y, q8);
+    expertItemOf<u16>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, kind, e, r0, n, p0, p1, hShared, tiles, h, y, kernelScratch);
   } else {
-    expertItemOf<f32>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, kind, e, r0, n, p0, p1, hShared, tiles, h, y, q8);
+    expertItemOf<f32>(gu, guScales, guBias, dn, dnScales, dnBias, dModel, dFF, act, alpha, limit, hidden, rows, kind, e, r0, n, p0, p1, hShared, tiles, h, y, kernelScratch);
   }
 }
 
@@ -102,7 +102,9 @@ function expertItem(
  * @param tiles       [roundUp(max rows of one expert, 4), dModelK] scratch: an expert's row tiles (pack.ts)
  * @param h           [roundUp(max rows of one expert, 4), dFFPad] scratch
  * @param y           [nRow, dModelPad] scratch
- * @param q8          [4 · max(dModelK, dFFPad)] bytes of scratch (int8 only: a decode row rounded to i16)
+ * @param kernelScratch  the projections' own scratch, kernelScratchBytes (ts/backends/wasm-experts.ts) for the
+ *                    rows of the largest expert: int8, its rows rounded to i16 (q8.ts); f16, one panel widened
+ *                    (weights.ts widenPanel); f32, none
  * @param order       [nSlot] scratch, nSlot = 1 + the largest slot
  * @param out         [nToken, dModel] out
  */
@@ -111,13 +113,13 @@ export function runExperts(
   nExpert: i32, dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
   hidden: usize, nToken: i32,
   offsets: usize, rows: usize, weights: usize, slots: usize, nRow: i32,
-  tiles: usize, h: usize, y: usize, q8: usize, order: usize, nSlot: i32, out: usize,
+  tiles: usize, h: usize, y: usize, kernelScratch: usize, order: usize, nSlot: i32, out: usize,
 ): void {
   for (let e = 0; e < nExpert; e++) {
     const r0 = load<i32>(offsets + (<usize>e << 2));
     const r1 = load<i32>(offsets + ((<usize>e + 1) << 2));
     expertItem(weightType, guPacked, guScales, guBias, downPacked, downScales, downBias, dModel, dFF, act, alpha, limit,
-      hidden, rows, ITEM_ROWS, e, r0, r1, 0, 0, 0, tiles, h, y, q8);
+      hidden, rows, ITEM_ROWS, e, r0, r1, 0, 0, 0, tiles, h, y, kernelScratch);
   }
   combine(y, roundUp(dModel, PANEL), rows, weights, slots, nRow, order, nSlot, out, nToken, dModel);
 }
@@ -126,17 +128,17 @@ export function runExperts(
  * One work item of the threaded path: plan rows [rowBegin, rowEnd) of expert e, y rows at the same
  * indices; for the column kinds, panels [panelBegin, panelEnd) — of gate/up (ITEM_GATE_UP) or of down
  * (ITEM_DOWN) — and the expert's shared h [roundUp(rowEnd − rowBegin, 4), dFFPad]. Parameters as in
- * runExperts; tiles, h and q8 sized for rowEnd − rowBegin rows, and private to the calling thread.
+ * runExperts; tiles, h and kernelScratch sized for rowEnd − rowBegin rows, and private to the calling thread.
  * rowBegin − offsets[e] must be a multiple of 4, and so must panelBegin (see expertItemOf).
  */
 export function runExpertItem(
   weightType: i32, guPacked: usize, guScales: usize, guBias: usize, downPacked: usize, downScales: usize, downBias: usize,
   dModel: i32, dFF: i32, act: i32, alpha: f32, limit: f32,
   hidden: usize, rows: usize, kind: i32, expert: i32, rowBegin: i32, rowEnd: i32, panelBegin: i32, panelEnd: i32, hShared: usize,
-  tiles: usize, h: usize, y: usize, q8: usize,
+  tiles: usize, h: usize, y: usize, kernelScratch: usize,
 ): void {
   expertItem(weightType, guPacked, guScales, guBias, downPacked, downScales, downBias, dModel, dFF, act, alpha, limit,
-    hidden, rows, kind, expert, rowBegin, rowEnd, panelBegin, panelEnd, hShared, tiles, h, y, q8);
+    hidden, rows, kind, expert, rowBegin, rowEnd, panelBegin, panelEnd, hShared, tiles, h, y, kernelScratch);
 }
 
 /** The combine of runExperts alone, after every work item of runExpertItem has finished. */

@@ -13,7 +13,7 @@ import { GATED_COLS, PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount, transposeStore } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
 import { ACC, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
-import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK } from './weights';
+import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3 × 8 sums) → act → hTile [.][4] at this panel's columns. */
 function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
@@ -42,13 +42,14 @@ function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
  * @param scales this expert's int8 scales [nPanel, dModelK / Q8_BLOCK, 8] (int8 only)
  * @param bias   this expert's panel biases [nPanel, 8], or 0
  * @param h      [roundUp(nRow, 4), dFFPad] out: row tiles, then the single row
- * @param q8     int8 only: scratch of 4 · (roundUp(nRow, 4) + 1) · dModelK bytes for the rows rounded to i16 (q8.ts)
+ * @param kernelScratch  int8: 4 · (roundUp(nRow, 4) + 1) · dModelK bytes for the rows rounded to i16 (q8.ts);
+ *               f16: 32 · dModelK bytes for one panel widened (weights.ts widenPanel), or 0 not to widen
  * @param pBegin, pEnd  the panels to compute: pBegin % 4 == 0, and pEnd % 4 == 0 or pEnd ≥ nPanel (0 and
  *               nPanel for all of h)
  */
 export function gateUp<W>(
   hidden: usize, rows: usize, nRow: i32, dModelK: i32, tiles: usize, packed: usize, scales: usize, bias: usize,
-  dFFPad: i32, h: usize, act: i32, alpha: f32, limit: f32, q8: usize, pBegin: i32, pEnd: i32,
+  dFFPad: i32, h: usize, act: i32, alpha: f32, limit: f32, kernelScratch: usize, pBegin: i32, pEnd: i32,
 ): void {
   const rowBytes = <usize>dModelK << 2;
   const tileBytes = rowBytes << 2;
@@ -65,19 +66,23 @@ export function gateUp<W>(
   const hSingle = h + <usize>nTile * hTileBytes;
   const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>tileBytes);
   // int8: the rows rounded to i16 (q8.ts) — the single row, then the tiles and their scales.
-  const sx = q8 + (<usize>dModelK << 1);
+  const sx = kernelScratch + (<usize>dModelK << 1);
   const qt = sx + (((<usize>dModelK >> 3) + 15) & ~15);
   const qtBytes = <usize>dModelK << 3;
   const qs = qt + <usize>nTile * qtBytes;
-  // f16: the activations take F16_SCALE instead of the weights when they can (weights.ts foldScale): the
-  // tiles in place (scratch), the single row into the tiles' scratch after them — it holds
-  // roundUp(nRow, 4) rows, 3 more than the tiles when a single row is left.
-  const foldTiles = foldScale<W>(tiles, nTile * dModelK * 4, tiles);
+  // f16 over several tiles: each panel widened once to its f32 values, then the f32 kernel (weights.ts
+  // widenPanel). Otherwise the activations take F16_SCALE instead of the weights when they can (weights.ts
+  // foldScale): the tiles in place (scratch), the single row into the tiles' scratch after them — it holds
+  // roundUp(nRow, 4) rows, 3 more than the tiles when a single row is left. Widened panels are not folded:
+  // the weights × 2⁻¹¹² of f16 subnormals are f32 subnormals, which the multiplies take slowly (measured,
+  // M64 d1024 f512: 5.2 ms folded, 4.7 ms not, as f32).
+  const wide = sizeof<W>() == 2 && kernelScratch != 0 && nTile >= WIDEN_MIN_TILES;
+  const foldTiles = !wide && foldScale<W>(tiles, nTile * dModelK * 4, tiles);
   const xFolded = tiles + <usize>nTile * tileBytes;
   const fold = single ? foldScale<W>(single, dModelK, xFolded) : false;
   const x1 = fold ? xFolded : single;
   if (isQ8<W>()) {
-    if (single) quantizeRow(single, dModelK, q8, sx);
+    if (single) quantizeRow(single, dModelK, kernelScratch, sx);
     quantizeTiles(tiles, nTile, dModelK, qt, qs);
   }
   // Row blocks of tiles (layout.ts), each against every panel; four panels at a time, so the single row
@@ -93,8 +98,10 @@ export function gateUp<W>(
         const ps = scales + <usize>p * scaleBytes;
         const pb = bias ? bias + (<usize>p << 5) : 0;
         const hCol = h + <usize>(p * cols << 4);
+        if (wide) widenPanel(panel, step, dModelK, kernelScratch);
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
+          else if (wide) tile4x8<f32>(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb, 32);
           else if (foldTiles) tile4x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           tileEpilogue(hCol + <usize>t * hTileBytes, act, alpha, limit);
@@ -103,7 +110,7 @@ export function gateUp<W>(
       if (!single || t1 < nTile) continue;
       if (p1 - p0 == 4) {
         if (isQ8<W>()) {
-          q8Row1x32(q8, sx, packed + <usize>p0 * panelBytes, panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
+          q8Row1x32(kernelScratch, sx, packed + <usize>p0 * panelBytes, panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
             dModelK, bias ? bias + (<usize>p0 << 5) : 0);
         } else {
           const rb = bias ? bias + (<usize>p0 << 5) : 0;
@@ -118,7 +125,7 @@ export function gateUp<W>(
       } else {
         for (let p = p0; p < p1; p++) {
           const pb = bias ? bias + (<usize>p << 5) : 0;
-          if (isQ8<W>()) q8Row1x8(q8, sx, packed + <usize>p * panelBytes, scales + <usize>p * scaleBytes, dModelK, pb);
+          if (isQ8<W>()) q8Row1x8(kernelScratch, sx, packed + <usize>p * panelBytes, scales + <usize>p * scaleBytes, dModelK, pb);
           else if (fold) row1x8Folded(x1, packed + <usize>p * panelBytes, dModelK, pb);
           else row1x8<W>(x1, packed + <usize>p * panelBytes, dModelK, pb);
           storeRow(act, v128.load(ACC), v128.load(ACC, 16), hSingle + <usize>p * colBytes, alpha, limit);

@@ -157,3 +157,25 @@ export function foldScale<W>(src: usize, n: i32, dst: usize): bool {
   for (let i: usize = 0; i < bytes; i += 16) v128.store(dst + i, f32x4.mul(v128.load(src + i), scale));
   return true;
 }
+
+/**
+ * Row tiles at or above which a projection runs f16 panels through the f32 tile kernel on a widened copy
+ * (widenPanel): the decode is then paid once per panel instead of once per tile. With one tile the copy
+ * costs what it saves.
+ */
+export const WIDEN_MIN_TILES: i32 = 2;
+
+/**
+ * f16 only: one panel's K steps (the first at `panel`, then `step` bytes apart: panelAt, panelStep) into
+ * dst [K][8] as f32 values. Exact, so the f32 kernel's products on them are the f16 kernel's, bit for bit;
+ * each column still sums k in order from its bias (tile.ts), so the sums are too.
+ */
+export function widenPanel(panel: usize, step: usize, K: i32, dst: usize): void {
+  const end = dst + (<usize>K << 5);
+  let p = panel;
+  for (let d = dst; d < end; d += 32) {
+    v128.store(d, weightsLo<u16>(p));
+    v128.store(d, weightsHi<u16>(p), 16);
+    p += step;
+  }
+}

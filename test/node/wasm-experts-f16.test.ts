@@ -1,7 +1,8 @@
 // f16 expert weights give the f32 path's results bit for bit when the f32 weights are the f16 ones
 // widened: the f16 kernels (assembly/ffn/tile.ts, weights.ts) widen every half exactly and sum the same
 // products in the same order as the f32 kernels, whatever their panel layout (whole groups of four
-// interleaved, the rest as they are) and decoding (a widening load, or a plain load split into halves).
+// interleaved, the rest as they are) and decoding (a widening load, a plain load split into halves, or,
+// for two tiles or more, each panel widened once into f32 for the f32 tile kernel).
 // Weights include f16 subnormals, negative ones and signed zeros; shapes have whole panel groups and
 // partial ones; row counts give the single-row kernels, tiles, and both; activations small (the scale folded
 // into them) and large (the per-weight multiply).
@@ -48,7 +49,8 @@ describe.each(builds)('wasm f16 experts = f32 experts on f16 weights, bit for bi
     const w = f16Exact(randomExperts(seed, 'swiglu', 3, dModel, dFF, true, 1.5), seed + 1);
     const f16 = wasm.prepareExperts(w, 'f16');
     const f32 = wasm.prepareExperts(w, 'f32');
-    // Row counts per expert: 1 (single row), 4 (a tile), 5 and 7 (tiles and a single row / a padded tile).
+    // Row counts per expert: 1 (single row), 4 (a tile), 5 (a tile and a single row), 7 and 9 (two tiles,
+    // widened panels: a padded tile / a single row after them).
     for (const [nToken, counts] of [[1, [1, 0, 1]], [7, [4, 5, 7]], [9, [9, 1, 0]]] as [number, number[]][]) {
       const plan = planWithCounts(nToken, counts, seed + nToken);
       for (const large of [false, true]) {

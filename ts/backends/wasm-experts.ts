@@ -47,6 +47,17 @@ export function packedShape(activation: Activation | undefined, dModel: number, 
   };
 }
 
+/**
+ * Bytes of the projections' own scratch (assembly/ffn/experts.ts kernelScratch) for experts of up to rows4
+ * rows (a multiple of 4): int8, the rows rounded to i16 with their scales (q8.ts); f16, one panel widened
+ * to f32 (weights.ts widenPanel); f32, none.
+ */
+export function kernelScratchBytes(dtype: WasmWeightDtype, rows4: number, s: PackedShape): number {
+  const k = Math.max(s.dModelK, s.dFFPad);
+  if (dtype === 'int8') return 4 * (rows4 + 1) * k;
+  return dtype === 'f16' ? 4 * PANEL * k : 0;
+}
+
 /** Column of panel p (0..7) that h column n lands in, for gate (up = gate + 4 when gated). */
 function columnOf(n: number, s: PackedShape): { panel: number; col: number } {
   const cols = s.gated ? GATED_COLS : PANEL;

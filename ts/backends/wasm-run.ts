@@ -4,7 +4,7 @@ import { SwitchyardError } from '../errors.js';
 import type { DispatchPlan } from '../spec/types.js';
 import type { PreparedExperts } from './backend.js';
 import { copyHidden, copyIn, Scratch, type WasmHeap } from './wasm-heap.js';
-import { WasmExperts, type ExpertOwner } from './wasm-experts.js';
+import { kernelScratchBytes, WasmExperts, type ExpertOwner } from './wasm-experts.js';
 
 /** The one-pass export (assembly/index.ts); every pointer is a byte offset into the module's memory. */
 export interface SinglePassExports {
@@ -13,7 +13,7 @@ export interface SinglePassExports {
     downPacked: number, downScales: number, downBias: number, nExpert: number, dModel: number, dFF: number, activation: number, alpha: number, limit: number,
     hidden: number, nToken: number,
     offsets: number, rows: number, weights: number, slots: number, nRow: number,
-    tiles: number, h: number, y: number, q8: number, order: number, nSlot: number, out: number,
+    tiles: number, h: number, y: number, kernelScratch: number, order: number, nSlot: number, out: number,
   ): void;
 }
 
@@ -73,11 +73,10 @@ export function runExpertsSinglePass(
   const { dModelK, dFFPad, dModelPad } = experts.shape;
   // Row tiles round an expert's rows up to 4 (assembly/ffn/pack.ts).
   const maxRows4 = Math.ceil(maxRows / 4) * 4;
-  // int8: an expert's rows rounded to i16 with their scales (assembly/ffn/q8.ts); 0 for other types.
-  const q8Bytes = experts.weightDtype === 'int8' ? 4 * (maxRows4 + 1) * Math.max(dModelK, dFFPad) : 0;
+  const kernelBytes = kernelScratchBytes(experts.weightDtype, maxRows4, experts.shape);
   const span = Scratch.span;
   s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + span(4 * (nExpert + 1)) + 3 * span(4 * nRow)
-    + span(4 * maxRows4 * dModelK) + span(4 * maxRows4 * dFFPad) + span(q8Bytes) + span(4 * nRow * dModelPad) + span(4 * nSlot));
+    + span(4 * maxRows4 * dModelK) + span(4 * maxRows4 * dFFPad) + span(kernelBytes) + span(4 * nRow * dModelPad) + span(4 * nSlot));
   const xPtr = s.take(4 * nToken * dModelK);
   const oPtr = s.take(4 * (nExpert + 1));
   const rPtr = s.take(4 * nRow);
@@ -85,7 +84,7 @@ export function runExpertsSinglePass(
   const slPtr = s.take(4 * nRow);
   const tPtr = s.take(4 * maxRows4 * dModelK);
   const hPtr = s.take(4 * maxRows4 * dFFPad);
-  const q8Ptr = s.take(q8Bytes);
+  const kernelPtr = s.take(kernelBytes);
   const yPtr = s.take(4 * nRow * dModelPad);
   const ordPtr = s.take(4 * nSlot);
   const outPtr = s.take(4 * nToken * dModel);
@@ -99,7 +98,7 @@ export function runExpertsSinglePass(
   const p = experts.ptrs;
   wasm.runExperts(experts.weightType, p.gateUp, p.gateUpScales, p.gateUpBias, p.down, p.downScales, p.downBias,
     nExpert, dModel, dFF, experts.activation, experts.alpha, experts.limit, xPtr, nToken,
-    oPtr, rPtr, wPtr, slPtr, nRow, tPtr, hPtr, yPtr, q8Ptr, ordPtr, nSlot, outPtr);
+    oPtr, rPtr, wPtr, slPtr, nRow, tPtr, hPtr, yPtr, kernelPtr, ordPtr, nSlot, outPtr);
   s.check('runExperts');
   return heap.f32.slice(outPtr >>> 2, (outPtr >>> 2) + nToken * dModel);
 }

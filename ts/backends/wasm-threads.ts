@@ -10,21 +10,25 @@
 // Same answer, bit for bit: see wasm-split.ts for why no cut changes a sum; the combine is unchanged.
 import type { DispatchPlan } from '../spec/types.js';
 import { copyHidden, copyIn, Scratch, type WasmHeap } from './wasm-heap.js';
-import type { WasmExperts } from './wasm-experts.js';
+import { kernelScratchBytes, type PackedShape, type WasmExperts, type WasmWeightDtype } from './wasm-experts.js';
 import { LAYOUT, type WorkerPool } from './wasm-pool.js';
 import { ITEM_DOWN, ITEM_GATE_UP, ITEM_WORDS, type WorkItems } from './wasm-split.js';
 
 const roundUp4 = (n: number): number => Math.ceil(n / 4) * 4;
 
+/** Bytes (or, once taken, addresses) of one thread's scratch regions. */
+type Sizes = { tiles: number; h: number; kernel: number };
+
 /**
- * The kernels' scratch for one thread: tiles and q8 for the rows of its largest item (a column item
- * packs all of its expert's rows), h for a row item's rows — or, f16, a column-split expert's rows: its
- * down items fold the shared h into the thread's own (assembly/ffn/down.ts hFold).
+ * The kernels' scratch for one thread: tiles and the projections' own (kernelScratchBytes) for the rows of
+ * its largest item (a column item packs all of its expert's rows), h for a row item's rows — or, f16, a
+ * column-split expert's rows: its down items fold the shared h into the thread's own (assembly/ffn/down.ts
+ * hFold).
  */
-export function threadScratchBytes(work: WorkItems, dModelK: number, dFFPad: number, dtype: 'f32' | 'f16' | 'int8'): { tiles: number; h: number; q8: number } {
+export function threadScratchBytes(work: WorkItems, shape: PackedShape, dtype: WasmWeightDtype): Sizes {
   const rows4 = roundUp4(Math.max(work.maxRows, work.columnRows));
   const hRows4 = roundUp4(Math.max(work.maxRows, dtype === 'f16' ? work.columnRows : 0));
-  return { tiles: 4 * rows4 * dModelK, h: 4 * hRows4 * dFFPad, q8: dtype === 'int8' ? 4 * (rows4 + 1) * Math.max(dModelK, dFFPad) : 0 };
+  return { tiles: 4 * rows4 * shape.dModelK, h: 4 * hRows4 * shape.dFFPad, kernel: kernelScratchBytes(dtype, rows4, shape) };
 }
 
 /** runExpertItem's arguments before the item, as the workers read them from the control block. */
@@ -42,7 +46,7 @@ export interface ThreadedExports {
     weightType: number, gu: number, guScales: number, guBias: number, dn: number, dnScales: number, dnBias: number,
     dModel: number, dFF: number, act: number, alpha: number, limit: number, hidden: number, rows: number,
     kind: number, expert: number, rowBegin: number, rowEnd: number, panelBegin: number, panelEnd: number, hShared: number,
-    tiles: number, h: number, y: number, q8: number,
+    tiles: number, h: number, y: number, kernelScratch: number,
   ): void;
   combineExperts(
     y: number, dModel: number, rows: number, weights: number, slots: number, nRow: number, order: number, nSlot: number, out: number, nToken: number,
@@ -50,7 +54,6 @@ export interface ThreadedExports {
   useAccumulators(ptr: number): void;
 }
 
-type Sizes = { tiles: number; h: number; q8: number };
 
 /** Writes the job into the control block, each worker's scratch into its slot; returns the main thread's. */
 function writeJob(pool: WorkerPool, participants: number[], heap: WasmHeap, scratch: Scratch, a: JobArgs, work: WorkItems, itemsPtr: number, sizes: Sizes): Sizes {
@@ -68,9 +71,9 @@ function writeJob(pool: WorkerPool, participants: number[], heap: WasmHeap, scra
     const slot = base + thread + 4 * w;
     c[slot + 1] = scratch.take(sizes.tiles);
     c[slot + 2] = scratch.take(sizes.h);
-    c[slot + 3] = scratch.take(sizes.q8);
+    c[slot + 3] = scratch.take(sizes.kernel);
   }
-  return { tiles: scratch.take(sizes.tiles), h: scratch.take(sizes.h), q8: scratch.take(sizes.q8) };
+  return { tiles: scratch.take(sizes.tiles), h: scratch.take(sizes.h), kernel: scratch.take(sizes.kernel) };
 }
 
 /** A job written into memory: what the main thread's share and the combine read. */
@@ -116,10 +119,10 @@ function stageJob(
   const { rows, weights, slots } = plan;
   const nRow = rows.length;
   const { dModelK, dFFPad, dModelPad } = experts.shape;
-  const sizes = threadScratchBytes(work, dModelK, dFFPad, experts.weightDtype);
+  const sizes = threadScratchBytes(work, experts.shape, experts.weightDtype);
   const hSharedBytes = work.columns.reduce((sum, c) => sum + 4 * roundUp4(c.rows) * dFFPad, 0);
   const span = Scratch.span;
-  const perThread = span(sizes.tiles) + span(sizes.h) + span(sizes.q8);
+  const perThread = span(sizes.tiles) + span(sizes.h) + span(sizes.kernel);
   s.reserve(span(4 * nToken * dModelK) + span(4 * nToken * dModel) + 3 * span(4 * nRow) + span(4 * nRow * dModelPad)
     + span(4 * nSlot) + span(4 * ITEM_WORDS * work.nItem) + span(hSharedBytes)
     + (participants.length + 1) * perThread);
@@ -163,7 +166,7 @@ function drainer(pool: WorkerPool, heap: WasmHeap, wasm: ThreadedExports, job: S
       const it = ITEM_WORDS * i;
       wasm.runExpertItem(a.weightType, a.gateUp, a.gateUpScales, a.gateUpBias, a.down, a.downScales, a.downBias, a.dModel,
         a.dFF, a.activation, a.alpha, a.limit, a.hidden, a.rows, items[it], items[it + 1], items[it + 2], items[it + 3],
-        items[it + 4], items[it + 5], items[it + 6], mine.tiles, mine.h, a.y, mine.q8);
+        items[it + 4], items[it + 5], items[it + 6], mine.tiles, mine.h, a.y, mine.kernel);
       if (i < first) pool.finishedFirstPhaseItem(ctrl, first);
     }
   };

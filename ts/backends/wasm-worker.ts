@@ -8,7 +8,7 @@
 // own 128 bytes, says 'ready', then waits for the job generation to move — polling it for idleSpinMs
 // after each job, then asleep in Atomics.wait. Each job it takes part
 // in, it takes work items (wasm-split.ts) from a shared counter until none are left, runs them with its
-// own scratch (tiles, h, q8) and counts itself done; a second-phase item waits first until every
+// own scratch (tiles, h, kernel scratch) and counts itself done; a second-phase item waits first until every
 // first-phase item has finished (wasm-pool.ts). A trap in a kernel is caught, written to the control
 // block, ends the job's items (the barrier opens) and is counted as done, so the main thread reports it
 // instead of waiting forever. When the
@@ -47,7 +47,7 @@ export interface ControlLayout {
   spinMs: number;
   /** ms a worker polls for the next job before it sleeps */
   idleSpinMs: number;
-  /** 4 words per worker: active flag, tiles, h, q8 pointers */
+  /** 4 words per worker: active flag, tiles, h, kernel scratch pointers */
   thread: number;
   /** 1 word per worker: epoch + 1 once it waits for jobs */
   ready: number;
