@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildBenchArtifacts, distDir, root } from './lib/build.mjs';
+import { probeContention } from './lib/contention.mjs';
 import { BUDGETS } from './lib/measure.mjs';
 import { printTable, ratios, throughput } from './lib/table.mjs';
 import { versionOf } from './lib/peers.mjs';
@@ -106,6 +107,10 @@ async function main() {
   };
   console.log(`switchyard bench · ${env.date} · ${env.commit} · node ${env.node} · ${env.cpu} × ${env.cores} · load ${env.loadavgAtStart.map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`wasm build: ${env.switchyardWasm}${env.switchyardWasm === 'simd128' ? ' (pass --relaxed for the FMA build)' : ''} · mode ${env.mode}`);
+  env.contention = await probeContention(gemm.simd128);
+  const { alone, besideFp } = env.contention;
+  console.log(`core probe: bare kernel ${alone.toFixed(1)} GFLOP/s alone, ${besideFp.toFixed(1)} beside FP work on the other core `
+    + `(${(besideFp / alone).toFixed(2)}×: while that lasts, FP-bound runs on 2 threads stay under ~${((2 * besideFp) / alone).toFixed(2)}× their 1-thread speed)`);
 
   const results = [];
   const notes = [];
