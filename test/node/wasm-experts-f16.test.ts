@@ -64,4 +64,19 @@ describe.each(builds)('wasm f16 experts = f32 experts on f16 weights, bit for bi
     f16.destroy();
     f32.destroy();
   });
+
+  // d = 2048: a tile is 32 KiB, so gate/up takes its rows in blocks of 16 tiles (assembly/ffn/layout.ts
+  // ROW_BLOCK_BYTES) and widens every panel again per block; 81 rows make two blocks and a single row.
+  it('swiglu d=2048 dFF=24, 81 rows: widened panels over two row blocks', async () => {
+    const wasm = await backend();
+    const [dModel, dFF, nToken] = [2048, 24, 81];
+    const w = f16Exact(randomExperts(9700, 'swiglu', 2, dModel, dFF, true, 1.5), 9701);
+    const f16 = wasm.prepareExperts(w, 'f16');
+    const f32 = wasm.prepareExperts(w, 'f32');
+    const plan = planWithCounts(nToken, [81, 6], 9702);
+    const hidden = normal(rng(9703), nToken * dModel);
+    expect(bits(wasm.runExperts(f16, hidden, nToken, plan))).toEqual(bits(wasm.runExperts(f32, hidden, nToken, plan)));
+    f16.destroy();
+    f32.destroy();
+  });
 });
