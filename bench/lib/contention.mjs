@@ -8,40 +8,42 @@ import { loadBareGemm, prepareBareGemm } from './wasm-gemm.mjs';
 
 const [M, K, N] = [64, 1024, 512];
 const WARM_MS = 1500;
-const ROUNDS = 5;
+/** Alternating rounds, alone then beside FP work, so both medians span the same phases of the machine. */
+const ROUNDS = 6;
 const ROUND_MS = 150;
 
-/** A scalar floating-point loop that runs until `stop` is set. */
-function spinFp(stop) {
+/** A scalar floating-point loop, run while go[0] is 1, until stop[0] is set. */
+function spinFp(go, stop) {
   let x = 1.5;
-  while (Atomics.load(stop, 0) === 0) for (let i = 0; i < 1e6; i++) x = x * 1.0000001 + 1e-9;
+  while (Atomics.load(stop, 0) === 0) {
+    if (Atomics.load(go, 0) === 0) Atomics.wait(go, 0, 0, 20);
+    else for (let i = 0; i < 1e5; i++) x = x * 1.0000001 + 1e-9;
+  }
   return x;
 }
 
 if (!isMainThread && workerData?.contentionProbe) {
   parentPort.postMessage('started');
-  parentPort.postMessage(spinFp(new Int32Array(workerData.stop)));
+  parentPort.postMessage(spinFp(new Int32Array(workerData.go), new Int32Array(workerData.stop)));
 }
 
-/** Median GFLOP/s of ROUNDS rounds of the bare kernel. */
-function speed(run) {
-  const rates = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const t0 = performance.now();
-    let n = 0;
-    while (performance.now() - t0 < ROUND_MS) {
-      run();
-      n++;
-    }
-    rates.push((2 * M * K * N * n) / (performance.now() - t0) / 1e6);
+/** GFLOP/s of the bare kernel over one round. */
+function rate(run) {
+  const t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < ROUND_MS) {
+    run();
+    n++;
   }
-  return rates.sort((a, b) => a - b)[ROUNDS >> 1];
+  return (2 * M * K * N * n) / (performance.now() - t0) / 1e6;
 }
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /**
  * @param gemmFile the bare GEMM build (lib/build.mjs)
- * @returns { alone, besideFp } GFLOP/s of the bare kernel (M64 K1024 N512) on this thread, with the other
- *   core idle and with it running a floating-point loop; ~3.5 s
+ * @returns { alone, besideFp } median GFLOP/s of the bare kernel (M64 K1024 N512) on this thread, with the
+ *   other core idle and with it running a floating-point loop, in alternating rounds; ~3.6 s
  */
 export async function probeContention(gemmFile) {
   const g = await loadBareGemm(gemmFile);
@@ -51,18 +53,34 @@ export async function probeContention(gemmFile) {
   const run = () => gemm.run(a, M);
   // The first second of a process runs slower (start-up work on the other core): warm past it.
   for (const t0 = performance.now(); performance.now() - t0 < WARM_MS;) run();
-  const alone = speed(run);
+  const go = new SharedArrayBuffer(4);
   const stop = new SharedArrayBuffer(4);
-  const worker = new Worker(new URL(import.meta.url), { workerData: { contentionProbe: true, stop } });
+  const goFlag = new Int32Array(go);
+  const worker = new Worker(new URL(import.meta.url), { workerData: { contentionProbe: true, go, stop } });
   try {
     await new Promise((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
-    const besideFp = speed(run);
-    return { alone, besideFp };
+    // Let the worker's loop reach its optimised code first: interpreted, it barely loads the core.
+    Atomics.store(goFlag, 0, 1);
+    Atomics.notify(goFlag, 0);
+    rate(run);
+    rate(run);
+    Atomics.store(goFlag, 0, 0);
+    const alone = [];
+    const besideFp = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      alone.push(rate(run));
+      Atomics.store(goFlag, 0, 1);
+      Atomics.notify(goFlag, 0);
+      besideFp.push(rate(run));
+      Atomics.store(goFlag, 0, 0);
+    }
+    return { alone: median(alone), besideFp: median(besideFp) };
   } finally {
     Atomics.store(new Int32Array(stop), 0, 1);
+    Atomics.notify(goFlag, 0);
     await worker.terminate();
   }
 }
