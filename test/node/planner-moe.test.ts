@@ -173,6 +173,24 @@ describe("createMoE backend 'auto'", () => {
     again.destroy();
   });
 
+  gpuIt('takes a run that grew its path\'s memory (a larger T than before) as cold, and times it again warm', async () => {
+    // WASM wins at T = 2 and loses at 1000. Its run of the 1000-token call grows its scratch (the WASM
+    // instance is shared by this file's blocks, none of which ran more than 257 tokens), so that time may
+    // include the growth: it is timed again, warm, as a path's first run would be.
+    const timed = injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));
+    const name = 'softmax top-k';
+    const moe = await api.createMoE(CONFIGS[name], weightsFor(name), { backend: 'auto', device: devices![0] });
+    expect((await moe.forward(hiddenOf(2, 600), { tokens: 2 })).routing.backend).toBe('wasm');
+    timed.length = 0;
+    const hidden = hiddenOf(1000, 601);
+    const r = await moe.forward(hidden, { tokens: 1000 });
+    expect(r.routing.backend).toBe('webgpu');
+    expect(timed[0]).toEqual({ path: 'wasm', T: 1000 });
+    expect(timed.filter((run) => run.path === 'wasm')).toEqual([{ path: 'wasm', T: 1000 }, { path: 'wasm', T: 1000 }]);
+    await expectLikeReference(name, 1000, r, hidden);
+    moe.destroy();
+  });
+
   gpuIt('probes a path on a prefix of the call (token ids and sequences cut with it), and returns the whole call', async () => {
     // wasm never ran at T > 2: it is timed on 2 tokens first, which bounds the call well within the budget.
     const timed = injectCosts((path, T) => (path === 'webgpu' ? 5 + 0.01 * T : 0.05 + 0.1 * T));

@@ -7,8 +7,11 @@ import { rng } from '../cases/rng.js';
 
 type Path = 'webgpu' | 'wasm';
 
-/** Milliseconds a warm run of T tokens takes; `cold` is added to a path's first run in a planner. */
-interface CostModel { warm: (T: number) => number; cold?: number; fails?: (T: number) => boolean }
+/**
+ * Milliseconds a warm run of T tokens takes; `cold` is added to a path's first run in a planner, `grow` to
+ * every run at a T larger than the path ran before (its scratch grows: one-time work the path counts).
+ */
+interface CostModel { warm: (T: number) => number; cold?: number; grow?: number; fails?: (T: number) => boolean }
 
 /** A GPU with a fixed launch latency and a cheap slope, a CPU the other way round: they cross at T ≈ 55. */
 const CROSSING: Record<Path, CostModel> = {
@@ -20,6 +23,8 @@ function fakePaths(models: Record<string, CostModel>) {
   let now = 0;
   const ran: { path: string; T: number }[] = [];
   const started = new Set<string>();
+  const largest = new Map<string, number>();
+  const grown = new Map<string, number>();
   const clock = () => now;
   /** The work of one call on `path`: its answer names the path, so a test sees which result came back. */
   const exec = (call: number) => async (path: string, T: number = call) => {
@@ -27,11 +32,16 @@ function fakePaths(models: Record<string, CostModel>) {
     ran.push({ path, T });
     now += m.warm(T) + (started.has(path) ? 0 : m.cold ?? 0);
     started.add(path);
+    if (m.grow !== undefined && T > (largest.get(path) ?? 0)) {
+      now += m.grow;
+      largest.set(path, T);
+      grown.set(path, (grown.get(path) ?? 0) + 1);
+    }
     await Promise.resolve();
     if (m.fails?.(T)) throw new Error(`${path} cannot run T=${T}`);
     return `${path}@${T}`;
   };
-  return { clock, exec, ran, now: () => now };
+  return { clock, exec, ran, now: () => now, oneTimeWork: (path: string) => grown.get(path) ?? 0 };
 }
 
 function planner(models: Record<string, CostModel>, options: { candidates?: Path[]; table?: PlanTable; budgetMs?: number; key?: string } = {}) {
@@ -42,6 +52,7 @@ function planner(models: Record<string, CostModel>, options: { candidates?: Path
     table: options.table ?? new PlanTable(),
     clock: fake.clock,
     budgetMs: options.budgetMs,
+    oneTimeWork: fake.oneTimeWork,
   });
   return { p, ...fake, run: (T: number) => p.run(T, fake.exec(T)) };
 }
@@ -200,6 +211,24 @@ describe('Planner', () => {
     expect((await run(8)).path).toBe('webgpu');
     // The CPU's first run was its two-token probe, so its run on the call was warm: not repeated.
     expect(ran).toEqual([{ path: 'webgpu', T: 8 }, { path: 'wasm', T: 2 }, { path: 'wasm', T: 8 }, { path: 'webgpu', T: 8 }]);
+  });
+
+  it('takes a run that paid one-time work (memory grown for a larger T) as cold, and measures it again warm', async () => {
+    const table = new PlanTable();
+    const { run, ran } = planner({ webgpu: { warm: () => 12 }, wasm: { warm: (T) => T / 10, grow: 8 } }, { table });
+    // webgpu 12 (first), wasm 0.2 + 8 (first, grew), webgpu again warm (12): wasm wins.
+    expect((await run(2)).path).toBe('wasm');
+    ran.length = 0;
+    // The call on wasm grows its scratch again (6.4 + 8 ms): no first run, but not warm either. webgpu is
+    // probed on 4 tokens, run on the call (12 ms), and wasm again, warm (6.4 ms), wins: taken as a warm
+    // cost, its 14.4 ms would have lost to webgpu's 12.
+    const { result, path } = await run(64);
+    expect(path).toBe('wasm');
+    expect(result).toBe('wasm@64');
+    expect(ran).toEqual([{ path: 'wasm', T: 64 }, { path: 'webgpu', T: 4 }, { path: 'webgpu', T: 64 }, { path: 'wasm', T: 64 }]);
+    expect(table.get<Path>('block', shapeClass(64))).toMatchObject({
+      winner: 'wasm', costs: { wasm: expect.closeTo(6.4, 9), webgpu: expect.closeTo(12, 9) }, cold: [],
+    });
   });
 
   it('judges a cold run that alone exceeds the budget on that run', async () => {

@@ -275,12 +275,16 @@ describe.each(builds)('wasm backend, %s build', (build) => {
     const planA = randomPlan(64, 4, 2, rand, false);
     const before = wasm.runExperts(a, hidden, 64, planA);
     b.destroy();
-    // A large call grows the scratch (and the memory) past everything allocated so far.
+    // A large call grows the scratch (and the memory) past everything allocated so far, and counts it as
+    // one-time work (the planner takes such a run as cold); the smaller call after it grows nothing.
     const big = expertWeights(2, 129, 129, rand);
     const c = wasm.prepareExperts(big);
     const bigHidden = randomArray(2048 * 129, rand);
+    const paid = wasm.oneTimeWork;
     wasm.runExperts(c, bigHidden, 2048, randomPlan(2048, 2, 2, rand, false));
+    expect(wasm.oneTimeWork).toBe(paid + 1);
     expect(Array.from(wasm.runExperts(a, hidden, 64, planA))).toEqual(Array.from(before));
+    expect(wasm.oneTimeWork).toBe(paid + 1);
     a.destroy();
     c.destroy();
     expect(() => wasm.runExperts(a, hidden, 64, planA)).toThrow(SwitchyardError);

@@ -27,6 +27,8 @@ export function releasePath(path: BoundPath): void {
 export class BlockPaths {
   private readonly binders: Map<ResolvedBackend, Binder>;
   private readonly bound = new Map<ResolvedBackend, Promise<BoundPath>>();
+  /** The bound paths that have landed, for what must be read without waiting (oneTimeWork). */
+  private readonly landed = new Map<ResolvedBackend, BoundPath>();
 
   constructor(binders: ReadonlyMap<ResolvedBackend, Binder>) {
     this.binders = new Map(binders);
@@ -42,11 +44,25 @@ export class BlockPaths {
     if (!path) {
       const bind = this.binders.get(name);
       if (!bind) return Promise.reject(new Error(`BlockPaths: no path '${name}'`));
-      path = bind();
-      this.bound.set(name, path);
-      path.catch(() => this.bound.delete(name));
+      const bound = bind();
+      path = bound;
+      this.bound.set(name, bound);
+      bound.then((held) => {
+        if (this.bound.get(name) === bound) this.landed.set(name, held);
+      }, () => this.bound.delete(name));
     }
     return path;
+  }
+
+  /**
+   * One-time costs paid so far on a bound path (memory or buffers grown for a larger call): a run during
+   * which this changed paid for more than its work. 0 for a path not bound yet.
+   */
+  oneTimeWork(name: ResolvedBackend): number {
+    const path = this.landed.get(name);
+    if (!path) return 0;
+    // A GPU path may route on its CPU backend, whose scratch grows as well.
+    return path.kind === 'cpu' ? path.backend.oneTimeWork ?? 0 : path.block.oneTimeWork + (path.cpu.oneTimeWork ?? 0);
   }
 
   /** Forgets a path (its device was lost) and releases what it held, as far as a dead device allows. */
@@ -54,6 +70,7 @@ export class BlockPaths {
     const path = this.bound.get(name);
     this.binders.delete(name);
     this.bound.delete(name);
+    this.landed.delete(name);
     const held = await path?.catch(() => undefined);
     if (held) {
       try { releasePath(held); } catch { /* the device is gone; nothing left to release */ }
@@ -69,6 +86,7 @@ export class BlockPaths {
     const bound = [...this.bound.values()];
     this.binders.clear();
     this.bound.clear();
+    this.landed.clear();
     // A bind still in flight is released when it lands.
     for (const path of bound) void path.then(releasePath, () => undefined);
   }

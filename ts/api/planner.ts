@@ -139,6 +139,12 @@ export interface PlannerOptions<C extends string> {
    * paid once, so it is charged to the budget but is no part of what a call costs on that path.
    */
   prepare?: (path: C) => Promise<unknown>;
+  /**
+   * A count of one-time costs the path has paid so far (memory or buffers grown for a larger call). A run
+   * during which it changed is treated as cold, as a path's first run is: its time is an upper bound, not
+   * a cost, and calibration runs the path again warm when the budget allows.
+   */
+  oneTimeWork?: (path: C) => number;
 }
 
 /**
@@ -160,6 +166,7 @@ export class Planner<C extends string> {
   private readonly cost: CostSource<C>;
   private readonly budgetMs: number;
   private readonly prepare: ((path: C) => Promise<unknown>) | undefined;
+  private readonly oneTimeWork: ((path: C) => number) | undefined;
   /** Extra milliseconds calibration spent so far in this block. */
   private spentMs = 0;
   /** Candidates that have completed a run in this block, so their next run pays no one-time costs. */
@@ -182,6 +189,7 @@ export class Planner<C extends string> {
     this.cost = options.cost ?? plannerDefaults.cost;
     this.budgetMs = options.budgetMs ?? plannerDefaults.budgetMs;
     this.prepare = options.prepare;
+    this.oneTimeWork = options.oneTimeWork;
   }
 
   get spent(): number {
@@ -390,15 +398,16 @@ export class Planner<C extends string> {
   }
 
   private async timed<R>(path: C, nToken: number, exec: PathRun<C, R>): Promise<{ result: R; ms: number; prepareMs: number; cold: boolean }> {
-    const cold = !this.warm.has(path);
+    const first = !this.warm.has(path);
     let started = this.clock();
-    if (cold && this.prepare) await this.prepare(path);
+    if (first && this.prepare) await this.prepare(path);
     const prepareMs = this.clock() - started;
+    const paidBefore = this.oneTimeWork?.(path);
     started = this.clock();
     const result = await exec(path, nToken);
     const ms = this.cost(path, nToken, this.clock() - started);
     this.warm.add(path);
-    return { result, ms, prepareMs, cold };
+    return { result, ms, prepareMs, cold: first || this.oneTimeWork?.(path) !== paidBefore };
   }
 }
 

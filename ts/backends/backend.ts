@@ -112,6 +112,11 @@ export interface CpuBackend {
    * workers instead); the facade prefers it when present.
    */
   runExpertsAsync?(experts: PreparedExperts, hidden: Float32Array, nToken: number, plan: DispatchPlan): Promise<Float32Array>;
+  /**
+   * One-time costs this path has paid so far (scratch memory grown for a larger call); a run during which
+   * the count changed was not a warm run. Absent where a path has none.
+   */
+  readonly oneTimeWork?: number;
   /** Diagnostics of a threaded path: threads running now, and runExperts calls split over several. */
   readonly activeThreads?: number;
   readonly threadedCalls?: number;

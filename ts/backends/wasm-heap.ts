@@ -185,6 +185,11 @@ export class Scratch {
   /** Byte offsets of the guards written by the current call (at most MAX_REGIONS + 1). */
   private readonly guards = new Float64Array(MAX_REGIONS + 1);
   private nGuard = 0;
+  /**
+   * Times a call found the block too small and took a larger one: fresh pages, whose first writes fault
+   * them in (milliseconds per MB on some machines). The planner reads it to tell such a run from a warm one.
+   */
+  reallocations = 0;
 
   constructor(heap: WasmHeap) {
     this.heap = heap;
@@ -205,6 +210,7 @@ export class Scratch {
       const size = align16(need + (need >> 2));
       this.ptr = this.heap.alloc(size);
       this.capacity = size;
+      this.reallocations++;
     }
     this.cursor = this.ptr;
     this.nGuard = 0;

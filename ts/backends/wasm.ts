@@ -105,6 +105,10 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     return this.pool?.failure;
   }
 
+  get oneTimeWork(): number {
+    return this.scratch.reallocations;
+  }
+
   /** Threads running right now: workers start with the first prepared experts and stop with the last. */
   get activeThreads(): number {
     return this.pool && this.pool.failure === undefined ? 1 + this.pool.readyWorkers().length : 1;

@@ -101,6 +101,10 @@ export class Block implements GpuMoEBlock {
     this.pipelines.catch(() => undefined);
   }
 
+  get oneTimeWork(): number {
+    return this.ctx.reallocations;
+  }
+
   async ready(): Promise<void> {
     await this.pipelines;
   }
@@ -269,6 +273,7 @@ export class Block implements GpuMoEBlock {
     this.act?.set.destroy();
     this.act = undefined;
     const ctx = this.ctx;
+    ctx.reallocations++;
     const { nExpert, dModel: d } = this;
     const set = ctx.buffers();
     const a = {

@@ -44,6 +44,11 @@ export class GpuContext {
   private uncaptured: GPUError | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private staging: GPUBuffer | undefined;
+  /**
+   * Buffers this device's blocks re-made larger for a larger call so far (staging, activations): a run
+   * that made any paid for allocation and first use, not only for its work (GpuMoEBlock.oneTimeWork).
+   */
+  reallocations = 0;
 
   constructor(readonly device: GPUDevice, maxBindingBytes?: number, gemmTiles?: GemmTiles) {
     const cache = pipelineCaches.get(device) ?? new WeakMap<Kernel, Map<string, Promise<GPUComputePipeline>>>();
@@ -175,6 +180,7 @@ export class GpuContext {
     if (!this.staging || this.staging.size < total) {
       this.staging?.destroy();
       this.staging = device.createBuffer({ label: 'staging', size: Math.max(16, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.reallocations++;
     }
     const staging = this.staging;
     const scopes: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];

@@ -106,6 +106,8 @@ export interface GpuMoEBlock {
    * shader compilation — tens to hundreds of ms on a software adapter — is paid at load, not by a call.
    */
   ready(): Promise<void>;
+  /** One-time costs paid so far on this block's device (buffers re-made larger); as CpuBackend.oneTimeWork. */
+  readonly oneTimeWork: number;
   destroy(): void;
 }
 
