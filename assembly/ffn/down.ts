@@ -7,7 +7,7 @@
 import { PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3 × 8 sums) → the first nValid rows at y, y + yStride, … */
@@ -59,6 +59,8 @@ export function down<W>(
   const fold = !wide && foldScale<W>(h, (nTile * 4 + (hasSingle ? 1 : 0)) * dFFPad, hFold);
   const hk = fold ? hFold : h;
   const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
+  // f16, two rows: two panels at a time, as in gate-up.ts.
+  const pairs = sizeof<W>() == 2 && nRow == 2;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -69,6 +71,21 @@ export function down<W>(
     const t1 = min(t0 + blockTiles, nTile);
     for (let q0 = qBegin; q0 < qStop; q0 += 4) {
       const q1 = min(q0 + 4, qStop);
+      if (pairs && q1 - q0 == 4) {
+        for (let q = q0; q < q1; q += 2) {
+          const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
+          const pb = bias ? bias + (<usize>q << 5) : 0;
+          if (fold) pair2x16Folded(hk, panel, dFFPad, pb);
+          else pair2x16(h, panel, dFFPad, pb);
+          // Rows 0..1 of panel q, then of panel q + 1 (32 bytes of y further).
+          const yCol = y + (<usize>(q * PANEL) << 2);
+          memory.copy(yCol, ACC, 32);
+          memory.copy(yCol + yStride, ACC + 32, 32);
+          memory.copy(yCol + 32, ACC + 64, 32);
+          memory.copy(yCol + yStride + 32, ACC + 96, 32);
+        }
+        continue;
+      }
       for (let q = q0; q < q1; q++) {
         const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
         const step = panelStep<W>(q, dModelPad / PANEL);

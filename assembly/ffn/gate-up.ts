@@ -12,7 +12,7 @@ import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount, transposeStore } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3 × 8 sums) → act → hTile [.][4] at this panel's columns. */
@@ -29,6 +29,22 @@ function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
       ungatedVec(act, v128.load(ACC, 64)), ungatedVec(act, v128.load(ACC, 96)), hTile);
     transposeStore(ungatedVec(act, v128.load(ACC, 16)), ungatedVec(act, v128.load(ACC, 48)),
       ungatedVec(act, v128.load(ACC, 80)), ungatedVec(act, v128.load(ACC, 112)), hTile + 64);
+  }
+}
+
+/** ACC (rows 0..1 × 8 sums of two panels, tile.ts pair2x16) → act → hTile at both panels' columns; rows 2..3 zero. */
+function pairEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
+  const z = f32x4.splat(0);
+  if (isGated(act)) {
+    transposeStore(gatedVec(act, v128.load(ACC), v128.load(ACC, 16), alpha, limit),
+      gatedVec(act, v128.load(ACC, 32), v128.load(ACC, 48), alpha, limit), z, z, hTile);
+    transposeStore(gatedVec(act, v128.load(ACC, 64), v128.load(ACC, 80), alpha, limit),
+      gatedVec(act, v128.load(ACC, 96), v128.load(ACC, 112), alpha, limit), z, z, hTile + 64);
+  } else {
+    transposeStore(ungatedVec(act, v128.load(ACC)), ungatedVec(act, v128.load(ACC, 32)), z, z, hTile);
+    transposeStore(ungatedVec(act, v128.load(ACC, 16)), ungatedVec(act, v128.load(ACC, 48)), z, z, hTile + 64);
+    transposeStore(ungatedVec(act, v128.load(ACC, 64)), ungatedVec(act, v128.load(ACC, 96)), z, z, hTile + 128);
+    transposeStore(ungatedVec(act, v128.load(ACC, 80)), ungatedVec(act, v128.load(ACC, 112)), z, z, hTile + 192);
   }
 }
 
@@ -81,6 +97,9 @@ export function gateUp<W>(
   const xFolded = tiles + <usize>nTile * tileBytes;
   const fold = single ? foldScale<W>(single, dModelK, xFolded) : false;
   const x1 = fold ? xFolded : single;
+  // f16, two rows: one tile, half of it padding; its real rows take two panels at a time (tile.ts pair2x16)
+  // where the panels come in interleaved groups of four.
+  const pairs = sizeof<W>() == 2 && nRow == 2;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dModelK, kernelScratch, sx);
     quantizeTiles(tiles, nTile, dModelK, qt, qs);
@@ -92,6 +111,16 @@ export function gateUp<W>(
     const t1 = min(t0 + blockTiles, nTile);
     for (let p0 = pBegin; p0 < pStop; p0 += 4) {
       const p1 = min(p0 + 4, pStop);
+      if (pairs && p1 - p0 == 4) {
+        for (let p = p0; p < p1; p += 2) {
+          const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
+          const pb = bias ? bias + (<usize>p << 5) : 0;
+          if (foldTiles) pair2x16Folded(tiles, panel, dModelK, pb);
+          else pair2x16(tiles, panel, dModelK, pb);
+          pairEpilogue(h + <usize>(p * cols << 4), act, alpha, limit);
+        }
+        continue;
+      }
       for (let p = p0; p < p1; p++) {
         const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
         const step = panelStep<W>(p, dFFPad / cols);

@@ -11,6 +11,8 @@
 //               than one (measured: 15.6 vs 10.3 GB/s over a 92 MB working set). ACC = panels 0..3 ×
 //               (cols 0..3, 4..7). f16 panels come interleaved in their group of four (weights.ts): one
 //               stream, each step's halves split by highHalfBits into even and odd columns.
+//   pair2x16:   f16 only, rows 0..1 of a tile × two panels of an interleaved group: an expert of two rows.
+//               ACC = panel 0 rows 0..1 × (cols 0..3, 4..7), then panel 1.
 //   row1x8<W>:  one row × one panel (the last nPanel % 4), K unrolled by 4 over four accumulator pairs so
 //               consecutive madds do not wait on each other. ACC = (cols 0..3, 4..7).
 // fold (f16 only): the activations were multiplied by F16_SCALE beforehand (weights.ts foldScale), so the
@@ -148,6 +150,56 @@ export function tile4x8<W>(tile: usize, panel: usize, K: i32, bias: usize, step:
 /** tile4x8 of f16 panels on a tile scaled by foldScale. */
 export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
   tile4x8HalfOf<Folded>(tile, panel, K, bias, step);
+}
+
+// pair2x16 of f16: rows 0 and 1 of a packed tile (pack.ts) × two consecutive panels of an interleaved group
+// (weights.ts), each step's halves split as row1x32HalfOf does. For an expert of two rows, which tile4x8
+// would run as a tile of four, two of them padding: the same 8 accumulators here hold only real sums, for
+// half the multiplies per weight. Each column sums k in order from its bias, as in tile4x8 (the same
+// products: bit-identical). ACC = rows 0..1 × (cols 0..3, 4..7) of the first panel, then of the second.
+// @ts-ignore: decorator
+@inline function pair2x16HalfOf<F>(tile: usize, panel: usize, K: i32, bias: usize): void {
+  let a0 = biasEven(bias, 0), a1 = biasOdd(bias, 0);
+  let b0 = a0, b1 = a1;
+  let c0 = biasEven(bias, 32), c1 = biasOdd(bias, 32);
+  let d0 = c0, d1 = c1;
+  let t = tile;
+  let q = panel - 2;
+  const m = highHalfMask();
+  const end = tile + (<usize>K << 4);
+  while (t < end) {
+    const x0 = v128.load32_splat(t);
+    const x1 = v128.load32_splat(t, 4);
+    let w0 = wHigh<F>(v128.load(q), m);
+    let w1 = wHigh<F>(v128.load(q, 2), m);
+    a0 = madd(x0, w0, a0); a1 = madd(x0, w1, a1);
+    b0 = madd(x1, w0, b0); b1 = madd(x1, w1, b1);
+    w0 = wHigh<F>(v128.load(q, 16), m);
+    w1 = wHigh<F>(v128.load(q, 18), m);
+    c0 = madd(x0, w0, c0); c1 = madd(x0, w1, c1);
+    d0 = madd(x1, w0, d0); d1 = madd(x1, w1, d1);
+    t += 16;
+    q += 64;
+  }
+  v128.store(ACC, a0); v128.store(ACC, a1, 16);
+  v128.store(ACC, b0, 32); v128.store(ACC, b1, 48);
+  v128.store(ACC, c0, 64); v128.store(ACC, c1, 80);
+  v128.store(ACC, d0, 96); v128.store(ACC, d1, 112);
+  unzipAccumulators();
+}
+
+/**
+ * @param tile   [K][4] packed rows (rows 2 and 3 unread)
+ * @param panel  the first of two panels p, p + 1 of one interleaved f16 group (weights.ts panelAt), p even
+ * @param bias   [2][8], or 0
+ */
+export function pair2x16(tile: usize, panel: usize, K: i32, bias: usize): void {
+  pair2x16HalfOf<Unfolded>(tile, panel, K, bias);
+}
+
+/** pair2x16 on a tile scaled by foldScale. */
+export function pair2x16Folded(tile: usize, panel: usize, K: i32, bias: usize): void {
+  pair2x16HalfOf<Folded>(tile, panel, K, bias);
 }
 
 // @ts-ignore: decorator
