@@ -32,6 +32,15 @@ export function useAccumulators(ptr: usize): void {
   ACC = ptr;
 }
 
+/** The 8 accumulators of a kernel into ACC, in order. */
+// @ts-ignore: decorator
+@inline function storeAccumulators(a0: v128, a1: v128, a2: v128, a3: v128, a4: v128, a5: v128, a6: v128, a7: v128): void {
+  v128.store(ACC, a0); v128.store(ACC, a1, 16);
+  v128.store(ACC, a2, 32); v128.store(ACC, a3, 48);
+  v128.store(ACC, a4, 64); v128.store(ACC, a5, 80);
+  v128.store(ACC, a6, 96); v128.store(ACC, a7, 112);
+}
+
 // @ts-ignore: decorator
 @inline function biasLo(bias: usize, at: usize): v128 {
   return bias ? v128.load(bias + at) : f32x4.splat(0);
@@ -96,10 +105,7 @@ type Unfolded = f32;
     a += 32;
     p += step << 1;
   }
-  v128.store(ACC, c00); v128.store(ACC, c01, 16);
-  v128.store(ACC, c10, 32); v128.store(ACC, c11, 48);
-  v128.store(ACC, c20, 64); v128.store(ACC, c21, 80);
-  v128.store(ACC, c30, 96); v128.store(ACC, c31, 112);
+  storeAccumulators(c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 // tile4x8 of f16: each step's halves split as row1x32HalfOf does (two loads 2 bytes apart, highHalfBits),
@@ -130,10 +136,7 @@ type Unfolded = f32;
     a += 16;
     q += step;
   }
-  v128.store(ACC, c00); v128.store(ACC, c01, 16);
-  v128.store(ACC, c10, 32); v128.store(ACC, c11, 48);
-  v128.store(ACC, c20, 64); v128.store(ACC, c21, 80);
-  v128.store(ACC, c30, 96); v128.store(ACC, c31, 112);
+  storeAccumulators(c00, c01, c10, c11, c20, c21, c30, c31);
   unzipAccumulators();
 }
 
@@ -181,10 +184,7 @@ export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize, st
     t += 16;
     q += 64;
   }
-  v128.store(ACC, a0); v128.store(ACC, a1, 16);
-  v128.store(ACC, b0, 32); v128.store(ACC, b1, 48);
-  v128.store(ACC, c0, 64); v128.store(ACC, c1, 80);
-  v128.store(ACC, d0, 96); v128.store(ACC, d1, 112);
+  storeAccumulators(a0, a1, b0, b1, c0, c1, d0, d1);
   unzipAccumulators();
 }
 
@@ -233,10 +233,7 @@ export function pair2x16Folded(tile: usize, panel: usize, K: i32, bias: usize): 
     p += step;
     x += 8;
   }
-  v128.store(ACC, c0); v128.store(ACC, e0, 16);
-  v128.store(ACC, c1, 32); v128.store(ACC, e1, 48);
-  v128.store(ACC, c2, 64); v128.store(ACC, e2, 80);
-  v128.store(ACC, c3, 96); v128.store(ACC, e3, 112);
+  storeAccumulators(c0, e0, c1, e1, c2, e2, c3, e3);
 }
 
 /** Four f16 columns from the high halves of v (weights.ts highHalfBits): widened, or Folded bits as they are. */
@@ -287,10 +284,7 @@ export function pair2x16Folded(tile: usize, panel: usize, K: i32, bias: usize): 
   }
   // Stored as they are, then reordered from memory: shuffling the accumulators here made V8 schedule every
   // load of the loop ahead of the arithmetic and spill four accumulators (a store and a reload per pass).
-  v128.store(ACC, c0); v128.store(ACC, e0, 16);
-  v128.store(ACC, c1, 32); v128.store(ACC, e1, 48);
-  v128.store(ACC, c2, 64); v128.store(ACC, e2, 80);
-  v128.store(ACC, c3, 96); v128.store(ACC, e3, 112);
+  storeAccumulators(c0, e0, c1, e1, c2, e2, c3, e3);
   unzipAccumulators();
 }
 
