@@ -121,9 +121,8 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
     binders.set(cpu.name, () => bindCpu(resolved, options, forced, weightDtype));
   }
   const paths = new BlockPaths(binders);
-  let planner = new Planner<ResolvedBackend>({
-    candidates: paths.names, key, prepare: (name) => paths.get(name), oneTimeWork: (name) => paths.oneTimeWork(name),
-  });
+  const oneTimeWork = (name: ResolvedBackend): number => paths.oneTimeWork(name);
+  let planner = new Planner<ResolvedBackend>({ candidates: paths.names, key, prepare: (name) => paths.get(name), oneTimeWork });
   // The preferred path is bound now, so weights it cannot hold are reported by createMoE itself. Under
   // 'auto' a GPU that cannot hold the weights (limits) is passed over for the CPU.
   try {
@@ -149,7 +148,7 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
         await paths.drop(name);
       }
     }
-    if (held.length < planner.candidates.length) planner = new Planner<ResolvedBackend>({ candidates: held, key: held.length > 1 ? key : '', oneTimeWork: (name) => paths.oneTimeWork(name) });
+    if (held.length < planner.candidates.length) planner = new Planner<ResolvedBackend>({ candidates: held, key: held.length > 1 ? key : '', oneTimeWork });
   }
   return new MoEBlock(config, resolved, paths, planner, fallback);
 }
