@@ -197,6 +197,30 @@ describe('splitWork', () => {
     }
   });
 
+  it('cuts a row item in two where the threads would otherwise end far apart (few items)', () => {
+    const rowsOf = (offsets: number[], nThread: number) => {
+      const { phases } = splitWork(Int32Array.from(offsets), offsets.length - 1, nThread, shape, 'never');
+      const out: number[] = [];
+      for (let i = 0; i < phases[0].nItem; i++) {
+        const [, e, r0, r1] = phases[0].items.subarray(ITEM_WORDS * i, ITEM_WORDS * i + 4);
+        expect((r0 - offsets[e]) % 4).toBe(0);
+        out.push(r1 - r0);
+      }
+      return out;
+    };
+    // 96 rows: three items of 32 would leave one thread two of them (1.5x an even share); 32, 32, 16, 16 is even.
+    expect(rowsOf([0, 96], 2)).toEqual([32, 32, 16, 16]);
+    expect(rowsOf([0, 32, 64, 96], 2)).toEqual([32, 32, 16, 16]);
+    // Even already: left as they are.
+    expect(rowsOf([0, 96], 3)).toEqual([32, 32, 32]);
+    expect(rowsOf([0, 64], 2)).toEqual([32, 32]);
+    expect(rowsOf(Array.from({ length: 9 }, (_, e) => 32 * e), 2)).toEqual(new Array(8).fill(32));
+    // 160 rows: five items of 32 end 96 | 64; with one of them cut, 80 | 80.
+    expect(rowsOf([0, 160], 2)).toEqual([32, 32, 32, 32, 16, 16]);
+    // Nothing left to cut (pieces would go below 16 rows): three items of 20, 20 and 8 rows stay.
+    expect(rowsOf([0, 20, 40, 48], 2)).toEqual([20, 20, 8]);
+  });
+
   it('splits experts by panels: gate/up in phase 1, down in phase 2, each panel once, ranges on multiples of 4', () => {
     const offsets = Int32Array.of(0, 0, 3, 300, 301, 1000);
     for (const nThread of [2, 3, 8]) {
