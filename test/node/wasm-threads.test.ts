@@ -217,8 +217,10 @@ describe('splitWork', () => {
     expect(rowsOf(Array.from({ length: 9 }, (_, e) => 32 * e), 2)).toEqual(new Array(8).fill(32));
     // 160 rows: five items of 32 end 96 | 64; with one of them cut, 80 | 80.
     expect(rowsOf([0, 160], 2)).toEqual([32, 32, 32, 32, 16, 16]);
-    // Nothing left to cut (pieces would go below 16 rows): three items of 20, 20 and 8 rows stay.
+    // Nothing left to cut (pieces would go below 16 rows): items of 20, 20 and 8 rows stay, and so do 102
+    // rows' 28, 28, 28 and 18 (56 | 46; a cut on a multiple of 4 rows would leave 16 and 12).
     expect(rowsOf([0, 20, 40, 48], 2)).toEqual([20, 20, 8]);
+    expect(rowsOf([0, 102], 2)).toEqual([28, 28, 28, 18]);
   });
 
   it('splits experts by panels: gate/up in phase 1, down in phase 2, each panel once, ranges on multiples of 4', () => {

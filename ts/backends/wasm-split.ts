@@ -110,10 +110,10 @@ function toPhase(list: Item[]): Phase {
  * Evening out a job of few items: the threads take the items largest first, each the next when it is free,
  * so their loads end as a greedy longest-first schedule's. While that leaves the busiest thread more than
  * BALANCE_SLACK over an even share — three equal items on two threads: 1.5× — and the phase has fewer than
- * BALANCE_ITEMS_PER_THREAD items per thread, the largest row item of at least 2 · MIN_PIECE_ROWS rows is cut
- * in two. Measured, 2 threads, same-process A/B, expert FFN M96 (three items of 32 rows before): K×N 1024×512
- * 5.30 -> 4.74 and 4.85 -> 4.06 ms, 2048×1408 25.4 -> 21.0 and 26.9 -> 24.7 ms; M160 1024×512 7.11 -> 6.82
- * and 7.68 -> 7.57 ms.
+ * BALANCE_ITEMS_PER_THREAD items per thread, the largest row item that leaves two pieces of MIN_PIECE_ROWS
+ * rows or more is cut in two. Measured, 2 threads, same-process A/B, expert FFN M96 (three items of 32 rows
+ * before): K×N 1024×512 5.30 -> 4.74 and 4.85 -> 4.06 ms, 2048×1408 25.4 -> 21.0 and 26.9 -> 24.7 ms; M160
+ * 1024×512 7.11 -> 6.82 and 7.68 -> 7.57 ms.
  */
 const BALANCE_SLACK = 1.05;
 const BALANCE_ITEMS_PER_THREAD = 4;
@@ -132,19 +132,27 @@ function imbalance(list: readonly Item[], nThread: number): number {
   return total > 0 ? Math.max(...loads) * nThread / total : 1;
 }
 
+/**
+ * Where a row item [r0, r1) is cut in two: a multiple of 4 rows from r0 (which is one from the expert's first
+ * row, so no row tile is cut), both pieces at least MIN_PIECE_ROWS; undefined when they cannot be.
+ */
+function cutOf(r0: number, r1: number): number | undefined {
+  const mid = r0 + roundUp4(Math.ceil((r1 - r0) / 2));
+  return r1 - mid >= MIN_PIECE_ROWS ? mid : undefined;
+}
+
 /** Cuts row items of `list` in two, in place, as the comment on BALANCE_SLACK says. */
 function balanceRowItems(list: Item[], nThread: number): void {
   while (list.length < BALANCE_ITEMS_PER_THREAD * nThread && imbalance(list, nThread) > BALANCE_SLACK) {
     let largest = -1;
     for (let i = 0; i < list.length; i++) {
       const [kind, , r0, r1] = list[i].words;
-      if (kind === ITEM_ROWS && r1 - r0 >= 2 * MIN_PIECE_ROWS && (largest < 0 || list[i].cost > list[largest].cost)) largest = i;
+      if (kind === ITEM_ROWS && cutOf(r0, r1) !== undefined && (largest < 0 || list[i].cost > list[largest].cost)) largest = i;
     }
     if (largest < 0) return;
     const { words, cost } = list[largest];
     const [, e, r0, r1] = words;
-    // A multiple of 4 rows from r0, which is one from the expert's first row: no row tile is cut.
-    const mid = r0 + roundUp4(Math.ceil((r1 - r0) / 2));
+    const mid = cutOf(r0, r1)!;
     const share = (mid - r0) / (r1 - r0);
     list[largest] = { words: [ITEM_ROWS, e, r0, mid, 0, 0, 0], cost: cost * share };
     list.push({ words: [ITEM_ROWS, e, mid, r1, 0, 0, 0], cost: cost * (1 - share) });
