@@ -7,7 +7,7 @@
 import { PANEL, ROW_BLOCK_BYTES } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3 × 8 sums) → the first nValid rows at y, y + yStride, … */
@@ -61,6 +61,7 @@ export function down<W>(
   const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
   // f16, two rows: two panels at a time, as in gate-up.ts.
   const pairs = sizeof<W>() == 2 && nRow == 2;
+  const triple = sizeof<W>() == 2 && nRow == 3;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -96,6 +97,8 @@ export function down<W>(
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
           else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);
+          else if (triple && fold) tile3x8Folded(hk, panel, dFFPad, pb, step);
+          else if (triple) tile3x8(h, panel, dFFPad, pb, step);
           else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));

@@ -3,7 +3,7 @@
 // products in the same order as the f32 kernels, whatever their panel layout (whole groups of four
 // interleaved, the rest as they are) and decoding (a widening load, a plain load split into halves, or,
 // for two tiles or more, each panel widened once into f32 for the f32 tile kernel), and whatever rows a
-// kernel takes at once (four, two, or one).
+// kernel takes at once (four, three, two or one).
 // Weights include f16 subnormals, negative ones and signed zeros; shapes have whole panel groups and
 // partial ones; row counts give the single-row kernels, tiles, and both; activations small (the scale folded
 // into them) and large (the per-weight multiply).
@@ -50,8 +50,9 @@ describe.each(builds)('wasm f16 experts = f32 experts on f16 weights, bit for bi
     const w = f16Exact(randomExperts(seed, 'swiglu', 3, dModel, dFF, true, 1.5), seed + 1);
     const f16 = wasm.prepareExperts(w, 'f16');
     const f32 = wasm.prepareExperts(w, 'f32');
-    // Row counts per expert: 1 (single row), 2 (two panels at a time: pair2x16), 3 and 4 (a tile), 5 (a tile
-    // and a single row), 7 and 9 (two tiles, widened panels: a padded tile / a single row after them).
+    // Row counts per expert: 1 (single row), 2 (two panels at a time: pair2x16), 3 (a tile without its padding
+    // row: tile3x8), 4 (a tile), 5 (a tile and a single row), 7 and 9 (two tiles, widened panels: a padded tile /
+    // a single row after them).
     for (const [nToken, counts] of [[1, [1, 0, 1]], [3, [2, 3, 2]], [7, [4, 5, 7]], [9, [9, 1, 0]]] as [number, number[]][]) {
       const plan = planWithCounts(nToken, counts, seed + nToken);
       for (const large of [false, true]) {
@@ -67,15 +68,16 @@ describe.each(builds)('wasm f16 experts = f32 experts on f16 weights, bit for bi
   });
 
   // Ungated panels hold 8 h columns each (gate/up as in down): two rows through pair2x16 and its epilogue,
-  // beside a tile and a single row; [40, 36] has 5 up panels and 5 down panels (a group and a tail).
-  it.each(['gelu', 'relu'] as const)('%s, two rows per expert', async (activation) => {
+  // three through tile3x8, beside a tile and a single row; [40, 36] has 5 up panels and 5 down panels (a group
+  // and a tail).
+  it.each(['gelu', 'relu'] as const)('%s, two and three rows per expert', async (activation) => {
     const wasm = await backend();
     for (const [dModel, dFF] of [[64, 64], [40, 36]]) {
       const seed = 9800 + dModel + dFF + activation.length;
-      const w = f16Exact(randomExperts(seed, activation, 3, dModel, dFF, true, 1.5), seed + 1);
+      const w = f16Exact(randomExperts(seed, activation, 4, dModel, dFF, true, 1.5), seed + 1);
       const f16 = wasm.prepareExperts(w, 'f16');
       const f32 = wasm.prepareExperts(w, 'f32');
-      const plan = planWithCounts(5, [2, 4, 1], seed + 2);
+      const plan = planWithCounts(5, [2, 3, 4, 1], seed + 2);
       for (const large of [false, true]) {
         const hidden = normal(rng(seed + 3), 5 * dModel);
         if (large) hidden[dModel + 1] = LARGE;

@@ -117,8 +117,8 @@ describe.each(builds)('wasm threads, column split, %s build', (build) => {
     { dtype: 'f32', act: 'relu', bias: true, d: 70, f: 130, counts: [37, 1], threads: 3 },
     { dtype: 'f16', act: 'geglu', bias: true, d: 70, f: 130, counts: [5, 0, 13, 2] },
     { dtype: 'f16', act: 'gelu', bias: false, d: 75, f: 150, counts: [1] },
-    // Two rows: pair2x16 (two panels at a time) within each thread's panel range.
-    { dtype: 'f16', act: 'relu', bias: true, d: 75, f: 150, counts: [2, 2], threads: 3 },
+    // Two and three rows: pair2x16 (two panels at a time) and tile3x8 within each thread's panel range.
+    { dtype: 'f16', act: 'relu', bias: true, d: 75, f: 150, counts: [2, 3], threads: 3 },
     // Activations too large to fold F16_SCALE into (weights.ts foldScale): the per-weight multiply.
     { dtype: 'f16', act: 'swiglu', bias: false, d: 75, f: 150, counts: [6, 9], scale: 5e4 },
     { dtype: 'f16', act: 'swiglu-oai', bias: true, d: 75, f: 150, counts: [3, 33], threads: 3 },
