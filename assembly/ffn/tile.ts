@@ -54,6 +54,9 @@ export function useAccumulators(ptr: usize): void {
 // store and reload every step: f16 blocks at T = 64 ran 20-30 % slower).
 type Folded = i32;
 type Unfolded = f32;
+// The rows a tile kernel multiplies, chosen the same way: all four, or rows 0..2 (row 3 padding).
+type FourRows = i32;
+type ThreeRows = f32;
 
 /** Columns 0..3 of one step of K at p: widened, or for Folded f16 weights their bits as they are. */
 // @ts-ignore: decorator
@@ -110,9 +113,11 @@ type Unfolded = f32;
 }
 
 // tile4x8 of f16: each step's halves split as row1x32HalfOf does (two loads 2 bytes apart, highHalfBits),
-// into accumulators of even and odd columns, put back in column order at the end.
+// into accumulators of even and odd columns, put back in column order at the end. With R = ThreeRows
+// (tile3x8: an expert of three rows), row 3 is padding and left out of the multiplies: its accumulators
+// keep the bias, what the zero row sums to, so ACC is the same bit for bit, for a quarter fewer multiplies.
 // @ts-ignore: decorator
-@inline function tile4x8HalfOf<F>(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
+@inline function tile4x8HalfOf<F, R>(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
   const b0 = biasEven(bias, 0);
   const b1 = biasOdd(bias, 0);
   let c00 = b0, c01 = b1;
@@ -129,11 +134,13 @@ type Unfolded = f32;
     const x0 = v128.load32_splat(a);
     const x1 = v128.load32_splat(a, 4);
     const x2 = v128.load32_splat(a, 8);
-    const x3 = v128.load32_splat(a, 12);
+    const x3 = isInteger<R>() ? v128.load32_splat(a, 12) : f32x4.splat(0);
     c00 = madd(x0, w0, c00); c01 = madd(x0, w1, c01);
     c10 = madd(x1, w0, c10); c11 = madd(x1, w1, c11);
     c20 = madd(x2, w0, c20); c21 = madd(x2, w1, c21);
-    c30 = madd(x3, w0, c30); c31 = madd(x3, w1, c31);
+    if (isInteger<R>()) {
+      c30 = madd(x3, w0, c30); c31 = madd(x3, w1, c31);
+    }
     a += 16;
     q += step;
   }
@@ -141,44 +148,14 @@ type Unfolded = f32;
   unzipAccumulators();
 }
 
-// tile3x8 of f16: tile4x8HalfOf for a tile whose row 3 is padding (an expert of three rows): 6 accumulators,
-// a quarter fewer multiplies per weight. Row 3 of ACC gets the bias alone, which is what the padding row
-// sums to in tile4x8 (its activations are zero), so ACC is the same, bit for bit.
-// @ts-ignore: decorator
-@inline function tile3x8HalfOf<F>(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
-  const b0 = biasEven(bias, 0);
-  const b1 = biasOdd(bias, 0);
-  let c00 = b0, c01 = b1;
-  let c10 = b0, c11 = b1;
-  let c20 = b0, c21 = b1;
-  let a = tile;
-  let q = panel - 2;
-  const m = highHalfMask();
-  const end = tile + (<usize>K << 4);
-  while (a < end) {
-    const w0 = wHigh<F>(v128.load(q), m);
-    const w1 = wHigh<F>(v128.load(q, 2), m);
-    const x0 = v128.load32_splat(a);
-    const x1 = v128.load32_splat(a, 4);
-    const x2 = v128.load32_splat(a, 8);
-    c00 = madd(x0, w0, c00); c01 = madd(x0, w1, c01);
-    c10 = madd(x1, w0, c10); c11 = madd(x1, w1, c11);
-    c20 = madd(x2, w0, c20); c21 = madd(x2, w1, c21);
-    a += 16;
-    q += step;
-  }
-  storeAccumulators(c00, c01, c10, c11, c20, c21, b0, b1);
-  unzipAccumulators();
-}
-
 /** tile4x8 of f16 panels for a tile whose row 3 is padding (its ACC row: the bias). */
 export function tile3x8(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
-  tile3x8HalfOf<Unfolded>(tile, panel, K, bias, step);
+  tile4x8HalfOf<Unfolded, ThreeRows>(tile, panel, K, bias, step);
 }
 
 /** tile3x8 on a tile scaled by foldScale. */
 export function tile3x8Folded(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
-  tile3x8HalfOf<Folded>(tile, panel, K, bias, step);
+  tile4x8HalfOf<Folded, ThreeRows>(tile, panel, K, bias, step);
 }
 
 /**
@@ -187,13 +164,13 @@ export function tile3x8Folded(tile: usize, panel: usize, K: i32, bias: usize, st
  * @param bias   [8], or 0
  */
 export function tile4x8<W>(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
-  if (sizeof<W>() == 2) tile4x8HalfOf<Unfolded>(tile, panel, K, bias, step);
+  if (sizeof<W>() == 2) tile4x8HalfOf<Unfolded, FourRows>(tile, panel, K, bias, step);
   else tile4x8Of<W, Unfolded>(tile, panel, K, bias, step);
 }
 
 /** tile4x8 of f16 panels on a tile scaled by foldScale. */
 export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize, step: usize): void {
-  tile4x8HalfOf<Folded>(tile, panel, K, bias, step);
+  tile4x8HalfOf<Folded, FourRows>(tile, panel, K, bias, step);
 }
 
 // pair2x16 of f16: rows 0 and 1 of a packed tile (pack.ts) × two consecutive panels of an interleaved group
