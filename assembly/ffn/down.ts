@@ -97,8 +97,8 @@ export function down<W>(
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
           else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);
-          else if (triple && fold) tile3x8Folded(hk, panel, dFFPad, pb, step);
-          else if (triple) tile3x8(h, panel, dFFPad, pb, step);
+          else if (triple && fold) tile3x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
+          else if (triple) tile3x8(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));

@@ -133,8 +133,8 @@ export function gateUp<W>(
         for (let t = t0; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
           else if (wide) tile4x8<f32>(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb, 32);
-          else if (triple && foldTiles) tile3x8Folded(tiles, panel, dModelK, pb, step);
-          else if (triple) tile3x8(tiles, panel, dModelK, pb, step);
+          else if (triple && foldTiles) tile3x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
+          else if (triple) tile3x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else if (foldTiles) tile4x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           tileEpilogue(hCol + <usize>t * hTileBytes, act, alpha, limit);
