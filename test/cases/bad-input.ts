@@ -72,6 +72,20 @@ const BAD: BadInput[] = [
     action: (api, backend) => api.route({ kind: 'self', numExperts: E, topK: 1, offset: d - E + 1 }, { tokens: 1, hidden: new Float32Array(d) }, { backend }) },
   { name: 'router weight of the wrong length', code: 'shape', argument: 'input.weight',
     action: (api, backend) => api.route(spec, { tokens: 2, hidden: new Float32Array(2 * d), weight: new Float32Array(E * d + 1) }, { backend }) },
+  { name: 'hidden not a Float32Array', code: 'dtype', argument: 'input.hidden',
+    action: (api, backend) => api.route(spec, { tokens: 2, hidden: new Float64Array(2 * d) as never, weight: new Float32Array(E * d) }, { backend }) },
+  { name: 'hidden without a router weight', code: 'shape', argument: 'input.weight',
+    action: (api, backend) => api.route(spec, { tokens: 2, hidden: new Float32Array(2 * d) }, { backend }) },
+  { name: 'token ids not an Int32Array', code: 'dtype', argument: 'input.tokenIds',
+    action: (api, backend) => api.route({ kind: 'hash', numExperts: E, topK: 1 }, { tokens: 1, tokenIds: Float32Array.of(0) as never }, { backend }) },
+  { name: 'hash table not an Int32Array', code: 'dtype', argument: 'spec.table',
+    action: (api, backend) => api.route({ kind: 'hash', numExperts: E, topK: 1, table: Uint32Array.of(0, 1) as never }, { tokens: 1, tokenIds: Int32Array.of(0) }, { backend }) },
+  { name: 'NaN in selectionBias', code: 'range', argument: 'spec.selectionBias',
+    action: (api, backend) => api.route({ ...spec, selectionBias: Float32Array.of(0, NaN, 0, 0) }, { tokens: 1, logits: new Float32Array(E) }, { backend }) },
+  { name: 'finite hidden whose logits overflow f32', code: 'range', argument: 'input.hidden',
+    action: (api, backend) => api.route(spec, { tokens: 1, hidden: new Float32Array(d).fill(3e38), weight: new Float32Array(E * d).fill(1) }, { backend }) },
+  { name: 'self router logits overflowing f32', code: 'range', argument: 'input.hidden',
+    action: (api, backend) => api.route({ kind: 'self', numExperts: E, topK: 1, temperature: 1e-30 }, { tokens: 1, hidden: new Float32Array(d).fill(1e10) }, { backend }) },
   { name: 'non-integer dModel', code: 'range', argument: 'config.dModel',
     action: (api, backend) => api.createMoE({ ...config, dModel: 6.5 }, weights(), { backend }) },
   { name: 'missing expert weight', code: 'shape', argument: "weights['experts.up']",
@@ -87,6 +101,17 @@ const BAD: BadInput[] = [
     action: async (api, backend) => {
       const moe = await api.createMoE(config, weights(), { backend });
       try { return await moe.forward(new Float32Array(2 * d + 1), { tokens: 2 }); } finally { moe.destroy(); }
+    } },
+  { name: 'hidden not a Float32Array (forward)', code: 'dtype', argument: 'hidden',
+    action: async (api, backend) => {
+      const moe = await api.createMoE(config, weights(), { backend });
+      try { return await moe.forward(new Float64Array(2 * d) as never, { tokens: 2 }); } finally { moe.destroy(); }
+    } },
+  // gate and up reach 6e29, their product 4e59: beyond f32 on every path (∞ on one, NaN on another).
+  { name: 'finite hidden whose block output overflows f32', code: 'range', argument: 'hidden',
+    action: async (api, backend) => {
+      const moe = await api.createMoE(config, weights(), { backend });
+      try { return await moe.forward(new Float32Array(2 * d).fill(1e30), { tokens: 2 }); } finally { moe.destroy(); }
     } },
   { name: 'truncated safetensors', code: 'range', argument: 'safetensors header',
     action: async (api) => api.readSafetensors(new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123])) },

@@ -4,7 +4,7 @@
 import { SwitchyardError, describe } from '../errors.js';
 import type { DispatchPlan, ForwardOptions, ForwardResult, MoE, MoEConfig, ResolvedBackend } from '../spec/types.js';
 import type { ResolvedMoE } from '../spec/moe-config.js';
-import { allFinite, positiveInteger } from '../spec/check.js';
+import { allFinite, finiteResult, positiveInteger } from '../spec/check.js';
 import { sequenceLengthOf, tokenIdsOf } from '../spec/router-input.js';
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
@@ -82,7 +82,10 @@ export class MoEBlock implements MoE {
     const nToken = positiveInteger(options.tokens, 'options.tokens');
     const sequenceLength = sequenceLengthOf(options.sequenceLength, nToken, 'options.sequenceLength');
     const { dModel, router } = this.resolved;
-    if (!(hidden instanceof Float32Array) || hidden.length !== nToken * dModel) {
+    if (!(hidden instanceof Float32Array)) {
+      throw new SwitchyardError('dtype', 'hidden', `expected a Float32Array [tokens=${nToken}, dModel=${dModel}], received ${describe(hidden)}`);
+    }
+    if (hidden.length !== nToken * dModel) {
       throw new SwitchyardError('shape', 'hidden', `expected a Float32Array [tokens=${nToken}, dModel=${dModel}] = ${nToken * dModel} elements, received ${describe(hidden)}`);
     }
     allFinite(hidden, 'hidden', `[${nToken}, ${dModel}]`);
@@ -100,6 +103,9 @@ export class MoEBlock implements MoE {
         ? this.runOn(name, hidden, data)
         : this.runOn(name, hidden.subarray(0, n * dModel), prefixOf(data, n)));
       this.last = path;
+      // Finite inputs can still overflow f32 inside the block (|hidden| ~ 1e30): an error, not ±∞ / NaN.
+      finiteResult(result.routing.logits, router.numExperts, 'hidden', 'the router logits');
+      finiteResult(result.output, dModel, 'hidden', 'the block output');
       return result;
     } catch (e) {
       if (this.destroyed) {

@@ -1,7 +1,8 @@
 // route(): routing alone, on the reference, WASM or WebGPU path.
 import type { RouterInput, RouterSpec, RuntimeOptions, Routing } from '../spec/types.js';
 import { resolveRouterSpec, type ResolvedRouterSpec, type ResolvedTopK } from '../spec/router-spec.js';
-import { resolveRouterInput } from '../spec/router-input.js';
+import { resolveRouterInput, type RouterData } from '../spec/router-input.js';
+import { finiteResult } from '../spec/check.js';
 import { backendOption, cpuPath, requireGpuPath } from './paths.js';
 import { assembleRouting } from './routing-result.js';
 
@@ -37,7 +38,16 @@ export async function route(spec: RouterSpec, input: RouterInput, options?: Pick
       normalize: resolved.normalize, scale: resolved.scale,
     });
     const dims = { nToken: data.nToken, nExpert: resolved.numExperts, nExpertUsed: resolved.topK, sequenceLength: data.sequenceLength };
-    return assembleRouting({ ...selection, logits }, dims, cpu, 'webgpu');
+    return checkedLogits(assembleRouting({ ...selection, logits }, dims, cpu, 'webgpu'), resolved, data);
   }
-  return { ...cpu.route(resolved, data), backend: cpu.name };
+  return checkedLogits({ ...cpu.route(resolved, data), backend: cpu.name }, resolved, data);
+}
+
+/** Logits the router computed (not given: those were checked) must not have overflowed. */
+function checkedLogits(routing: Routing, spec: ResolvedRouterSpec, data: RouterData): Routing {
+  if (data.logits === undefined) {
+    const formula = spec.kind === 'self' ? 'the logits hidden / temperature' : 'the logits hidden · weightᵀ + bias';
+    finiteResult(routing.logits, spec.numExperts, 'input.hidden', formula);
+  }
+  return routing;
 }

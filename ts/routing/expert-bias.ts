@@ -1,7 +1,7 @@
 // The aux-loss-free balancing rule (Wang et al. 2024, arXiv 2408.15664; Megatron-Core
 // _update_router_expert_bias): b_e += rate · sign(mean − N_e), no re-centring, sign(0) = 0.
 import { SwitchyardError, describe } from '../errors.js';
-import { finiteNumber } from '../spec/check.js';
+import { allFinite, finiteNumber } from '../spec/check.js';
 
 /**
  * Updates a selection bias in place from one window's expert load and returns it.
@@ -16,6 +16,7 @@ export function updateExpertBias(bias: Float32Array, load: ArrayLike<number>, ra
     throw new SwitchyardError('shape', 'load', `expected ${bias.length} counts (one per expert), received ${describe(load)}`);
   }
   finiteNumber(rate, 'rate');
+  allFinite(bias, 'bias', `[${bias.length}]`);
   let total = 0;
   for (let e = 0; e < load.length; e++) {
     if (!Number.isFinite(load[e]) || load[e] < 0) throw new SwitchyardError('range', 'load', `expected non-negative counts, received ${load[e]} at expert ${e}`);

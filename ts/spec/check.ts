@@ -50,3 +50,18 @@ export function allFinite(values: Float32Array, argument: string, shape: string)
     }
   }
 }
+
+/**
+ * Rejects a result computed from finite inputs that overflowed f32 (hidden states near 1e30 through a
+ * matmul, say): returned, it would be the silent ±∞ / NaN that allFinite keeps out of the inputs. One f64
+ * sum finds it (no sum of f32 values overflows f64); only then is the element looked up.
+ * @param rowLength  values per row, to name the row (token) and column of the first non-finite value
+ */
+export function finiteResult(values: Float32Array, rowLength: number, argument: string, what: string): void {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i];
+  if (Number.isFinite(sum)) return;
+  const i = values.findIndex((v) => !Number.isFinite(v));
+  throw new SwitchyardError('range', argument,
+    `expected values small enough that ${what} stays finite in f32; it reaches ${values[i]} at token ${Math.floor(i / rowLength)}, column ${i % rowLength}`);
+}

@@ -31,7 +31,10 @@ export function sequenceLengthOf(value: unknown, nToken: number, argument: strin
 }
 
 export function tokenIdsOf(value: unknown, nToken: number, vocab: number | undefined, argument: string): Int32Array {
-  if (!(value instanceof Int32Array) || value.length !== nToken) {
+  if (!(value instanceof Int32Array)) {
+    throw new SwitchyardError('dtype', argument, `expected an Int32Array [tokens=${nToken}], received ${describe(value)}`);
+  }
+  if (value.length !== nToken) {
     throw new SwitchyardError('shape', argument, `expected an Int32Array [tokens=${nToken}], received ${describe(value)}`);
   }
   for (let t = 0; t < nToken; t++) {
@@ -59,7 +62,10 @@ export function resolveRouterInput(input: RouterInput, spec: ResolvedRouterSpec,
     allFinite(data.logits, `${argument}.logits`, `[${nToken}, ${E}]`);
   }
   if (input.hidden !== undefined) {
-    if (!(input.hidden instanceof Float32Array) || input.hidden.length % nToken !== 0 || input.hidden.length === 0) {
+    if (!(input.hidden instanceof Float32Array)) {
+      throw new SwitchyardError('dtype', `${argument}.hidden`, `expected a Float32Array [tokens=${nToken}, dModel], received ${describe(input.hidden)}`);
+    }
+    if (input.hidden.length % nToken !== 0 || input.hidden.length === 0) {
       throw new SwitchyardError('shape', `${argument}.hidden`, `expected a Float32Array [tokens=${nToken}, dModel], received ${describe(input.hidden)}`);
     }
     data.hidden = input.hidden;
@@ -78,6 +84,9 @@ export function resolveRouterInput(input: RouterInput, spec: ResolvedRouterSpec,
     }
   }
   if (needsLogits(spec) && data.logits === undefined && data.weight === undefined) {
+    if (data.hidden !== undefined) {
+      throw new SwitchyardError('shape', `${argument}.weight`, `router '${spec.kind}' computes logits as hidden · weightᵀ + bias: expected weight [numExperts=${E}, dModel=${data.dModel}] beside hidden, received undefined`);
+    }
     throw new SwitchyardError('shape', `${argument}.logits`, `router '${spec.kind}' expected logits [tokens, numExperts], or hidden [tokens, dModel] with weight [numExperts, dModel]; received neither`);
   }
   if (spec.kind === 'self') {

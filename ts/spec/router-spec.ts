@@ -2,7 +2,7 @@
 // field checked against E and k, so a path never sees a spec it would have to second-guess.
 import { SwitchyardError, describe } from '../errors.js';
 import type { RouterSpec, ScoreFunction } from './types.js';
-import { booleanFlag, finiteNumber, float32Array, oneOf, positiveInteger } from './check.js';
+import { allFinite, booleanFlag, finiteNumber, float32Array, oneOf, positiveInteger } from './check.js';
 
 export interface ResolvedCapacity {
   /** C, or undefined to derive it per call as ceil(L·k/E · factor). */
@@ -143,9 +143,20 @@ function capacityOf(value: unknown, argument: string): ResolvedCapacity | undefi
   };
 }
 
+/** A selection bias [E]: it ranks experts, so NaN (which orders nowhere) and ±∞ are refused. */
+function selectionBiasOf(value: unknown, E: number, argument: string): Float32Array | undefined {
+  if (value === undefined) return undefined;
+  const bias = float32Array(value, E, `[numExperts=${E}]`, argument);
+  allFinite(bias, argument, `[${E}]`);
+  return bias;
+}
+
 function hashTableOf(value: unknown, E: number, k: number, argument: string): Int32Array | undefined {
   if (value === undefined) return undefined;
-  if (!(value instanceof Int32Array) || value.length === 0 || value.length % k !== 0) {
+  if (!(value instanceof Int32Array)) {
+    throw new SwitchyardError('dtype', argument, `expected an Int32Array [vocab, topK=${k}], received ${describe(value)}`);
+  }
+  if (value.length === 0 || value.length % k !== 0) {
     throw new SwitchyardError('shape', argument, `expected an Int32Array [vocab, topK=${k}], received ${describe(value)}`);
   }
   for (let v = 0; v < value.length / k; v++) {
@@ -177,7 +188,7 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
     case 'topk':
       return {
         kind, ...base, ...scoring(s, argument, false),
-        selectionBias: s.selectionBias === undefined ? undefined : float32Array(s.selectionBias, numExperts, `[numExperts=${numExperts}]`, `${argument}.selectionBias`),
+        selectionBias: selectionBiasOf(s.selectionBias, numExperts, `${argument}.selectionBias`),
         groups: groupsOf(s.groups, numExperts, topK, `${argument}.groups`),
         capacity: capacityOf(s.capacity, `${argument}.capacity`),
       };
