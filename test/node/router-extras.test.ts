@@ -3,6 +3,7 @@
 // reference path with seeded logits.
 import { describe, expect, it, vi } from 'vitest';
 import { route } from '../../ts/api/route.js';
+import { route as routeInNode } from '../../ts/entry/node.js';
 import { SwitchyardError } from '../../ts/errors.js';
 import { balancedHashTable } from '../../ts/routing/hash-table.js';
 import { RouterMonitor } from '../../ts/routing/monitor.js';
@@ -86,6 +87,7 @@ describe('updateExpertBias', () => {
     expect(codeOf(() => updateExpertBias(new Float32Array(2), [1, -1]))).toBe('range');
     expect(codeOf(() => updateExpertBias(new Float32Array(2), [1, Number.NaN]))).toBe('range');
     expect(codeOf(() => updateExpertBias(new Float32Array(2), [1, 1], Number.POSITIVE_INFINITY))).toBe('range');
+    expect(codeOf(() => updateExpertBias(Float32Array.of(Number.NaN, 0), [1, 2]))).toBe('range');
   });
 });
 
@@ -109,6 +111,24 @@ describe('RouterMonitor', () => {
     expect(monitor.globalAux(3)).toBeCloseTo(whole.losses.aux, -Math.log10(AUX_REL_TOL * whole.losses.aux));
     expect(Math.abs(monitor.globalAux(3) - whole.losses.aux) / whole.losses.aux).toBeLessThan(AUX_REL_TOL);
     expect(monitor.recordedLayers()).toEqual([3]);
+  });
+
+  // One call recorded: the monitor's aux is the call's own, for every router kind — the monitor and the
+  // losses read one distribution (routing.probs, sum-normalised), Sinkhorn top-1's σ(z) included.
+  it.each<[string, RouterSpec]>([
+    ['topk softmax', { kind: 'topk', numExperts: E, topK: k }],
+    ['topk sigmoid', { kind: 'topk', numExperts: E, topK: k, score: 'sigmoid' }],
+    ['sinkhorn top-1', { kind: 'sinkhorn', numExperts: E, topK: 1 }],
+    ['sinkhorn top-2', { kind: 'sinkhorn', numExperts: E, topK: 2 }],
+    ['expert choice', { kind: 'expert-choice', numExperts: E, topK: E, capacityFactor: 1 }],
+  ])('globalAux of one call equals its losses.aux on both CPU paths: %s', async (_, kindSpec) => {
+    const z = logits(20, E, SEED + 2);
+    for (const backend of ['reference', 'wasm'] as const) {
+      const r = await routeInNode(kindSpec, { tokens: 20, logits: z }, { backend });
+      const monitor = new RouterMonitor();
+      monitor.record(r, 0);
+      expect(Math.abs(monitor.globalAux(0) - r.losses.aux) / r.losses.aux, backend).toBeLessThan(AUX_REL_TOL);
+    }
   });
 
   it('keeps the load history per layer, oldest first, as copies', async () => {

@@ -164,6 +164,7 @@ export function routeOnWasm(wasm: WasmRouterExports, heap: WasmHeap, scratch: Sc
 
   // What the aux loss reads (DESIGN.md §3 losses; the reference's lossProbs), and whether the selection's
   // own top-k may stand in for the loss's: only when it ranked these very scores (softmax, no bias/groups).
+  let lossScores = r.scores;
   let lossNormalize = 0;
   let lossSelected = 0;
   let lseReady = false;
@@ -206,7 +207,7 @@ export function routeOnWasm(wasm: WasmRouterExports, heap: WasmHeap, scratch: Sc
       break;
     }
     case 'sinkhorn': {
-      // Softmax for the aux loss (and the mixing weights when k > 1); the plan only selects.
+      // Softmax: the mixing weights when k > 1, and the logsumexp of the z-loss. The plan only selects.
       softmaxScores(k > 1);
       const w = r.work;
       wasm.sinkhorn(r.logits, T, E, spec.tolerance, spec.maxIterations, r.plan, w, w + 8 * T, w + 16 * T, w + 16 * T + 8 * E);
@@ -214,6 +215,11 @@ export function routeOnWasm(wasm: WasmRouterExports, heap: WasmHeap, scratch: Sc
       // Megatron-Core mixes with the original logits: σ(z) for top-1, softmax over E otherwise, no renorm.
       if (k === 1) wasm.scoreLogits(r.logits, T, E, SCORE_CODE.sigmoid, r.plan, r.probs, 0);
       wasm.gatherWeights(k === 1 ? r.plan : r.scores, r.indices, T, E, k, 0, 1, r.weights);
+      // The aux loss reads the scores routing.probs reports, σ sum-normalised when k = 1 (as the reference).
+      if (k === 1) {
+        lossScores = r.plan;
+        lossNormalize = 1;
+      }
       break;
     }
     case 'expert-choice': {
@@ -225,7 +231,7 @@ export function routeOnWasm(wasm: WasmRouterExports, heap: WasmHeap, scratch: Sc
   }
 
   // The aux loss counts a plain top-k, before capacity drops anything.
-  wasm.auxLoss(r.scores, T, E, K, S ?? 0, lossNormalize, lossSelected, r.work, r.losses);
+  wasm.auxLoss(lossScores, T, E, K, S ?? 0, lossNormalize, lossSelected, r.work, r.losses);
   const listBytes = 4 * L * k;
   const capOffsets = r.work + listBytes;
   const capCursor = capOffsets + 4 * (E + 1);

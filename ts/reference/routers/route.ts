@@ -99,7 +99,9 @@ function select(spec: ResolvedRouterSpec, data: RouterData, logits: Float32Array
       // Megatron-Core mixes with the original logits: σ(z) for top-1, softmax over E otherwise, no renorm.
       const probs = scoreLogits(logits!, T, E, k === 1 ? 'sigmoid' : 'softmax');
       const weights = gatherScores(probs, indices, T, E, k, { score: 'softmax', normalize: false, scale: 1 });
-      return { indices, weights, probs, lossProbs: scoreLogits(logits!, T, E, 'softmax'), routed: T * k };
+      // The aux loss reads these scores as it reads any router's (sum-normalised when sigmoid), so aux,
+      // tokenEntropy and RouterMonitor see one distribution, the one routing.probs reports.
+      return { indices, weights, probs, lossProbs: lossDistribution(probs, T, E, k === 1 ? 'sigmoid' : 'softmax'), routed: T * k };
     }
     case 'expert-choice': {
       const probs = scoreLogits(logits!, T, E, 'softmax');
