@@ -10,7 +10,15 @@ export interface ReferenceExperts extends PreparedExperts {
 
 export function prepareReferenceExperts(weights: ExpertWeights): ReferenceExperts {
   const { nExpert, dModel, dFF } = weights;
-  return { nExpert, dModel, dFF, weights, destroy() {} };
+  // A copy, as the fast paths' packing is: the block then answers the same whether or not the caller
+  // reuses its weight buffers (or the checkpoint's bytes) after createMoE.
+  const own = <A extends Float32Array | undefined>(a: A): A => a?.slice() as A;
+  const copied: ExpertWeights = {
+    ...weights,
+    gate: own(weights.gate), up: own(weights.up), down: own(weights.down),
+    gateBias: own(weights.gateBias), upBias: own(weights.upBias), downBias: own(weights.downBias),
+  };
+  return { nExpert, dModel, dFF, weights: copied, destroy() {} };
 }
 
 /** y = down_e h + downBias_e with h from the activation of (gate_e x, up_e x); writes y [dModel] (f64). */

@@ -132,8 +132,12 @@ export function resolveMoE(config: MoEConfig, weights: Record<string, TensorLike
     read.add(name);
     return weightOf(weights, name, shape, required);
   };
-  const routerWeight = take('router.weight', [E, dModel], needsLogits(dims.router));
-  const router = withSelectionBias(dims.router, take('router.selection_bias', [E], false));
+  // The router's small tensors are read on every call by every path: copied, so that a caller reusing its
+  // buffers after createMoE changes nothing (the experts' are copied by each path's prepareExperts).
+  const takeCopy = (name: string, shape: number[], required: boolean): Float32Array | undefined =>
+    take(name, shape, required)?.slice();
+  const routerWeight = takeCopy('router.weight', [E, dModel], needsLogits(dims.router));
+  const router = withSelectionBias(dims.router, takeCopy('router.selection_bias', [E], false));
   if (router.kind === 'self') {
     const offset = router.offset ?? dModel - E;
     if (offset < 0 || offset + E > dModel) {
@@ -159,10 +163,10 @@ export function resolveMoE(config: MoEConfig, weights: Record<string, TensorLike
         up: take('shared.up', [f, dModel], true)!,
         down: take('shared.down', [dModel, f], true)!,
       },
-      gate: dims.shared.gated ? take('shared.router', [1, dModel], true) : undefined,
+      gate: dims.shared.gated ? takeCopy('shared.router', [1, dModel], true) : undefined,
     };
   }
-  const routerBias = take('router.bias', [E], false);
+  const routerBias = takeCopy('router.bias', [E], false);
   const unread = Object.keys(weights).find((name) => !read.has(name));
   if (unread !== undefined) {
     throw new SwitchyardError('config', `weights['${unread}']`, 'given, but the config does not use it (check expert.activation, expert.bias and shared)');

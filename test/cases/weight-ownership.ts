@@ -1,0 +1,46 @@
+// createMoE takes its weights at load: a caller that reuses or overwrites its buffers afterwards (a
+// loader's scratch, a checkpoint's bytes) must not change what the block computes — on any path, the
+// reference included, whose copy is the only thing that keeps it agreeing with the fast paths then.
+import { expectExact } from './compare.js';
+import { normal, rng } from './rng.js';
+import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
+
+const d = 12;
+const f = 10;
+const E = 4;
+const T = 5;
+
+async function run(ctx: CaseContext): Promise<void> {
+  const random = rng(31);
+  const w: Record<string, Float32Array> = {
+    'router.weight': normal(random, E * d, 0.5),
+    'router.bias': normal(random, E, 0.1),
+    'experts.gate': normal(random, E * f * d, 0.3),
+    'experts.up': normal(random, E * f * d, 0.3),
+    'experts.down': normal(random, E * d * f, 0.3),
+    'experts.gate_bias': normal(random, E * f, 0.1),
+    'experts.up_bias': normal(random, E * f, 0.1),
+    'experts.down_bias': normal(random, E * d, 0.1),
+  };
+  const hidden = normal(random, T * d, 1);
+  const moe = await ctx.api.createMoE(
+    { dModel: d, router: { kind: 'topk', numExperts: E, topK: 2, normalize: true }, expert: { dFF: f, activation: 'swiglu', bias: true } },
+    w, { backend: ctx.backend },
+  );
+  try {
+    const before = await moe.forward(hidden, { tokens: T });
+    for (const values of Object.values(w)) values.fill(0.25);
+    const after = await moe.forward(hidden, { tokens: T });
+    if (after.routing.backend !== ctx.backend) throw new CaseFailure(`ran on ${after.routing.backend}, expected ${ctx.backend}`);
+    expectExact('indices after the caller overwrote its weights', after.routing.indices, before.routing.indices);
+    expectExact('output after the caller overwrote its weights', after.output, before.output);
+  } finally {
+    moe.destroy();
+  }
+}
+
+export const weightOwnershipCases: ConformanceCase[] = [{
+  name: 'weights are the block\'s own from createMoE: overwriting the caller\'s buffers changes nothing',
+  backends: ['reference', 'wasm', 'webgpu'],
+  run,
+}];
