@@ -240,6 +240,13 @@ describe('huggingFaceToCanonical: errors', () => {
     expectError(() => run({ ...full, [`${prefix}gate.weight`]: new Float32Array(E * d + 1) }), 'shape', `${prefix}gate.weight`);
     expectError(() => run({ ...full, [`${prefix}gate.weight`]: { dtype: 'i32', shape: [E, d], data: new Int32Array(E * d) } }),
       'dtype', `${prefix}gate.weight`);
+    const withNaN = (name: string, n: number): Record<string, TensorLike> => {
+      const data = new Float32Array(n).fill(0.5);
+      data[n - 1] = Number.NaN;
+      return { ...full, [name]: { dtype: 'f32', shape: full[name].shape, data } };
+    };
+    expectError(() => run(withNaN(`${prefix}gate.weight`, E * d)), 'range', `${prefix}gate.weight`);
+    expectError(() => run(withNaN(`${prefix}experts.3.w2.weight`, d * dFF)), 'range', `${prefix}experts.3.w2.weight`);
 
     const fused = { 'gate.weight': golden.tensors.get('gate.weight')!, 'experts.gate_up_proj': golden.tensors.get('experts.gate_up_proj')! };
     expectError(() => huggingFaceToCanonical({ config, tensors: fused, modelType: 'mixtral' }), 'shape', 'experts.down_proj');

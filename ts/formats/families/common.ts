@@ -5,6 +5,7 @@
 import { SwitchyardError, describe } from '../../errors.js';
 import type { MoEConfig, TensorLike } from '../../spec/types.js';
 import { shapeSize, tensorShape, toFloat32 } from '../dtype.js';
+import { allFinite } from '../../spec/check.js';
 
 /** Looks tensors up by their full checkpoint name. */
 export interface TensorSource {
@@ -167,7 +168,11 @@ export function takeF32(ctx: FamilyContext, name: string, shape: readonly number
     const received = Array.isArray(got) || got === undefined ? `[${tensorShape(t).join(', ')}]` : describe(got);
     throw new SwitchyardError('shape', full, `expected [${shape.join(', ')}], got ${received}`);
   }
-  return toFloat32(t, full);
+  const values = toFloat32(t, full);
+  // Checked here too (createMoE checks again), so that a NaN names the checkpoint's tensor, not its
+  // canonical name.
+  allFinite(values, full, `[${shape.join(', ')}]`);
+  return values;
 }
 
 /** Per-expert on-disk names of the three SwiGLU projections, gate / up / down. */
