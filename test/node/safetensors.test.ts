@@ -109,6 +109,15 @@ describe('readSafetensors: round trip', () => {
     }
   });
 
+  it('reads any view by the bytes it covers, and refuses what is not bytes', () => {
+    const bytes = encodeSafetensors(entries, { format: 'pt', note: 'x' });
+    const host = new Uint8Array(bytes.length + 8);
+    host.set(bytes, 8);
+    check(readSafetensors(new DataView(host.buffer, 8, bytes.length) as never));
+    check(readSafetensors(new Int8Array(host.buffer, 8, bytes.length) as never));
+    for (const bad of [undefined, null, 'file', [1, 2, 3]]) expectError(() => readSafetensors(bad as never), 'dtype', 'bytes');
+  });
+
   it('keeps a "__proto__" metadata key as plain data', () => {
     const file = readSafetensors(rawFile('{"__metadata__":{"__proto__":"p","k":"v"}}'));
     expect(Object.getPrototypeOf(file.metadata)).toBe(Object.prototype);

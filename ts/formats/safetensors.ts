@@ -10,7 +10,7 @@
 // reader can be made to copy by the file size (otherwise a million entries aliasing one misaligned region
 // would each be copied). Tensor data is little-endian; on a big-endian host it is copied and byte-swapped.
 
-import { SwitchyardError } from '../errors.js';
+import { SwitchyardError, describe } from '../errors.js';
 import type { Dtype, Tensor } from '../spec/types.js';
 import { DTYPE_SIZE } from './dtype.js';
 
@@ -44,8 +44,18 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * const file = readSafetensors(new Uint8Array(await (await fetch(url)).arrayBuffer()));
  * const w = toFloat32(file.tensors.get('model.layers.0.block_sparse_moe.gate.weight')!, 'gate.weight');
  */
+/** The file's bytes: a buffer, or any view read as the bytes it covers (never converted element by element). */
+function fileBytes(bytes: unknown): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && bytes instanceof SharedArrayBuffer)) {
+    return new Uint8Array(bytes);
+  }
+  throw new SwitchyardError('dtype', 'bytes', `expected the file as an ArrayBuffer or Uint8Array, received ${describe(bytes)}`);
+}
+
 export function readSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFile {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const u8 = fileBytes(bytes);
   if (u8.byteLength < 8) {
     throw new SwitchyardError('range', HEADER, `expected at least 8 bytes (the header length), got ${u8.byteLength}`);
   }
