@@ -11,11 +11,12 @@ import { routerPropertyCases } from './router-properties.js';
 import { threadCases } from './threads.js';
 import { weightDtypeCases } from './weight-dtypes.js';
 import { weightOwnershipCases } from './weight-ownership.js';
+import { wasmBuildCases } from './wasm-build.js';
 import type { ConformanceCase } from './types.js';
 
 export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './types.js';
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases];
+  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases, ...wasmBuildCases];
 }

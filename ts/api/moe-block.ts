@@ -74,6 +74,14 @@ export class MoEBlock implements MoE {
     return cpu && { active: cpu.activeThreads ?? 1, threadedCalls: cpu.threadedCalls ?? 0 };
   }
 
+  /**
+   * Diagnostics outside the MoE contract (tests): the WASM build the experts last ran on — the relaxed-SIMD
+   * one wherever the engine validates it. undefined before the block ran on the WASM path.
+   */
+  get wasmBuild(): 'simd128' | 'relaxed-simd' | undefined {
+    return this.cpu?.variant;
+  }
+
   async forward(hidden: Float32Array, options: ForwardOptions): Promise<ForwardResult> {
     if (this.destroyed) throw new SwitchyardError('backend', 'moe', 'forward() called after destroy()');
     if (options === null || typeof options !== 'object') {

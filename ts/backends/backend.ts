@@ -117,6 +117,8 @@ export interface CpuBackend {
    * the count changed was not a warm run. Absent where a path has none.
    */
   readonly oneTimeWork?: number;
+  /** The WASM build a wasm path runs (relaxed-SIMD FMA or plain SIMD128); absent on other paths. */
+  readonly variant?: 'simd128' | 'relaxed-simd';
   /** Diagnostics of a threaded path: threads running now, and runExperts calls split over several. */
   readonly activeThreads?: number;
   readonly threadedCalls?: number;
