@@ -114,6 +114,21 @@ for (const fam of FAMILIES) {
       expect((caught as Error).message).toContain(first);
     });
 
+    it('refuses an index whose shard names leave the checkpoint directory', () => {
+      const name = Object.keys(index.weight_map)[0];
+      for (const file of ['../model.safetensors', '/etc/passwd', 'sub/../../x', '..\\x.safetensors', 'C:x', '..', '', 'a\0b']) {
+        let caught: unknown;
+        try {
+          shardsForLayer({ weight_map: { ...index.weight_map, [name]: file } }, prefix);
+        } catch (e) {
+          caught = e;
+        }
+        expect(caught, file).toBeInstanceOf(SwitchyardError);
+        expect((caught as SwitchyardError).code).toBe('range');
+      }
+      expect(shardsForLayer({ weight_map: { [name]: 'model-00001-of-00002.safetensors' } }, '').length).toBe(1);
+    });
+
     it('refuses tensors and files together, and an index without files', () => {
       expect(() => huggingFaceToCanonical({ config, tensors: files[Object.keys(files)[0]], files, prefix })).toThrow(SwitchyardError);
       expect(() => huggingFaceToCanonical({ config, tensors: g.file, index, prefix })).toThrow(SwitchyardError);

@@ -61,6 +61,17 @@ export function weightMapOf(index: unknown): Record<string, string> {
     if (typeof file !== 'string') {
       throw new SwitchyardError('shape', `index.weight_map[${JSON.stringify(name)}]`, `expected a file name, got ${describe(file)}`);
     }
+    // The index comes with the checkpoint, from the internet, and callers open these names beside it
+    // (switchyard inspect does): a path out of the checkpoint's directory is refused, not followed.
+    if (!isPlainFileName(file)) {
+      throw new SwitchyardError('range', `index.weight_map[${JSON.stringify(name)}]`,
+        `expected a shard file name in the checkpoint's directory (no '/', '\\', '..', NUL), got ${JSON.stringify(file)}`);
+    }
   }
   return map as Record<string, string>;
+}
+
+/** A name of a file in the same directory: not empty, not . or .., no separator or NUL (Windows' too). */
+function isPlainFileName(file: string): boolean {
+  return file.length > 0 && file !== '.' && file !== '..' && !/[/\\\0]/.test(file) && !/^[A-Za-z]:/.test(file);
 }
