@@ -1,6 +1,6 @@
 // `switchyard inspect` on checkpoints written to a temp dir: a sharded bf16 Mixtral with an index, a
 // single-file Qwen2-MoE with config.json beside it, and a Switch encoder-decoder.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,6 +98,18 @@ describe('switchyard inspect', () => {
     expect(text).toContain('seqAux');
     const decoder = await inspect([dir, '--stack', 'decoder', '--backend', 'reference']);
     expect(decoder.text).toContain('layer        decoder 1, prefix decoder.block.1.layer.2.mlp.');
+  });
+
+  it('refuses an index pointing out of the directory, and a config.json too large to be one', async () => {
+    const dir = join(root, 'hostile');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'mixtral' }));
+    await writeFile(join(root, 'outside.safetensors'), new Uint8Array(16));
+    await writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { 'a.weight': '../outside.safetensors' } }));
+    await expect(inspect([dir])).rejects.toMatchObject({ code: 'range', argument: 'index.weight_map["a.weight"]' });
+    // A sparse file: its size is what is checked, nothing is read.
+    await truncate(join(dir, 'config.json'), 65 * 1024 * 1024);
+    await expect(inspect([dir])).rejects.toMatchObject({ code: 'limits' });
   });
 
   it('prints its usage', async () => {

@@ -63,7 +63,17 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
   return { dir, config: config as Record<string, unknown>, index, shards };
 }
 
+/**
+ * config.json is kilobytes and the largest shard index (DeepSeek-V3: 91k tensors) a few MB: a JSON file
+ * past this is not one of them, and is refused before it is read whole into memory.
+ */
+const MAX_JSON_BYTES = 64 * 1024 * 1024;
+
 async function readJson(path: string): Promise<unknown> {
+  const { size } = await stat(path);
+  if (size > MAX_JSON_BYTES) {
+    throw new SwitchyardError('limits', path, `expected a JSON file of at most ${MAX_JSON_BYTES} bytes, got ${size}`);
+  }
   const text = await readFile(path, 'utf8');
   try {
     return JSON.parse(text);
