@@ -33,17 +33,6 @@ const DTYPES: ReadonlyMap<string, Dtype> = new Map([['F32', 'f32'], ['F16', 'f16
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/**
- * Parses a safetensors file. Tensors are zero-copy views into `bytes` when their offset is aligned to the
- * element size, otherwise copies. Values are host-order typed arrays: Float32Array (F32), Uint16Array of
- * raw half bits (F16, BF16; convert with toFloat32), Int32Array (I32).
- *
- * @throws SwitchyardError 'range' (lengths/offsets outside the file), 'shape' (malformed header, size
- *   mismatch, overlap) or 'dtype' (unknown dtype).
- * @example
- * const file = readSafetensors(new Uint8Array(await (await fetch(url)).arrayBuffer()));
- * const w = toFloat32(file.tensors.get('model.layers.0.block_sparse_moe.gate.weight')!, 'gate.weight');
- */
 /** The file's bytes: a buffer, or any view read as the bytes it covers (never converted element by element). */
 function fileBytes(bytes: unknown): Uint8Array {
   if (bytes instanceof Uint8Array) return bytes;
@@ -54,6 +43,17 @@ function fileBytes(bytes: unknown): Uint8Array {
   throw new SwitchyardError('dtype', 'bytes', `expected the file as an ArrayBuffer or Uint8Array, received ${describe(bytes)}`);
 }
 
+/**
+ * Parses a safetensors file. Tensors are zero-copy views into `bytes` when their offset is aligned to the
+ * element size, otherwise copies. Values are host-order typed arrays: Float32Array (F32), Uint16Array of
+ * raw half bits (F16, BF16; convert with toFloat32), Int32Array (I32).
+ *
+ * @throws SwitchyardError 'range' (lengths/offsets outside the file), 'shape' (malformed header, size
+ *   mismatch, overlap) or 'dtype' (unknown dtype, or bytes that are not a buffer or a view).
+ * @example
+ * const file = readSafetensors(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+ * const w = toFloat32(file.tensors.get('model.layers.0.block_sparse_moe.gate.weight')!, 'gate.weight');
+ */
 export function readSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFile {
   const u8 = fileBytes(bytes);
   if (u8.byteLength < 8) {
