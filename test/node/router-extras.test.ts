@@ -1,6 +1,6 @@
 // The routing helpers around route(): updateExpertBias (aux-loss-free rule), RouterMonitor (global-batch
 // aux loss, load history, collapse warning), the routers.* presets, and balancedHashTable. All on the
-// reference path with seeded logits.
+// reference path with seeded logits (the monitor against one call's aux also on wasm).
 import { describe, expect, it, vi } from 'vitest';
 import { route } from '../../ts/api/route.js';
 import { route as routeInNode } from '../../ts/entry/node.js';
