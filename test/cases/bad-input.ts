@@ -113,6 +113,10 @@ const BAD: BadInput[] = [
       const moe = await api.createMoE(config, weights(), { backend });
       try { return await moe.forward(new Float32Array(2 * d).fill(1e30), { tokens: 2 }); } finally { moe.destroy(); }
     } },
+  { name: 'a device that is not a GPUDevice', code: 'config', argument: 'options.device',
+    action: (api, backend) => api.createMoE(config, weights(), { backend, device: 42 as never }) },
+  { name: 'a wasmModule that is not a compiled module', code: 'config', argument: 'options.wasmModule',
+    action: (api, backend) => api.route(spec, { tokens: 1, logits: new Float32Array(E) }, { backend, wasmModule: new Uint8Array(8) as never }) },
   { name: 'truncated safetensors', code: 'range', argument: 'safetensors header',
     action: async (api) => api.readSafetensors(new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123])) },
 ];

@@ -1,6 +1,6 @@
 // Obtains the execution paths and caches them: one WASM instance per compiled module, one GPU backend per
 // device. Nothing here validates user input; it only answers "can this path run here, and how".
-import { SwitchyardError } from '../errors.js';
+import { SwitchyardError, describe } from '../errors.js';
 import type { CpuBackend } from '../backends/backend.js';
 import { referenceBackend } from '../backends/reference.js';
 import { createWasmBackend, type WasmBackend } from '../backends/wasm.js';
@@ -16,8 +16,32 @@ const wasmBackends = new WeakMap<WebAssembly.Module, Promise<WasmBackend>>();
 const threadedBackends = new WeakMap<WebAssembly.Module, Map<number, Promise<WasmBackend>>>();
 const gpuBackends = new WeakMap<GPUDevice, Promise<WebGpuBackend>>();
 
+/**
+ * options.backend, after checking the injected objects of any path (a device or module of the wrong kind
+ * is refused whichever path runs, as options.threads is: never a crash deep inside a path, nor a silent
+ * fallback past the caller's own module).
+ */
 export function backendOption(options: RuntimeOptions | undefined): BackendName {
-  return oneOf(options?.backend, ['auto', 'reference', 'wasm', 'webgpu'] as const, 'options.backend', 'auto');
+  const backend = oneOf(options?.backend, ['auto', 'reference', 'wasm', 'webgpu'] as const, 'options.backend', 'auto');
+  if (options !== undefined && options !== null && 'device' in options && options.device !== undefined) deviceOption(options.device);
+  if (options?.wasmModule !== undefined && !(options.wasmModule instanceof WebAssembly.Module)) {
+    throw new SwitchyardError('config', 'options.wasmModule',
+      `expected a compiled WebAssembly.Module (await WebAssembly.compile(bytes)), received ${describe(options.wasmModule)}`);
+  }
+  return backend;
+}
+
+/** A GPUDevice, as far as a value can be told from one: the members every WebGPU call here reaches first. */
+function deviceOption(value: unknown): GPUDevice {
+  const d = value as Partial<Record<'createBuffer' | 'createShaderModule' | 'createBindGroup', unknown>> & { queue?: unknown; limits?: unknown; lost?: unknown } | null;
+  const isDevice = d !== null && typeof d === 'object' && typeof d.createBuffer === 'function' &&
+    typeof d.createShaderModule === 'function' && typeof d.createBindGroup === 'function' &&
+    d.queue !== null && typeof d.queue === 'object' && d.limits !== null && typeof d.limits === 'object' &&
+    typeof (d.lost as { then?: unknown } | undefined)?.then === 'function';
+  if (!isDevice) {
+    throw new SwitchyardError('config', 'options.device', `expected a GPUDevice (await adapter.requestDevice()), received ${describe(value)}`);
+  }
+  return value as GPUDevice;
 }
 
 /**
@@ -83,7 +107,8 @@ export async function cpuPath(options: RuntimeOptions | undefined, forced: Backe
   try {
     return await wasmPath(options);
   } catch (e) {
-    if (forced === 'wasm') throw e;
+    // The reference stands in only when no WASM loads by itself; a module the caller injected must work.
+    if (forced === 'wasm' || options?.wasmModule !== undefined) throw e;
     return referenceBackend;
   }
 }

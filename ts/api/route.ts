@@ -3,6 +3,8 @@ import type { RouterInput, RouterSpec, RuntimeOptions, Routing } from '../spec/t
 import { resolveRouterSpec, type ResolvedRouterSpec, type ResolvedTopK } from '../spec/router-spec.js';
 import { resolveRouterInput, type RouterData } from '../spec/router-input.js';
 import { finiteResult } from '../spec/check.js';
+import { SwitchyardError } from '../errors.js';
+import type { CpuBackend } from '../backends/backend.js';
 import { backendOption, cpuPath, requireGpuPath } from './paths.js';
 import { assembleRouting } from './routing-result.js';
 
@@ -29,18 +31,34 @@ export async function route(spec: RouterSpec, input: RouterInput, options?: Pick
   const data = resolveRouterInput(input, resolved);
   const cpu = await cpuPath(options, forced === 'webgpu' ? 'auto' : forced);
   if (forced === 'webgpu' && gpuCanRoute(resolved)) {
-    const gpu = await requireGpuPath(options);
-    const logits = data.logits ?? cpu.routerLogits({
-      hidden: data.hidden!, weight: data.weight!, bias: data.bias, nToken: data.nToken, dModel: data.dModel!, nExpert: resolved.numExperts,
-    });
-    const selection = await gpu.routeTopKSoftmax({
-      logits, nToken: data.nToken, nExpert: resolved.numExperts, nExpertUsed: resolved.topK,
-      normalize: resolved.normalize, scale: resolved.scale,
-    });
-    const dims = { nToken: data.nToken, nExpert: resolved.numExperts, nExpertUsed: resolved.topK, sequenceLength: data.sequenceLength };
-    return checkedLogits(assembleRouting({ ...selection, logits }, dims, cpu, 'webgpu'), resolved, data);
+    try {
+      return checkedLogits(await routeOnGpu(resolved, data, cpu, options), resolved, data);
+    } catch (e) {
+      // DESIGN.md §4: a lost device falls back to the CPU for the call, and says so once (per device).
+      if (!(e instanceof SwitchyardError && e.code === 'device-lost')) throw e;
+      const key: object = options?.device ?? warnedLost;
+      if (!warnedLost.has(key)) {
+        warnedLost.add(key);
+        console.warn(`switchyard: WebGPU device lost (${e.message}); route() continues on the ${cpu.name} path`);
+      }
+    }
   }
   return checkedLogits({ ...cpu.route(resolved, data), backend: cpu.name }, resolved, data);
+}
+
+/** Devices whose loss route() has reported (the runtime's own device under this set itself as key). */
+const warnedLost = new WeakSet<object>();
+
+async function routeOnGpu(spec: ResolvedTopK, data: RouterData, cpu: CpuBackend, options: RuntimeOptions | undefined): Promise<Routing> {
+  const gpu = await requireGpuPath(options);
+  const logits = data.logits ?? cpu.routerLogits({
+    hidden: data.hidden!, weight: data.weight!, bias: data.bias, nToken: data.nToken, dModel: data.dModel!, nExpert: spec.numExperts,
+  });
+  const selection = await gpu.routeTopKSoftmax({
+    logits, nToken: data.nToken, nExpert: spec.numExperts, nExpertUsed: spec.topK, normalize: spec.normalize, scale: spec.scale,
+  });
+  const dims = { nToken: data.nToken, nExpert: spec.numExperts, nExpertUsed: spec.topK, sequenceLength: data.sequenceLength };
+  return assembleRouting({ ...selection, logits }, dims, cpu, 'webgpu');
 }
 
 /** Logits the router computed (not given: those were checked) must not have overflowed. */

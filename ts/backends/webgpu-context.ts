@@ -26,6 +26,13 @@ interface Kernel {
  * Compiled pipelines per device, shared by every context on it: software adapters (lavapipe) spend tens
  * of milliseconds compiling each, and two backends on one device (say GEMM-only and decode) need the same.
  */
+/**
+ * GPUBufferUsage and GPUMapMode flags by their values in the WebGPU spec, not the runtime's globals: a
+ * device injected from an npm binding (node-webgpu) works without its globals installed.
+ */
+const BUFFER_USAGE = { MAP_READ: 0x0001, COPY_SRC: 0x0004, COPY_DST: 0x0008, UNIFORM: 0x0040, STORAGE: 0x0080 } as const;
+const MAP_MODE_READ = 0x0001;
+
 const pipelineCaches = new WeakMap<GPUDevice, WeakMap<Kernel, Map<string, Promise<GPUComputePipeline>>>>();
 
 /**
@@ -122,7 +129,7 @@ export class GpuContext {
       owned.push(buffer);
       return buffer;
     };
-    const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+    const storageUsage = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST | BUFFER_USAGE.COPY_SRC;
     return {
       storage(bytes, label) {
         if (bytes > bindingLimit) {
@@ -130,7 +137,7 @@ export class GpuContext {
         }
         return make(bytes, storageUsage, label);
       },
-      uniform: (bytes) => make(bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+      uniform: (bytes) => make(bytes, BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST),
       upload(data) {
         const buffer = make(data.byteLength, storageUsage);
         if (data instanceof Float32Array) {
@@ -179,7 +186,7 @@ export class GpuContext {
     const total = bytes.reduce((a, b) => a + b, 0);
     if (!this.staging || this.staging.size < total) {
       this.staging?.destroy();
-      this.staging = device.createBuffer({ label: 'staging', size: Math.max(16, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.staging = device.createBuffer({ label: 'staging', size: Math.max(16, total), usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
       this.reallocations++;
     }
     const staging = this.staging;
@@ -197,7 +204,7 @@ export class GpuContext {
         offset += bytes[i];
       });
       device.queue.submit([encoder.finish()]);
-      mapped = staging.mapAsync(GPUMapMode.READ, 0, total);
+      mapped = staging.mapAsync(MAP_MODE_READ, 0, total);
     } catch (e) {
       // Keep the error-scope stack balanced for the next call on this device.
       await Promise.all(scopes.map(() => device.popErrorScope()));
