@@ -389,6 +389,15 @@ describe('family configs', () => {
     expect(code(() => huggingFaceToCanonical({ config: { ...q.config, num_experts_per_tok: 7 }, tensors: q.tensors }))).toEqual(['config', 'config.num_experts_per_tok']);
     expect(code(() => huggingFaceToCanonical({ config: { ...q.config, norm_topk_prob: 'yes' }, tensors: q.tensors }))).toEqual(['config', 'config.norm_topk_prob']);
     expect(code(() => huggingFaceToCanonical({ config: { ...q.config, model_type: 'qwen9' }, tensors: q.tensors }))).toEqual(['config', 'config.model_type']);
+    // Per-expert tensors: the stack's size is backed by the expert tensors themselves. A router of 10⁵
+    // experts (its data present) and a config claiming dFF 14336 used to size a stack 14336× the router
+    // before any expert tensor was read (a RangeError here, gigabytes elsewhere): now expert 0's shape fails.
+    const m = build('mixtral', SHAPES[0].sizes, 'per-expert', 1);
+    const E = 100_000;
+    const d = SHAPES[0].sizes.d;
+    const hostile = { ...m.config, num_local_experts: E, intermediate_size: 14336 };
+    expect(code(() => huggingFaceToCanonical({ config: hostile, tensors: { ...m.tensors, 'gate.weight': new Float32Array(E * d) } })))
+      .toEqual(['shape', 'experts.0.w1.weight']);
     const g = build('gpt_oss', SHAPES[0].sizes, 'fused', 1);
     const { 'experts.gate_up_proj': _, ...mxfp4 } = g.tensors;
     expect(code(() => huggingFaceToCanonical({ config: g.config, tensors: { ...mxfp4, 'experts.gate_up_proj_blocks': new Float32Array(1) } }))).toEqual(['dtype', 'experts.gate_up_proj_blocks']);
@@ -424,6 +433,19 @@ describe('moeLayers', () => {
     expect(moeLayers({ ...base8, encoder_sparse_step: 1, decoder_sparse_step: 0 }, { stack: 'encoder' })).toHaveLength(12);
     expect(moeLayers({ ...base8, encoder_sparse_step: 1, decoder_sparse_step: 0 })).toEqual([]);
     expect(moeLayers({ ...base8, num_sparse_encoder_layers: 4 }, { stack: 'encoder' })).toEqual([1, 4, 7, 10]);
+  });
+
+  // A config.json is a file from the internet: a layer count no model has is refused before anything counts to it.
+  it('refuses layer counts beyond 65536 in every family (a hostile config must not hang the count)', () => {
+    const huge = 1e15;
+    for (const model_type of ['mixtral', 'olmoe', 'gpt_oss', 'granitemoe']) {
+      expect(code(() => moeLayers({ model_type, num_hidden_layers: huge }))).toEqual(['config', 'config.num_hidden_layers']);
+    }
+    expect(code(() => moeLayers({ model_type: 'qwen2_moe', num_hidden_layers: huge, num_experts: 4 }))).toEqual(['config', 'config.num_hidden_layers']);
+    expect(code(() => moeLayers({ model_type: 'deepseek_v3', num_hidden_layers: huge }))).toEqual(['config', 'config.num_hidden_layers']);
+    expect(code(() => moeLayers({ model_type: 'switch_transformers', num_layers: huge }, { stack: 'encoder' }))).toEqual(['config', 'config.num_layers']);
+    expect(code(() => moeLayers({ model_type: 'switch_transformers', num_decoder_layers: huge }))).toEqual(['config', 'config.num_decoder_layers']);
+    expect(moeLayers({ model_type: 'mixtral', num_hidden_layers: 65536 })).toHaveLength(65536);
   });
 
   function code(fn: () => unknown): [string, string] | undefined {

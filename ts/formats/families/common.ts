@@ -43,7 +43,7 @@ export interface Family {
 /** 0 … num_hidden_layers − 1: every decoder layer is a MoE layer (Mixtral, OLMoE, GPT-OSS, Granite). */
 export function everyDecoderLayer(config: Record<string, unknown>, stack: Stack): number[] {
   if (stack !== 'decoder') return [];
-  return Array.from({ length: configInt(config, 'num_hidden_layers') }, (_, i) => i);
+  return Array.from({ length: configInt(config, 'num_hidden_layers', MAX_LAYERS) }, (_, i) => i);
 }
 
 /** Decoder-only prefixes: the on-disk block name, then transformers v5's in-memory `mlp` where it differs. */
@@ -57,13 +57,19 @@ export function decoderPrefixes(block: string): (layer: number, stack: Stack) =>
 }
 
 /** A required positive integer config field, e.g. hidden_size. */
-export function configInt(config: Record<string, unknown>, field: string): number {
+export function configInt(config: Record<string, unknown>, field: string, max = Number.MAX_SAFE_INTEGER): number {
   const value = Object.prototype.hasOwnProperty.call(config, field) ? config[field] : undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new SwitchyardError('config', `config.${field}`, `expected a positive integer, got ${describe(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new SwitchyardError('config', `config.${field}`, `expected a positive integer${max < Number.MAX_SAFE_INTEGER ? ` ≤ ${max}` : ''}, got ${describe(value)}`);
   }
   return value;
 }
+
+/**
+ * Most layers a config may declare. Layer lists are built by counting to it, so a config.json from the
+ * internet saying 1e15 would otherwise hang the reader or exhaust memory; real models have ≤ a few hundred.
+ */
+export const MAX_LAYERS = 1 << 16;
 
 /** The value of an optional field, or undefined when absent or null (config.json writes unset fields as null). */
 function optionalField(config: Record<string, unknown>, field: string): unknown {
@@ -72,11 +78,11 @@ function optionalField(config: Record<string, unknown>, field: string): unknown 
 }
 
 /** An optional non-negative integer field (`fallback` when absent: transformers' config default). */
-export function configIntOr(config: Record<string, unknown>, field: string, fallback: number, min = 0): number {
+export function configIntOr(config: Record<string, unknown>, field: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const value = optionalField(config, field);
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new SwitchyardError('config', `config.${field}`, `expected an integer ≥ ${min}, got ${describe(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new SwitchyardError('config', `config.${field}`, `expected an integer ≥ ${min}${max < Number.MAX_SAFE_INTEGER ? ` and ≤ ${max}` : ''}, got ${describe(value)}`);
   }
   return value;
 }
@@ -237,8 +243,11 @@ export function swigluExperts(ctx: FamilyContext, nExpert: number, dFF: number, 
 export function stackExperts(
   ctx: FamilyContext, nExpert: number, name: (e: number) => string, shape: readonly [number, number],
 ): Float32Array {
+  // Every expert's tensor first, then the stack: its size then comes from tensors that exist, never from
+  // a config's expert count alone (a hostile config.json would otherwise size an allocation).
+  const parts = Array.from({ length: nExpert }, (_, e) => takeF32(ctx, name(e), shape));
   const slab = shape[0] * shape[1];
   const out = new Float32Array(nExpert * slab);
-  for (let e = 0; e < nExpert; e++) out.set(takeF32(ctx, name(e), shape), e * slab);
+  parts.forEach((part, e) => out.set(part, e * slab));
   return out;
 }

@@ -15,7 +15,7 @@
 import { SwitchyardError } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configBoolOr, configInt, configIntOr, configMustBe, configNumberOr, decoderPrefixes, sharedSwiglu,
+  expertSizes, configBoolOr, configInt, configIntOr, MAX_LAYERS, configMustBe, configNumberOr, decoderPrefixes, sharedSwiglu,
   swigluExperts, takeF32, type CanonicalMoE, type Family, type FamilyContext, type Stack,
 } from './common.js';
 
@@ -56,7 +56,7 @@ function convert(ctx: FamilyContext): CanonicalMoE {
 
 function moeLayers(config: Record<string, unknown>, stack: Stack): number[] {
   if (stack !== 'decoder') return [];
-  const nLayer = configInt(config, 'num_hidden_layers');
+  const nLayer = configInt(config, 'num_hidden_layers', MAX_LAYERS);
   const firstMoE = configIntOr(config, 'first_k_dense_replace', 3); // DeepseekV3Config's default
   const freq = configIntOr(config, 'moe_layer_freq', 1, 1);
   const layers: number[] = [];

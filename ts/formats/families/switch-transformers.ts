@@ -15,7 +15,7 @@ import { SwitchyardError, describe } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
 import type { Activation } from '../../spec/types.js';
 import {
-  configBoolOr, configInt, configIntOr, stackExperts, takeF32, type CanonicalMoE, type Family, type FamilyContext, type Stack,
+  configBoolOr, configInt, configIntOr, MAX_LAYERS, stackExperts, takeF32, type CanonicalMoE, type Family, type FamilyContext, type Stack,
 } from './common.js';
 
 /** ACT2FN names of the ungated activations we run ('gelu' is the exact erf form in both). */
@@ -63,8 +63,8 @@ function sparseStep(config: Record<string, unknown>, stack: Stack, nLayer: numbe
 }
 
 function moeLayers(config: Record<string, unknown>, stack: Stack): number[] {
-  const nEncoder = configIntOr(config, 'num_layers', 12);
-  const nLayer = stack === 'encoder' ? nEncoder : configIntOr(config, 'num_decoder_layers', nEncoder);
+  const nEncoder = configIntOr(config, 'num_layers', 12, 0, MAX_LAYERS);
+  const nLayer = stack === 'encoder' ? nEncoder : configIntOr(config, 'num_decoder_layers', nEncoder, 0, MAX_LAYERS);
   const step = sparseStep(config, stack, nLayer);
   const layers: number[] = [];
   if (step === 0) return layers;
