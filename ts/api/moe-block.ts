@@ -6,7 +6,7 @@ import type { DispatchPlan, ForwardOptions, ForwardResult, MoE, MoEConfig, Resol
 import type { ResolvedMoE } from '../spec/moe-config.js';
 import { allFinite, finiteResult, positiveInteger } from '../spec/check.js';
 import { sequenceLengthOf, tokenIdsOf } from '../spec/router-input.js';
-import type { ResolvedRouterSpec } from '../spec/router-spec.js';
+import { checkScoresSize, type ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 import { assembleRouting } from './routing-result.js';
 import { addInto, sharedExpertPlan } from './shared-expert.js';
@@ -88,6 +88,7 @@ export class MoEBlock implements MoE {
       throw new SwitchyardError('shape', 'options', `expected { tokens }, received ${describe(options)}`);
     }
     const nToken = positiveInteger(options.tokens, 'options.tokens');
+    checkScoresSize(nToken, this.resolved.router.numExperts, 'options.tokens');
     const sequenceLength = sequenceLengthOf(options.sequenceLength, nToken, 'options.sequenceLength');
     const { dModel, router } = this.resolved;
     if (!(hidden instanceof Float32Array)) {

@@ -3,7 +3,7 @@
 import { SwitchyardError, describe } from '../errors.js';
 import type { RouterInput } from './types.js';
 import { allFinite, float32Array, positiveInteger } from './check.js';
-import { needsLogits, type ResolvedRouterSpec } from './router-spec.js';
+import { checkScoresSize, needsLogits, type ResolvedRouterSpec } from './router-spec.js';
 
 export interface RouterData {
   nToken: number;
@@ -52,6 +52,7 @@ export function resolveRouterInput(input: RouterInput, spec: ResolvedRouterSpec,
   }
   const E = spec.numExperts;
   const nToken = positiveInteger(input.tokens, `${argument}.tokens`);
+  checkScoresSize(nToken, E, `${argument}.tokens`);
   const data: RouterData = {
     nToken,
     sequenceLength: sequenceLengthOf(input.sequenceLength, nToken, `${argument}.sequenceLength`),

@@ -171,6 +171,27 @@ function hashTableOf(value: unknown, E: number, k: number, argument: string): In
   return value;
 }
 
+/**
+ * Most experts a router takes. Every router keeps dense [tokens, numExperts] scores, so a count far past
+ * any model's (DeepSeek-V3: 256; fine-grained research MoEs: tens of thousands) is a misread value, refused
+ * before it sizes an allocation.
+ */
+export const MAX_EXPERTS = 1 << 20;
+
+/**
+ * Most [tokens, numExperts] scores one call keeps (f64 on the reference path: 1 GiB). A 128k-token prefill
+ * over 1024 experts is this size; a call past it is cut into smaller calls by its caller.
+ */
+export const MAX_TOKEN_EXPERT_SCORES = 1 << 27;
+
+/** Refuses a call whose dense [tokens, numExperts] scores would pass MAX_TOKEN_EXPERT_SCORES. */
+export function checkScoresSize(nToken: number, nExpert: number, argument: string): void {
+  if (nToken * nExpert > MAX_TOKEN_EXPERT_SCORES) {
+    throw new SwitchyardError('limits', argument,
+      `expected tokens × numExperts ≤ ${MAX_TOKEN_EXPERT_SCORES} (the dense routing scores of one call), received ${nToken} × ${nExpert}; route in smaller calls`);
+  }
+}
+
 export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): ResolvedRouterSpec {
   if (spec === null || typeof spec !== 'object') {
     throw new SwitchyardError('config', argument, `expected a RouterSpec object, received ${describe(spec)}`);
@@ -179,6 +200,9 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
   if (s.kind === undefined) throw new SwitchyardError('config', `${argument}.kind`, `expected one of ${ROUTER_KINDS.map((k) => `'${k}'`).join(', ')}, received undefined`);
   const kind = oneOf(s.kind, ROUTER_KINDS, `${argument}.kind`, 'topk');
   const numExperts = positiveInteger(s.numExperts, `${argument}.numExperts`);
+  if (numExperts > MAX_EXPERTS) {
+    throw new SwitchyardError('range', `${argument}.numExperts`, `expected at most ${MAX_EXPERTS} experts (routing keeps dense [tokens, numExperts] scores), received ${numExperts}`);
+  }
   const topK = positiveInteger(s.topK, `${argument}.topK`);
   if (topK > numExperts) {
     throw new SwitchyardError('range', `${argument}.topK`, `expected 1 ≤ topK ≤ numExperts = ${numExperts}, received ${topK}`);
