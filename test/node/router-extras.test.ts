@@ -304,6 +304,7 @@ describe('balancedHashTable', () => {
     expect(codeOf(() => balancedHashTable([1, 2], 0, 1))).toBe('range');
     expect(codeOf(() => balancedHashTable([1, 2], 4, 1.5))).toBe('range');
     expect(codeOf(() => balancedHashTable([], 4, 1))).toBe('shape');
+    expect(codeOf(() => balancedHashTable([1, 2], 2 ** 30, 1))).toBe('range');
     expect(codeOf(() => balancedHashTable(undefined as unknown as number[], 4, 1))).toBe('shape');
     expect(codeOf(() => balancedHashTable([1, -2], 4, 1))).toBe('range');
     expect(codeOf(() => balancedHashTable([1, Number.NaN], 4, 1))).toBe('range');

@@ -1,6 +1,7 @@
 // balancedHashTable(): the public, validated entry to Roller's balanced assignment.
 import { SwitchyardError, describe } from '../errors.js';
 import { positiveInteger } from '../spec/check.js';
+import { MAX_EXPERTS } from '../spec/router-spec.js';
 import { balancedHashTable as build } from '../reference/routers/hash.js';
 
 /**
@@ -13,6 +14,7 @@ import { balancedHashTable as build } from '../reference/routers/hash.js';
  */
 export function balancedHashTable(frequencies: ArrayLike<number>, numExperts: number, topK: number): Int32Array {
   const E = positiveInteger(numExperts, 'numExperts');
+  if (E > MAX_EXPERTS) throw new SwitchyardError('range', 'numExperts', `expected at most ${MAX_EXPERTS} experts, received ${E}`);
   const k = positiveInteger(topK, 'topK');
   if (k > E) throw new SwitchyardError('range', 'topK', `expected 1 ≤ topK ≤ numExperts = ${E}, received ${k}`);
   if (frequencies === null || typeof frequencies !== 'object' || typeof frequencies.length !== 'number' || frequencies.length === 0) {
