@@ -37,6 +37,13 @@ describe('options.device and options.wasmModule of the wrong kind', () => {
     }
   });
 
+  it('options that are not an object are refused', async () => {
+    for (const options of [null, 'wasm', 2]) {
+      await expect(api.createMoE(config, weights, options as never)).rejects.toMatchObject({ code: 'config', argument: 'options' });
+      await expect(api.route(config.router, { tokens: 1, logits: new Float32Array(E) }, options as never)).rejects.toMatchObject({ code: 'config', argument: 'options' });
+    }
+  });
+
   it('a wasmModule that is not a compiled module is refused on every backend', async () => {
     const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
     for (const backend of BACKENDS) {

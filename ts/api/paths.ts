@@ -22,8 +22,11 @@ const gpuBackends = new WeakMap<GPUDevice, Promise<WebGpuBackend>>();
  * fallback past the caller's own module).
  */
 export function backendOption(options: RuntimeOptions | undefined): BackendName {
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new SwitchyardError('config', 'options', `expected an options object ({ backend, device, wasmModule, weightDtype, threads }) or nothing, received ${describe(options)}`);
+  }
   const backend = oneOf(options?.backend, ['auto', 'reference', 'wasm', 'webgpu'] as const, 'options.backend', 'auto');
-  if (options !== undefined && options !== null && 'device' in options && options.device !== undefined) deviceOption(options.device);
+  if (options?.device !== undefined) deviceOption(options.device);
   if (options?.wasmModule !== undefined && !(options.wasmModule instanceof WebAssembly.Module)) {
     throw new SwitchyardError('config', 'options.wasmModule',
       `expected a compiled WebAssembly.Module (await WebAssembly.compile(bytes)), received ${describe(options.wasmModule)}`);
