@@ -182,12 +182,32 @@ describe('RouterMonitor', () => {
     expect(codeOf(() => monitor.record(other, 0))).toBe('shape');
     expect(codeOf(() => new RouterMonitor({ collapseThreshold: 2 }))).toBe('range');
     expect(codeOf(() => new RouterMonitor({ collapseThreshold: Number.NaN }))).toBe('range');
+    expect(codeOf(() => new RouterMonitor(null as never))).toBe('config');
+    for (const notRouting of [null, {}, { stats: { load: new Int32Array(0) } }, { ...r, probs: r.probs.subarray(1) }]) {
+      expect(codeOf(() => monitor.record(notRouting as never, 1))).toBe('shape');
+    }
+    expect(monitor.recordedLayers()).toEqual([0]);
   });
 });
 
 describe('routers.* presets', () => {
   const T = 32;
   const z = logits(T, 16, SEED);
+
+  it('refuse a missing or non-object argument by name', () => {
+    for (const name of Object.keys(routers) as (keyof typeof routers)[]) {
+      for (const bad of [undefined, null, 4]) {
+        let caught: unknown;
+        try {
+          (routers[name] as (a: unknown) => unknown)(bad);
+        } catch (e) {
+          caught = e;
+        }
+        const named = name === 'olmoe' ? 'qwen' : name === 'granite' ? 'gptOss' : name; // the same functions
+        expect(caught, `routers.${name}(${String(bad)})`).toMatchObject({ code: 'config', argument: `routers.${named}` });
+      }
+    }
+  });
 
   it('mixtral, gptOss, granite: softmax, top-k, renormalised', async () => {
     for (const preset of [routers.mixtral, routers.gptOss, routers.granite]) {

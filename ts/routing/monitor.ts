@@ -37,6 +37,9 @@ export class RouterMonitor {
   private readonly onCollapse: (layer: number, loadEntropy: number) => void;
 
   constructor(options: RouterMonitorOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new SwitchyardError('config', 'options', `expected { collapseThreshold?, onCollapse? } or nothing, received ${describe(options)}`);
+    }
     this.threshold = options.collapseThreshold ?? 0.5;
     if (!(this.threshold >= 0 && this.threshold <= 1)) {
       throw new SwitchyardError('range', 'options.collapseThreshold', `expected a number in [0, 1], received ${describe(options.collapseThreshold)}`);
@@ -48,9 +51,7 @@ export class RouterMonitor {
   /** Adds one routing of `layer` to the totals. */
   record(routing: Routing, layer = 0): void {
     if (!Number.isSafeInteger(layer) || layer < 0) throw new SwitchyardError('range', 'layer', `expected a non-negative integer, received ${describe(layer)}`);
-    const E = routing.stats.load.length;
-    const T = routing.probs.length / E;
-    const k = routing.indices.length / T;
+    const { E, T, k } = routingDims(routing);
     let rec = this.layers.get(layer);
     if (!rec) {
       rec = { nExpert: E, k, tokens: 0, sumP: new Float64Array(E), counts: new Float64Array(E), history: [], collapsed: false };
@@ -118,4 +119,19 @@ export class RouterMonitor {
     if (!rec) throw new SwitchyardError('range', 'layer', `no routing recorded for layer ${layer}`);
     return rec;
   }
+}
+
+/** E, T and k of a Routing, after checking it is one (the arrays record() reads, of consistent sizes). */
+function routingDims(routing: Routing): { E: number; T: number; k: number } {
+  const r = routing as Partial<Routing> | null;
+  const load = r?.stats?.load;
+  const ok = r !== null && typeof r === 'object' && load instanceof Int32Array && load.length > 0 &&
+    r.probs instanceof Float32Array && r.indices instanceof Int32Array && typeof r.stats?.loadEntropy === 'number';
+  const E = ok ? load.length : 0;
+  const T = ok ? r.probs!.length / E : 0;
+  const k = ok ? r.indices!.length / T : 0;
+  if (!ok || !Number.isInteger(T) || T < 1 || !Number.isInteger(k) || k < 1) {
+    throw new SwitchyardError('shape', 'routing', `expected a Routing from route() or forward() (stats.load [E], probs [T·E], indices [T·k]), received ${describe(routing)}`);
+  }
+  return { E, T, k };
 }

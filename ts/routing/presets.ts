@@ -1,5 +1,6 @@
 // Router presets named after the model families that use them, so a user writes routers.deepseekV3({...})
 // instead of re-deriving each family's score function, renormalisation and grouping.
+import { SwitchyardError, describe } from '../errors.js';
 import type {
   ExpertChoiceRouterSpec, HashRouterSpec, ScoreFunction, SelfRouterSpec, SinkhornRouterSpec, TopKRouterSpec,
 } from '../spec/types.js';
@@ -82,16 +83,32 @@ function selfRouting({ E, k, offset, temperature }: Counts & { offset?: number; 
  * @example
  * await route(routers.deepseekV3({ E: 256, k: 8, nGroup: 8, topkGroup: 4, bias }), { tokens: T, logits });
  */
+const qwenPreset = preset('qwen', qwen);
+const gptOssPreset = preset('gptOss', gptOss);
+
 export const routers = {
-  mixtral,
-  qwen,
-  olmoe: qwen,
-  deepseekV3,
-  switch: switchTransformer,
-  gptOss,
-  granite: gptOss,
-  hashLayer,
-  sinkhorn: sinkhornRouter,
-  expertChoice,
-  selfRouting,
+  mixtral: preset('mixtral', mixtral),
+  qwen: qwenPreset,
+  olmoe: qwenPreset,
+  deepseekV3: preset('deepseekV3', deepseekV3),
+  switch: preset('switch', switchTransformer),
+  gptOss: gptOssPreset,
+  granite: gptOssPreset,
+  hashLayer: preset('hashLayer', hashLayer),
+  sinkhorn: preset('sinkhorn', sinkhornRouter),
+  expertChoice: preset('expertChoice', expertChoice),
+  selfRouting: preset('selfRouting', selfRouting),
 };
+
+/**
+ * A preset that refuses a missing or non-object argument by name (its fields are checked where the spec
+ * is used, by route() and createMoE, like any hand-written spec).
+ */
+function preset<A extends object, R>(name: string, build: (args: A) => R): (args: A) => R {
+  return (args) => {
+    if (args === null || typeof args !== 'object') {
+      throw new SwitchyardError('config', `routers.${name}`, `expected an object of counts and options ({ E, k, … }), received ${describe(args)}`);
+    }
+    return build(args);
+  };
+}
