@@ -42,7 +42,11 @@ async function main(args: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {
-    console.error(e instanceof SwitchyardError ? `switchyard: ${e.message}` : e);
+    // Expected failures (bad input, a path that is not there or not readable) in one line; anything else
+    // is a bug, printed with its stack.
+    const fsCode = (e as { code?: unknown })?.code;
+    const expected = e instanceof SwitchyardError || (typeof fsCode === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR'].includes(fsCode));
+    console.error(expected ? `switchyard: ${(e as Error).message}` : e);
     process.exit(1);
   },
 );

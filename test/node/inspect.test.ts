@@ -1,7 +1,9 @@
 // `switchyard inspect` on checkpoints written to a temp dir: a sharded bf16 Mixtral with an index, a
 // single-file Qwen2-MoE with config.json beside it, and a Switch encoder-decoder.
 import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SwitchyardError } from '../../ts/errors.js';
@@ -110,6 +112,14 @@ describe('switchyard inspect', () => {
     // A sparse file: its size is what is checked, nothing is read.
     await truncate(join(dir, 'config.json'), 65 * 1024 * 1024);
     await expect(inspect([dir])).rejects.toMatchObject({ code: 'limits' });
+  });
+
+  it('the CLI reports a missing path in one line and exits 1 (dist/cli.js, built by npm test)', () => {
+    const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+    const run = spawnSync(process.execPath, [cli, 'inspect', join(root, 'not-there')], { encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/^switchyard: ENOENT/);
   });
 
   it('prints its usage', async () => {
