@@ -86,6 +86,8 @@ const BAD: BadInput[] = [
     action: (api, backend) => api.route(spec, { tokens: 1, hidden: new Float32Array(d).fill(3e38), weight: new Float32Array(E * d).fill(1) }, { backend }) },
   { name: 'self router logits overflowing f32', code: 'range', argument: 'input.hidden',
     action: (api, backend) => api.route({ kind: 'self', numExperts: E, topK: 1, temperature: 1e-30 }, { tokens: 1, hidden: new Float32Array(d).fill(1e10) }, { backend }) },
+  { name: 'self router logits overflowing f32, with logits given beside (which it does not read)', code: 'range', argument: 'input.hidden',
+    action: (api, backend) => api.route({ kind: 'self', numExperts: E, topK: 1, temperature: 1e-30 }, { tokens: 1, hidden: new Float32Array(d).fill(1e10), logits: new Float32Array(E) }, { backend }) },
   { name: 'more experts than any router keeps dense scores for', code: 'range', argument: 'spec.numExperts',
     action: (api, backend) => api.route({ kind: 'random', numExperts: 2 ** 20 + 1, topK: 1 }, { tokens: 1 }, { backend }) },
   { name: 'tokens × experts past the dense scores of one call', code: 'limits', argument: 'input.tokens',

@@ -61,9 +61,9 @@ async function routeOnGpu(spec: ResolvedTopK, data: RouterData, cpu: CpuBackend,
   return assembleRouting({ ...selection, logits }, dims, cpu, 'webgpu');
 }
 
-/** Logits the router computed (not given: those were checked) must not have overflowed. */
+/** Logits the router computed (not given: those were checked; the self router always computes) must not have overflowed. */
 function checkedLogits(routing: Routing, spec: ResolvedRouterSpec, data: RouterData): Routing {
-  if (data.logits === undefined) {
+  if (data.logits === undefined || spec.kind === 'self') {
     const formula = spec.kind === 'self' ? 'the logits hidden / temperature' : 'the logits hidden · weightᵀ + bias';
     finiteResult(routing.logits, spec.numExperts, 'input.hidden', formula);
   }
