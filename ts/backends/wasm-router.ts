@@ -8,6 +8,7 @@ import type { RouterData } from '../spec/router-input.js';
 import type { ScoreFunction } from '../spec/types.js';
 import type { RoutingCore } from './backend.js';
 import { copyIn, Scratch, type WasmHeap } from './wasm-heap.js';
+import { positionOrder } from '../reference/routers/capacity.js';
 
 /** The router kernels' exports (assembly/index.ts); pointers are byte offsets, 0 = none. */
 export interface WasmRouterExports {
@@ -236,8 +237,14 @@ export function routeOnWasm(wasm: WasmRouterExports, heap: WasmHeap, scratch: Sc
   const capOffsets = r.work + listBytes;
   const capCursor = capOffsets + 4 * (E + 1);
   if (capacity) {
+    // 'position' over several sequences ranks by time (reference positionOrder): the kernel, which keeps the
+    // earliest slots, sees the rows in that order, and they go back after.
+    const byTime = capacity.dropPolicy === 'position' && L === T && S !== undefined && S !== T;
+    const order = positionOrder(capacity, T, S);
+    if (byTime) reorderTokens(heap, r.indices, r.weights, T, k, order, false);
     wasm.applyCapacity(r.indices, r.weights, T, k, E, L, C, capacity.dropPolicy === 'probs' ? 1 : 0,
       r.work, capOffsets, capCursor, capCursor + 4 * E);
+    if (byTime) reorderTokens(heap, r.indices, r.weights, T, k, order, true);
   }
   const rows = padded
     ? wasm.buildPaddedPlan(r.indices, r.weights, T, k, E, L, C, r.offsets, r.rows, r.planWeights, r.slots, r.work, capOffsets, capCursor)
@@ -271,4 +278,18 @@ export function routeOnWasm(wasm: WasmRouterExports, heap: WasmHeap, scratch: Sc
     },
     losses,
   };
+}
+
+/** Moves each token's k slots (indices, weights in the heap) from row t to row order(t), or back. */
+function reorderTokens(heap: WasmHeap, indices: number, weights: number, T: number, k: number, order: (t: number) => number, back: boolean): void {
+  const ind = heap.i32.subarray(indices >>> 2, (indices >>> 2) + T * k);
+  const w = heap.f32.subarray(weights >>> 2, (weights >>> 2) + T * k);
+  const ind0 = ind.slice();
+  const w0 = w.slice();
+  for (let t = 0; t < T; t++) {
+    const dst = back ? t : order(t);
+    const src = back ? order(t) : t;
+    ind.set(ind0.subarray(src * k, src * k + k), dst * k);
+    w.set(w0.subarray(src * k, src * k + k), dst * k);
+  }
 }

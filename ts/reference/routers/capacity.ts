@@ -1,5 +1,5 @@
 // Expert capacity (DESIGN.md §3 `capacity`): per expert and per token group, keep at most C of the routed
-// tokens — the largest final weights ('probs', Megatron-Core) or the earliest ('position', Switch) —
+// tokens — the largest final weights ('probs', Megatron-Core) or the earliest in time ('position') —
 // drop the rest (expert −1, weight 0, survivors not renormalised), and optionally pad every expert to
 // exactly min(C, L) rows with the lowest-index tokens it was not routed, at weight 0.
 import type { ResolvedCapacity } from '../../spec/router-spec.js';
@@ -15,6 +15,18 @@ export function capacityGroups(c: ResolvedCapacity, nToken: number, sequenceLeng
   return c.per === 'sequence' && sequenceLength !== undefined ? sequenceLength : nToken;
 }
 
+/**
+ * The 'position' rank of a token: its row, or — when one capacity group holds several sequences of S rows
+ * (per 'batch' with sequenceLength) — its position in time first: s·B + b, Megatron-Core's sequence-major
+ * order, so the earliest positions of every sequence are kept, not the earliest sequences.
+ */
+export function positionOrder(c: ResolvedCapacity, nToken: number, sequenceLength: number | undefined): (token: number) => number {
+  if (c.per !== 'batch' || sequenceLength === undefined || sequenceLength === nToken) return (t) => t;
+  const S = sequenceLength;
+  const B = nToken / S;
+  return (t) => (t % S) * B + Math.floor(t / S);
+}
+
 /** Applies capacity in place on indices/weights [nToken, k]; returns the padding rows to add to the plan. */
 export function applyCapacity(
   c: ResolvedCapacity,
@@ -28,13 +40,17 @@ export function applyCapacity(
   const padding: PlanPadding = { expert: [], token: [] };
   const L = capacityGroups(c, nToken, sequenceLength);
   const C = capacityOf(c, L, nExpert, k);
+  const earliest = positionOrder(c, nToken, sequenceLength);
   for (let first = 0; first < nToken; first += L) {
     for (let e = 0; e < nExpert; e++) {
       const slots: number[] = [];
       for (let s = first * k; s < (first + L) * k; s++) if (indices[s] === e) slots.push(s);
       if (slots.length > C) {
-        // Slots are in token order already, which is the 'position' ranking and the tie-break of 'probs'.
-        const ranked = c.dropPolicy === 'probs' ? [...slots].sort((a, b) => weights[b] - weights[a] || a - b) : slots;
+        // Slots are in token order already: the tie-break of 'probs', and the 'position' ranking unless the
+        // group spans several sequences.
+        const ranked = c.dropPolicy === 'probs'
+          ? [...slots].sort((a, b) => weights[b] - weights[a] || a - b)
+          : [...slots].sort((a, b) => earliest(Math.floor(a / k)) - earliest(Math.floor(b / k)));
         for (const s of ranked.slice(C)) {
           indices[s] = -1;
           weights[s] = 0;
