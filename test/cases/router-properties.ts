@@ -92,7 +92,10 @@ async function topkProperties(ctx: CaseContext, seed: number): Promise<void> {
         }
       }
       if (kept.length !== Math.min(C, routed.length)) fail(seed, `expert ${e} kept ${kept.length} of ${routed.length}, capacity ${C}`);
-      if (policy === 'position' && kept.some((t, i) => t !== routed[i])) fail(seed, `expert ${e} did not keep its earliest tokens`);
+      // Earliest in time: position s, then sequence b (rows are b·S + s), as Megatron's sequence-major order.
+      const time = (t: number) => (t % S) * (T / S) + Math.floor(t / S);
+      const byTime = [...routed].sort((a, b) => time(a) - time(b)).slice(0, C).sort((a, b) => a - b);
+      if (policy === 'position' && kept.some((t, i) => t !== byTime[i])) fail(seed, `expert ${e} did not keep its earliest tokens`);
       const rows = capped.plan.offsets[e + 1] - capped.plan.offsets[e];
       const inGroup = Array.from(capped.plan.rows.subarray(capped.plan.offsets[e], capped.plan.offsets[e + 1])).filter((t) => t >= first && t < first + L).length;
       if (pad && inGroup !== Math.min(C, L)) fail(seed, `expert ${e} holds ${inGroup} padded rows in group ${first / L}, expected ${Math.min(C, L)}`);
