@@ -46,7 +46,7 @@ export async function route(spec: RouterSpec, input: RouterInput, options?: Pick
   return checkedLogits({ ...cpu.route(resolved, data), backend: cpu.name }, resolved, data);
 }
 
-/** Devices whose loss route() has reported (the runtime's own device under this set itself as key). */
+/** Devices whose loss route() has reported; the runtime's own device is keyed by the set itself. */
 const warnedLost = new WeakSet<object>();
 
 async function routeOnGpu(spec: ResolvedTopK, data: RouterData, cpu: CpuBackend, options: RuntimeOptions | undefined): Promise<Routing> {

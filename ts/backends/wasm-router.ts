@@ -239,12 +239,11 @@ export function routeOnWasm(wasm: WasmRouterExports, heap: WasmHeap, scratch: Sc
   if (capacity) {
     // 'position' over several sequences ranks by time (reference positionOrder): the kernel, which keeps the
     // earliest slots, sees the rows in that order, and they go back after.
-    const byTime = capacity.dropPolicy === 'position' && L === T && S !== undefined && S !== T;
-    const order = positionOrder(capacity, T, S);
-    if (byTime) reorderTokens(heap, r.indices, r.weights, T, k, order, false);
+    const byTime = capacity.dropPolicy === 'position' ? positionOrder(capacity, T, S) : undefined;
+    if (byTime) reorderTokens(heap, r.indices, r.weights, T, k, byTime, false);
     wasm.applyCapacity(r.indices, r.weights, T, k, E, L, C, capacity.dropPolicy === 'probs' ? 1 : 0,
       r.work, capOffsets, capCursor, capCursor + 4 * E);
-    if (byTime) reorderTokens(heap, r.indices, r.weights, T, k, order, true);
+    if (byTime) reorderTokens(heap, r.indices, r.weights, T, k, byTime, true);
   }
   const rows = padded
     ? wasm.buildPaddedPlan(r.indices, r.weights, T, k, E, L, C, r.offsets, r.rows, r.planWeights, r.slots, r.work, capOffsets, capCursor)

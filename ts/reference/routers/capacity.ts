@@ -16,12 +16,13 @@ export function capacityGroups(c: ResolvedCapacity, nToken: number, sequenceLeng
 }
 
 /**
- * The 'position' rank of a token: its row, or — when one capacity group holds several sequences of S rows
- * (per 'batch' with sequenceLength) — its position in time first: s·B + b, Megatron-Core's sequence-major
- * order, so the earliest positions of every sequence are kept, not the earliest sequences.
+ * The 'position' rank of a token when one capacity group holds several sequences of S rows (per 'batch'
+ * with sequenceLength): its position in time first, s·B + b — Megatron-Core's sequence-major order, so the
+ * earliest positions of every sequence are kept, not the earliest sequences. undefined when the rank is
+ * the row itself.
  */
-export function positionOrder(c: ResolvedCapacity, nToken: number, sequenceLength: number | undefined): (token: number) => number {
-  if (c.per !== 'batch' || sequenceLength === undefined || sequenceLength === nToken) return (t) => t;
+export function positionOrder(c: ResolvedCapacity, nToken: number, sequenceLength: number | undefined): ((token: number) => number) | undefined {
+  if (c.per !== 'batch' || sequenceLength === undefined || sequenceLength === nToken) return undefined;
   const S = sequenceLength;
   const B = nToken / S;
   return (t) => (t % S) * B + Math.floor(t / S);
@@ -40,7 +41,7 @@ export function applyCapacity(
   const padding: PlanPadding = { expert: [], token: [] };
   const L = capacityGroups(c, nToken, sequenceLength);
   const C = capacityOf(c, L, nExpert, k);
-  const earliest = positionOrder(c, nToken, sequenceLength);
+  const earliest = positionOrder(c, nToken, sequenceLength) ?? ((t: number) => t);
   for (let first = 0; first < nToken; first += L) {
     for (let e = 0; e < nExpert; e++) {
       const slots: number[] = [];
