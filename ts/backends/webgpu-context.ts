@@ -146,7 +146,7 @@ export class GpuContext {
           writeWords(device, buffer, data, data.length);
         } else {
           // writeBuffer copies whole 4-byte words: an odd count of f16 values goes with one zero pad.
-          const even = data.length % 2 === 0 ? data : Uint16Array.from({ length: data.length + 1 }, (_, i) => data[i] ?? 0);
+          const even = data.length % 2 === 0 ? unshared(data, data.length) : Uint16Array.from({ length: data.length + 1 }, (_, i) => data[i] ?? 0);
           device.queue.writeBuffer(buffer, 0, even as Uint16Array<ArrayBuffer>, 0, even.length);
         }
         return buffer;
@@ -241,14 +241,20 @@ export class GpuContext {
 }
 
 /**
- * Writes the first `count` values of `data` to `buffer`. The cast only satisfies TypeScript's
- * ArrayBuffer-vs-SharedArrayBuffer split; writeBuffer copies either kind.
+ * The first `count` values of `data` in a view of an ordinary ArrayBuffer: `data` itself, or a copy when it
+ * lives in shared memory (a SharedArrayBuffer, a shared WebAssembly.Memory). Dawn's writeBuffer (the `webgpu`
+ * package) crashes the process on a shared view instead of copying it, and a caller may well hand us one.
  */
+function unshared<A extends Float32Array | Int32Array | Uint32Array | Uint16Array>(data: A, count: number): A {
+  return data.buffer instanceof ArrayBuffer ? data : (data.slice(0, count) as A);
+}
+
+/** Writes the first `count` values of `data` to `buffer`. */
 export function writeFloats(device: GPUDevice, buffer: GPUBuffer, data: Float32Array, count: number): void {
-  device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>, 0, count);
+  device.queue.writeBuffer(buffer, 0, unshared(data, count) as Float32Array<ArrayBuffer>, 0, count);
 }
 
 /** Writes the first `count` 32-bit integers of `data` to `buffer` (indices, row lists, offsets). */
 export function writeWords(device: GPUDevice, buffer: GPUBuffer, data: Int32Array | Uint32Array, count: number): void {
-  device.queue.writeBuffer(buffer, 0, data as Int32Array<ArrayBuffer>, 0, count);
+  device.queue.writeBuffer(buffer, 0, unshared(data, count) as Int32Array<ArrayBuffer>, 0, count);
 }
