@@ -88,6 +88,10 @@ const BAD: BadInput[] = [
     action: (api, backend) => api.route({ kind: 'self', numExperts: E, topK: 1, temperature: 1e-30 }, { tokens: 1, hidden: new Float32Array(d).fill(1e10) }, { backend }) },
   { name: 'self router logits overflowing f32, with logits given beside (which it does not read)', code: 'range', argument: 'input.hidden',
     action: (api, backend) => api.route({ kind: 'self', numExperts: E, topK: 1, temperature: 1e-30 }, { tokens: 1, hidden: new Float32Array(d).fill(1e10), logits: new Float32Array(E) }, { backend }) },
+  { name: 'a finite scale that takes the weights past f32', code: 'range', argument: 'spec.scale',
+    action: (api, backend) => api.route({ ...spec, scale: 3e39 }, { tokens: 2, logits: new Float32Array(2 * E) }, { backend }) },
+  { name: 'a finite scale that takes the hash layer\'s score weights past f32', code: 'range', argument: 'spec.scale',
+    action: (api, backend) => api.route({ kind: 'hash', numExperts: E, topK: 2, weights: 'scores', scale: -3e39 }, { tokens: 2, tokenIds: Int32Array.of(3, 9), logits: new Float32Array(2 * E) }, { backend }) },
   { name: 'more experts than any router keeps dense scores for', code: 'range', argument: 'spec.numExperts',
     action: (api, backend) => api.route({ kind: 'random', numExperts: 2 ** 20 + 1, topK: 1 }, { tokens: 1 }, { backend }) },
   { name: 'tokens × experts past the dense scores of one call', code: 'limits', argument: 'input.tokens',
@@ -118,6 +122,11 @@ const BAD: BadInput[] = [
     action: async (api, backend) => {
       const moe = await api.createMoE(config, weights(), { backend });
       try { return await moe.forward(new Float32Array(2 * d).fill(1e30), { tokens: 2 }); } finally { moe.destroy(); }
+    } },
+  { name: 'a finite router scale that takes the weights past f32 (forward)', code: 'range', argument: 'config.router.scale',
+    action: async (api, backend) => {
+      const moe = await api.createMoE({ ...config, router: { ...spec, scale: 3e39 } }, weights(), { backend });
+      try { return await moe.forward(new Float32Array(2 * d).fill(0.5), { tokens: 2 }); } finally { moe.destroy(); }
     } },
   { name: 'a device that is not a GPUDevice', code: 'config', argument: 'options.device',
     action: (api, backend) => api.createMoE(config, weights(), { backend, device: 42 as never }) },

@@ -144,7 +144,37 @@ function kindCase(kind: string, check: (ctx: CaseContext, seed: number) => Promi
   };
 }
 
+/**
+ * Bounds past any token count mean no bound, whatever their size: the WASM and WebGPU paths take counts as
+ * i32, where 2³¹ once wrapped to a negative capacity (everything dropped) or iteration limit (none run).
+ */
+async function hugeBounds(ctx: CaseContext): Promise<void> {
+  const { api, backend } = ctx;
+  const E = 4, k = 2, T = 6;
+  const logits = normal(rng(77), T * E);
+  // The GPU routes plain top-k itself but capacity on the CPU: the same weights up to f32 rounding.
+  const same = (what: string, got: Routing, want: Routing) => {
+    if (got.indices.join() !== want.indices.join() || got.weights.some((w, i) => Math.abs(w - want.weights[i]) > SUM_TOLERANCE)) {
+      throw new CaseFailure(`${what}: ids ${got.indices.join()} / weights ${got.weights.join()}, expected ${want.indices.join()} / ${want.weights.join()}`);
+    }
+  };
+  const topk = { kind: 'topk' as const, numExperts: E, topK: k };
+  const free = await api.route(topk, { tokens: T, logits }, { backend });
+  for (const perExpert of [2 ** 31, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER]) {
+    same(`capacity.perExpert ${perExpert}`, await api.route({ ...topk, capacity: { perExpert } }, { tokens: T, logits }, { backend }), free);
+  }
+  same('capacity.factor 1e300', await api.route({ ...topk, capacity: { factor: 1e300 } }, { tokens: T, logits }, { backend }), free);
+  const sinkhorn = { kind: 'sinkhorn' as const, numExperts: E, topK: k };
+  same('sinkhorn maxIterations 2³¹', await api.route({ ...sinkhorn, maxIterations: 2 ** 31 }, { tokens: T, logits }, { backend }),
+    await api.route({ ...sinkhorn, maxIterations: 100000 }, { tokens: T, logits }, { backend }));
+  for (const minCapacity of [2 ** 31, Number.MAX_SAFE_INTEGER]) {
+    const r = await api.route({ kind: 'expert-choice', numExperts: E, topK: E, capacityFactor: 1, minCapacity }, { tokens: T, logits }, { backend });
+    for (let e = 0; e < E; e++) if (r.stats.load[e] !== T) throw new CaseFailure(`expert-choice minCapacity ${minCapacity}: expert ${e} took ${r.stats.load[e]} of ${T} tokens`);
+  }
+}
+
 export const routerPropertyCases: ConformanceCase[] = [
+  { name: 'router properties: capacities and iteration limits of 2³¹ and beyond mean no bound', backends: ['reference', 'wasm', 'webgpu'], run: hugeBounds },
   kindCase('topk (scores, groups, bias, capacity)', topkProperties, 1000),
   kindCase('hash and random', hashAndRandomProperties, 2000),
   kindCase('expert choice', expertChoiceProperties, 3000),

@@ -6,7 +6,7 @@ import type { DispatchPlan, ForwardOptions, ForwardResult, MoE, MoEConfig, Resol
 import type { ResolvedMoE } from '../spec/moe-config.js';
 import { allFinite, finiteResult, positiveInteger } from '../spec/check.js';
 import { sequenceLengthOf, tokenIdsOf } from '../spec/router-input.js';
-import { checkScoresSize, type ResolvedRouterSpec } from '../spec/router-spec.js';
+import { checkScoresSize, slotsPerToken, type ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 import { assembleRouting } from './routing-result.js';
 import { addInto, sharedExpertPlan } from './shared-expert.js';
@@ -114,6 +114,7 @@ export class MoEBlock implements MoE {
       this.last = path;
       // Finite inputs can still overflow f32 inside the block (|hidden| ~ 1e30): an error, not ±∞ / NaN.
       finiteResult(result.routing.logits, router.numExperts, 'hidden', 'the router logits');
+      finiteResult(result.routing.weights, slotsPerToken(router), 'config.router.scale', 'the routing weights (scores × scale)');
       finiteResult(result.output, dModel, 'hidden', 'the block output');
       return result;
     } catch (e) {

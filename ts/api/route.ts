@@ -1,6 +1,6 @@
 // route(): routing alone, on the reference, WASM or WebGPU path.
 import type { RouterInput, RouterSpec, RuntimeOptions, Routing } from '../spec/types.js';
-import { resolveRouterSpec, type ResolvedRouterSpec, type ResolvedTopK } from '../spec/router-spec.js';
+import { resolveRouterSpec, slotsPerToken, type ResolvedRouterSpec, type ResolvedTopK } from '../spec/router-spec.js';
 import { resolveRouterInput, type RouterData } from '../spec/router-input.js';
 import { finiteResult } from '../spec/check.js';
 import { SwitchyardError } from '../errors.js';
@@ -61,11 +61,15 @@ async function routeOnGpu(spec: ResolvedTopK, data: RouterData, cpu: CpuBackend,
   return assembleRouting({ ...selection, logits }, dims, cpu, 'webgpu');
 }
 
-/** Logits the router computed (not given: those were checked; the self router always computes) must not have overflowed. */
+/**
+ * Logits the router computed (not given: those were checked; the self router always computes) must not
+ * have overflowed, nor the weights: finite scores times a finite `scale` can (scale 3e39).
+ */
 function checkedLogits(routing: Routing, spec: ResolvedRouterSpec, data: RouterData): Routing {
   if (data.logits === undefined || spec.kind === 'self') {
     const formula = spec.kind === 'self' ? 'the logits hidden / temperature' : 'the logits hidden · weightᵀ + bias';
     finiteResult(routing.logits, spec.numExperts, 'input.hidden', formula);
   }
+  finiteResult(routing.weights, slotsPerToken(spec), 'spec.scale', 'the routing weights (scores × scale)');
   return routing;
 }

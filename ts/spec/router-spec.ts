@@ -129,7 +129,7 @@ function capacityOf(value: unknown, argument: string): ResolvedCapacity | undefi
     throw new SwitchyardError('config', argument, `expected { factor | perExpert, dropPolicy?, padToCapacity?, per? }, received ${describe(value)}`);
   }
   const c = value as Record<string, unknown>;
-  const perExpert = c.perExpert === undefined ? undefined : positiveInteger(c.perExpert, `${argument}.perExpert`);
+  const perExpert = c.perExpert === undefined ? undefined : positiveCount(c.perExpert, `${argument}.perExpert`);
   const factor = c.factor === undefined ? undefined : positiveNumber(c.factor, `${argument}.factor`);
   if (perExpert === undefined && factor === undefined) {
     throw new SwitchyardError('config', argument, 'expected capacity.factor (> 0) or capacity.perExpert (a positive integer); received neither');
@@ -227,13 +227,13 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
       return {
         kind, ...base,
         tolerance: s.tolerance === undefined ? 1e-4 : positiveNumber(s.tolerance, `${argument}.tolerance`),
-        maxIterations: s.maxIterations === undefined ? 200 : positiveInteger(s.maxIterations, `${argument}.maxIterations`),
+        maxIterations: s.maxIterations === undefined ? 200 : positiveCount(s.maxIterations, `${argument}.maxIterations`),
       };
     case 'expert-choice':
       return {
         kind, ...base,
         capacityFactor: positiveNumber(s.capacityFactor, `${argument}.capacityFactor`),
-        minCapacity: s.minCapacity === undefined ? 4 : positiveInteger(s.minCapacity, `${argument}.minCapacity`),
+        minCapacity: s.minCapacity === undefined ? 4 : positiveCount(s.minCapacity, `${argument}.minCapacity`),
       };
     case 'self':
       return {
@@ -244,6 +244,15 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
     case 'random':
       return { kind, ...base, seed: seedOf(s.seed, `${argument}.seed`) };
   }
+}
+
+/**
+ * A positive integer that only bounds a count (a capacity, an iteration limit), saturated at 2³¹ − 1: every
+ * larger value means the same — no call has that many tokens (MAX_TOKEN_EXPERT_SCORES) — and the WASM and
+ * WebGPU paths take it as an i32, which would wrap 2³¹ to a negative bound.
+ */
+function positiveCount(value: unknown, argument: string): number {
+  return Math.min(positiveInteger(value, argument), 0x7fffffff);
 }
 
 function nonNegativeInteger(value: unknown, argument: string): number {
