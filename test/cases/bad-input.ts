@@ -102,6 +102,10 @@ const BAD: BadInput[] = [
     action: (api, backend) => { const w = weights(); delete (w as Record<string, unknown>)['experts.up']; return api.createMoE(config, w, { backend }); } },
   { name: 'misshapen expert weight', code: 'shape', argument: "weights['experts.gate']",
     action: (api, backend) => api.createMoE(config, { ...weights(), 'experts.gate': { dtype: 'f32', shape: [E, d, f], data: new Float32Array(E * f * d) } }, { backend }) },
+  { name: 'expert weight of another element type', code: 'dtype', argument: "weights['experts.up']",
+    action: (api, backend) => api.createMoE(config, { ...weights(), 'experts.up': new Float64Array(E * f * d) as never }, { backend }) },
+  { name: 'f16 weight whose data is a Float32Array', code: 'dtype', argument: "weights['experts.down']",
+    action: (api, backend) => api.createMoE(config, { ...weights(), 'experts.down': { dtype: 'f16', shape: [E, d, f], data: new Float32Array(E * d * f) } }, { backend }) },
   { name: 'NaN in hidden', code: 'range', argument: 'hidden',
     action: async (api, backend) => {
       const moe = await api.createMoE(config, weights(), { backend });

@@ -316,6 +316,10 @@ describe('toFloat32 and tensorShape', () => {
     expectError(() => toFloat32({ dtype: 'i32', shape: [1], data: new Int32Array(1) }, 'w'), 'dtype', 'w');
     expectError(() => toFloat32({ dtype: 'f64' as never, shape: [1], data: new Float64Array(1) }, 'w'), 'dtype', 'w');
     expectError(() => toFloat32({ dtype: 'f16', shape: [3], data: new Uint16Array(2) }, 'w'), 'shape', 'w');
+    expectError(() => toFloat32({ dtype: 'f16', shape: [3], data: new Float32Array(3) }, 'w'), 'dtype', 'w');
+    expectError(() => toFloat32(new Float64Array(3) as never, 'w'), 'dtype', 'w');
+    expectError(() => toFloat32([1, 2, 3] as never, 'w'), 'dtype', 'w');
+    expectError(() => toFloat32({ dtype: 'f32', data: new Float32Array(3) } as never, 'w'), 'shape', 'w');
     expectError(() => toFloat32({ dtype: 'f32', shape: [-1], data: new Float32Array(1) }, 'w'), 'shape', 'w');
   });
 

@@ -38,8 +38,13 @@ export function shapeSize(shape: readonly number[]): number {
  */
 export function toFloat32(t: TensorLike, argument: string): Float32Array {
   if (t instanceof Float32Array) return t;
-  if (t === null || typeof t !== 'object' || !ArrayBuffer.isView(t.data) || !Array.isArray(t.shape)) {
-    throw new SwitchyardError('shape', argument, `expected a Float32Array or { dtype, shape, data }, got ${describe(t)}`);
+  // Values of another element type (a Float64Array, a plain array, a number) are a dtype mistake, as for
+  // route()'s inputs; a tensor object without a shape list is a shape mistake.
+  if (t === null || typeof t !== 'object' || ArrayBuffer.isView(t) || Array.isArray(t) || !ArrayBuffer.isView(t.data)) {
+    throw new SwitchyardError('dtype', argument, `expected a Float32Array or { dtype, shape, data: ArrayBufferView }, got ${describe(t)}`);
+  }
+  if (!Array.isArray(t.shape)) {
+    throw new SwitchyardError('shape', argument, `expected { dtype, shape: number[], data }, got shape ${describe(t.shape)}`);
   }
   const dtype = t.dtype;
   if (dtype === 'i32') {
@@ -50,6 +55,12 @@ export function toFloat32(t: TensorLike, argument: string): Float32Array {
   }
   const n = checkedSize(t, argument);
   if (t.data.byteLength !== n * DTYPE_SIZE[dtype]) {
+    // Data typed with another element size than the dtype's (a Float32Array as f16) is a dtype mistake.
+    const elementBytes = (t.data as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+    if (elementBytes !== 1 && elementBytes !== DTYPE_SIZE[dtype]) {
+      throw new SwitchyardError('dtype', argument,
+        `expected ${dtype} data (${DTYPE_SIZE[dtype] === 2 ? 'a Uint16Array' : 'a Float32Array'} or bytes), got a ${t.data.constructor.name} of ${t.data.byteLength} bytes for shape [${t.shape.join(', ')}]`);
+    }
     throw new SwitchyardError('shape', argument,
       `expected ${n * DTYPE_SIZE[dtype]} bytes of ${dtype} for shape [${t.shape.join(', ')}], got ${t.data.byteLength}`);
   }
