@@ -83,17 +83,14 @@ function selfRouting({ E, k, offset, temperature }: Counts & { offset?: number; 
  * @example
  * await route(routers.deepseekV3({ E: 256, k: 8, nGroup: 8, topkGroup: 4, bias }), { tokens: T, logits });
  */
-const qwenPreset = preset('qwen', qwen);
-const gptOssPreset = preset('gptOss', gptOss);
-
 export const routers = {
   mixtral: preset('mixtral', mixtral),
-  qwen: qwenPreset,
-  olmoe: qwenPreset,
+  qwen: preset('qwen', qwen),
+  olmoe: preset('olmoe', qwen),
   deepseekV3: preset('deepseekV3', deepseekV3),
   switch: preset('switch', switchTransformer),
-  gptOss: gptOssPreset,
-  granite: gptOssPreset,
+  gptOss: preset('gptOss', gptOss),
+  granite: preset('granite', gptOss),
   hashLayer: preset('hashLayer', hashLayer),
   sinkhorn: preset('sinkhorn', sinkhornRouter),
   expertChoice: preset('expertChoice', expertChoice),
