@@ -180,9 +180,15 @@ export interface Tensor {
 
 export type TensorLike = Float32Array | Tensor;
 
+/**
+ * WebGPU's GPUDevice where the program's typings declare one (@webgpu/types, or a lib.dom that has WebGPU),
+ * else any object: these declarations must compile for a user who has no WebGPU typings installed.
+ */
+export type GPUDeviceLike = typeof globalThis extends { GPUDevice: { prototype: infer D } } ? D : object;
+
 export interface RuntimeOptions {
   backend?: BackendName;
-  device?: GPUDevice;
+  device?: GPUDeviceLike;
   wasmModule?: WebAssembly.Module;
   weightDtype?: 'f32' | 'f16' | 'int8';
   /**
