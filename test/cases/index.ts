@@ -1,6 +1,7 @@
 // The one registry of conformance cases: every case × every backend × every runtime lane.
 // Cases reach the library only through the `api` of their context, so this registry bundles alone.
 import { badInputCases } from './bad-input.js';
+import { sharedGatedCases } from './shared-gated.js';
 import { goldenCases } from './golden-mixtral.js';
 import { familyGoldenCases } from './golden-families.js';
 import { megatronCases } from './golden-megatron.js';
@@ -19,5 +20,5 @@ export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './ty
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases, ...wasmBuildCases, ...capacityPositionCases];
+  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases, ...wasmBuildCases, ...capacityPositionCases, ...sharedGatedCases];
 }

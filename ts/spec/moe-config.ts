@@ -119,6 +119,8 @@ export function resolveMoE(config: MoEConfig, weights: Record<string, TensorLike
   if (weights === null || typeof weights !== 'object') {
     throw new SwitchyardError('shape', 'weights', `expected a record of named tensors, received ${describe(weights)}`);
   }
+  // shared.gated left out: the weights say it — a σ gate is there exactly when its vector is.
+  if (dims.shared && config.shared!.gated === undefined) dims.shared.gated = weights['shared.router'] !== undefined;
   for (const name of Object.keys(weights)) {
     if (!KNOWN_WEIGHTS.includes(name)) {
       throw new SwitchyardError('config', `weights['${name}']`, `unexpected weight name; expected one of ${KNOWN_WEIGHTS.join(', ')}`);
