@@ -361,10 +361,10 @@ describe('family configs', () => {
 
   it('a missing required field is a config error naming it, per family', () => {
     const required: Record<string, string[]> = {
-      qwen2_moe: ['hidden_size', 'moe_intermediate_size', 'shared_expert_intermediate_size', 'num_experts', 'num_experts_per_tok'],
+      qwen2_moe: ['hidden_size', 'moe_intermediate_size', 'num_experts', 'num_experts_per_tok'],
       qwen3_moe: ['hidden_size', 'moe_intermediate_size', 'num_experts', 'num_experts_per_tok'],
       olmoe: ['hidden_size', 'intermediate_size', 'num_experts', 'num_experts_per_tok'],
-      deepseek_v3: ['hidden_size', 'moe_intermediate_size', 'n_routed_experts', 'num_experts_per_tok', 'n_group', 'topk_group'],
+      deepseek_v3: ['hidden_size', 'moe_intermediate_size', 'n_routed_experts', 'num_experts_per_tok'],
       switch_transformers: ['d_model', 'd_ff', 'num_experts'],
       gpt_oss: ['hidden_size', 'intermediate_size', 'num_local_experts', 'num_experts_per_tok'],
       granitemoe: ['hidden_size', 'intermediate_size', 'num_local_experts', 'num_experts_per_tok'],
@@ -376,6 +376,34 @@ describe('family configs', () => {
         expect(code(() => huggingFaceToCanonical({ config, tensors: b.tensors })), `${family} without ${field}`).toEqual(['config', `config.${field}`]);
       }
     }
+  });
+
+  it('fields transformers defaults take its defaults: DeepSeek-V3 n_group 8 / topk_group 4, Qwen2-MoE shared width (0: none)', async () => {
+    const ds = build('deepseek_v3', { d: 8, f: 4, E: 16, k: 2, T: 3 }, 'fused', 5);
+    const { n_group: _g, topk_group: _t, ...bare } = ds.config;
+    const spelled = huggingFaceToCanonical({ config: { ...bare, n_group: 8, topk_group: 4 }, tensors: ds.tensors }).config.router;
+    expect(huggingFaceToCanonical({ config: bare, tensors: ds.tensors }).config.router).toEqual(spelled);
+    const small = build('deepseek_v3', SHAPES[0].sizes, 'fused', 1); // E = 6: the default 8 groups do not divide it
+    const { n_group: _g6, topk_group: _t6, ...bare6 } = small.config;
+    expect(() => huggingFaceToCanonical({ config: bare6, tensors: small.tensors })).toThrow(/n_group.*default/);
+
+    // A Qwen2-MoE block whose shared expert has width 0 adds nothing: it is the Qwen3-MoE block of its tensors.
+    const q = build('qwen2_moe', SHAPES[0].sizes, 'fused', 3);
+    const routed = Object.fromEntries(Object.entries(q.tensors).filter(([n]) => !n.startsWith('shared_expert')));
+    const noShared = huggingFaceToCanonical({ config: { ...q.config, shared_expert_intermediate_size: 0 }, tensors: routed });
+    expect(noShared.config.shared).toBeUndefined();
+    const prefix = 'model.layers.0.mlp.';
+    const named = Object.fromEntries(Object.entries(routed).map(([n, t]) => [prefix + n, t]));
+    const forward = async (config: Record<string, unknown>) => {
+      const moe = await fromHuggingFace({ config, tensors: named, prefix }, { backend: 'reference' });
+      try {
+        return (await moe.forward(q.hidden, { tokens: q.T })).output;
+      } finally {
+        moe.destroy();
+      }
+    };
+    const { shared_expert_intermediate_size: _s, ...qwen3 } = q.config;
+    expect(await forward({ ...q.config, shared_expert_intermediate_size: 0 })).toEqual(await forward({ ...qwen3, model_type: 'qwen3_moe' }));
   });
 
   it('refuses what the families cannot honour, naming the field', () => {

@@ -25,14 +25,16 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   configMustBe(config, 'hidden_act', 'silu');
   // Released configs say so; transformers computes a sigmoid whatever they say, so anything else is refused.
   configMustBe(config, 'scoring_func', 'sigmoid');
-  const nGroup = configInt(config, 'n_group');
-  const topkGroup = configInt(config, 'topk_group');
+  // DeepseekV3Config's defaults (DeepSeek-V3's own 8 and 4) where a config leaves them out, as transformers does.
+  const nGroup = configIntOr(config, 'n_group', 8, 1);
+  const topkGroup = configIntOr(config, 'topk_group', 4, 1);
+  const given = (field: string) => (config[field] === undefined ? ' (DeepseekV3Config\'s default; the config has none)' : '');
   if (nExpert % nGroup !== 0) {
-    throw new SwitchyardError('config', 'config.n_group', `expected a divisor of n_routed_experts (${nExpert}), got ${nGroup}`);
+    throw new SwitchyardError('config', 'config.n_group', `expected a divisor of n_routed_experts (${nExpert}), got ${nGroup}${given('n_group')}`);
   }
   if (topkGroup > nGroup || topkGroup * (nExpert / nGroup) < topK) {
     throw new SwitchyardError('config', 'config.topk_group',
-      `expected ≤ n_group (${nGroup}) groups holding at least num_experts_per_tok (${topK}) experts, got ${topkGroup}`);
+      `expected ≤ n_group (${nGroup}) groups holding at least num_experts_per_tok (${topK}) experts, got ${topkGroup}${given('topk_group')}`);
   }
   const scale = configNumberOr(config, 'routed_scaling_factor', 2.5); // DeepseekV3Config's default
   const normTopkProb = configBoolOr(config, 'norm_topk_prob', true); // DeepseekV3Config's default

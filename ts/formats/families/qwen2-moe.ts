@@ -8,7 +8,7 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configBoolOr, configInt, configMustBe, sharedSwiglu, swigluExperts, takeF32, decoderPrefixes,
+  expertSizes, configBoolOr, configIntOr, configMustBe, sharedSwiglu, swigluExperts, takeF32, decoderPrefixes,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 import { qwenMoeLayers } from './qwen-layers.js';
@@ -16,7 +16,8 @@ import { qwenMoeLayers } from './qwen-layers.js';
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_experts', 'moe_intermediate_size');
-  const sharedFF = configInt(config, 'shared_expert_intermediate_size');
+  // 0 is a block without a shared expert: transformers then builds one of width 0, whose output is 0.
+  const sharedFF = configIntOr(config, 'shared_expert_intermediate_size', 5632, 0); // Qwen2MoeConfig's default
   configMustBe(config, 'hidden_act', 'silu');
   const normTopkProb = configBoolOr(config, 'norm_topk_prob', false); // Qwen2MoeConfig's default
   return {
@@ -24,13 +25,15 @@ function convert(ctx: FamilyContext): CanonicalMoE {
       dModel,
       router: routers.qwen({ E: nExpert, k: topK, normTopkProb }),
       expert: { dFF, activation: 'swiglu' },
-      shared: { dFF: sharedFF, gated: true },
+      ...(sharedFF > 0 ? { shared: { dFF: sharedFF, gated: true } } : {}),
     },
     weights: {
       'router.weight': takeF32(ctx, 'gate.weight', [nExpert, dModel]),
       ...swigluExperts(ctx, nExpert, dFF, dModel),
-      ...sharedSwiglu(ctx, 'shared_expert', sharedFF, dModel),
-      'shared.router': takeF32(ctx, 'shared_expert_gate.weight', [1, dModel]),
+      ...(sharedFF > 0 ? {
+        ...sharedSwiglu(ctx, 'shared_expert', sharedFF, dModel),
+        'shared.router': takeF32(ctx, 'shared_expert_gate.weight', [1, dModel]),
+      } : {}),
     },
   };
 }
