@@ -406,6 +406,23 @@ describe('family configs', () => {
     expect(await forward({ ...q.config, shared_expert_intermediate_size: 0 })).toEqual(await forward({ ...qwen3, model_type: 'qwen3_moe' }));
   });
 
+  it('a prefix naming a layer config.json makes dense is a config error saying so, when the block is not there', () => {
+    const dense = { 'gate_proj.weight': new Float32Array(4), 'up_proj.weight': new Float32Array(4), 'down_proj.weight': new Float32Array(4) };
+    const under = (prefix: string) => Object.fromEntries(Object.entries(dense).map(([n, t]) => [prefix + n, t]));
+    const ds = build('deepseek_v3', SHAPES[0].sizes, 'fused', 1);
+    const config = { ...ds.config, num_hidden_layers: 6, first_k_dense_replace: 2 };
+    const prefix = 'model.layers.1.mlp.';
+    expect(() => huggingFaceToCanonical({ config, tensors: under(prefix), prefix })).toThrow(/layer 1, which config.json makes a dense MLP \(its MoE layers: 2, 3, 4, 5/);
+    expect(code(() => huggingFaceToCanonical({ config, tensors: under(prefix), prefix }))).toEqual(['config', 'prefix']);
+    const q = build('qwen2_moe', SHAPES[0].sizes, 'fused', 1);
+    const qConfig = { ...q.config, num_hidden_layers: 3, mlp_only_layers: [0] };
+    expect(code(() => huggingFaceToCanonical({ config: qConfig, tensors: under('model.layers.0.mlp.'), prefix: 'model.layers.0.mlp.' }))).toEqual(['config', 'prefix']);
+    // Without a layer count the config cannot tell: the missing tensor is reported as before.
+    expect(code(() => huggingFaceToCanonical({ config: ds.config, tensors: under(prefix), prefix }))?.[0]).toBe('shape');
+    // A MoE layer's own missing tensor is still a shape error naming it.
+    expect(code(() => huggingFaceToCanonical({ config, tensors: under('model.layers.3.mlp.'), prefix: 'model.layers.3.mlp.' }))?.[0]).toBe('shape');
+  });
+
   it('refuses what the families cannot honour, naming the field', () => {
     const ds = build('deepseek_v3', SHAPES[0].sizes, 'fused', 1);
     expect(code(() => huggingFaceToCanonical({ config: { ...ds.config, n_group: 4 }, tensors: ds.tensors }))).toEqual(['config', 'config.n_group']);

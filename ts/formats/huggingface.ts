@@ -6,7 +6,7 @@
 
 import { SwitchyardError, describe } from '../errors.js';
 import type { MoEConfig, TensorLike } from '../spec/types.js';
-import type { TensorSource } from './families/common.js';
+import type { Family, TensorSource } from './families/common.js';
 import { familyOf } from './families/index.js';
 import { weightMapOf, type SafetensorsIndex } from './layers.js';
 import type { SafetensorsFile } from './safetensors.js';
@@ -43,7 +43,8 @@ export interface HuggingFaceArgs {
  * Weights come out as f32 (f16/bf16 widened); f32 inputs may be returned without a copy. Only the
  * tensors of that block are looked up.
  *
- * @throws SwitchyardError 'config' (unknown model_type, missing or bad field), 'shape' (missing or
+ * @throws SwitchyardError 'config' (unknown model_type, missing or bad field; a prefix naming a layer that
+ *   config.json makes dense, when the block cannot be read there), 'shape' (missing or
  *   misshapen tensor, named in full; a shard the index names but `files` lacks), 'dtype' (a non-float tensor).
  * @example
  * const file = readSafetensors(bytes);
@@ -61,7 +62,45 @@ export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConf
     throw new SwitchyardError('config', 'prefix', `expected a string, got ${describe(rawPrefix)}`);
   }
   const prefix = rawPrefix === '' || rawPrefix.endsWith('.') ? rawPrefix : rawPrefix + '.';
-  return family.convert({ config, source: sourceOf(args), prefix });
+  const source = sourceOf(args);
+  try {
+    return family.convert({ config, source, prefix });
+  } catch (e) {
+    // The usual cause of a block's tensors not being there: the prefix names a layer config.json makes
+    // dense (first_k_dense_replace, mlp_only_layers, a sparse step). Say so rather than "tensor missing".
+    const dense = e instanceof SwitchyardError ? denseLayerOf(family, config, prefix) : undefined;
+    if (dense === undefined) throw e;
+    throw new SwitchyardError('config', 'prefix', `'${prefix}' is layer ${dense.layer}, which config.json makes a dense MLP ` +
+      `(its MoE layers: ${summarize(dense.moeLayers)}); the block could not be read (${(e as Error).message})`);
+  }
+}
+
+/**
+ * The layer `prefix` names and the config's MoE layers, when that layer is not one of them; undefined when
+ * the prefix names no layer of the family's naming, or the config has no layer count to tell.
+ */
+function denseLayerOf(family: Family, config: Record<string, unknown>, prefix: string): { layer: number; moeLayers: number[] } | undefined {
+  for (const match of prefix.matchAll(/\.(\d+)\./g)) {
+    const layer = Number(match[1]);
+    for (const stack of ['decoder', 'encoder'] as const) {
+      if (!family.layerPrefixes(layer, stack).includes(prefix)) continue;
+      let moeLayers: number[];
+      try {
+        moeLayers = family.moeLayers(config, stack);
+      } catch {
+        return undefined;
+      }
+      return moeLayers.includes(layer) ? undefined : { layer, moeLayers };
+    }
+  }
+  return undefined;
+}
+
+/** [3, 4, 5, …, 60] as "3, 4, 5, …, 60 (58 layers)". */
+function summarize(layers: number[]): string {
+  if (layers.length === 0) return 'none';
+  const shown = layers.length <= 8 ? layers.join(', ') : `${layers.slice(0, 4).join(', ')}, …, ${layers[layers.length - 1]}`;
+  return `${shown} (${layers.length} layer${layers.length === 1 ? '' : 's'})`;
 }
 
 function sourceOf(args: HuggingFaceArgs): TensorSource {
