@@ -131,6 +131,32 @@ describe('RouterMonitor', () => {
     }
   });
 
+  // Megatron-Core's global_aux_loss of micro-batch m (router.py _apply_global_aux_loss): its own scores P_m
+  // against the running mean of the counts of micro-batches 1..m, E/(k·T_m²)·Σₑ(Σₜ P_m)·(Σ N / m).
+  it('runningGlobalAux is Megatron-Core\'s streaming global aux loss after each call', async () => {
+    const calls = [[12, SEED + 3], [20, SEED + 4], [7, SEED + 5]] as const;
+    const monitor = new RouterMonitor();
+    const countSum = new Float64Array(E);
+    for (const [m, [T, seed]] of calls.entries()) {
+      const r = await reference(spec, { tokens: T, logits: logits(T, E, seed) });
+      monitor.record(r, 1);
+      const pSum = new Float64Array(E);
+      for (let t = 0; t < T; t++) {
+        const row = Array.from(r.probs.subarray(t * E, (t + 1) * E));
+        const total = row.reduce((a, b) => a + b, 0);
+        row.forEach((v, e) => { pSum[e] += v / total; });
+        const order = row.map((v, e) => [v, e]).sort((x, y) => y[0] - x[0] || x[1] - y[1]);
+        for (let j = 0; j < k; j++) countSum[order[j][1]]++;
+      }
+      let acc = 0;
+      for (let e = 0; e < E; e++) acc += pSum[e] * (countSum[e] / (m + 1));
+      const want = (E / (k * T * T)) * acc;
+      expect(Math.abs(monitor.runningGlobalAux(1) - want) / want, `after call ${m + 1}`).toBeLessThan(AUX_REL_TOL);
+      if (m === 0) expect(Math.abs(monitor.runningGlobalAux(1) - r.losses.aux) / r.losses.aux).toBeLessThan(AUX_REL_TOL);
+    }
+    expect(Math.abs(monitor.runningGlobalAux(1) - monitor.globalAux(1))).toBeGreaterThan(1e-3); // pooled ≠ streaming here
+  });
+
   it('keeps the load history per layer, oldest first, as copies', async () => {
     const ra = await reference(spec, { tokens: 16, logits: logits(16, E, SEED) });
     const rb = await reference(spec, { tokens: 8, logits: logits(8, E, SEED + 2) });

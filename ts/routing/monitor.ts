@@ -1,6 +1,7 @@
 // RouterMonitor: routing health across calls and layers — per-layer load history, the global-batch aux
 // loss (the aux loss of all recorded tokens together: balance asked of the whole batch rather than of
-// each micro-batch, Qiu et al. 2025, arXiv 2501.11873) and a warning when a layer's load collapses.
+// each micro-batch, Qiu et al. 2025, arXiv 2501.11873), Megatron-Core's running form of it, and a warning
+// when a layer's load collapses.
 import { SwitchyardError, describe } from '../errors.js';
 import type { Routing } from '../spec/types.js';
 import { topKIndices } from '../reference/topk.js';
@@ -21,6 +22,10 @@ interface LayerRecord {
   sumP: Float64Array;
   /** Σ over recorded tokens of the plain top-k counts on P, per expert */
   counts: Float64Array;
+  /** sumP and tokens of the last recorded call alone, and the number of calls */
+  lastSumP: Float64Array;
+  lastTokens: number;
+  calls: number;
   history: Int32Array[];
   collapsed: boolean;
 }
@@ -54,7 +59,10 @@ export class RouterMonitor {
     const { E, T, k } = routingDims(routing);
     let rec = this.layers.get(layer);
     if (!rec) {
-      rec = { nExpert: E, k, tokens: 0, sumP: new Float64Array(E), counts: new Float64Array(E), history: [], collapsed: false };
+      rec = {
+        nExpert: E, k, tokens: 0, sumP: new Float64Array(E), counts: new Float64Array(E),
+        lastSumP: new Float64Array(E), lastTokens: 0, calls: 0, history: [], collapsed: false,
+      };
       this.layers.set(layer, rec);
     }
     if (rec.nExpert !== E || rec.k !== k) {
@@ -62,17 +70,21 @@ export class RouterMonitor {
     }
     const p = new Float64Array(E);
     const top = new Int32Array(k);
+    rec.lastSumP.fill(0);
     for (let t = 0; t < T; t++) {
       let sum = 0;
       for (let e = 0; e < E; e++) sum += routing.probs[t * E + e];
       for (let e = 0; e < E; e++) {
         p[e] = routing.probs[t * E + e] / (sum + 1e-20);
-        rec.sumP[e] += p[e];
+        rec.lastSumP[e] += p[e];
       }
       topKIndices(p, E, k, top);
       for (let j = 0; j < k; j++) rec.counts[top[j]]++;
     }
+    for (let e = 0; e < E; e++) rec.sumP[e] += rec.lastSumP[e];
     rec.tokens += T;
+    rec.lastTokens = T;
+    rec.calls++;
     rec.history.push(routing.stats.load.slice());
     if (!rec.collapsed && routing.stats.loadEntropy < this.threshold) {
       rec.collapsed = true;
@@ -86,6 +98,20 @@ export class RouterMonitor {
     let acc = 0;
     for (let e = 0; e < rec.nExpert; e++) acc += rec.sumP[e] * rec.counts[e];
     return (rec.nExpert / (rec.k * rec.tokens * rec.tokens)) * acc;
+  }
+
+  /**
+   * Megatron-Core's `global_aux_loss` as it stands after the last recorded call (a micro-batch): that
+   * call's own scores against the running mean of the counts of every call since reset(),
+   * E/(k·T²)·Σₑ(Σₜ Pₜₑ)·(Σ_calls Nₑ / calls) with T the last call's tokens (router.py
+   * _apply_global_aux_loss). It streams — counts of later micro-batches are not yet known — so it equals
+   * globalAux() after one call, and after several only when the calls' scores agree.
+   */
+  runningGlobalAux(layer = 0): number {
+    const rec = this.require(layer);
+    let acc = 0;
+    for (let e = 0; e < rec.nExpert; e++) acc += rec.lastSumP[e] * (rec.counts[e] / rec.calls);
+    return (rec.nExpert / (rec.k * rec.lastTokens * rec.lastTokens)) * acc;
   }
 
   /** The load per expert of every recorded call of the layer, oldest first. */
