@@ -39,8 +39,22 @@ async function run(ctx: CaseContext): Promise<void> {
   }
 }
 
+/** route() gives given logits back as routing.logits: its own copy, not the caller's reusable buffer. */
+async function runRoute(ctx: CaseContext): Promise<void> {
+  const logits = normal(rng(32), T * E, 1);
+  const r = await ctx.api.route({ kind: 'topk', numExperts: E, topK: 2 }, { tokens: T, logits }, { backend: ctx.backend });
+  const kept = r.logits.slice();
+  expectExact('routing.logits as returned', kept, logits);
+  logits.fill(7);
+  expectExact('routing.logits after the caller overwrote its logits', r.logits, kept);
+}
+
 export const weightOwnershipCases: ConformanceCase[] = [{
   name: 'weights are the block\'s own from createMoE: overwriting the caller\'s buffers changes nothing',
   backends: ['reference', 'wasm', 'webgpu'],
   run,
+}, {
+  name: 'route() results are their own: overwriting the caller\'s logits changes nothing',
+  backends: ['reference', 'wasm', 'webgpu'],
+  run: runRoute,
 }];

@@ -28,7 +28,10 @@ export function gpuCanRoute(spec: ResolvedRouterSpec): spec is ResolvedTopK {
 export async function route(spec: RouterSpec, input: RouterInput, options?: Pick<RuntimeOptions, 'backend' | 'device' | 'wasmModule'>): Promise<Routing> {
   const resolved = resolveRouterSpec(spec);
   const forced = backendOption(options);
-  const data = resolveRouterInput(input, resolved);
+  const given = resolveRouterInput(input, resolved);
+  // Given logits come back as routing.logits: a copy, taken now, so a caller that reuses its buffer (one
+  // logits array for every call of a loop) changes neither this call nor the routings it keeps.
+  const data = given.logits ? { ...given, logits: given.logits.slice() } : given;
   const cpu = await cpuPath(options, forced === 'webgpu' ? 'auto' : forced);
   if (forced === 'webgpu' && gpuCanRoute(resolved)) {
     try {
