@@ -37,6 +37,8 @@ async function run(ctx: CaseContext): Promise<void> {
   } finally {
     moe.destroy();
   }
+  // Still the path it ran on, not a default, once destroyed.
+  if (moe.backend !== ctx.backend) throw new CaseFailure(`moe.backend after destroy() is ${moe.backend}, expected ${ctx.backend}`);
 }
 
 /** route() gives given logits back as routing.logits: its own copy, not the caller's reusable buffer. */

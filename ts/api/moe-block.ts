@@ -34,6 +34,7 @@ function prefixOf(data: RouterData, n: number): RouterData {
 export class MoEBlock implements MoE {
   readonly config: MoEConfig;
   private destroyed = false;
+  private backendAtDestroy: ResolvedBackend = 'reference';
   /** The path the last forward ran on; undefined before the first and after a lost device. */
   private last: ResolvedBackend | undefined;
   /** Set once the GPU device is lost: the switch to the CPU, which every later call waits for. */
@@ -60,8 +61,7 @@ export class MoEBlock implements MoE {
    * `routing.backend` names the path that routed it.
    */
   get backend(): ResolvedBackend {
-    if (this.destroyed) return 'reference';
-    return this.last ?? this.planner.preferred();
+    return this.destroyed ? this.backendAtDestroy : this.last ?? this.planner.preferred();
   }
 
   /**
@@ -171,6 +171,8 @@ export class MoEBlock implements MoE {
   }
 
   destroy(): void {
+    // The path the block last ran on (or would have) stays readable; its planner is gone with the paths.
+    if (!this.destroyed) this.backendAtDestroy = this.backend;
     this.destroyed = true;
     this.paths.destroy();
   }
