@@ -32,6 +32,7 @@ async function run(ctx: CaseContext): Promise<void> {
     for (const values of Object.values(w)) values.fill(0.25);
     const after = await moe.forward(hidden, { tokens: T });
     if (after.routing.backend !== ctx.backend) throw new CaseFailure(`ran on ${after.routing.backend}, expected ${ctx.backend}`);
+    if (after.backend !== ctx.backend) throw new CaseFailure(`result.backend is ${after.backend}, expected ${ctx.backend}`);
     expectExact('indices after the caller overwrote its weights', after.routing.indices, before.routing.indices);
     expectExact('output after the caller overwrote its weights', after.output, before.output);
   } finally {
@@ -39,6 +40,28 @@ async function run(ctx: CaseContext): Promise<void> {
   }
   // Still the path it ran on, not a default, once destroyed.
   if (moe.backend !== ctx.backend) throw new CaseFailure(`moe.backend after destroy() is ${moe.backend}, expected ${ctx.backend}`);
+}
+
+/**
+ * A router the GPU kernel does not implement (sigmoid scores) routes on the CPU in a WebGPU block, whose
+ * experts still run on the GPU: result.backend says where the experts ran, routing.backend where it routed.
+ */
+async function runBackendLabels(ctx: CaseContext): Promise<void> {
+  const random = rng(33);
+  const w = {
+    'router.weight': normal(random, E * d, 0.5), 'experts.gate': normal(random, E * f * d, 0.3),
+    'experts.up': normal(random, E * f * d, 0.3), 'experts.down': normal(random, E * d * f, 0.3),
+  };
+  const router = { kind: 'topk' as const, numExperts: E, topK: 2, score: 'sigmoid' as const, normalize: true };
+  const moe = await ctx.api.createMoE({ dModel: d, router, expert: { dFF: f, activation: 'swiglu' } }, w, { backend: ctx.backend });
+  try {
+    const r = await moe.forward(normal(random, T * d, 1), { tokens: T });
+    if (r.backend !== ctx.backend) throw new CaseFailure(`result.backend is ${r.backend}, expected ${ctx.backend}`);
+    const routedOn = ctx.backend === 'webgpu' ? r.routing.backend !== 'webgpu' : r.routing.backend === ctx.backend;
+    if (!routedOn) throw new CaseFailure(`routing.backend is ${r.routing.backend} on a ${ctx.backend} block with a sigmoid router`);
+  } finally {
+    moe.destroy();
+  }
 }
 
 /** route() gives given logits back as routing.logits: its own copy, not the caller's reusable buffer. */
@@ -55,6 +78,10 @@ export const weightOwnershipCases: ConformanceCase[] = [{
   name: 'weights are the block\'s own from createMoE: overwriting the caller\'s buffers changes nothing',
   backends: ['reference', 'wasm', 'webgpu'],
   run,
+}, {
+  name: 'forward(): result.backend is the path of the experts, routing.backend that of the routing',
+  backends: ['reference', 'wasm', 'webgpu'],
+  run: runBackendLabels,
 }, {
   name: 'route() results are their own: overwriting the caller\'s logits changes nothing',
   backends: ['reference', 'wasm', 'webgpu'],

@@ -14,6 +14,9 @@ import type { BlockPaths, BoundPath } from './block-paths.js';
 import type { CpuBackend, PreparedExperts } from '../backends/backend.js';
 import { Planner } from './planner.js';
 
+/** What one path returns; forward() adds which path it was. */
+type PathResult = Omit<ForwardResult, 'backend'>;
+
 /** The vocabulary a hash table covers, so out-of-range token ids are refused before lookup. */
 function vocabOf(router: ResolvedRouterSpec): number | undefined {
   return router.kind === 'hash' && router.table ? router.table.length / router.topK : undefined;
@@ -115,8 +118,8 @@ export class MoEBlock implements MoE {
       // Finite inputs can still overflow f32 inside the block (|hidden| ~ 1e30): an error, not ±∞ / NaN.
       finiteResult(result.routing.logits, router.numExperts, 'hidden', 'the router logits');
       finiteResult(result.routing.weights, slotsPerToken(router), 'config.router.scale', 'the routing weights (scores × scale)');
-      finiteResult(result.output, dModel, 'hidden', 'the block output');
-      return result;
+      finiteResult(result.output, dModel, 'hidden', 'the block output, and every f32 value on the way to it,');
+      return { ...result, backend: path };
     } catch (e) {
       if (this.destroyed) {
         throw new SwitchyardError('backend', 'moe', `destroy() was called while forward() was pending (${e instanceof Error ? e.message : String(e)})`);
@@ -128,7 +131,7 @@ export class MoEBlock implements MoE {
     }
   }
 
-  private async runOn(name: ResolvedBackend, hidden: Float32Array, data: RouterData): Promise<ForwardResult> {
+  private async runOn(name: ResolvedBackend, hidden: Float32Array, data: RouterData): Promise<PathResult> {
     const path = await this.paths.get(name);
     if (path.kind === 'gpu') {
       try {
@@ -156,7 +159,7 @@ export class MoEBlock implements MoE {
     return { output, routing: { ...routing, backend: backend.name } };
   }
 
-  private async forwardOnGpu(path: Extract<BoundPath, { kind: 'gpu' }>, hidden: Float32Array, data: RouterData): Promise<ForwardResult> {
+  private async forwardOnGpu(path: Extract<BoundPath, { kind: 'gpu' }>, hidden: Float32Array, data: RouterData): Promise<PathResult> {
     const { router } = this.resolved;
     if (path.routesOnDevice) {
       const r = await path.block.forward(hidden, data.nToken);

@@ -67,7 +67,7 @@ async function runPath(moe: MoE, hidden: Float32Array, o: DemoOptions, label: st
     times.push(performance.now() - started);
     spent += times[times.length - 1];
   }
-  return { label, backend: moe.backend, detail, medianMs: median(times), runs: times.length, ...last };
+  return { label, detail, medianMs: median(times), runs: times.length, ...last };
 }
 
 async function availablePaths(): Promise<DemoPath[]> {

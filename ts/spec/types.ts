@@ -211,6 +211,11 @@ export interface ForwardResult {
   /** [nToken, dModel] */
   output: Float32Array;
   routing: Routing;
+  /**
+   * The path that ran this call's experts. routing.backend says where the routing was computed: a WebGPU
+   * block routes on the CPU what its GPU router does not implement (anything but softmax top-k).
+   */
+  backend: ResolvedBackend;
 }
 
 export interface MoE {
