@@ -160,7 +160,7 @@ async function hugeBounds(ctx: CaseContext): Promise<void> {
   };
   const topk = { kind: 'topk' as const, numExperts: E, topK: k };
   const free = await api.route(topk, { tokens: T, logits }, { backend });
-  for (const perExpert of [2 ** 31, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER]) {
+  for (const perExpert of [2 ** 31, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER, 1e20]) {
     same(`capacity.perExpert ${perExpert}`, await api.route({ ...topk, capacity: { perExpert } }, { tokens: T, logits }, { backend }), free);
   }
   same('capacity.factor 1e300', await api.route({ ...topk, capacity: { factor: 1e300 } }, { tokens: T, logits }, { backend }), free);

@@ -419,8 +419,19 @@ describe('family configs', () => {
     expect(code(() => huggingFaceToCanonical({ config: qConfig, tensors: under('model.layers.0.mlp.'), prefix: 'model.layers.0.mlp.' }))).toEqual(['config', 'prefix']);
     // Without a layer count the config cannot tell: the missing tensor is reported as before.
     expect(code(() => huggingFaceToCanonical({ config: ds.config, tensors: under(prefix), prefix }))?.[0]).toBe('shape');
+    // A layer past the config's count is no dense layer: the missing tensor is reported as before.
+    const m = build('mixtral', SHAPES[0].sizes, 'fused', 1);
+    expect(code(() => huggingFaceToCanonical({ config: { ...m.config, num_hidden_layers: 3 }, tensors: {}, prefix: 'model.layers.7.block_sparse_moe.' }))?.[0]).toBe('shape');
     // A MoE layer's own missing tensor is still a shape error naming it.
     expect(code(() => huggingFaceToCanonical({ config, tensors: under('model.layers.3.mlp.'), prefix: 'model.layers.3.mlp.' }))?.[0]).toBe('shape');
+  });
+
+  it('a checkpoint tensor that is not one is a dtype error naming it, as in createMoE', () => {
+    const m = build('mixtral', SHAPES[0].sizes, 'fused', 1);
+    for (const bad of [new Float64Array(3), [1, 2], null, new Int32Array(3), 7]) {
+      expect(code(() => huggingFaceToCanonical({ config: m.config, tensors: { ...m.tensors, 'gate.weight': bad as never } }))).toEqual(['dtype', 'gate.weight']);
+    }
+    expect(code(() => huggingFaceToCanonical({ config: m.config, tensors: { ...m.tensors, 'gate.weight': { dtype: 'f32', data: new Float32Array(3) } as never } }))).toEqual(['shape', 'gate.weight']);
   });
 
   it('refuses what the families cannot honour, naming the field', () => {

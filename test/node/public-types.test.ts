@@ -49,7 +49,8 @@ export async function program(bytes: Uint8Array, device?: DEVICE): Promise<numbe
   const tensors: Record<string, TensorLike> = {
     'router.weight': new Float32Array(E * d), 'experts.gate': { dtype: 'bf16', shape: [E, 16, d], data: new Uint16Array(E * 16 * d) },
   };
-  const moe: MoE = await createMoE(config, tensors, options);
+  const sharedByWeights: MoEConfig = { ...config, shared: { dFF: 16 } };
+  const moe: MoE = await createMoE(config.shared ? config : sharedByWeights, tensors, options);
   const { output, routing } = await moe.forward(new Float32Array(T * d), { tokens: T, tokenIds: new Int32Array(T), sequenceLength: T });
   moe.destroy();
   const file = readSafetensors(bytes);

@@ -40,8 +40,11 @@ export function toFloat32(t: TensorLike, argument: string): Float32Array {
   if (t instanceof Float32Array) return t;
   // Values of another element type (a Float64Array, a plain array, a number) are a dtype mistake, as for
   // route()'s inputs; a tensor object without a shape list is a shape mistake.
-  if (t === null || typeof t !== 'object' || ArrayBuffer.isView(t) || Array.isArray(t) || !ArrayBuffer.isView(t.data)) {
+  if (t === null || typeof t !== 'object' || ArrayBuffer.isView(t) || Array.isArray(t)) {
     throw new SwitchyardError('dtype', argument, `expected a Float32Array or { dtype, shape, data: ArrayBufferView }, got ${describe(t)}`);
+  }
+  if (!ArrayBuffer.isView(t.data)) {
+    throw new SwitchyardError('dtype', argument, `expected { dtype, shape, data: ArrayBufferView }, got data ${describe(t.data)}`);
   }
   if (!Array.isArray(t.shape)) {
     throw new SwitchyardError('shape', argument, `expected { dtype, shape: number[], data }, got shape ${describe(t.shape)}`);
@@ -54,13 +57,14 @@ export function toFloat32(t: TensorLike, argument: string): Float32Array {
     throw new SwitchyardError('dtype', argument, `expected f32, f16 or bf16, got ${describe(dtype)}`);
   }
   const n = checkedSize(t, argument);
+  // Data typed with another element size than the dtype's (a Float32Array as f16) is a dtype mistake,
+  // whatever its length: bytes (Uint8Array, DataView) are the only untyped form.
+  const elementBytes = (t.data as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+  if (elementBytes !== 1 && elementBytes !== DTYPE_SIZE[dtype]) {
+    throw new SwitchyardError('dtype', argument,
+      `expected ${dtype} data (${DTYPE_SIZE[dtype] === 2 ? 'a Uint16Array' : 'a Float32Array'} or bytes), got a ${t.data.constructor.name} for shape [${t.shape.join(', ')}]`);
+  }
   if (t.data.byteLength !== n * DTYPE_SIZE[dtype]) {
-    // Data typed with another element size than the dtype's (a Float32Array as f16) is a dtype mistake.
-    const elementBytes = (t.data as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
-    if (elementBytes !== 1 && elementBytes !== DTYPE_SIZE[dtype]) {
-      throw new SwitchyardError('dtype', argument,
-        `expected ${dtype} data (${DTYPE_SIZE[dtype] === 2 ? 'a Uint16Array' : 'a Float32Array'} or bytes), got a ${t.data.constructor.name} of ${t.data.byteLength} bytes for shape [${t.shape.join(', ')}]`);
-    }
     throw new SwitchyardError('shape', argument,
       `expected ${n * DTYPE_SIZE[dtype]} bytes of ${dtype} for shape [${t.shape.join(', ')}], got ${t.data.byteLength}`);
   }

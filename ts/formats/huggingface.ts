@@ -90,10 +90,19 @@ function denseLayerOf(family: Family, config: Record<string, unknown>, prefix: s
       } catch {
         return undefined;
       }
+      // A layer past the config's count is no layer at all, dense or not: the missing tensor says enough.
+      const count = layerCount(config, stack);
+      if (count === undefined || layer >= count) return undefined;
       return moeLayers.includes(layer) ? undefined : { layer, moeLayers };
     }
   }
   return undefined;
+}
+
+/** The layers of a stack by config.json: num_hidden_layers, or Switch's num_layers / num_decoder_layers. */
+function layerCount(config: Record<string, unknown>, stack: 'decoder' | 'encoder'): number | undefined {
+  const count = config.num_hidden_layers ?? (stack === 'decoder' ? config.num_decoder_layers ?? config.num_layers : config.num_layers);
+  return typeof count === 'number' && Number.isSafeInteger(count) ? count : undefined;
 }
 
 /** [3, 4, 5, …, 60] as "3, 4, 5, …, 60 (58 layers)". */

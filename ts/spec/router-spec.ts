@@ -92,8 +92,20 @@ function scoring(s: Record<string, unknown>, argument: string, normalizeDefault:
   return {
     score: oneOf(s.score, SCORES, `${argument}.score`, 'softmax'),
     normalize: booleanFlag(s.normalize, `${argument}.normalize`, normalizeDefault),
-    scale: s.scale === undefined ? 1 : finiteNumber(s.scale, `${argument}.scale`),
+    scale: s.scale === undefined ? 1 : f32Scale(s.scale, `${argument}.scale`),
   };
+}
+
+/** Largest finite f32. */
+const F32_MAX = 3.4028234663852886e38;
+
+/** A finite scale that f32 holds: the WebGPU router takes it as an f32, where 1e39 is already ∞. */
+function f32Scale(value: unknown, argument: string): number {
+  const scale = finiteNumber(value, argument);
+  if (Math.abs(scale) > F32_MAX) {
+    throw new SwitchyardError('range', argument, `expected a scale within f32's range (|scale| ≤ ${F32_MAX}), received ${scale}`);
+  }
+  return scale;
 }
 
 function groupsOf(value: unknown, E: number, k: number, argument: string): ResolvedGroups | undefined {
@@ -252,7 +264,10 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
  * WebGPU paths take it as an i32, which would wrap 2³¹ to a negative bound.
  */
 function positiveCount(value: unknown, argument: string): number {
-  return Math.min(positiveInteger(value, argument), 0x7fffffff);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new SwitchyardError('range', argument, `expected a positive integer, received ${describe(value)}`);
+  }
+  return Math.min(value, 0x7fffffff);
 }
 
 function nonNegativeInteger(value: unknown, argument: string): number {

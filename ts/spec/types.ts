@@ -160,7 +160,8 @@ export interface ExpertSpec {
 
 export interface SharedExpertSpec {
   dFF: number;
-  gated: boolean;
+  /** σ-gated by weights['shared.router'] (Qwen2-MoE); left out, gated exactly when that weight is given. */
+  gated?: boolean;
 }
 
 export interface MoEConfig {
@@ -213,7 +214,7 @@ export interface ForwardResult {
   routing: Routing;
   /**
    * The path that ran this call's experts. routing.backend says where the routing was computed: a WebGPU
-   * block routes on the CPU what its GPU router does not implement (anything but softmax top-k).
+   * block routes on the CPU what its GPU router does not implement (anything but plain softmax top-k).
    */
   backend: ResolvedBackend;
 }

@@ -166,6 +166,8 @@ export function takeF32(ctx: FamilyContext, name: string, shape: readonly number
   if (t === undefined) {
     throw new SwitchyardError('shape', full, `expected a tensor [${shape.join(', ')}], got none`);
   }
+  // Not a Float32Array nor a tensor with a shape list: toFloat32 says what it is ('dtype' / 'shape').
+  if (!(t instanceof Float32Array) && !Array.isArray((t as { shape?: unknown } | null)?.shape)) toFloat32(t, full);
   const got: unknown = t instanceof Float32Array ? undefined : t.shape;
   const sameShape = t instanceof Float32Array
     ? t.length === shapeSize(shape)
