@@ -66,7 +66,8 @@ async function routeOnGpu(spec: ResolvedTopK, data: RouterData, cpu: CpuBackend,
 
 /**
  * Logits the router computed (not given: those were checked; the self router always computes) must not
- * have overflowed, nor the weights: finite scores times a finite `scale` can (scale 3e39).
+ * have overflowed, nor the weights: f32 scores times an f32 `scale` can (unnormalised sqrt-softplus scores
+ * of 1.7e19 times a scale of 1e20).
  */
 function checkedLogits(routing: Routing, spec: ResolvedRouterSpec, data: RouterData): Routing {
   if (data.logits === undefined || spec.kind === 'self') {
