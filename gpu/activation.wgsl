@@ -16,6 +16,13 @@ override ACTIVATION: u32 = 0u;
 // Whether h reads g: the kernels skip the gate projection entirely when it does not.
 override GATED: bool = ACTIVATION <= 2u;
 
+// Whether x is NaN, read from its bits: WGSL lets a compiler assume floats are never NaN, so x != x may
+// fold to false. min, max and clamp return the other operand for a NaN one, and relu or swiglu-oai's clamp
+// would then turn an overflowed sum (∞ − ∞) into a finite h — which the host must see to refuse it.
+fn is_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // silu(a) = a · σ(a); for very negative a, exp(−a) → inf and the quotient → −0, which is the limit.
 fn silu_f32(a: f32) -> f32 {
   return a / (1.0 + exp(-a));
@@ -47,15 +54,15 @@ fn activate(g: f32, u: f32, alpha: f32, limit: f32) -> f32 {
       return gelu_f32(g) * u;
     }
     case 2u: {
-      let gc = min(g, limit);
-      let uc = clamp(u, -limit, limit);
+      let gc = select(min(g, limit), g, is_nan(g));
+      let uc = select(clamp(u, -limit, limit), u, is_nan(u));
       return (uc + 1.0) * gc / (1.0 + exp(-alpha * gc));
     }
     case 3u: {
       return gelu_f32(u);
     }
     case 4u: {
-      return max(u, 0.0);
+      return select(max(u, 0.0), u, is_nan(u));
     }
     case 5u: {
       return silu_f32(u);

@@ -23,8 +23,9 @@ export const ACT_IDENTITY: i32 = 6;
 
 // Everything below runs on four lanes at once: exp by range reduction (x = n·ln2 + r, |r| ≤ ln2/2) and
 // a degree-6 Taylor polynomial for e^r (truncation r⁷/7! ≤ 1.2e-7 relative), scaled by 2ⁿ built in the
-// exponent bits. Inputs are clamped to [−87.3, 88.3] so 2ⁿ stays a normal f32; at those ends silu, σ and
-// erf have long since saturated, so the clamp changes no result beyond f32 rounding.
+// exponent bits. Inputs are clamped to [−87.3, 88.3] so 2ⁿ stays a normal f32; at the low end σ and erf
+// have long since saturated. Above 88.3 the result is +∞ (as e^x overflows f32 from 88.72 on): x·σ(x)
+// = x / (1 + e^(−x)) must go to 0 for x far below −88, not to x / 2.2e38, which for |x| ~ 1e36 is not small.
 
 // @ts-ignore: decorator
 @inline function expVec(x: v128): v128 {
@@ -40,7 +41,7 @@ export const ACT_IDENTITY: i32 = 6;
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
   const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(p, scale);
+  return v128.bitselect(f32x4.splat(Infinity), f32x4.mul(p, scale), f32x4.gt(x, f32x4.splat(88.3)));
 }
 
 /** x · σ(βx) = x / (1 + e^(−βx)). */

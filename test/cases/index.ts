@@ -2,6 +2,7 @@
 // Cases reach the library only through the `api` of their context, so this registry bundles alone.
 import { badInputCases } from './bad-input.js';
 import { sharedGatedCases } from './shared-gated.js';
+import { activationEdgeCases } from './activation-edges.js';
 import { goldenCases } from './golden-mixtral.js';
 import { familyGoldenCases } from './golden-families.js';
 import { megatronCases } from './golden-megatron.js';
@@ -20,5 +21,5 @@ export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './ty
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases, ...wasmBuildCases, ...capacityPositionCases, ...sharedGatedCases];
+  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases, ...wasmBuildCases, ...capacityPositionCases, ...sharedGatedCases, ...activationEdgeCases];
 }

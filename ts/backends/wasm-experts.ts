@@ -5,6 +5,7 @@ import type { Activation } from '../spec/types.js';
 import { isGated, type ExpertWeights, type PreparedExperts } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
 import { Q8_BLOCK, writeF16, writeInt8 } from './wasm-quant.js';
+import { checkQ8Range } from '../formats/q8.js';
 
 /** Output columns of every panel; h columns of a gated panel. Must match assembly/ffn/layout.ts. */
 export const PANEL = 8;
@@ -186,7 +187,10 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
 function store(heap: WasmHeap, dtype: WasmWeightDtype, panels: Float32Array, ptr: number, scales: number, e: number, nPanel: number, K: number, argument: string): void {
   const n = panels.length;
   if (dtype === 'f16') writeF16(heap.u16, (ptr >>> 1) + e * n, panels, nPanel, K, argument);
-  else writeInt8(heap.i8, ptr + e * n, heap.f32, (scales >>> 2) + e * n / Q8_BLOCK, panels, nPanel, K);
+  else {
+    checkQ8Range(panels, argument);
+    writeInt8(heap.i8, ptr + e * n, heap.f32, (scales >>> 2) + e * n / Q8_BLOCK, panels, nPanel, K);
+  }
 }
 
 /** Releases packed blocks; implemented by the backend that allocated them. */

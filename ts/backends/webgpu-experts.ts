@@ -5,6 +5,7 @@
 import { SwitchyardError } from '../errors.js';
 import { f32ToF16 } from '../formats/dtype.js';
 import { packQ8Rows, q8RowBytes } from './webgpu-q8.js';
+import { checkQ8Range } from '../formats/q8.js';
 import { isGated, type ExpertWeights } from './backend.js';
 import type { BufferSet, GpuContext } from './webgpu-context.js';
 import { activationCode, IDENTITY_ACTIVATION, type WeightDtype } from '../kernels/activation.js';
@@ -99,7 +100,7 @@ export class DeviceExperts {
         `storage binding limit of ${ctx.maxWeightBindingBytes} bytes`);
     }
     const weights = (a: Float32Array, nRow: number, len: number, what: string) =>
-      set.upload(dtype === 'f16' ? toF16(a, `${name}.${what}`) : dtype === 'int8' ? packQ8Rows(a, nRow, len) : a);
+      set.upload(dtype === 'f16' ? toF16(a, `${name}.${what}`) : dtype === 'int8' ? packQ8Rows(checkedQ8(a, `${name}.${what}`), nRow, len) : a);
     for (let base = 0; base < nExpert; base += perGroup) {
       const count = Math.min(perGroup, nExpert - base);
       const range = (a: Float32Array, per: number) => a.subarray(base * per, (base + count) * per);
@@ -202,13 +203,19 @@ export class DeviceExperts {
 
 /** f32 → f16 bits (round to nearest even); a finite weight beyond the f16 range is an error, not inf. */
 export function toF16(a: Float32Array, argument: string): Uint16Array {
-  const bits = f32ToF16(a);
+  // The WASM path's rule (wasm-quant.ts writeF16): beyond ±65504 is refused, not rounded down to it.
   for (let i = 0; i < a.length; i++) {
-    if (Math.abs(a[i]) > F16_MAX && Number.isFinite(a[i]) && (bits[i] & 0x7c00) === 0x7c00) {
-      throw new SwitchyardError('range', `${argument}[${i}]`, `expected |value| ≤ ${F16_MAX} for f16 weights, got ${a[i]}`);
+    if (Math.abs(a[i]) > F16_MAX) {
+      throw new SwitchyardError('range', argument, `expected |weight| ≤ ${F16_MAX} for f16 weights, received ${a[i]} at element ${i}`);
     }
   }
-  return bits;
+  return f32ToF16(a);
+}
+
+/** `a` after checkQ8Range. */
+function checkedQ8(a: Float32Array, argument: string): Float32Array {
+  checkQ8Range(a, argument);
+  return a;
 }
 
 function checkExpertShapes(w: ExpertWeights, name: string, gated: boolean): void {

@@ -1,0 +1,92 @@
+// Activations at the far end of f32, on every path against the reference: x·σ(x) for x ≈ −1e38 is 0, not
+// x / 2.2e38 (the WASM exp once clamped its argument at 88.3 instead of overflowing to ∞, so silu(−1e38)
+// came out −0.45); relu and swiglu-oai's clamps must keep a NaN from an overflowed sum (WGSL's max / min /
+// clamp return the other operand), so the block refuses it as the other paths do instead of answering.
+import { expectRelativeToNorm } from './compare.js';
+import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
+
+const d = 8;
+const f = 8;
+/** f32 rounding of the 0.73 left after the huge unit vanishes. */
+const BOUND = 1e-5;
+
+type Activation = 'swiglu' | 'silu' | 'swiglu-oai';
+
+/**
+ * One expert, one token x = e₀: unit 0's pre-activation is `huge` (gate for the gated forms, up for silu),
+ * unit 1's is 1; the other units are 0; every output sums units 0 and 1.
+ */
+function block(activation: Activation, huge: number) {
+  const gated = activation !== 'silu';
+  const pre = new Float32Array(f * d);
+  pre[0] = huge;
+  pre[d] = 1;
+  const ones = new Float32Array(f * d);
+  ones[0] = 1;
+  ones[d] = 1;
+  const down = new Float32Array(d * f);
+  for (let j = 0; j < d; j++) down[j * f] = down[j * f + 1] = 1;
+  const weights: Record<string, Float32Array> = {
+    'router.weight': new Float32Array(d),
+    'experts.up': gated ? ones : pre,
+    'experts.down': down,
+  };
+  if (gated) weights['experts.gate'] = pre;
+  const config = { dModel: d, router: { kind: 'topk' as const, numExperts: 1, topK: 1 }, expert: { dFF: f, activation } };
+  return { config, weights };
+}
+
+async function outputOf(ctx: CaseContext, backend: CaseContext['backend'], activation: Activation, huge: number) {
+  const { config, weights } = block(activation, huge);
+  const moe = await ctx.api.createMoE(config, weights, { backend });
+  try {
+    const x = new Float32Array(d);
+    x[0] = 1;
+    return (await moe.forward(x, { tokens: 1 })).output;
+  } finally {
+    moe.destroy();
+  }
+}
+
+async function vanishing(ctx: CaseContext): Promise<void> {
+  for (const activation of ['swiglu', 'silu', 'swiglu-oai'] as const) {
+    for (const huge of [-1e38, -1e36, -1e10]) {
+      const want = await outputOf(ctx, 'reference', activation, huge);
+      expectRelativeToNorm(`${activation} with a unit at ${huge}`, await outputOf(ctx, ctx.backend, activation, huge), want, BOUND);
+    }
+  }
+}
+
+/** relu / swiglu-oai over an up sum of ∞ − ∞ (NaN in f32; the reference's f64 sum is 1). */
+async function nanThroughClamps(ctx: CaseContext): Promise<void> {
+  for (const activation of ['relu', 'swiglu-oai'] as const) {
+    const up = new Float32Array(f * d);
+    up[0] = 1e20;
+    up[1] = -1e20;
+    up[2] = 1;
+    const weights: Record<string, Float32Array> = {
+      'router.weight': new Float32Array(d), 'experts.up': up, 'experts.down': new Float32Array(d * f).fill(1),
+    };
+    if (activation === 'swiglu-oai') weights['experts.gate'] = new Float32Array(f * d).fill(0.5);
+    const moe = await ctx.api.createMoE({ dModel: d, router: { kind: 'topk', numExperts: 1, topK: 1 }, expert: { dFF: f, activation } }, weights, { backend: ctx.backend });
+    const x = new Float32Array(d);
+    x.set([1e20, 1e20, 1]);
+    let caught: unknown;
+    try {
+      const r = await moe.forward(x, { tokens: 1 });
+      caught = new CaseFailure(`${activation}: answered ${Array.from(r.output.subarray(0, 2)).join(', ')}… from an f32 sum that overflowed`);
+    } catch (e) {
+      caught = e;
+    } finally {
+      moe.destroy();
+    }
+    if (!(caught instanceof ctx.api.SwitchyardError) || caught.code !== 'range') {
+      throw caught instanceof CaseFailure ? caught : new CaseFailure(`${activation}: expected SwitchyardError 'range', got ${String(caught)}`);
+    }
+  }
+}
+
+export const activationEdgeCases: ConformanceCase[] = [
+  { name: 'activations: x·σ(x) of a pre-activation near −f32 max vanishes, as in the reference', backends: ['wasm', 'webgpu'], run: vanishing },
+  { name: 'activations: relu and swiglu-oai clamps keep an overflowed (NaN) sum, which the block refuses', backends: ['wasm', 'webgpu'], run: nanThroughClamps },
+];
