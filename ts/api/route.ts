@@ -33,6 +33,9 @@ export async function route(spec: RouterSpec, input: RouterInput, options?: Pick
   // logits array for every call of a loop) changes neither this call nor the routings it keeps.
   const data = given.logits ? { ...given, logits: given.logits.slice() } : given;
   const cpu = await cpuPath(options, forced === 'webgpu' ? 'auto' : forced);
+  // Forced 'webgpu' needs an adapter whatever the router: one the GPU kernel does not implement routes on
+  // the CPU beside it (as in a WebGPU block), but without any adapter the call is refused like the others.
+  if (forced === 'webgpu' && !gpuCanRoute(resolved) && options?.device === undefined) await requireGpuPath(options);
   if (forced === 'webgpu' && gpuCanRoute(resolved)) {
     try {
       return checkedLogits(await routeOnGpu(resolved, data, cpu, options), resolved, data);

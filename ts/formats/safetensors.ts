@@ -111,7 +111,10 @@ interface Entry {
 function parseHeader(headerBytes: Uint8Array): Record<string, unknown> {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+    // A browser's TextDecoder refuses views of shared memory (a checkpoint read into a SharedArrayBuffer):
+    // the header, at most MAX_HEADER_BYTES, is decoded from a copy then.
+    const own = headerBytes.buffer instanceof ArrayBuffer ? headerBytes : headerBytes.slice();
+    text = new TextDecoder('utf-8', { fatal: true }).decode(own);
   } catch {
     throw new SwitchyardError('shape', HEADER, 'expected UTF-8 JSON, got invalid UTF-8');
   }
