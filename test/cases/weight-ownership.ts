@@ -64,6 +64,36 @@ async function runBackendLabels(ctx: CaseContext): Promise<void> {
   }
 }
 
+/**
+ * destroy() right after forward() calls, on a block with a shared expert (run after the routed ones, once
+ * released under the pending call): every call made before destroy() finishes with the answer it would
+ * have had; a call after it is refused.
+ */
+async function runDestroyInFlight(ctx: CaseContext): Promise<void> {
+  const random = rng(34);
+  const w = {
+    'router.weight': normal(random, E * d, 0.5), 'experts.gate': normal(random, E * f * d, 0.3),
+    'experts.up': normal(random, E * f * d, 0.3), 'experts.down': normal(random, E * d * f, 0.3),
+    'shared.gate': normal(random, f * d, 0.3), 'shared.up': normal(random, f * d, 0.3), 'shared.down': normal(random, d * f, 0.3),
+  };
+  const config = { dModel: d, router: { kind: 'topk' as const, numExperts: E, topK: 2 }, expert: { dFF: f, activation: 'swiglu' as const }, shared: { dFF: f, gated: false } };
+  const hidden = normal(random, T * d, 1);
+  const kept = await ctx.api.createMoE(config, w, { backend: ctx.backend });
+  const want = await kept.forward(hidden, { tokens: T });
+  kept.destroy();
+  const moe = await ctx.api.createMoE(config, w, { backend: ctx.backend });
+  const calls = [moe.forward(hidden, { tokens: T }), moe.forward(hidden, { tokens: T })];
+  moe.destroy();
+  for (const [i, call] of calls.entries()) expectExact(`output of call ${i} made before destroy()`, (await call).output, want.output);
+  let refused: unknown;
+  try {
+    await moe.forward(hidden, { tokens: T });
+  } catch (e) {
+    refused = e;
+  }
+  if (!(refused instanceof ctx.api.SwitchyardError) || refused.code !== 'backend') throw new CaseFailure(`forward() after destroy(): expected 'backend', got ${String(refused)}`);
+}
+
 /** route() gives given logits back as routing.logits: its own copy, not the caller's reusable buffer. */
 async function runRoute(ctx: CaseContext): Promise<void> {
   const logits = normal(rng(32), T * E, 1);
@@ -82,6 +112,10 @@ export const weightOwnershipCases: ConformanceCase[] = [{
   name: 'forward(): result.backend is the path of the experts, routing.backend that of the routing',
   backends: ['reference', 'wasm', 'webgpu'],
   run: runBackendLabels,
+}, {
+  name: 'destroy() with forwards in flight: they finish as they would have, later calls are refused',
+  backends: ['reference', 'wasm', 'webgpu'],
+  run: runDestroyInFlight,
 }, {
   name: 'route() results are their own: overwriting the caller\'s logits changes nothing',
   backends: ['reference', 'wasm', 'webgpu'],

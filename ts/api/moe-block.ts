@@ -38,6 +38,8 @@ export class MoEBlock implements MoE {
   readonly config: MoEConfig;
   private destroyed = false;
   private backendAtDestroy: ResolvedBackend = 'reference';
+  /** forward() calls not yet settled. */
+  private inFlight = 0;
   /** The path the last forward ran on; undefined before the first and after a lost device. */
   private last: ResolvedBackend | undefined;
   /** Set once the GPU device is lost: the switch to the CPU, which every later call waits for. */
@@ -87,6 +89,16 @@ export class MoEBlock implements MoE {
 
   async forward(hidden: Float32Array, options: ForwardOptions): Promise<ForwardResult> {
     if (this.destroyed) throw new SwitchyardError('backend', 'moe', 'forward() called after destroy()');
+    // Calls made before destroy() finish on what they started with: the paths are released after the last.
+    this.inFlight++;
+    try {
+      return await this.forwardNow(hidden, options);
+    } finally {
+      if (--this.inFlight === 0 && this.destroyed) this.paths.destroy();
+    }
+  }
+
+  private async forwardNow(hidden: Float32Array, options: ForwardOptions): Promise<ForwardResult> {
     if (options === null || typeof options !== 'object') {
       throw new SwitchyardError('shape', 'options', `expected { tokens }, received ${describe(options)}`);
     }
@@ -121,13 +133,10 @@ export class MoEBlock implements MoE {
       finiteResult(result.output, dModel, 'hidden', 'the block output, and every f32 value on the way to it,');
       return { ...result, backend: path };
     } catch (e) {
-      if (this.destroyed) {
-        throw new SwitchyardError('backend', 'moe', `destroy() was called while forward() was pending (${e instanceof Error ? e.message : String(e)})`);
-      }
       if (!(e instanceof SwitchyardError && e.code === 'device-lost') || !this.recovering) throw e;
-      // runOn started the switch to the CPU; this call runs again there.
+      // runOn started the switch to the CPU; this call runs again there (still counted in flight).
       await this.recovering;
-      return this.forward(hidden, options);
+      return this.forwardNow(hidden, options);
     }
   }
 
@@ -174,10 +183,12 @@ export class MoEBlock implements MoE {
   }
 
   destroy(): void {
+    if (this.destroyed) return;
     // The path the block last ran on (or would have) stays readable; its planner is gone with the paths.
-    if (!this.destroyed) this.backendAtDestroy = this.backend;
+    this.backendAtDestroy = this.backend;
     this.destroyed = true;
-    this.paths.destroy();
+    // Forwards still running release the paths when the last of them settles (forward()).
+    if (this.inFlight === 0) this.paths.destroy();
   }
 
   /**
