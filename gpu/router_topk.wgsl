@@ -1,7 +1,9 @@
 // router_topk: the router of one MoE block, per token t:
 //   logits[t, :] = hidden[t, :] · weightᵀ + bias      (or logits given: read instead of written)
 //   probs[t, :]  = softmax(logits[t, :]) over all nExpert experts
-//   indices[t, :] = the nExpertUsed distinct experts of highest prob, descending, ties to the lower index
+//   indices[t, :] = the nExpertUsed distinct experts of highest prob, descending, ties to the lower index —
+//                   ranked by logit, which orders them as the probs do, and as the CPU paths' f64 probs do
+//                   (f32 probs round logits 1 ulp apart to one value, and underflow: they would not)
 //   weights[t, j] = probs[t, indices[t, j]], divided by their sum (+1e-20) if normalize, times scale
 // Grid: one workgroup per token (linear id folded into x, y). Threads share the experts for the logits,
 // reduce max and sum together, and thread 0 selects serially: k·E compares, cheap for E ≤ 256.
@@ -33,6 +35,9 @@ var<workgroup> s_red: array<f32, WG_SIZE>;
 
 // Lowest finite f32: logits are finite (the facade reports non-finite input), so this is a safe start.
 const LOWEST: f32 = -3.4028234663852886e38;
+// Below z_max − 745.13 an f64 probability underflows to 0: the CPU paths then rank such experts as tied
+// (to the lower index), and so does the selection here.
+const F64_EXP_UNDERFLOW: f32 = -745.13;
 
 fn reduce(lid: u32, is_max: bool) -> f32 {
   for (var stride = WG_SIZE / 2u; stride > 0u; stride = stride / 2u) {
@@ -97,20 +102,27 @@ fn router_topk(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
     probs[t * n_expert + e] = p;
   }
   workgroupBarrier();
+  // The logits other threads wrote (or the given ones) are read back from storage below.
+  storageBarrier();
 
   if (lid == 0u) {
     let k = params.n_expert_used;
     var chosen_sum = 0.0;
     for (var j = 0u; j < k; j = j + 1u) {
       // Probs are ≥ 0, so −1 marks a taken expert; the strict > keeps the lower index on ties.
-      var best = -1.0;
-      var best_e = 0u;
+      var best_e = n_expert;
+      var best_key = LOWEST;
       for (var e = 0u; e < n_expert; e = e + 1u) {
-        if (s_score[e] > best) {
-          best = s_score[e];
-          best_e = e;
+        if (s_score[e] >= 0.0) {
+          let z = logits[t * n_expert + e];
+          let key = select(z, LOWEST, z - z_max < F64_EXP_UNDERFLOW);
+          if (best_e == n_expert || key > best_key) {
+            best_key = key;
+            best_e = e;
+          }
         }
       }
+      let best = s_score[best_e];
       s_score[best_e] = -1.0;
       indices[t * k + j] = i32(best_e);
       weights[t * k + j] = best;

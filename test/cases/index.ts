@@ -4,6 +4,7 @@ import { badInputCases } from './bad-input.js';
 import { sharedGatedCases } from './shared-gated.js';
 import { activationEdgeCases } from './activation-edges.js';
 import { sharedBytesCases } from './shared-bytes.js';
+import { routeNearTieCases } from './route-near-ties.js';
 import { goldenCases } from './golden-mixtral.js';
 import { familyGoldenCases } from './golden-families.js';
 import { megatronCases } from './golden-megatron.js';
@@ -22,5 +23,5 @@ export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './ty
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases, ...wasmBuildCases, ...capacityPositionCases, ...sharedGatedCases, ...activationEdgeCases, ...sharedBytesCases];
+  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases, ...wasmBuildCases, ...capacityPositionCases, ...sharedGatedCases, ...activationEdgeCases, ...sharedBytesCases, ...routeNearTieCases];
 }
