@@ -35,9 +35,11 @@ var<workgroup> s_red: array<f32, WG_SIZE>;
 
 // Lowest finite f32: logits are finite (the facade reports non-finite input), so this is a safe start.
 const LOWEST: f32 = -3.4028234663852886e38;
-// Below z_max − 745.13 an f64 probability underflows to 0: the CPU paths then rank such experts as tied
-// (to the lower index), and so does the selection here.
+// The ends where f64 probabilities tie although the logits differ, so the CPU paths rank those experts by
+// index: below z_max − 745.13 e^(z − z_max) underflows to 0, and above z_max − 2⁻⁵⁴ it rounds to 1, as
+// z_max's own (logits all within ~1e-17 of each other: a router of near-zero weights or inputs).
 const F64_EXP_UNDERFLOW: f32 = -745.13;
+const F64_EXP_ONE: f32 = -5.551115123125783e-17;
 
 fn reduce(lid: u32, is_max: bool) -> f32 {
   for (var stride = WG_SIZE / 2u; stride > 0u; stride = stride / 2u) {
@@ -115,7 +117,8 @@ fn router_topk(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
       for (var e = 0u; e < n_expert; e = e + 1u) {
         if (s_score[e] >= 0.0) {
           let z = logits[t * n_expert + e];
-          let key = select(z, LOWEST, z - z_max < F64_EXP_UNDERFLOW);
+          let x = z - z_max;
+          let key = select(select(z, z_max, x >= F64_EXP_ONE), LOWEST, x < F64_EXP_UNDERFLOW);
           if (best_e == n_expert || key > best_key) {
             best_key = key;
             best_e = e;

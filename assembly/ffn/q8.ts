@@ -15,6 +15,16 @@ import { ACC } from './tile';
 import { Q8_BLOCK } from './weights';
 
 /**
+ * v / amax · 32767, rounded, per lane: x / amax is in [−1, 1] whatever amax, where x · (32767 / amax) would
+ * overflow to ∞ (and saturate every value) for amax below ~1e-34. An all-zero block (amax 0) gives 0/0 =
+ * NaN, which the saturating conversion turns into 0.
+ */
+// @ts-ignore: decorator
+@inline function toI16(v: v128, amax: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(f32x4.div(v, amax), f32x4.splat(32767))));
+}
+
+/**
  * x [K] f32 → xq [K] i16 and sx [K / Q8_BLOCK] f32, per block of Q8_BLOCK. K % Q8_BLOCK == 0.
  */
 export function quantizeRow(x: usize, K: i32, xq: usize, sx: usize): void {
@@ -25,11 +35,11 @@ export function quantizeRow(x: usize, K: i32, xq: usize, sx: usize): void {
     const amax = Mathf.max(Mathf.max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), Mathf.max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
     const scale: f32 = amax / 32767;
     store<f32>(sx + (<usize>(b / Q8_BLOCK) << 2), scale);
-    const inv = f32x4.splat(amax > 0 ? 1 / scale : 0);
+    const am = f32x4.splat(amax);
     const out = xq + (<usize>b << 1);
     for (let i = 0; i < Q8_BLOCK; i += 8) {
-      const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>i << 2)), inv)));
-      const hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>i << 2), 16), inv)));
+      const lo = toI16(v128.load(xb + (<usize>i << 2)), am);
+      const hi = toI16(v128.load(xb + (<usize>i << 2), 16), am);
       v128.store(out + (<usize>i << 1), i16x8.narrow_i32x4_s(lo, hi));
     }
   }
@@ -53,12 +63,10 @@ export function quantizeTiles(tiles: usize, nTile: i32, K: i32, qt: usize, qs: u
     for (let k: usize = 0; k < <usize>Q8_BLOCK; k++) m = f32x4.max(m, f32x4.abs(v128.load(src + (k << 4))));
     const scale = f32x4.div(m, f32x4.splat(32767));
     v128.store(qs + (b >> 1), scale);
-    // 1 / scale, 0 where the block of a row is all zero.
-    const inv = v128.and(f32x4.div(f32x4.splat(32767), m), f32x4.gt(m, f32x4.splat(0)));
     const dst = qt + (b << 3);
     for (let k: usize = 0; k < <usize>Q8_BLOCK; k += 2) {
-      const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (k << 4)), inv)));
-      const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (k << 4), 16), inv)));
+      const a = toI16(v128.load(src + (k << 4)), m);
+      const c = toI16(v128.load(src + (k << 4), 16), m);
       // (r0 k, r1 k, r2 k, r3 k, r0 k+1, …) → (r0 k, r0 k+1, r1 k, r1 k+1, …)
       const n16 = i16x8.narrow_i32x4_s(a, c);
       v128.store(dst + (k << 3), i8x16.shuffle(n16, n16, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
