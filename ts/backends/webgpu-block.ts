@@ -7,7 +7,7 @@
 import { SwitchyardError } from '../errors.js';
 import type { DispatchPlan } from '../spec/types.js';
 import { writeFloats, writeWords, type BufferSet, type GpuContext } from './webgpu-context.js';
-import { DeviceExperts, type ExpertBindGroups } from './webgpu-experts.js';
+import { checkF16Range, DeviceExperts, type ExpertBindGroups } from './webgpu-experts.js';
 import type { GpuForwardOptions, GpuMoEBlock, GpuMoEBlockOutput, GpuMoEBlockWeights, GpuRouting } from './webgpu.js';
 import type { WeightDtype } from '../kernels/activation.js';
 import { routerTopk, routerTopkConstants, routerTopkWorkgroups } from '../kernels/router-topk.js';
@@ -68,6 +68,11 @@ export class Block implements GpuMoEBlock {
     // nothing: its words are unpacked with integer shifts.
     this.weightDtype = w.weightDtype === 'int8' ? 'int8'
       : w.weightDtype === 'f16' && ctx.device.features.has('shader-f16') ? 'f16' : 'f32';
+    if (w.weightDtype === 'f16' && this.weightDtype === 'f32') {
+      for (const [name, e] of [['experts', w.experts], ['shared', w.shared?.experts]] as const) {
+        if (e) for (const what of ['gate', 'up', 'down'] as const) checkF16Range(e[what], `${name}.${what}`);
+      }
+    }
     const set = (this.weights = ctx.buffers());
     try {
       this.none = set.storage(16, 'unused binding');

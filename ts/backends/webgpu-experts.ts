@@ -203,13 +203,21 @@ export class DeviceExperts {
 
 /** f32 → f16 bits (round to nearest even); a finite weight beyond the f16 range is an error, not inf. */
 export function toF16(a: Float32Array, argument: string): Uint16Array {
-  // The WASM path's rule (wasm-quant.ts writeF16): beyond ±65504 is refused, not rounded down to it.
+  checkF16Range(a, argument);
+  return f32ToF16(a);
+}
+
+/**
+ * The WASM path's rule (wasm-quant.ts writeF16): weights beyond ±65504 are refused for weightDtype 'f16',
+ * not rounded down to it — also where the adapter lacks shader-f16 and the block stays f32, so a call is
+ * refused or not whatever adapter or path it meets.
+ */
+export function checkF16Range(a: Float32Array, argument: string): void {
   for (let i = 0; i < a.length; i++) {
     if (Math.abs(a[i]) > F16_MAX) {
       throw new SwitchyardError('range', argument, `expected |weight| ≤ ${F16_MAX} for f16 weights, received ${a[i]} at element ${i}`);
     }
   }
-  return f32ToF16(a);
 }
 
 /** `a` after checkQ8Range. */
