@@ -4,6 +4,7 @@
 // the same path.
 import { expectExact } from './compare.js';
 import { normal, rng } from './rng.js';
+import { swigluWeights } from './swiglu-weights.js';
 import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
 
 const d = 12;
@@ -30,10 +31,7 @@ async function forwardOf(ctx: CaseContext, gated: boolean | undefined, w: Record
 async function run(ctx: CaseContext): Promise<void> {
   const random = rng(47);
   const ungated: Record<string, Float32Array> = {
-    'router.weight': normal(random, E * d, 0.5),
-    'experts.gate': normal(random, E * f * d, 0.3),
-    'experts.up': normal(random, E * f * d, 0.3),
-    'experts.down': normal(random, E * d * f, 0.3),
+    ...swigluWeights(random, { E, d, f }),
     'shared.gate': normal(random, fShared * d, 0.3),
     'shared.up': normal(random, fShared * d, 0.3),
     'shared.down': normal(random, d * fShared, 0.3),

@@ -3,6 +3,7 @@
 // reference included, whose copy is the only thing that keeps it agreeing with the fast paths then.
 import { expectExact } from './compare.js';
 import { normal, rng } from './rng.js';
+import { swigluWeights } from './swiglu-weights.js';
 import { CaseFailure, type CaseContext, type ConformanceCase } from './types.js';
 
 const d = 12;
@@ -42,21 +43,13 @@ async function run(ctx: CaseContext): Promise<void> {
   if (moe.backend !== ctx.backend) throw new CaseFailure(`moe.backend after destroy() is ${moe.backend}, expected ${ctx.backend}`);
 }
 
-/** Router and SwiGLU expert weights of the cases below, drawn from `random`. */
-function swigluWeights(random: () => number): Record<string, Float32Array> {
-  return {
-    'router.weight': normal(random, E * d, 0.5), 'experts.gate': normal(random, E * f * d, 0.3),
-    'experts.up': normal(random, E * f * d, 0.3), 'experts.down': normal(random, E * d * f, 0.3),
-  };
-}
-
 /**
  * A router the GPU kernel does not implement (sigmoid scores) routes on the CPU in a WebGPU block, whose
  * experts still run on the GPU: result.backend says where the experts ran, routing.backend where it routed.
  */
 async function runBackendLabels(ctx: CaseContext): Promise<void> {
   const random = rng(33);
-  const w = swigluWeights(random);
+  const w = swigluWeights(random, { E, d, f });
   const router = { kind: 'topk' as const, numExperts: E, topK: 2, score: 'sigmoid' as const, normalize: true };
   const moe = await ctx.api.createMoE({ dModel: d, router, expert: { dFF: f, activation: 'swiglu' } }, w, { backend: ctx.backend });
   try {
@@ -77,7 +70,7 @@ async function runBackendLabels(ctx: CaseContext): Promise<void> {
 async function runDestroyInFlight(ctx: CaseContext): Promise<void> {
   const random = rng(34);
   const w = {
-    ...swigluWeights(random),
+    ...swigluWeights(random, { E, d, f }),
     'shared.gate': normal(random, f * d, 0.3), 'shared.up': normal(random, f * d, 0.3), 'shared.down': normal(random, d * f, 0.3),
   };
   const config = { dModel: d, router: { kind: 'topk' as const, numExperts: E, topK: 2 }, expert: { dFF: f, activation: 'swiglu' as const }, shared: { dFF: f, gated: false } };
