@@ -1,8 +1,7 @@
 // The wasm path against the reference oracle on seeded shapes: tile boundaries (d, dFF below, at and
 // above the 4/8-wide panels), T = 1, odd sizes, k = 1..E, exact and 1-ulp near-ties, dropped slots,
-// padding rows, empty experts. Runs every build this engine can compile; the relaxed build needs
-// `npx vitest run test/node/wasm-backend.test.ts --execArgv=--experimental-wasm-relaxed-simd` on Node 20
-// (the forked test worker needs the flag), and the detection is asserted either way.
+// padding rows, empty experts. Runs every build this engine can compile (wasm-builds.ts: `npm test` runs
+// the relaxed one under --experimental-wasm-relaxed-simd on Node 20), and the detection is asserted either way.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { rng } from '../cases/rng.js';
@@ -15,6 +14,7 @@ import { loadWasmModule, relaxedSimdProbe, relaxedSimdSupported } from '../../ts
 import { setWasmModuleLoader, type WasmBuild } from '../../ts/runtime/providers.js';
 import type { ExpertWeights } from '../../ts/backends/backend.js';
 import type { DispatchPlan } from '../../ts/spec/types.js';
+import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
 
 /** f32 probs from an f32 exp vs the oracle's f64 softmax rounded once: a few ulps near 1. */
 const WEIGHT_ABS_TOL = 1e-6;
@@ -22,7 +22,6 @@ const WEIGHT_REL_TOL = 1e-5;
 /** f32 accumulation over ≤ 129-long dot products (and 2 GEMMs for the FFN) against f64 sums. */
 const GEMM_REL_TOL = 1e-5;
 
-const BUILD_FILES: Record<WasmBuild, string> = { simd128: 'switchyard-simd.wasm', 'relaxed-simd': 'switchyard-relaxed.wasm' };
 
 function readBuild(build: WasmBuild): Uint8Array<ArrayBuffer> {
   const url = new URL(`../../build/wasm/${BUILD_FILES[build]}`, import.meta.url);
@@ -82,7 +81,7 @@ describe('wasm build detection', () => {
     expect(WebAssembly.validate(readBuild('relaxed-simd'))).toBe(relaxedSimdSupported());
     expect(WebAssembly.validate(relaxedSimdProbe())).toBe(relaxedSimdSupported());
     if (!relaxedSimdSupported()) {
-      console.warn('relaxed-SIMD build not exercised: this engine rejects relaxed opcodes (Node 20 needs --experimental-wasm-relaxed-simd)');
+      console.warn('relaxed-SIMD build not exercised in this project: this engine rejects relaxed opcodes (the relaxed-simd project runs it)');
     }
   });
 
@@ -146,7 +145,7 @@ describe('wasm scratch guards', () => {
   });
 });
 
-const builds: WasmBuild[] = relaxedSimdSupported() ? ['simd128', 'relaxed-simd'] : ['simd128'];
+const builds: WasmBuild[] = buildsUnderTest();
 
 describe.each(builds)('wasm backend, %s build', (build) => {
   let cached: Promise<WasmBackend> | undefined;

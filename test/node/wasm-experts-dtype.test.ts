@@ -9,13 +9,13 @@ import { describe, expect, it } from 'vitest';
 import { isGated, type ExpertWeights } from '../../ts/backends/backend.js';
 import { referenceBackend } from '../../ts/backends/reference.js';
 import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
-import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
 import type { WasmBuild } from '../../ts/runtime/providers.js';
 import type { Activation } from '../../ts/spec/types.js';
 import { normal, rng } from '../cases/rng.js';
 import { int8RoundTrip, roundF16 } from '../cases/weight-formats.js';
 import { planWithCounts, randomExperts, relError } from './wasm-experts-cases.js';
 import * as api from '../../ts/entry/node.js';
+import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
 
 /**
  * Same weights as the kernels see them: f32 sums against f64, as for f32 weights (wasm-experts.test.ts).
@@ -31,8 +31,7 @@ const EXACT_REL_TOL = { f16: 1e-5, int8: 2e-4 } as const;
  */
 const VS_F32_REL_TOL = { f16: 2e-3, int8: 4e-2 } as const;
 
-const BUILD_FILES: Record<WasmBuild, string> = { simd128: 'switchyard-simd.wasm', 'relaxed-simd': 'switchyard-relaxed.wasm' };
-const builds: WasmBuild[] = relaxedSimdSupported() ? ['simd128', 'relaxed-simd'] : ['simd128'];
+const builds: WasmBuild[] = buildsUnderTest();
 const f16 = roundF16;
 
 

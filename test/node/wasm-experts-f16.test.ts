@@ -12,13 +12,12 @@ import { describe, expect, it } from 'vitest';
 import { isGated, type ExpertWeights } from '../../ts/backends/backend.js';
 import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
 import { decodeF16, encodeF16 } from '../../ts/formats/dtype.js';
-import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
 import type { WasmBuild } from '../../ts/runtime/providers.js';
 import { normal, rng } from '../cases/rng.js';
 import { planWithCounts, randomExperts } from './wasm-experts-cases.js';
+import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
 
-const BUILD_FILES: Record<WasmBuild, string> = { simd128: 'switchyard-simd.wasm', 'relaxed-simd': 'switchyard-relaxed.wasm' };
-const builds: WasmBuild[] = relaxedSimdSupported() ? ['simd128', 'relaxed-simd'] : ['simd128'];
+const builds: WasmBuild[] = buildsUnderTest();
 /** Past the fold limit (2¹⁵): a call holding it keeps the per-weight multiply. */
 const LARGE = 40000;
 

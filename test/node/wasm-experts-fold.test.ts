@@ -11,19 +11,18 @@ import { isGated, type ExpertWeights } from '../../ts/backends/backend.js';
 import { referenceBackend } from '../../ts/backends/reference.js';
 import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
 import { decodeF16, encodeF16 } from '../../ts/formats/dtype.js';
-import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
 import type { WasmBuild } from '../../ts/runtime/providers.js';
 import type { DispatchPlan } from '../../ts/spec/types.js';
 import { normal, rng } from '../cases/rng.js';
 import { randomExperts, relError } from './wasm-experts-cases.js';
+import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
 
 /** As wasm-experts-dtype.test.ts: f32 sums of f16-exact weights against the oracle's f64. */
 const EXACT_REL_TOL = 1e-5;
 /** An activation past the fold limit (2¹⁵): its call keeps the per-weight multiply. */
 const LARGE = 40000;
 
-const BUILD_FILES: Record<WasmBuild, string> = { simd128: 'switchyard-simd.wasm', 'relaxed-simd': 'switchyard-relaxed.wasm' };
-const builds: WasmBuild[] = relaxedSimdSupported() ? ['simd128', 'relaxed-simd'] : ['simd128'];
+const builds: WasmBuild[] = buildsUnderTest();
 
 function f16Weights(w: ExpertWeights): ExpertWeights {
   const r = (m: Float32Array) => Float32Array.from(m, (x) => decodeF16(encodeF16(x)));

@@ -1,19 +1,18 @@
 // Every expert function on the wasm path against the reference oracle: the six activations, with and
 // without gate/up/down biases, on seeded shapes around the tiles (4 rows × 8-wide panels; gated panels
 // give 4 h columns, ungated 8): dModel and dFF equal to, below, above and multiples of them, T = 1, k = E,
-// empty experts, padding rows. Runs every build this engine compiles (relaxed: pass
-// --execArgv=--experimental-wasm-relaxed-simd on Node 20).
+// empty experts, padding rows. Runs every build this engine compiles (wasm-builds.ts).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isGated, type ExpertWeights } from '../../ts/backends/backend.js';
 import { referenceBackend } from '../../ts/backends/reference.js';
 import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
-import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
 import type { WasmBuild } from '../../ts/runtime/providers.js';
 import type { Activation, DispatchPlan } from '../../ts/spec/types.js';
 import { normal, rng } from '../cases/rng.js';
 import { planWithCounts, randomExperts, relError } from './wasm-experts-cases.js';
 import { activate } from '../../ts/reference/activations.js';
+import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
 
 /**
  * Output error relative to the oracle's ‖·‖∞. f32 sums of ≤ 130 products, two GEMMs deep, against f64
@@ -28,8 +27,7 @@ const OUTPUT_REL_TOL = 1e-5;
 const ACTIVATION_TOL = 1e-6;
 
 const ACTIVATIONS: Activation[] = ['swiglu', 'geglu', 'swiglu-oai', 'gelu', 'relu', 'silu'];
-const BUILD_FILES: Record<WasmBuild, string> = { simd128: 'switchyard-simd.wasm', 'relaxed-simd': 'switchyard-relaxed.wasm' };
-const builds: WasmBuild[] = relaxedSimdSupported() ? ['simd128', 'relaxed-simd'] : ['simd128'];
+const builds: WasmBuild[] = buildsUnderTest();
 
 
 describe.each(builds)('wasm experts, %s build', (build) => {

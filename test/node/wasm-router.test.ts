@@ -10,7 +10,7 @@ import type { RoutingCore } from '../../ts/backends/backend.js';
 import { referenceRoute } from '../../ts/reference/routers/route.js';
 import { resolveRouterSpec } from '../../ts/spec/router-spec.js';
 import { resolveRouterInput, type RouterData } from '../../ts/spec/router-input.js';
-import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
+import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
 import type { RouterInput, RouterSpec } from '../../ts/spec/types.js';
 import { ROUTER_KINDS, randomRouterCase, routerLogits } from '../cases/random-router.js';
 import { rng } from '../cases/rng.js';
@@ -29,12 +29,8 @@ const STAT_ABS_TOL = 1e-12;
 /** Router matmul: f32 SIMD accumulation over d ≤ 40 against the oracle's f64 sums. */
 const LOGIT_REL_TOL = 1e-5;
 
-/** Only builds this engine compiles are listed (a skip would fail CI); wasm-backend.test.ts warns when
- *  the relaxed one is left out. */
-const BUILDS = [
-  { name: 'simd128', file: 'switchyard-simd.wasm' },
-  ...(relaxedSimdSupported() ? [{ name: 'relaxed-simd', file: 'switchyard-relaxed.wasm' }] : []),
-];
+/** Only builds this engine compiles are listed (a skip would fail CI; wasm-builds.ts). */
+const BUILDS = buildsUnderTest().map((name) => ({ name, file: BUILD_FILES[name] }));
 
 async function backendOf(file: string): Promise<WasmBackend> {
   const bytes = readFileSync(new URL(`../../build/wasm/${file}`, import.meta.url));

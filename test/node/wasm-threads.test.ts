@@ -14,13 +14,13 @@ import { createWasmBackend, type WasmBackend } from '../../ts/backends/wasm.js';
 import { ITEM_DOWN, ITEM_GATE_UP, ITEM_ROWS, ITEM_WORDS, splitWork } from '../../ts/backends/wasm-split.js';
 import { wasmPath } from '../../ts/api/paths.js';
 import { getThreadProvider, setThreadProvider, type ThreadProvider, type WasmBuild } from '../../ts/runtime/providers.js';
-import { relaxedSimdSupported } from '../../ts/runtime/wasm-module.js';
 import { threadSupport } from '../../ts/runtime/threads.js';
 import type { Activation, DispatchPlan } from '../../ts/spec/types.js';
 import { normal, rng } from '../cases/rng.js';
 import { planWithCounts, randomExperts, relError, seededSwigluBlock } from './wasm-experts-cases.js';
 // The Node entry registers the WASM loader and the worker_threads provider, as the bundle does.
 import * as api from '../../ts/entry/node.js';
+import { buildsUnderTest } from './wasm-builds.js';
 
 /**
  * Against the oracle: f32 as wasm-experts.test.ts (1e-5 of ‖·‖∞); f16 and int8 weights against the f32
@@ -33,7 +33,7 @@ const FILES: Record<WasmBuild, [string, string]> = {
   simd128: ['switchyard-simd.wasm', 'switchyard-simd-threads.wasm'],
   'relaxed-simd': ['switchyard-relaxed.wasm', 'switchyard-relaxed-threads.wasm'],
 };
-const builds: WasmBuild[] = relaxedSimdSupported() ? ['simd128', 'relaxed-simd'] : ['simd128'];
+const builds: WasmBuild[] = buildsUnderTest();
 const compile = (file: string) => WebAssembly.compile(readFileSync(new URL(`../../build/wasm/${file}`, import.meta.url)));
 
 function provider(): ThreadProvider {
