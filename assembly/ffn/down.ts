@@ -4,13 +4,13 @@
 // rows. y rows have stride dModelPad = roundUp(dModel, 8), so every store is a full panel width.
 // A call covers the output panels [qBegin, qEnd), all or one thread's share, as gate-up.ts does: every
 // y column is one panel's sums, through the same kernel when the range starts on a multiple of 4 panels.
-import { PANEL, ROW_BLOCK_BYTES } from './layout';
+import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
-/** ACC (rows 0..3 × 8 sums) → the first nValid rows at y, y + yStride, … */
+/** ACC (rows 0..3, or 0..5 after tile6x8, × 8 sums) → the first nValid rows at y, y + yStride, … */
 function tileStore(y: usize, yStride: usize, nValid: i32): void {
   for (let r = 0; r < nValid; r++) {
     v128.store(y, v128.load(ACC + (<usize>r << 5)));
@@ -46,7 +46,6 @@ export function down<W>(
   const nTile = tileCount(nRow);
   const hasSingle = hasSingleRow(nRow);
   const ySingle = y + <usize>(nRow - 1) * yStride;
-  const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>hTileBytes);
   // int8: the rows rounded to i16 (q8.ts), as in gate-up.ts.
   const sx = kernelScratch + (<usize>dFFPad << 1);
   const qt = sx + (((<usize>dFFPad >> 3) + 15) & ~15);
@@ -56,6 +55,9 @@ export function down<W>(
   // weights when it can (weights.ts foldScale): the tiles and the single row after them, one decision for
   // all, into hFold. (Widened, folded or not, the products are the same.)
   const wide = sizeof<W>() == 2 && kernelScratch != 0 && nTile >= WIDEN_MIN_TILES;
+  // f32 panels (as stored, or f16 widened): tiles three at a time as two 6-row groups, as in gate-up.ts.
+  const six = SIX_ROW_GROUPS && !isQ8<W>() && (sizeof<W>() == 4 || wide);
+  const blockTiles = rowBlockTiles(<i32>hTileBytes, six);
   const fold = !wide && foldScale<W>(h, (nTile * 4 + (hasSingle ? 1 : 0)) * dFFPad, hFold);
   const hk = fold ? hFold : h;
   const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
@@ -94,7 +96,18 @@ export function down<W>(
         const pb = bias ? bias + (<usize>q << 5) : 0;
         const yCol = y + (<usize>(q * PANEL) << 2);
         if (wide) widenPanel(panel, step, dFFPad, kernelScratch);
-        for (let t = t0; t < t1; t++) {
+        let t = t0;
+        if (six) {
+          const f32Panel = wide ? kernelScratch : panel;
+          for (; t + 3 <= t1; t += 3) {
+            const r = t << 2;
+            tile6x8Even(hk + <usize>t * hTileBytes, f32Panel, dFFPad, pb);
+            tileStore(yCol + <usize>r * yStride, yStride, min(6, nRow - r));
+            tile6x8Odd(hk + <usize>(t + 1) * hTileBytes, f32Panel, dFFPad, pb);
+            tileStore(yCol + <usize>(r + 6) * yStride, yStride, min(6, nRow - r - 6));
+          }
+        }
+        for (; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
           else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);
           else if (triple && fold) tile3x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);

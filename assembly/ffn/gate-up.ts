@@ -9,26 +9,38 @@
 // range; a range that starts on a multiple of 4 panels keeps the single row's groups of four (row1x32)
 // and its tail (row1x8) as they are in the whole pass, so every column goes through the same kernel.
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
-import { GATED_COLS, PANEL, ROW_BLOCK_BYTES } from './layout';
-import { hasSingleRow, tileCount, transposeStore } from './pack';
+import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
+import { hasSingleRow, tileCount, transposeStore, transposeStorePair } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
-/** ACC (rows 0..3 × 8 sums) → act → hTile [.][4] at this panel's columns. */
-function tileEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
+/** Four rows of 8 sums at acc (ACC or a row of it) → act → hTile [.][4] at this panel's columns. */
+function tileEpilogue(hTile: usize, acc: usize, act: i32, alpha: f32, limit: f32): void {
   if (isGated(act)) {
     transposeStore(
-      gatedVec(act, v128.load(ACC), v128.load(ACC, 16), alpha, limit),
-      gatedVec(act, v128.load(ACC, 32), v128.load(ACC, 48), alpha, limit),
-      gatedVec(act, v128.load(ACC, 64), v128.load(ACC, 80), alpha, limit),
-      gatedVec(act, v128.load(ACC, 96), v128.load(ACC, 112), alpha, limit), hTile,
+      gatedVec(act, v128.load(acc), v128.load(acc, 16), alpha, limit),
+      gatedVec(act, v128.load(acc, 32), v128.load(acc, 48), alpha, limit),
+      gatedVec(act, v128.load(acc, 64), v128.load(acc, 80), alpha, limit),
+      gatedVec(act, v128.load(acc, 96), v128.load(acc, 112), alpha, limit), hTile,
     );
   } else {
-    transposeStore(ungatedVec(act, v128.load(ACC)), ungatedVec(act, v128.load(ACC, 32)),
-      ungatedVec(act, v128.load(ACC, 64)), ungatedVec(act, v128.load(ACC, 96)), hTile);
-    transposeStore(ungatedVec(act, v128.load(ACC, 16)), ungatedVec(act, v128.load(ACC, 48)),
-      ungatedVec(act, v128.load(ACC, 80)), ungatedVec(act, v128.load(ACC, 112)), hTile + 64);
+    transposeStore(ungatedVec(act, v128.load(acc)), ungatedVec(act, v128.load(acc, 32)),
+      ungatedVec(act, v128.load(acc, 64)), ungatedVec(act, v128.load(acc, 96)), hTile);
+    transposeStore(ungatedVec(act, v128.load(acc, 16)), ungatedVec(act, v128.load(acc, 48)),
+      ungatedVec(act, v128.load(acc, 80)), ungatedVec(act, v128.load(acc, 112)), hTile + 64);
+  }
+}
+
+/** Two rows of 8 sums at acc → act → rows `lane`, `lane` + 1 of hTile at this panel's columns (a 6-row group's share of a tile). */
+function halfTileEpilogue(hTile: usize, acc: usize, lane: usize, act: i32, alpha: f32, limit: f32): void {
+  const dst = hTile + (lane << 2);
+  if (isGated(act)) {
+    transposeStorePair(gatedVec(act, v128.load(acc), v128.load(acc, 16), alpha, limit),
+      gatedVec(act, v128.load(acc, 32), v128.load(acc, 48), alpha, limit), dst);
+  } else {
+    transposeStorePair(ungatedVec(act, v128.load(acc)), ungatedVec(act, v128.load(acc, 32)), dst);
+    transposeStorePair(ungatedVec(act, v128.load(acc, 16)), ungatedVec(act, v128.load(acc, 48)), dst + 64);
   }
 }
 
@@ -80,7 +92,6 @@ export function gateUp<W>(
   const nTile = tileCount(nRow);
   const single = hasSingleRow(nRow) ? hidden + <usize>load<i32>(rows + (<usize>(nRow - 1) << 2)) * rowBytes : 0;
   const hSingle = h + <usize>nTile * hTileBytes;
-  const blockTiles = max(1, ROW_BLOCK_BYTES / <i32>tileBytes);
   // int8: the rows rounded to i16 (q8.ts) — the single row, then the tiles and their scales.
   const sx = kernelScratch + (<usize>dModelK << 1);
   const qt = sx + (((<usize>dModelK >> 3) + 15) & ~15);
@@ -93,6 +104,9 @@ export function gateUp<W>(
   // the weights × 2⁻¹¹² of f16 subnormals are f32 subnormals, which the multiplies take slowly (measured,
   // M64 d1024 f512: 5.2 ms folded, 4.7 ms not, as f32).
   const wide = sizeof<W>() == 2 && kernelScratch != 0 && nTile >= WIDEN_MIN_TILES;
+  // f32 panels (as stored, or f16 widened): tiles three at a time as two 6-row groups (tile.ts tile6x8).
+  const six = SIX_ROW_GROUPS && !isQ8<W>() && (sizeof<W>() == 4 || wide);
+  const blockTiles = rowBlockTiles(<i32>tileBytes, six);
   const foldTiles = !wide && foldScale<W>(tiles, nTile * dModelK * 4, tiles);
   const xFolded = tiles + <usize>nTile * tileBytes;
   const fold = single ? foldScale<W>(single, dModelK, xFolded) : false;
@@ -130,14 +144,28 @@ export function gateUp<W>(
         const pb = bias ? bias + (<usize>p << 5) : 0;
         const hCol = h + <usize>(p * cols << 4);
         if (wide) widenPanel(panel, step, dModelK, kernelScratch);
-        for (let t = t0; t < t1; t++) {
+        let t = t0;
+        if (six) {
+          const f32Panel = wide ? kernelScratch : panel;
+          for (; t + 3 <= t1; t += 3) {
+            const tile = tiles + <usize>t * tileBytes;
+            const hTile = hCol + <usize>t * hTileBytes;
+            tile6x8Even(tile, f32Panel, dModelK, pb);
+            tileEpilogue(hTile, ACC, act, alpha, limit);
+            halfTileEpilogue(hTile + hTileBytes, ACC + 128, 0, act, alpha, limit);
+            tile6x8Odd(tile + tileBytes, f32Panel, dModelK, pb);
+            halfTileEpilogue(hTile + hTileBytes, ACC, 2, act, alpha, limit);
+            tileEpilogue(hTile + 2 * hTileBytes, ACC + 64, act, alpha, limit);
+          }
+        }
+        for (; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
           else if (wide) tile4x8<f32>(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb, 32);
           else if (triple && foldTiles) tile3x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else if (triple) tile3x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else if (foldTiles) tile4x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
-          tileEpilogue(hCol + <usize>t * hTileBytes, act, alpha, limit);
+          tileEpilogue(hCol + <usize>t * hTileBytes, ACC, act, alpha, limit);
         }
       }
       if (!single || t1 < nTile) continue;

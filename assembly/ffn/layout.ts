@@ -37,3 +37,12 @@ export const GATED_COLS: i32 = 4;
  * several passes, each streaming the weights once more.
  */
 export const ROW_BLOCK_BYTES: i32 = 512 * 1024;
+
+/**
+ * Row tiles of tileBytes each in one row block (ROW_BLOCK_BYTES). With 6-row groups (tile.ts
+ * SIX_ROW_GROUPS) a multiple of 3, as three tiles make two groups, so only the last block has a remainder.
+ */
+export function rowBlockTiles(tileBytes: i32, sixRowGroups: bool): i32 {
+  const n = max(1, ROW_BLOCK_BYTES / tileBytes);
+  return sixRowGroups && n >= 3 ? n - n % 3 : n;
+}

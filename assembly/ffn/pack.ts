@@ -17,6 +17,17 @@
   v128.store(dst, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
 }
 
+/** Columns of a 2×4 block from its rows into two adjacent lanes of four [4]-lane groups 16 bytes apart (dst: the first lane). */
+// @ts-ignore: decorator
+@inline export function transposeStorePair(r0: v128, r1: v128, dst: usize): void {
+  const lo = i32x4.shuffle(r0, r1, 0, 4, 1, 5);
+  const hi = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+  v128.store64_lane(dst, lo, 0);
+  v128.store64_lane(dst, lo, 1, 16);
+  v128.store64_lane(dst, hi, 0, 32);
+  v128.store64_lane(dst, hi, 1, 48);
+}
+
 /**
  * dst [K][4] = rows x0..x3 [K] interleaved. K % 4 == 0.
  */

@@ -16,19 +16,34 @@
 //               ACC = panel 0 rows 0..1 × (cols 0..3, 4..7), then panel 1.
 //   row1x8<W>:  one row × one panel (the last nPanel % 4), K unrolled by 4 over four accumulator pairs so
 //               consecutive madds do not wait on each other. ACC = (cols 0..3, 4..7).
+//   tile6x8Even/Odd: relaxed build only (SIX_ROW_GROUPS), f32 panels: six rows from two consecutive tiles
+//               × one panel, 12 accumulators. Three tiles make two groups: Even = rows 0..3 of the first
+//               tile and 0..1 of the next, Odd = rows 2..3 of that one and 0..3 of the one after. ACC = rows
+//               0..5 × (cols 0..3, 4..7). Each sum is the same chain of madds as in tile4x8 (bit-identical).
 // fold (f16 only): the activations were multiplied by F16_SCALE beforehand (weights.ts foldScale), so the
 // weights are widened without their multiply — the same products, bit for bit, for less work per weight.
 import { madd } from '../simd';
 import { halfBitsHi, halfBitsLo, highHalfBits, highHalfFloats, highHalfMask, stepBytes, weightsHi, weightsLo } from './weights';
 
 /**
- * The accumulators of the last kernel call, 8 × v128. A global, not a constant: in the shared-memory
- * builds every thread instantiates this module over the same memory, and each must keep its accumulators
- * apart (useAccumulators), or one thread's epilogue would read another's sums. Globals are per instance.
+ * The accumulators of the last kernel call, up to 12 × v128 (tile6x8; the others leave 8). A global, not a
+ * constant: in the shared-memory builds every thread instantiates this module over the same memory, and
+ * each must keep its accumulators apart (useAccumulators), or one thread's epilogue would read another's
+ * sums. Globals are per instance. The host allocates the same size for each thread (ts/backends/wasm.ts
+ * ACCUMULATOR_BYTES).
  */
-export let ACC: usize = memory.data(128, 16);
+export let ACC: usize = memory.data(192, 16);
 
-/** Moves this instance's accumulators to [128] bytes at ptr (16-aligned), e.g. a worker's own scratch. */
+/**
+ * Whether row tiles of f32 panels run as 6-row groups (tile6x8) rather than one tile at a time: in the
+ * relaxed build, where a madd is one instruction, 12 accumulators + 2 weight vectors + 1 splat fit the 15
+ * vector registers V8 allocates on x64, and each weight load serves 6 rows instead of 4 (measured, K 2048
+ * × N 1408, M 512: 53 against tile4x8's 49 GFLOP/s). A mul + add needs a 16th register for the product:
+ * the same kernel there spilled and ran at 27.
+ */
+export const SIX_ROW_GROUPS: bool = ASC_FEATURE_RELAXED_SIMD;
+
+/** Moves this instance's accumulators to [192] bytes at ptr (16-aligned), e.g. a worker's own scratch. */
 export function useAccumulators(ptr: usize): void {
   ACC = ptr;
 }
@@ -110,6 +125,71 @@ type ThreeRows = f32;
     p += step << 1;
   }
   storeAccumulators(c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+// The rows a 6-row group reads: Even = rows 0..3 of tile A, 0..1 of tile B; Odd = rows 2..3 of A, 0..3 of B.
+type EvenGroup = i32;
+type OddGroup = f32;
+
+// tile6x8 of f32 panels (step 32 bytes): tile B is the tile right after A (K · 16 bytes on). One step of K
+// per pass: 12 madds against the loop's few counting instructions; unrolled to two steps, V8 scheduled the
+// second step's loads early and spilled (measured 37 against 53 GFLOP/s).
+// @ts-ignore: decorator
+@inline function tile6x8Of<G>(tileA: usize, panel: usize, K: i32, bias: usize): void {
+  const b0 = biasLo(bias, 0);
+  const b1 = biasLo(bias, 16);
+  let c00 = b0, c01 = b1;
+  let c10 = b0, c11 = b1;
+  let c20 = b0, c21 = b1;
+  let c30 = b0, c31 = b1;
+  let c40 = b0, c41 = b1;
+  let c50 = b0, c51 = b1;
+  const tileBytes = <usize>K << 4;
+  let a = tileA;
+  let b = tileA + tileBytes;
+  let p = panel;
+  const end = tileA + tileBytes;
+  while (a < end) {
+    const w0 = v128.load(p);
+    const w1 = v128.load(p, 16);
+    let x: v128;
+    if (isInteger<G>()) {
+      x = v128.load32_splat(a); c00 = madd(x, w0, c00); c01 = madd(x, w1, c01);
+      x = v128.load32_splat(a, 4); c10 = madd(x, w0, c10); c11 = madd(x, w1, c11);
+      x = v128.load32_splat(a, 8); c20 = madd(x, w0, c20); c21 = madd(x, w1, c21);
+      x = v128.load32_splat(a, 12); c30 = madd(x, w0, c30); c31 = madd(x, w1, c31);
+      x = v128.load32_splat(b); c40 = madd(x, w0, c40); c41 = madd(x, w1, c41);
+      x = v128.load32_splat(b, 4); c50 = madd(x, w0, c50); c51 = madd(x, w1, c51);
+    } else {
+      x = v128.load32_splat(a, 8); c00 = madd(x, w0, c00); c01 = madd(x, w1, c01);
+      x = v128.load32_splat(a, 12); c10 = madd(x, w0, c10); c11 = madd(x, w1, c11);
+      x = v128.load32_splat(b); c20 = madd(x, w0, c20); c21 = madd(x, w1, c21);
+      x = v128.load32_splat(b, 4); c30 = madd(x, w0, c30); c31 = madd(x, w1, c31);
+      x = v128.load32_splat(b, 8); c40 = madd(x, w0, c40); c41 = madd(x, w1, c41);
+      x = v128.load32_splat(b, 12); c50 = madd(x, w0, c50); c51 = madd(x, w1, c51);
+    }
+    a += 16;
+    b += 16;
+    p += 32;
+  }
+  storeAccumulators(c00, c01, c10, c11, c20, c21, c30, c31);
+  v128.store(ACC, c40, 128); v128.store(ACC, c41, 144);
+  v128.store(ACC, c50, 160); v128.store(ACC, c51, 176);
+}
+
+/**
+ * Rows 0..3 of tileA and 0..1 of the tile after it × one f32 panel (SIX_ROW_GROUPS builds).
+ * @param tileA  [K][4] packed rows, followed by the next tile
+ * @param panel  [K][8] f32
+ * @param bias   [8], or 0
+ */
+export function tile6x8Even(tileA: usize, panel: usize, K: i32, bias: usize): void {
+  tile6x8Of<EvenGroup>(tileA, panel, K, bias);
+}
+
+/** Rows 2..3 of tileA and 0..3 of the tile after it, as tile6x8Even. */
+export function tile6x8Odd(tileA: usize, panel: usize, K: i32, bias: usize): void {
+  tile6x8Of<OddGroup>(tileA, panel, K, bias);
 }
 
 // tile4x8 of f16: each step's halves split as row1x32HalfOf does (two loads 2 bytes apart, highHalfBits),

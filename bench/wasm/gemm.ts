@@ -1,5 +1,6 @@
 // Benchmark-only WASM entry (AssemblyScript): the expert FFN's own down-projection kernels (assembly/ffn/
-// down.ts: f32-down-4x8 over packed row tiles, f32-down-1x8 for tail rows) as a bare GEMM
+// down.ts: 4×8 tiles over packed row tiles — 6-row groups of them in the relaxed build — and 1×8 for tail
+// rows) as a bare GEMM
 // (assembly/ffn/gemm.ts), so the GEMM suite measures exactly the micro-kernels the experts run, without
 // the gate/up activation or the combine around them.
 //   C[M, N] = A[M, K] · Bᵀ, B given as [N, K] and pre-packed by the host into [N / 8, K, 8] panels; A's
@@ -9,15 +10,18 @@ export { gemm } from '../../assembly/ffn/gemm';
 export { heapBase } from '../../assembly/memory';
 export { relaxed } from '../../assembly/simd';
 
-import { tile4x8 } from '../../assembly/ffn/tile';
+import { tile4x8, tile6x8Even, tile6x8Odd } from '../../assembly/ffn/tile';
 
 /**
- * Not called by the host. It gives tile4x8<f32> a second caller, as the library has (gate-up and down), so
- * Binaryen keeps the kernel a function of its own here too instead of inlining it into its one caller:
+ * Not called by the host. It gives tile4x8<f32> and tile6x8Even/Odd a second caller, as the library has
+ * (gate-up and down), so Binaryen keeps each kernel a function of its own here too instead of inlining it
+ * into its one caller:
  * V8 compiles a loop by its nesting depth (it unrolls deeper loops further), and the inlined kernel was
  * compiled differently — once faster than the library's (V8 unrolled the one-step loop), once slower
  * (unrolled again on top of the two-step loop, spilling accumulators: 48 -> 30 GFLOP/s).
  */
 export function tileKernel(tile: usize, panel: usize, K: i32, bias: usize): void {
   tile4x8<f32>(tile, panel, K, bias, 32);
+  tile6x8Even(tile, panel, K, bias);
+  tile6x8Odd(tile, panel, K, bias);
 }

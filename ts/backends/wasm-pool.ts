@@ -26,6 +26,8 @@ import { workerSource, type ControlLayout, type WorkerStart } from './wasm-worke
 
 /** Most threads a backend runs (options.threads above it is refused): beyond that, a misread option. */
 export const MAX_THREADS = 64;
+/** Bytes of one thread's kernel accumulators (assembly/ffn/tile.ts ACC: 12 × v128, tile6x8's). */
+export const ACCUMULATOR_BYTES = 192;
 const MESSAGE_BYTES = 256;
 /**
  * How long a thread at the barrier polls before it sleeps: the first phase's last items are running
@@ -102,8 +104,8 @@ export class WorkerPool {
     if (this.workers.length > 0) return this.settled;
     const started: Promise<void>[] = [];
     for (let index = 0; index < this.nWorker; index++) {
-      // Each worker's accumulators (tile.ts's ACC): 128 bytes of its own, for the worker's lifetime.
-      const acc = this.accs[index] ?? (this.accs[index] = this.heap.alloc(128));
+      // Each worker's accumulators (tile.ts's ACC), its own for the worker's lifetime.
+      const acc = this.accs[index] ?? (this.accs[index] = this.heap.alloc(ACCUMULATOR_BYTES));
       let handle: WorkerHandle;
       try {
         handle = this.provider.spawn(workerSource);

@@ -4,9 +4,9 @@
 // self-contained — no imports, no references outside itself; the layout of the control block arrives
 // in the start message (wasm-pool.ts defines it).
 //
-// A worker instantiates the shared-memory build over the pool's memory, moves its accumulators to its
-// own 128 bytes, says 'ready', then waits for the job generation to move — polling it for idleSpinMs
-// after each job, then asleep in Atomics.wait. Each job it takes part
+// A worker instantiates the shared-memory build over the pool's memory, moves its accumulators to a block
+// of its own (ACCUMULATOR_BYTES), says 'ready', then waits for the job generation to move — polling it for
+// idleSpinMs after each job, then asleep in Atomics.wait. Each job it takes part
 // in, it takes work items (wasm-split.ts) from a shared counter until none are left, runs them with its
 // own scratch (tiles, h, kernel scratch) and counts itself done; a second-phase item waits first until every
 // first-phase item has finished (wasm-pool.ts). A trap in a kernel is caught, written to the control

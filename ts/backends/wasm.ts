@@ -18,7 +18,7 @@ import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
 import { packedShape, packExperts, WasmExperts, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 import type { ThreadProvider } from '../runtime/providers.js';
-import { callerMayBlock, LAYOUT, WorkerPool } from './wasm-pool.js';
+import { ACCUMULATOR_BYTES, callerMayBlock, LAYOUT, WorkerPool } from './wasm-pool.js';
 import { runExpertsThreaded, runExpertsThreadedAsync, type ThreadedExports } from './wasm-threads.js';
 import { splitWork, type ColumnPolicy, type WorkItems } from './wasm-split.js';
 import { checkRun, expectLength, runExpertsSinglePass, type CheckedRun, type SinglePassExports } from './wasm-run.js';
@@ -88,7 +88,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     if (threading) {
       // Every instance over the shared memory re-applies the module's data segments, which include the
       // default accumulators' zeros: this thread's move to a block of their own before any worker starts.
-      exports.useAccumulators(this.heap.alloc(128));
+      exports.useAccumulators(this.heap.alloc(ACCUMULATOR_BYTES));
       const ctrl = this.heap.alloc(4 * LAYOUT.words);
       this.heap.i32.fill(0, ctrl >>> 2, (ctrl >>> 2) + LAYOUT.words);
       this.pool = new WorkerPool(threading.provider, threading.module, exports.memory, this.heap, ctrl, threading.threads - 1);
