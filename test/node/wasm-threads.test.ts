@@ -375,6 +375,37 @@ describe('worker lifetime', () => {
     experts.destroy();
   });
 
+  it('a worker whose view of the memory lags behind a growth brings it up to date (no failure, same bits)', async () => {
+    // V8 tells other threads that a shared memory grew by an interrupt, which a worker may not have taken
+    // when it starts a job (seen in Deno: a RangeError on the items' view). Here the worker's Memory shows
+    // the size it had at start, or at its own last grow() call, whatever the main thread did since.
+    const lagging = `((m) => {
+      const mem = m.memory;
+      const read = Object.getOwnPropertyDescriptor(WebAssembly.Memory.prototype, 'buffer').get;
+      let seen = read.call(mem);
+      Object.defineProperty(mem, 'buffer', { get: () => seen });
+      mem.grow = (pages) => { const old = WebAssembly.Memory.prototype.grow.call(mem, pages); seen = read.call(mem); return old; };
+      return m;
+    })(m)`;
+    const { p } = recording(lagging);
+    const b = await createWasmBackend(await compile(FILES.simd128[1]), { provider: p, threads: 2 });
+    const a = await createWasmBackend(await compile(FILES.simd128[0]));
+    const w = randomExperts(14, 'swiglu', 8, 48, 64, false);
+    const [eb, ea] = [b.prepareExperts(w), a.prepareExperts(w)];
+    expect(await b.threadsReady()).toBe(2);
+    // Each call needs more memory than the one before: the main thread grows it between the jobs.
+    for (const T of [64, 600, 2400]) {
+      const plan = routedPlan(15 + T, T, 8, 2, 0);
+      const hidden = normal(rng(16 + T), T * 48);
+      const calls = b.threadedCalls;
+      expect(bits(b.runExperts(eb, hidden, T, plan))).toEqual(bits(a.runExperts(ea, hidden, T, plan)));
+      expect(b.threadedCalls).toBe(calls + 1);
+      expect(b.threads).toBe(2);
+    }
+    eb.destroy();
+    ea.destroy();
+  });
+
   it('a worker that traps mid-job surfaces as SwitchyardError(backend), then the backend runs on 1 thread', async () => {
     // The worker's accumulators moved out of bounds: its first kernel call traps.
     const { p } = recording('({ ...m, acc: 0x7ffffff0 })');

@@ -29,6 +29,7 @@ export const MAX_THREADS = 64;
 /** Bytes of one thread's kernel accumulators (assembly/ffn/tile.ts ACC: 12 × v128, tile6x8's). */
 export const ACCUMULATOR_BYTES = 192;
 const MESSAGE_BYTES = 256;
+const WASM_PAGE_BYTES = 65536;
 /**
  * How long a thread at the barrier polls before it sleeps: the first phase's last items are running
  * on the other threads then, and a sleeping thread takes a while to wake (tens to hundreds of µs).
@@ -40,7 +41,7 @@ const IDLE_SPIN_MS = 2;
 const ABORTED = 1 << 30;
 export const LAYOUT: ControlLayout = {
   gen: 0, next: 1, done: 2, epoch: 3, nItem: 4, items: 5, itemWords: ITEM_WORDS, failed: 6, post: 7,
-  params: 8, first: 23, finished: 24, spinMs: BARRIER_SPIN_MS, idleSpinMs: IDLE_SPIN_MS,
+  params: 8, first: 23, finished: 24, pages: 25, spinMs: BARRIER_SPIN_MS, idleSpinMs: IDLE_SPIN_MS,
   thread: 28, ready: 28 + 4 * MAX_THREADS, message: 28 + 5 * MAX_THREADS, messageBytes: MESSAGE_BYTES,
   words: 28 + 5 * MAX_THREADS + MESSAGE_BYTES / 4,
 };
@@ -193,6 +194,7 @@ export class WorkerPool {
     for (const i of participants) c[LAYOUT.thread + 4 * i] = 1;
     c[LAYOUT.failed] = 0;
     c[LAYOUT.post] = post ? 1 : 0;
+    c[LAYOUT.pages] = this.memory.buffer.byteLength / WASM_PAGE_BYTES;
     Atomics.store(c, LAYOUT.finished, 0);
     Atomics.store(c, LAYOUT.next, 0);
     Atomics.store(c, LAYOUT.done, 0);

@@ -39,6 +39,8 @@ export interface ControlLayout {
   post: number;
   /** 15 words: runExpertItem's arguments before `kind`, then y (alpha and limit as f32 bits) */
   params: number;
+  /** the memory's size in 64 KiB pages when the job began (the worker's view may lag behind it) */
+  pages: number;
   /** items of the first phase; the rest wait until that many have finished */
   first: number;
   /** first-phase items finished (the barrier's count) */
@@ -105,9 +107,15 @@ export function workerMain(port: WorkerPort): void {
       seen = gen;
       if (Atomics.load(c, slot) !== 1) continue;
       try {
+        // The main thread may have grown the memory since this worker last looked. V8 tells other threads
+        // of a growth by an interrupt that a thread woken from Atomics.wait may not have taken yet: then
+        // its buffer (and its instance's bounds) still have the old size. grow(0) brings both up to date.
+        if (memory.buffer.byteLength < c[L.pages] * 65536) memory.grow(0);
+        if (memory.buffer.byteLength < c[L.pages] * 65536) {
+          throw new RangeError(`this thread sees ${memory.buffer.byteLength} bytes of memory, the job needs ${c[L.pages] * 65536}`);
+        }
         const p = L.params;
         const nItem = c[L.nItem];
-        // The items and everything they point at may lie above the length this worker's buffer had.
         const first = c[L.first];
         const W = L.itemWords;
         const items = new Int32Array(memory.buffer, c[L.items], W * nItem);
