@@ -55,6 +55,8 @@ const BAD: BadInput[] = [
     action: (api, backend) => api.route(spec, { tokens: 3, logits: new Float32Array(3 * E - 1) }, { backend }) },
   { name: 'k > E', code: 'range', argument: 'spec.topK',
     action: (api, backend) => api.route({ ...spec, topK: E + 1 }, { tokens: 1, logits: new Float32Array(E) }, { backend }) },
+  { name: 'expert choice with topK ≠ E', code: 'config', argument: 'spec.topK',
+    action: (api, backend) => api.route({ kind: 'expert-choice', numExperts: E, topK: 2, capacityFactor: 1 }, { tokens: 1, logits: new Float32Array(E) }, { backend }) },
   { name: 'non-integer token count', code: 'range', argument: 'input.tokens',
     action: (api, backend) => api.route(spec, { tokens: 2.5, logits: new Float32Array(10) }, { backend }) },
   { name: 'NaN in logits', code: 'range', argument: 'input.logits',

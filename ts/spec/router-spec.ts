@@ -242,6 +242,11 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
         maxIterations: s.maxIterations === undefined ? 200 : positiveCount(s.maxIterations, `${argument}.maxIterations`),
       };
     case 'expert-choice':
+      // Every token has a slot per expert (it may get any number of them): a smaller k would silently mean E.
+      if (topK !== numExperts) {
+        throw new SwitchyardError('config', `${argument}.topK`,
+          `expected topK = numExperts = ${numExperts} for 'expert-choice' (each token has one slot per expert), received ${topK}`);
+      }
       return {
         kind, ...base,
         capacityFactor: positiveNumber(s.capacityFactor, `${argument}.capacityFactor`),
