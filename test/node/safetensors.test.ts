@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { SwitchyardError } from '../../ts/errors.js';
-import { readSafetensors } from '../../ts/formats/safetensors.js';
+import { MAX_TENSORS, readSafetensors } from '../../ts/formats/safetensors.js';
 import {
   decodeBf16, decodeF16, encodeBf16, encodeF16, f32ToBf16, f32ToF16, tensorShape, toFloat32,
 } from '../../ts/formats/dtype.js';
@@ -198,6 +198,39 @@ describe('readSafetensors: hostile files', () => {
     const aliases: Record<string, unknown> = {};
     for (let i = 0; i < 1000; i++) aliases[`t${i}`] = ok; // would otherwise be 1000 copies of one region
     expectError(() => readSafetensors(header(aliases)), 'shape');
+  });
+
+  it('rejects a key repeated in one object, however it is spelled, but not the same key in two objects', () => {
+    const entry = JSON.stringify(ok);
+    const wide = JSON.stringify({ ...ok, shape: [1e9], data_offsets: [0, 4e9] });
+    // JSON.parse would keep the second "w" and never look at the first.
+    expectError(() => readSafetensors(rawFile(`{"w":${wide},"w":${entry}}`, new Uint8Array(16))), 'shape', 'w');
+    expectError(() => readSafetensors(rawFile(`{"w":${entry},"\\u0077":${entry}}`, new Uint8Array(16))), 'shape', 'w');
+    const twoDtypes = '{"w":{"dtype":"F16","shape":[2,2],"data_offsets":[0,16],"dtype":"F32"}}';
+    const err = expectError(() => readSafetensors(rawFile(twoDtypes, new Uint8Array(16))), 'shape', 'safetensors header');
+    expect(err.message).toMatch(/"dtype" twice/);
+    // Many keys (past the short list ObjectKeys starts with), the duplicate last.
+    const many = Array.from({ length: 40 }, (_, i) => `"k${i}":"v"`).join(',');
+    expectError(() => readSafetensors(rawFile(`{"__metadata__":{${many},"k3":"v"}}`)), 'shape');
+    // Equal keys in different objects, and a key's text inside a string value, are fine.
+    const file = readSafetensors(rawFile(`{"__metadata__":{"dtype":"x","a":"\\"dtype\\":"},"a":${entry}}`, new Uint8Array(16)));
+    expect([...file.tensors.keys()]).toEqual(['a']);
+    expect(file.metadata).toEqual({ dtype: 'x', a: '"dtype":' });
+  });
+
+  it(`refuses more than MAX_TENSORS tensors before materialising them`, () => {
+    const entries = (n: number) => Array.from({ length: n }, (_, i) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',');
+    expect(readSafetensors(rawFile(`{${entries(1000)}}`)).tensors.size).toBe(1000);
+    const err = expectError(() => readSafetensors(rawFile(`{${entries(MAX_TENSORS + 1)}}`)), 'range', 'safetensors header');
+    expect(err.message).toContain(String(MAX_TENSORS));
+  });
+
+  it('refuses a detached buffer, or a view of one', () => {
+    const buffer = encodeSafetensors([{ name: 'x', dtype: 'F32', shape: [2], data: new Float32Array(2) }]).buffer;
+    const view = new Uint8Array(buffer, 0, 16);
+    structuredClone(buffer, { transfer: [buffer] });
+    expectError(() => readSafetensors(buffer), 'range', 'bytes');
+    expectError(() => readSafetensors(view), 'range');
   });
 
   it('rejects unknown or missing dtypes', () => {

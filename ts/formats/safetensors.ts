@@ -27,6 +27,13 @@ export const MAX_HEADER_BYTES = 100_000_000;
 // parser's recursion (some engines overflow the stack), so it is refused before parsing.
 const MAX_JSON_DEPTH = 16;
 
+/**
+ * Most tensors one file may declare. Each costs a few hundred bytes of objects beside its ~70 header bytes,
+ * so a header of a million empty tensors would take ~10× the file in memory and seconds to read. Real
+ * files hold thousands (a whole 671B-parameter checkpoint ~90 000, over 163 shards).
+ */
+export const MAX_TENSORS = 1 << 18;
+
 const HEADER = 'safetensors header';
 
 const DTYPES: ReadonlyMap<string, Dtype> = new Map([['F32', 'f32'], ['F16', 'f16'], ['BF16', 'bf16'], ['I32', 'i32']]);
@@ -35,11 +42,18 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** The file's bytes: a buffer, or any view read as the bytes it covers (never converted element by element). */
 function fileBytes(bytes: unknown): Uint8Array {
-  if (bytes instanceof Uint8Array) return bytes;
-  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && bytes instanceof SharedArrayBuffer)) {
-    return new Uint8Array(bytes);
+  let u8: Uint8Array | undefined;
+  try {
+    if (bytes instanceof Uint8Array) u8 = bytes;
+    else if (ArrayBuffer.isView(bytes)) u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    else if (bytes instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && bytes instanceof SharedArrayBuffer)) {
+      u8 = new Uint8Array(bytes);
+    }
+  } catch {
+    // The engine refuses a view of a detached buffer (one transferred to a worker, say).
+    throw new SwitchyardError('range', 'bytes', 'expected the file in a live buffer, received a detached one (transferred elsewhere?)');
   }
+  if (u8 !== undefined) return u8;
   throw new SwitchyardError('dtype', 'bytes', `expected the file as an ArrayBuffer or Uint8Array, received ${describe(bytes)}`);
 }
 
@@ -48,8 +62,9 @@ function fileBytes(bytes: unknown): Uint8Array {
  * element size, otherwise copies. Values are host-order typed arrays: Float32Array (F32), Uint16Array of
  * raw half bits (F16, BF16; convert with toFloat32), Int32Array (I32).
  *
- * @throws SwitchyardError 'range' (lengths/offsets outside the file), 'shape' (malformed header, size
- *   mismatch, overlap) or 'dtype' (unknown dtype, or bytes that are not a buffer or a view).
+ * @throws SwitchyardError 'range' (lengths/offsets outside the file, more than MAX_TENSORS tensors, a
+ *   detached buffer), 'shape' (malformed header, a duplicate key, size mismatch, overlap) or 'dtype'
+ *   (unknown dtype, or bytes that are not a buffer or a view).
  * @example
  * const file = readSafetensors(new Uint8Array(await (await fetch(url)).arrayBuffer()));
  * const w = toFloat32(file.tensors.get('model.layers.0.block_sparse_moe.gate.weight')!, 'gate.weight');
@@ -118,10 +133,7 @@ function parseHeader(headerBytes: Uint8Array): Record<string, unknown> {
   } catch {
     throw new SwitchyardError('shape', HEADER, 'expected UTF-8 JSON, got invalid UTF-8');
   }
-  const depth = jsonDepth(text);
-  if (depth > MAX_JSON_DEPTH) {
-    throw new SwitchyardError('shape', HEADER, `expected JSON nested at most ${MAX_JSON_DEPTH} deep, got deeper`);
-  }
+  checkJsonText(text);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -135,24 +147,87 @@ function parseHeader(headerBytes: Uint8Array): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-/** The deepest bracket nesting of a JSON text, stopping early once past the limit (linear, no recursion). */
-function jsonDepth(text: string): number {
-  let depth = 0;
-  let inString = false;
+/**
+ * One linear pass over the header before JSON.parse, for what JSON.parse would not tell: nesting deeper
+ * than MAX_JSON_DEPTH (an attack on the parser's recursion), a key repeated within one object (JSON.parse
+ * keeps the last silently; the format forbids duplicates, and a reader keeping the first would see another
+ * tensor), and more than MAX_TENSORS entries (refused before they are materialised). Malformed JSON is
+ * left to JSON.parse.
+ */
+function checkJsonText(text: string): void {
+  // One entry per open container: the keys seen so far in an object, or null for an array.
+  const open: (ObjectKeys | null)[] = [];
+  let expectKey = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character (\" does not end the string)
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
+    if (c === 0x22) {
+      const start = i;
+      let escaped = false;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) {
+          i++; // the escaped character, which may be a quote
+          escaped = true;
+        } else if (d === 0x22) break;
+      }
+      if (!expectKey) continue;
+      expectKey = false;
+      const key = escaped ? decodeString(text.slice(start, i + 1)) : text.slice(start + 1, i);
+      const keys = open[open.length - 1]!;
+      if (!keys.add(key)) {
+        const shown = key.length > 80 ? key.slice(0, 80) + '…' : key;
+        // A repeated tensor is named as the argument; a repeated field (two "dtype"s) within the header.
+        throw new SwitchyardError('shape', open.length === 1 ? shown : HEADER,
+          `expected each key once per object, got ${JSON.stringify(shown)} twice (safetensors forbids duplicate keys)`);
+      }
+      if (open.length === 1 && keys.size > MAX_TENSORS) {
+        throw new SwitchyardError('range', HEADER, `expected at most ${MAX_TENSORS} tensors in one file, got more`);
+      }
     } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > MAX_JSON_DEPTH) return depth;
+      if (open.length >= MAX_JSON_DEPTH) {
+        throw new SwitchyardError('shape', HEADER, `expected JSON nested at most ${MAX_JSON_DEPTH} deep, got deeper`);
+      }
+      open.push(c === 0x7b ? new ObjectKeys() : null);
+      expectKey = c === 0x7b;
     } else if (c === 0x7d || c === 0x5d) {
-      depth--;
+      open.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      expectKey = open.length > 0 && open[open.length - 1] !== null;
     }
   }
-  return depth;
+}
+
+/** A JSON string token's value; the token itself when it is malformed (JSON.parse then reports it). */
+function decodeString(token: string): string {
+  try {
+    return JSON.parse(token) as string;
+  } catch {
+    return token;
+  }
+}
+
+/** The keys of one JSON object: a short list (an entry has three), a set once there are many. */
+class ObjectKeys {
+  private readonly list: string[] = [];
+  private set: Set<string> | undefined;
+
+  get size(): number {
+    return this.set ? this.set.size : this.list.length;
+  }
+
+  /** Records `key`; false when the object already had it. */
+  add(key: string): boolean {
+    if (this.set) {
+      if (this.set.has(key)) return false;
+      this.set.add(key);
+      return true;
+    }
+    if (this.list.includes(key)) return false;
+    this.list.push(key);
+    if (this.list.length > 16) this.set = new Set(this.list);
+    return true;
+  }
 }
 
 function readMetadata(value: unknown): Record<string, string> {
