@@ -94,7 +94,7 @@ for (const fam of FAMILIES) {
       moe.destroy();
     });
 
-    it('searches the files in order without an index', () => {
+    it('searches every file without an index', () => {
       const a = huggingFaceToCanonical({ config, files, prefix }).weights;
       const b = huggingFaceToCanonical({ config, files, index, prefix }).weights;
       for (const name of Object.keys(b)) expect(a[name]).toEqual(b[name]);
@@ -127,6 +127,22 @@ for (const fam of FAMILIES) {
         expect((caught as SwitchyardError).code).toBe('range');
       }
       expect(shardsForLayer({ weight_map: { [name]: 'model-00001-of-00002.safetensors' } }, '').length).toBe(1);
+    });
+
+    it('takes a prefix as fromHuggingFace does: a string, its final "." added', () => {
+      const map = { 'model.layers.3.mlp.gate.weight': 'a.safetensors', 'model.layers.30.mlp.gate.weight': 'b.safetensors', 'undefined.x': 'c.safetensors' };
+      expect(shardsForLayer({ weight_map: map }, 'model.layers.3.mlp')).toEqual(['a.safetensors']);
+      expect(shardsForLayer({ weight_map: map }, 'model.layers.3.mlp.')).toEqual(['a.safetensors']);
+      for (const prefix of [undefined, null, 3, /model/]) {
+        let caught: unknown;
+        try {
+          shardsForLayer({ weight_map: map }, prefix as never);
+        } catch (e) {
+          caught = e;
+        }
+        expect(caught, String(prefix)).toBeInstanceOf(SwitchyardError);
+        expect((caught as SwitchyardError).argument).toBe('prefix');
+      }
     });
 
     it('refuses tensors and files together, and an index without files', () => {

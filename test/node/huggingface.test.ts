@@ -70,7 +70,7 @@ function expectSame(got: TensorLike, want: TensorLike): void {
   expect(mismatch, 'first differing element').toBe(-1);
 }
 
-function expectError(fn: () => unknown, code: string, argument: string): void {
+function expectError(fn: () => unknown, code: string, argument: string): SwitchyardError {
   let caught: unknown;
   try {
     fn();
@@ -80,6 +80,7 @@ function expectError(fn: () => unknown, code: string, argument: string): void {
   expect(caught).toBeInstanceOf(SwitchyardError);
   expect((caught as SwitchyardError).code, (caught as Error).message).toBe(code);
   expect((caught as SwitchyardError).argument).toBe(argument);
+  return caught as SwitchyardError;
 }
 
 /** Reference SwiGLU MoE output from canonical weights and the golden's routing, in f64. */
@@ -154,6 +155,20 @@ describe('huggingFaceToCanonical: mixtral golden (fused names)', () => {
       const r = huggingFaceToCanonical({ config: { ...caseJson.config, model_type: 'mixtral' }, tensors });
       for (const name of Object.keys(weights)) expectSame(r.weights[name], weights[name]);
     }
+  });
+
+  it('refuses shards that repeat a name (the copy taken would depend on their order) and holes in the array', () => {
+    const names = ['gate.weight', 'experts.gate_up_proj', 'experts.down_proj'];
+    const config = { ...caseJson.config, model_type: 'mixtral' };
+    const all: SafetensorsFile = { tensors: new Map(names.map((n) => [n, golden.tensors.get(n)!])), metadata: {} };
+    const router: SafetensorsFile = { tensors: new Map([[names[0], golden.tensors.get(names[0])!]]), metadata: {} };
+    for (const tensors of [[all, router], [router, all]]) {
+      const err = expectError(() => huggingFaceToCanonical({ config, tensors }), 'shape', 'gate.weight');
+      expect(err.message).toMatch(/tensors\[0\] and tensors\[1\]/);
+    }
+    expectError(() => huggingFaceToCanonical({ config, files: { 'a.safetensors': all, 'b.safetensors': router } }), 'shape', 'gate.weight');
+    // eslint-disable-next-line no-sparse-arrays
+    expectError(() => huggingFaceToCanonical({ config, tensors: [router, , all] as SafetensorsFile[] }), 'shape', 'tensors[1]');
   });
 });
 

@@ -27,7 +27,7 @@ export interface HuggingFaceArgs {
   /**
    * A sharded checkpoint: parsed shard files by file name ("model-00001-of-00004.safetensors"). With
    * `index`, each tensor is looked up only in the shard its weight_map names, so only the shards holding
-   * this layer need be given (see shardsForLayer); without it, the files are searched in order.
+   * this layer need be given (see shardsForLayer); without it, every file is searched and a name may be in only one of them.
    */
   files?: Record<string, SafetensorsFile> | Map<string, SafetensorsFile>;
   /** The parsed model.safetensors.index.json (its weight_map), for `files`. */
@@ -140,8 +140,9 @@ function shardedSource(files: Record<string, SafetensorsFile> | Map<string, Safe
     }
   }
   if (index === undefined) {
+    const names = [...byName.keys()];
     const maps = [...byName.values()].map((f) => f.tensors);
-    return { get: (name) => firstOf(maps, name) };
+    return { get: (name) => onlyOf(maps, name, (i) => `files[${JSON.stringify(names[i])}]`) };
   }
   const weightMap = weightMapOf(index);
   return {
@@ -160,13 +161,16 @@ function shardedSource(files: Record<string, SafetensorsFile> | Map<string, Safe
 /** One lookup over every accepted container of tensors. */
 function tensorSource(tensors: HuggingFaceTensors): TensorSource {
   if (Array.isArray(tensors)) {
-    const maps = tensors.map((file, i) => {
+    // An index loop, not map(): map skips the holes of a sparse array, which must be refused too.
+    const maps: Map<string, TensorLike>[] = [];
+    for (let i = 0; i < tensors.length; i++) {
+      const file: unknown = tensors[i];
       if (!isSafetensorsFile(file)) {
         throw new SwitchyardError('shape', `tensors[${i}]`, `expected a SafetensorsFile, got ${describe(file)}`);
       }
-      return file.tensors;
-    });
-    return { get: (name) => firstOf(maps, name) };
+      maps.push(file.tensors);
+    }
+    return { get: (name) => onlyOf(maps, name, (i) => `tensors[${i}]`) };
   }
   if (tensors instanceof Map) return { get: (name) => tensors.get(name) };
   if (isSafetensorsFile(tensors)) return { get: (name) => tensors.tensors.get(name) };
@@ -178,12 +182,23 @@ function tensorSource(tensors: HuggingFaceTensors): TensorSource {
   return { get: (name) => (Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined) };
 }
 
-function firstOf(maps: Map<string, TensorLike>[], name: string): TensorLike | undefined {
-  for (const m of maps) {
-    const t = m.get(name);
-    if (t !== undefined) return t;
+/**
+ * The tensor `name` from the one shard that holds it. A name in two shards is refused: which copy a
+ * loader took would depend on the order of the shards, and a real checkpoint never repeats a name.
+ */
+function onlyOf(maps: Map<string, TensorLike>[], name: string, label: (i: number) => string): TensorLike | undefined {
+  let found: TensorLike | undefined;
+  let at = -1;
+  for (let i = 0; i < maps.length; i++) {
+    const t = maps[i].get(name);
+    if (t === undefined) continue;
+    if (found !== undefined) {
+      throw new SwitchyardError('shape', name, `expected in one shard only, found in ${label(at)} and ${label(i)}`);
+    }
+    found = t;
+    at = i;
   }
-  return undefined;
+  return found;
 }
 
 // A record of tensors cannot hold a Map under "tensors" (Maps are not TensorLike), so this test is unambiguous.

@@ -45,9 +45,14 @@ export function moeLayerPrefixes(config: Record<string, unknown>, layer: number,
  * shardsForLayer(index, 'model.layers.3.mlp.'); // ['model-00002-of-00004.safetensors']
  */
 export function shardsForLayer(index: SafetensorsIndex, prefix: string): string[] {
+  if (typeof prefix !== 'string') {
+    throw new SwitchyardError('config', 'prefix', `expected a string such as 'model.layers.3.mlp.', got ${describe(prefix)}`);
+  }
   const map = weightMapOf(index);
+  // As fromHuggingFace reads it: a missing final "." is added, so 'model.layers.3.mlp' is not also layer 30's.
+  const under = prefix === '' || prefix.endsWith('.') ? prefix : prefix + '.';
   const files = new Set<string>();
-  for (const name of Object.keys(map)) if (name.startsWith(prefix)) files.add(map[name]);
+  for (const name of Object.keys(map)) if (name.startsWith(under)) files.add(map[name]);
   return [...files];
 }
 
