@@ -50,6 +50,13 @@ function withWeight(name: string, value: number): Record<string, Float32Array> {
   return w;
 }
 
+/** weights() plus a shared expert whose down projection holds `value`. */
+function withShared(value: number): Record<string, Float32Array> {
+  const down = new Float32Array(d * f).fill(0.1);
+  down[3] = value;
+  return { ...weights(), 'shared.gate': new Float32Array(f * d).fill(0.1), 'shared.up': new Float32Array(f * d).fill(0.1), 'shared.down': down };
+}
+
 const BAD: BadInput[] = [
   { name: 'logits of the wrong length', code: 'shape', argument: 'input.logits',
     action: (api, backend) => api.route(spec, { tokens: 3, logits: new Float32Array(3 * E - 1) }, { backend }) },
@@ -126,6 +133,10 @@ const BAD: BadInput[] = [
     action: (api, backend) => api.createMoE(config, withWeight('experts.down', 65519), { backend, weightDtype: 'f16' }) },
   { name: 'int8 weight whose f16 block scale overflows', code: 'range', argument: 'experts.down', backends: ['wasm', 'webgpu'],
     action: (api, backend) => api.createMoE(config, withWeight('experts.down', 1e7), { backend, weightDtype: 'int8' }) },
+  { name: 'f16 weight past 65504 in the shared expert (named as such)', code: 'range', argument: 'shared.down', backends: ['wasm', 'webgpu'],
+    action: (api, backend) => api.createMoE({ ...config, shared: { dFF: f } }, withShared(65519), { backend, weightDtype: 'f16' }) },
+  { name: 'int8 weight past its scale in the shared expert (named as such)', code: 'range', argument: 'shared.down', backends: ['wasm', 'webgpu'],
+    action: (api, backend) => api.createMoE({ ...config, shared: { dFF: f } }, withShared(1e7), { backend, weightDtype: 'int8' }) },
   { name: 'NaN in hidden', code: 'range', argument: 'hidden',
     action: async (api, backend) => {
       const moe = await api.createMoE(config, weights(), { backend });

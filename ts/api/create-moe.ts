@@ -26,7 +26,7 @@ async function bindCpu(
     kind: 'cpu',
     backend,
     experts: backend.prepareExperts(resolved.experts, weightDtype),
-    shared: resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts, weightDtype), gate: resolved.shared.gate },
+    shared: resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts, weightDtype, 'shared'), gate: resolved.shared.gate },
   };
 }
 

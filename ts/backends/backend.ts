@@ -98,8 +98,9 @@ export interface CpuBackend {
   /**
    * Loads experts (pre-packing them into the path's preferred layout). weightDtype: how the path stores
    * them ('f32' when absent); the facade asks for 'f16' or 'int8' only on a path that has them (wasm).
+   * name: how errors name these weights ('experts' when absent; 'shared' for a shared expert).
    */
-  prepareExperts(weights: ExpertWeights, weightDtype?: 'f32' | 'f16' | 'int8'): PreparedExperts;
+  prepareExperts(weights: ExpertWeights, weightDtype?: 'f32' | 'f16' | 'int8', name?: string): PreparedExperts;
   /**
    * out[t] = Σ over plan rows r of token t: plan.weights[r] · down_e(silu(gate_e x_t) ⊙ up_e x_t).
    * @param hidden [nToken, dModel]

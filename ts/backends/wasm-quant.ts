@@ -5,12 +5,11 @@
 //         step, [K][4][8] (assembly/ffn/weights.ts panelAt), the rest [K][8].
 //   int8: block-wise symmetric (ts/formats/q8.ts): Q8_BLOCK = 32 consecutive weights of one output column
 //         along K share an f16-rounded scale, kept as f32 beside the panels.
-import { encodeF16 } from '../formats/dtype.js';
+import { encodeF16, F16_MAX } from '../formats/dtype.js';
 import { Q8_BLOCK, q8Scale, q8Value } from '../formats/q8.js';
 import { SwitchyardError } from '../errors.js';
 
 export { Q8_BLOCK };
-const F16_MAX = 65504;
 const PANEL = 8;
 
 /** Panels whose steps the f16 layout interleaves (assembly/ffn/weights.ts panelAt). */

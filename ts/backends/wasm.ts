@@ -16,6 +16,8 @@ import {
 } from './backend.js';
 import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
 import { packedShape, packExperts, WasmExperts, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
+import { checkF16Range } from '../formats/dtype.js';
+import { checkQ8Range } from '../formats/q8.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 import type { ThreadProvider } from '../runtime/providers.js';
 import { ACCUMULATOR_BYTES, callerMayBlock, LAYOUT, WorkerPool } from './wasm-pool.js';
@@ -193,15 +195,22 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
    * Packs experts into this backend's memory, stored as f32, f16 or block-wise int8 (wasm-quant.ts:
    * converted here, once; the kernels widen them in registers).
    */
-  prepareExperts(weights: ExpertWeights, weightDtype: WasmWeightDtype = 'f32'): PreparedExperts {
+  prepareExperts(weights: ExpertWeights, weightDtype: WasmWeightDtype = 'f32', name = 'experts'): PreparedExperts {
     const { nExpert, dModel, dFF } = weights;
     const gated = isGated(weights.activation);
-    if (gated) expectLength('experts.gate', weights.gate, nExpert * dFF * dModel);
-    expectLength('experts.up', weights.up, nExpert * dFF * dModel);
-    expectLength('experts.down', weights.down, nExpert * dModel * dFF);
-    if (gated && weights.gateBias) expectLength('experts.gate_bias', weights.gateBias, nExpert * dFF);
-    if (weights.upBias) expectLength('experts.up_bias', weights.upBias, nExpert * dFF);
-    if (weights.downBias) expectLength('experts.down_bias', weights.downBias, nExpert * dModel);
+    if (gated) expectLength(`${name}.gate`, weights.gate, nExpert * dFF * dModel);
+    expectLength(`${name}.up`, weights.up, nExpert * dFF * dModel);
+    expectLength(`${name}.down`, weights.down, nExpert * dModel * dFF);
+    if (gated && weights.gateBias) expectLength(`${name}.gate_bias`, weights.gateBias, nExpert * dFF);
+    if (weights.upBias) expectLength(`${name}.up_bias`, weights.upBias, nExpert * dFF);
+    if (weights.downBias) expectLength(`${name}.down_bias`, weights.downBias, nExpert * dModel);
+    // Range first, under the weights' own names: packing mixes gate and up into one panel.
+    if (weightDtype !== 'f32') {
+      const check = weightDtype === 'f16' ? checkF16Range : checkQ8Range;
+      if (gated) check(weights.gate, `${name}.gate`);
+      check(weights.up, `${name}.up`);
+      check(weights.down, `${name}.down`);
+    }
     const shape = packedShape(weights.activation, dModel, dFF, weightDtype);
     const prepared = new WasmExperts(this, weights, weightDtype, shape, packExperts(this.heap, weights, shape, weightDtype));
     this.liveExperts++;

@@ -7,7 +7,8 @@
 import { SwitchyardError } from '../errors.js';
 import type { DispatchPlan } from '../spec/types.js';
 import { writeFloats, writeWords, type BufferSet, type GpuContext } from './webgpu-context.js';
-import { checkF16Range, DeviceExperts, type ExpertBindGroups } from './webgpu-experts.js';
+import { DeviceExperts, type ExpertBindGroups } from './webgpu-experts.js';
+import { checkF16Range } from '../formats/dtype.js';
 import type { GpuForwardOptions, GpuMoEBlock, GpuMoEBlockOutput, GpuMoEBlockWeights, GpuRouting } from './webgpu.js';
 import type { WeightDtype } from '../kernels/activation.js';
 import { routerTopk, routerTopkConstants, routerTopkWorkgroups } from '../kernels/router-topk.js';
@@ -81,13 +82,13 @@ export class Block implements GpuMoEBlock {
       if (w.shared) {
         const s = w.shared.experts;
         if (s.nExpert !== 1 || s.dModel !== dModel) {
-          throw new SwitchyardError('shape', 'shared.experts', `expected nExpert 1 and dModel ${dModel}, got nExpert ${s.nExpert}, dModel ${s.dModel}`);
+          throw new SwitchyardError('shape', 'shared', `expected nExpert 1 and dModel ${dModel}, got nExpert ${s.nExpert}, dModel ${s.dModel}`);
         }
         if (w.shared.gate && w.shared.gate.length !== dModel) {
           throw new SwitchyardError('shape', 'shared.gate', `expected [${dModel}] = ${dModel} values, got ${w.shared.gate.length}`);
         }
         this.shared = {
-          experts: new DeviceExperts(ctx, set, s, this.weightDtype, 'shared.experts', this.none),
+          experts: new DeviceExperts(ctx, set, s, this.weightDtype, 'shared', this.none),
           gate: w.shared.gate ? set.upload(w.shared.gate) : undefined,
         };
       }

@@ -3,7 +3,7 @@
 // and uniforms of their up and down steps (grouped GEMMs, or mat-vecs for decode). A block holds one set
 // for its routed experts and one for its shared expert; both run the same kernels.
 import { SwitchyardError } from '../errors.js';
-import { f32ToF16 } from '../formats/dtype.js';
+import { checkF16Range, f32ToF16 } from '../formats/dtype.js';
 import { packQ8Rows, q8RowBytes } from './webgpu-q8.js';
 import { checkQ8Range } from '../formats/q8.js';
 import { isGated, type ExpertWeights } from './backend.js';
@@ -18,8 +18,6 @@ import { ceilDiv } from '../kernels/wgsl.js';
 /** GPT-OSS's swiglu-oai constants, the defaults of ExpertWeights.alpha / .limit. */
 const DEFAULT_ALPHA = 1.702;
 const DEFAULT_LIMIT = 7;
-/** The largest finite f16; weights beyond it would become ±inf on upload. */
-const F16_MAX = 65504;
 
 /** Experts base .. base + count − 1 in one buffer per tensor; absent biases are the shared dummy. */
 interface ExpertGroup {
@@ -75,7 +73,7 @@ export class DeviceExperts {
   private readonly matvecDown: ReturnType<typeof expertMatvec>;
 
   /**
-   * @param name the argument name in errors ('experts', 'shared.experts')
+   * @param name the argument name in errors ('experts', 'shared': the canonical weight names' prefix)
    * @param none a 16-byte buffer bound where a bias is absent (the kernels never read it then)
    */
   constructor(private readonly ctx: GpuContext, set: BufferSet, w: ExpertWeights, dtype: WeightDtype,
@@ -205,19 +203,6 @@ export class DeviceExperts {
 export function toF16(a: Float32Array, argument: string): Uint16Array {
   checkF16Range(a, argument);
   return f32ToF16(a);
-}
-
-/**
- * The WASM path's rule (wasm-quant.ts writeF16): weights beyond ±65504 are refused for weightDtype 'f16',
- * not rounded down to it — also where the adapter lacks shader-f16 and the block stays f32, so a call is
- * refused or not whatever adapter or path it meets.
- */
-export function checkF16Range(a: Float32Array, argument: string): void {
-  for (let i = 0; i < a.length; i++) {
-    if (Math.abs(a[i]) > F16_MAX) {
-      throw new SwitchyardError('range', argument, `expected |weight| ≤ ${F16_MAX} for f16 weights, received ${a[i]} at element ${i}`);
-    }
-  }
 }
 
 /** `a` after checkQ8Range. */

@@ -6,6 +6,21 @@
 import { SwitchyardError, describe } from '../errors.js';
 import type { Dtype, Tensor, TensorLike } from '../spec/types.js';
 
+/** The largest finite f16: weights beyond it would become ±inf when stored as f16. */
+export const F16_MAX = 65504;
+
+/**
+ * Refuses weights that f16 cannot hold (|w| > 65504) rather than rounding them to ±inf; every path stores
+ * f16 weights under this rule, so a block is refused or not whatever path it meets.
+ */
+export function checkF16Range(a: Float32Array, argument: string): void {
+  for (let i = 0; i < a.length; i++) {
+    if (Math.abs(a[i]) > F16_MAX) {
+      throw new SwitchyardError('range', argument, `expected |weight| ≤ ${F16_MAX} for f16 weights, received ${a[i]} at element ${i}`);
+    }
+  }
+}
+
 /** Bytes per element of each dtype. */
 export const DTYPE_SIZE: Readonly<Record<Dtype, number>> = { f32: 4, f16: 2, bf16: 2, i32: 4 };
 
