@@ -114,6 +114,29 @@ describe('switchyard inspect', () => {
     await expect(inspect([dir])).rejects.toMatchObject({ code: 'limits' });
   });
 
+  it('holds a shard header to readSafetensors\' rules: overlapping tensors, duplicate keys, invalid UTF-8', async () => {
+    const dir = join(root, 'hostile-headers');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'mixtral' }));
+    const entry = (begin: number) => `{"dtype":"F32","shape":[4],"data_offsets":[${begin},${begin + 16}]}`;
+    const shard = (header: Uint8Array) => {
+      const out = new Uint8Array(8 + header.length + 32);
+      new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
+      out.set(header, 8);
+      return out;
+    };
+    const text = (s: string) => new TextEncoder().encode(s);
+    const file = join(dir, 'model.safetensors');
+    await writeFile(file, shard(text(`{"a":${entry(0)},"b":${entry(8)}}`)));
+    await expect(inspect([dir])).rejects.toMatchObject({ code: 'shape', argument: `${file}: b` });
+    await writeFile(file, shard(text(`{"a":${entry(0)},"a":${entry(16)}}`)));
+    await expect(inspect([dir])).rejects.toMatchObject({ code: 'shape', argument: `${file}: a` });
+    const notUtf8 = text(`{"a":${entry(0)}} `);
+    notUtf8[notUtf8.length - 1] = 0xff;
+    await writeFile(file, shard(notUtf8));
+    await expect(inspect([dir])).rejects.toMatchObject({ code: 'shape', argument: `${file}: safetensors header` });
+  });
+
   it('the CLI reports a missing path in one line and exits 1 (dist/cli.js, built by npm test)', () => {
     const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
     const run = spawnSync(process.execPath, [cli, 'inspect', join(root, 'not-there')], { encoding: 'utf8' });

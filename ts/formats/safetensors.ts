@@ -123,7 +123,11 @@ interface Entry {
   end: number;
 }
 
-function parseHeader(headerBytes: Uint8Array): Record<string, unknown> {
+/**
+ * The header's JSON object, under readSafetensors' rules for the text (UTF-8, nesting, duplicate keys, entry
+ * count); entries are not checked. For a reader that fetches the data by range (switchyard inspect).
+ */
+export function parseHeader(headerBytes: Uint8Array): Record<string, unknown> {
   let text: string;
   try {
     // A browser's TextDecoder refuses views of shared memory (a checkpoint read into a SharedArrayBuffer):

@@ -5,7 +5,7 @@ import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SwitchyardError } from '../errors.js';
 import { weightMapOf, type SafetensorsIndex } from '../formats/layers.js';
-import { MAX_HEADER_BYTES, readSafetensors, type SafetensorsFile } from '../formats/safetensors.js';
+import { MAX_HEADER_BYTES, parseHeader, readSafetensors, type SafetensorsFile } from '../formats/safetensors.js';
 
 /** One tensor as a header describes it (offsets relative to the file's data section). */
 export interface HeaderEntry {
@@ -96,14 +96,12 @@ async function readHeader(path: string, name: string): Promise<ShardHeader> {
     }
     const json = Buffer.alloc(length);
     await handle.read(json, 0, length, 8);
-    let header: unknown;
+    let header: Record<string, unknown>;
     try {
-      header = JSON.parse(json.toString('utf8'));
-    } catch {
-      throw new SwitchyardError('shape', path, 'expected a JSON safetensors header');
-    }
-    if (header === null || typeof header !== 'object' || Array.isArray(header)) {
-      throw new SwitchyardError('shape', path, 'expected a JSON object as safetensors header');
+      header = parseHeader(json);
+    } catch (e) {
+      if (!(e instanceof SwitchyardError)) throw e;
+      throw new SwitchyardError(e.code, `${path}: ${e.argument}`, e.message.slice(e.argument.length + 2));
     }
     const dataLength = size - 8 - length;
     const entries = new Map<string, HeaderEntry>();
@@ -116,6 +114,13 @@ async function readHeader(path: string, name: string): Promise<ShardHeader> {
         throw new SwitchyardError('shape', `${path}: ${tensor}`, 'expected { dtype, shape, data_offsets } within the data section');
       }
       entries.set(tensor, { dtype: v.dtype, shape: v.shape as number[], begin: offsets[0], end: offsets[1] });
+    }
+    // As readSafetensors: no two tensors share bytes (readLayer copies each range, so aliases would multiply them).
+    const byOffset = [...entries].filter(([, e]) => e.end > e.begin).sort(([, a], [, b]) => a.begin - b.begin);
+    for (let i = 1; i < byOffset.length; i++) {
+      if (byOffset[i][1].begin < byOffset[i - 1][1].end) {
+        throw new SwitchyardError('shape', `${path}: ${byOffset[i][0]}`, `expected data_offsets not overlapping "${byOffset[i - 1][0]}"`);
+      }
     }
     return { name, path, dataStart: 8 + length, dataLength, entries };
   } finally {
