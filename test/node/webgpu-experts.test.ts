@@ -428,7 +428,7 @@ describe.skipIf(!device)(`WebGPU expert functions on ${device ? deviceDescriptio
     await expect(bad({ weights: r.weights.subarray(1) })).rejects.toThrowError(expect.objectContaining({ code: 'shape' }));
     await expect(bad({ nExpertUsed: 0 })).rejects.toThrowError(expect.objectContaining({ code: 'range' }));
     const twoShared = { ...w, shared: { experts: makeExperts(rng(1), 'relu', 2, D_MODEL, D_FF, false) } };
-    expect(() => gpu.prepareBlock(twoShared)).toThrowError(/shared\.experts/);
+    expect(() => gpu.prepareBlock(twoShared)).toThrowError(/^shared: expected nExpert 1/);
     const badBias = { ...w, experts: { ...w.experts, downBias: new Float32Array(3) } };
     expect(() => gpu.prepareBlock(badBias)).toThrowError(/experts\.downBias/);
     const badActivation = { ...w, experts: { ...w.experts, activation: 'tanh' as Activation } };
