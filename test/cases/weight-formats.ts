@@ -2,7 +2,7 @@
 // the library's converters (ts/formats/dtype.ts, ts/formats/q8.ts, the packers of both paths):
 //   f16:  nearest binary16 value, ties to even; subnormals below 2⁻¹⁴; beyond 65520 (the tie) infinite;
 //   int8: each row of a [rows, cols] matrix (row = output unit, contiguous inputs) in blocks of 32 inputs,
-//         scale = f16(f32(amax / 127)), q = round(w / scale) clamped to ±127; kernels compute with q · scale.
+//         scale = f16(f32(amax / 127)), q = w / scale rounded half away from zero, clamped to ±127; kernels compute with q · scale.
 
 /** v rounded to the nearest integer, ties to even. */
 function roundHalfEven(v: number): number {
@@ -40,7 +40,8 @@ export function int8RoundTrip(m: Float32Array, cols: number): Float32Array {
       for (let i = b; i < end; i++) amax = Math.max(amax, Math.abs(m[r * cols + i]));
       const scale = roundF16(Math.fround(amax / 127));
       for (let i = b; i < end; i++) {
-        const q = scale > 0 ? Math.max(-127, Math.min(127, Math.round(m[r * cols + i] / scale))) : 0;
+        const v = scale > 0 ? m[r * cols + i] / scale : 0;
+        const q = Math.max(-127, Math.min(127, Math.sign(v) * Math.round(Math.abs(v))));
         out[r * cols + i] = q * scale;
       }
     }

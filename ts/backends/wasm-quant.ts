@@ -53,10 +53,9 @@ export function writeInt8(q: Int8Array, qAt: number, scales: Float32Array, sAt: 
         for (let k = 0, o = first; k < Q8_BLOCK; k++, o += PANEL) amax = Math.max(amax, Math.abs(src[o]));
         const scale = q8Scale(amax);
         scales[sAt + (p * nBlock + b) * PANEL + c] = scale;
-        const inv = scale > 0 ? 1 / scale : 0;
         for (let k = 0, o = first; k < Q8_BLOCK; k++, o += PANEL) {
           const kk = b * Q8_BLOCK + k;
-          q[qAt + p * K * PANEL + (kk >> 1) * 2 * PANEL + c * 2 + (kk & 1)] = q8Value(src[o], inv);
+          q[qAt + p * K * PANEL + (kk >> 1) * 2 * PANEL + c * 2 + (kk & 1)] = q8Value(src[o], scale);
         }
       }
     }

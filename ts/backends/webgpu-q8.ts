@@ -25,13 +25,12 @@ export function packQ8Rows(a: Float32Array, nRow: number, len: number): Uint32Ar
       let amax = 0;
       for (let k = k0; k < k1; k++) amax = Math.max(amax, Math.abs(a[row + k]));
       const scale = q8Scale(amax);
-      const inv = scale > 0 ? 1 / scale : 0;
       const at = (r * nBlock + b) * Q8_BLOCK_WORDS;
       scaleBits[0] = scale;
       words[at] = scaleWord[0];
       for (let k = k0; k < k1; k++) {
         const i = k - k0;
-        words[at + 1 + (i >> 2)] |= (q8Value(a[row + k], inv) & 0xff) << (8 * (i & 3));
+        words[at + 1 + (i >> 2)] |= (q8Value(a[row + k], scale) & 0xff) << (8 * (i & 3));
       }
     }
   }
