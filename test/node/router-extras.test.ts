@@ -311,6 +311,12 @@ describe('routers.* presets', () => {
     const ec = await reference(ecSpec, { tokens: T, logits: z });
     // C = max(round(2 · 32 / 16), minCapacity 4) = 4 tokens per expert.
     for (const n of ec.stats.load) expect(n).toBe(4);
+    // topK left out means numExperts (one slot per expert); any other value is refused.
+    const { topK: _, ...withoutTopK } = ecSpec;
+    const same = await reference(withoutTopK as RouterSpec, { tokens: T, logits: z });
+    expect(same.indices).toEqual(ec.indices);
+    expect(same.weights).toEqual(ec.weights);
+    await expect(reference({ ...ecSpec, topK: 15 }, { tokens: T, logits: z })).rejects.toMatchObject({ code: 'config', argument: 'spec.topK' });
 
     const d = 24;
     const hidden = Float32Array.from({ length: T * d }, (_, i) => Math.sin(i * 0.37));

@@ -215,7 +215,8 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
   if (numExperts > MAX_EXPERTS) {
     throw new SwitchyardError('range', `${argument}.numExperts`, `expected at most ${MAX_EXPERTS} experts (routing keeps dense [tokens, numExperts] scores), received ${numExperts}`);
   }
-  const topK = positiveInteger(s.topK, `${argument}.topK`);
+  // Expert choice has one slot per expert whatever else is said: topK may be left out there.
+  const topK = kind === 'expert-choice' && s.topK === undefined ? numExperts : positiveInteger(s.topK, `${argument}.topK`);
   if (topK > numExperts) {
     throw new SwitchyardError('range', `${argument}.topK`, `expected 1 ≤ topK ≤ numExperts = ${numExperts}, received ${topK}`);
   }
