@@ -375,6 +375,45 @@ describe('worker lifetime', () => {
     experts.destroy();
   });
 
+  it('a worker that starts after its pool stopped returns instead of sleeping in Atomics.wait', async () => {
+    // Deno hands a terminated worker its start message anyway, and cannot end a worker blocked in
+    // Atomics.wait: such a worker must see the new epoch and return. Simulated here: terminate() only
+    // releases the held start message, and the worker's port answers 'ping' — which it can only do when
+    // its thread is not blocked.
+    const inner = provider();
+    const workers: { handle: ReturnType<ThreadProvider['spawn']>; pong: Promise<void> }[] = [];
+    const p: ThreadProvider = {
+      loadModule: inner.loadModule,
+      spawn(source) {
+        const handle = inner.spawn((port: string) => source(
+          `((p) => ({ postMessage: p.postMessage, onMessage: (f) => p.onMessage((m) => m === 'ping' ? p.postMessage('pong') : f(m)) }))(${port})`));
+        const held: unknown[] = [];
+        const pong = new Promise<void>((resolve) => handle.onMessage((m) => { if (m === 'pong') resolve(); }));
+        workers.push({ handle, pong });
+        return {
+          postMessage: (m) => held.push(m),
+          onMessage: handle.onMessage,
+          onError: handle.onError,
+          terminate: () => { for (const m of held.splice(0)) handle.postMessage(m); },
+        };
+      },
+    };
+    const b = await createWasmBackend(await compile(FILES.simd128[1]), { provider: p, threads: 3 });
+    const experts = b.prepareExperts(randomExperts(17, 'swiglu', 4, 16, 24, false));
+    experts.destroy(); // the pool stops before any worker has its start message
+    expect(workers).toHaveLength(2);
+    try {
+      for (const w of workers) {
+        await new Promise((resolve) => setTimeout(resolve, 200)); // time to start, and to fall asleep if it would
+        w.handle.postMessage('ping');
+        const answered = await Promise.race([w.pong.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 5000))]);
+        expect(answered, 'the worker answers (it is not blocked)').toBe(true);
+      }
+    } finally {
+      for (const w of workers) w.handle.terminate();
+    }
+  });
+
   it('a worker whose view of the memory lags behind a growth brings it up to date (no failure, same bits)', async () => {
     // V8 tells other threads that a shared memory grew by an interrupt, which a worker may not have taken
     // when it starts a job (seen in Deno: a RangeError on the items' view). Here the worker's Memory shows

@@ -94,13 +94,17 @@ export function workerMain(port: WorkerPort): void {
     port.postMessage({ type: 'ready' });
     const slot = L.thread + 4 * index;
     for (;;) {
+      // Stopped: return rather than wait. Deno cannot terminate a worker blocked in Atomics.wait (the
+      // process then never exits), and returning lets every runtime end the worker. Checked before every
+      // wait, after `seen` was read: the pool moves the epoch before the generation, so a worker that read
+      // the stopping generation as `seen` (it was still starting when the pool stopped; Deno delivers the
+      // start message to a terminated worker) sees the new epoch here instead of sleeping forever.
+      if (Atomics.load(c, L.epoch) !== epoch) return;
       // Poll for the next job a while before sleeping: forwards come back to back (a model's layers), and
       // a sleeping thread takes tens to hundreds of µs to wake — the main thread would run alone meanwhile.
       const idleUntil = performance.now() + L.idleSpinMs;
       while (Atomics.load(c, L.gen) === seen && performance.now() < idleUntil);
       Atomics.wait(c, L.gen, seen);
-      // Stopped: leave Atomics.wait by ourselves. Deno cannot terminate a worker blocked in it (the
-      // process then never exits), and returning lets every runtime end the worker.
       if (Atomics.load(c, L.epoch) !== epoch) return;
       const gen = Atomics.load(c, L.gen);
       if (gen === seen) continue;
