@@ -40,6 +40,9 @@ const pipelineCaches = new WeakMap<GPUDevice, WeakMap<Kernel, Map<string, Promis
  * folded under the per-dimension limit, one call at a time, and device loss or validation errors
  * surfaced as SwitchyardError instead of silent zeros.
  */
+/** How long a failed call waits for device.lost to settle before reporting the failure as it is. */
+const LOSS_GRACE_MS = 250;
+
 export class GpuContext {
   /** Bytes one expert-weight buffer may hold: the device limits, or a smaller bound for tests. */
   readonly maxWeightBindingBytes: number;
@@ -170,6 +173,7 @@ export class GpuContext {
     try {
       return await fn();
     } catch (e) {
+      await this.settleLoss();
       this.throwIfBroken(what);
       if (e instanceof SwitchyardError) throw e;
       throw new SwitchyardError('backend', what, (e as Error).message ?? String(e));
@@ -226,6 +230,21 @@ export class GpuContext {
     }
     staging.unmap();
     return out;
+  }
+
+  /**
+   * After a failed call: waits briefly for device.lost when the device may be going. A destroyed device
+   * fails its next commands at once (a validation error), while its lost promise can settle a little
+   * later (Deno): without this the call would report a GPU error, not a lost device that the block
+   * survives by moving to the CPU. Only failed calls wait, and a device that is not lost costs
+   * LOSS_GRACE_MS once per error.
+   */
+  private async settleLoss(): Promise<void> {
+    if (this.lostInfo) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, LOSS_GRACE_MS)));
+    await Promise.race([this.device.lost.then((info) => { this.lostInfo = info; }), grace]);
+    clearTimeout(timer);
   }
 
   private throwIfBroken(what: string): void {
