@@ -5,7 +5,6 @@ import type { Activation } from '../spec/types.js';
 import { isGated, type ExpertWeights, type PreparedExperts } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
 import { Q8_BLOCK, writeF16, writeInt8 } from './wasm-quant.js';
-import { checkQ8Range } from '../formats/q8.js';
 
 /** Output columns of every panel; h columns of a gated panel. Must match assembly/ffn/layout.ts. */
 export const PANEL = 8;
@@ -176,19 +175,18 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
       continue;
     }
     packGateUp(temp, 0, w, s, e);
-    store(heap, dtype, temp.subarray(0, guFloats), ptrs.gateUp, ptrs.gateUpScales, e, s.nPanel, s.dModelK, 'experts.gate/up');
+    store(heap, dtype, temp.subarray(0, guFloats), ptrs.gateUp, ptrs.gateUpScales, e, s.nPanel, s.dModelK);
     packDown(temp, 0, w, s, e);
-    store(heap, dtype, temp.subarray(0, dnFloats), ptrs.down, ptrs.downScales, e, s.dModelPad / PANEL, s.dFFPad, 'experts.down');
+    store(heap, dtype, temp.subarray(0, dnFloats), ptrs.down, ptrs.downScales, e, s.dModelPad / PANEL, s.dFFPad);
   }
   return ptrs;
 }
 
 /** Expert e's f32 panels [nPanel][K][8] → f16 or int8 (+ scales) in its slot of the packed block. */
-function store(heap: WasmHeap, dtype: WasmWeightDtype, panels: Float32Array, ptr: number, scales: number, e: number, nPanel: number, K: number, argument: string): void {
+function store(heap: WasmHeap, dtype: WasmWeightDtype, panels: Float32Array, ptr: number, scales: number, e: number, nPanel: number, K: number): void {
   const n = panels.length;
-  if (dtype === 'f16') writeF16(heap.u16, (ptr >>> 1) + e * n, panels, nPanel, K, argument);
+  if (dtype === 'f16') writeF16(heap.u16, (ptr >>> 1) + e * n, panels, nPanel, K);
   else {
-    checkQ8Range(panels, argument);
     writeInt8(heap.i8, ptr + e * n, heap.f32, (scales >>> 2) + e * n / Q8_BLOCK, panels, nPanel, K);
   }
 }

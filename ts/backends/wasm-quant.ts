@@ -1,13 +1,12 @@
 // Expert weights in fewer bytes for the WASM kernels (assembly/ffn/weights.ts), converted once at
 // prepare time from packed f32 panels [nPanel][K][8]:
-//   f16:  IEEE binary16 bits, round to nearest even; a finite weight beyond ±65504 is a range error
-//         (as on the WebGPU path), not a silent inf. Whole groups of four panels interleaved step by
+//   f16:  IEEE binary16 bits, round to nearest even (weights beyond ±65504 were refused before packing,
+//         WasmBackend.prepareExperts). Whole groups of four panels interleaved step by
 //         step, [K][4][8] (assembly/ffn/weights.ts panelAt), the rest [K][8].
 //   int8: block-wise symmetric (ts/formats/q8.ts): Q8_BLOCK = 32 consecutive weights of one output column
 //         along K share an f16-rounded scale, kept as f32 beside the panels.
-import { encodeF16, F16_MAX } from '../formats/dtype.js';
+import { encodeF16 } from '../formats/dtype.js';
 import { Q8_BLOCK, q8Scale, q8Value } from '../formats/q8.js';
-import { SwitchyardError } from '../errors.js';
 
 export { Q8_BLOCK };
 const PANEL = 8;
@@ -19,7 +18,7 @@ const F16_GROUP = 4;
  * src f32 panels [nPanel][K][8] → f16 bits at dst[at ..], in the kernels' f16 layout: every whole group of
  * four panels interleaved step by step, [K][4][8], the last nPanel % 4 panels as they are, [K][8].
  */
-export function writeF16(dst: Uint16Array, at: number, src: Float32Array, nPanel: number, K: number, argument: string): void {
+export function writeF16(dst: Uint16Array, at: number, src: Float32Array, nPanel: number, K: number): void {
   const whole = nPanel - (nPanel % F16_GROUP);
   for (let p = 0, i = 0; p < nPanel; p++) {
     // Step k of panel p: in its group at step k, slot p % 4 — or, past the whole groups, where it is.
@@ -28,11 +27,7 @@ export function writeF16(dst: Uint16Array, at: number, src: Float32Array, nPanel
     for (let k = 0; k < K; k++) {
       const o = at + first + k * stride;
       for (let c = 0; c < PANEL; c++, i++) {
-        const v = src[i];
-        if (Math.abs(v) > F16_MAX) {
-          throw new SwitchyardError('range', argument, `expected |weight| ≤ ${F16_MAX} for f16 weights, received ${v}`);
-        }
-        dst[o + c] = encodeF16(v);
+        dst[o + c] = encodeF16(src[i]);
       }
     }
   }

@@ -97,21 +97,28 @@ export function readSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFil
     if (name !== '__metadata__') entries.push(readEntry(name, value, dataLength));
   }
 
-  // No two tensors may share bytes (zero-length tensors may sit anywhere).
-  const byOffset = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
-  for (let i = 1; i < byOffset.length; i++) {
-    const previous = byOffset[i - 1];
-    if (byOffset[i].begin < previous.end) {
-      throw new SwitchyardError('shape', byOffset[i].name,
-        `expected data_offsets not overlapping "${previous.name}" (which ends at ${previous.end}), got begin ${byOffset[i].begin}`);
-    }
-  }
+  checkNoOverlap(entries);
 
   const tensors = new Map<string, Tensor>();
   for (const e of entries) {
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: tensorData(u8, dataStart + e.begin, e) });
   }
   return { tensors, metadata };
+}
+
+/**
+ * No two tensors may share bytes (zero-length tensors may sit anywhere): a reader copying each range would
+ * otherwise copy aliased bytes once per alias. `argument` names the tensor at fault in the error.
+ */
+export function checkNoOverlap(ranges: { name: string; begin: number; end: number }[], argument = (name: string) => name): void {
+  const byOffset = ranges.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < byOffset.length; i++) {
+    const previous = byOffset[i - 1];
+    if (byOffset[i].begin < previous.end) {
+      throw new SwitchyardError('shape', argument(byOffset[i].name),
+        `expected data_offsets not overlapping "${previous.name}" (which ends at ${previous.end}), got begin ${byOffset[i].begin}`);
+    }
+  }
 }
 
 interface Entry {

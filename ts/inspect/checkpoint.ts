@@ -5,7 +5,7 @@ import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SwitchyardError } from '../errors.js';
 import { weightMapOf, type SafetensorsIndex } from '../formats/layers.js';
-import { MAX_HEADER_BYTES, parseHeader, readSafetensors, type SafetensorsFile } from '../formats/safetensors.js';
+import { checkNoOverlap, MAX_HEADER_BYTES, parseHeader, readSafetensors, type SafetensorsFile } from '../formats/safetensors.js';
 
 /** One tensor as a header describes it (offsets relative to the file's data section). */
 export interface HeaderEntry {
@@ -115,13 +115,8 @@ async function readHeader(path: string, name: string): Promise<ShardHeader> {
       }
       entries.set(tensor, { dtype: v.dtype, shape: v.shape as number[], begin: offsets[0], end: offsets[1] });
     }
-    // As readSafetensors: no two tensors share bytes (readLayer copies each range, so aliases would multiply them).
-    const byOffset = [...entries].filter(([, e]) => e.end > e.begin).sort(([, a], [, b]) => a.begin - b.begin);
-    for (let i = 1; i < byOffset.length; i++) {
-      if (byOffset[i][1].begin < byOffset[i - 1][1].end) {
-        throw new SwitchyardError('shape', `${path}: ${byOffset[i][0]}`, `expected data_offsets not overlapping "${byOffset[i - 1][0]}"`);
-      }
-    }
+    // readLayer copies each range: aliased ranges would be copied once per alias.
+    checkNoOverlap([...entries].map(([tensor, e]) => ({ name: tensor, begin: e.begin, end: e.end })), (tensor) => `${path}: ${tensor}`);
     return { name, path, dataStart: 8 + length, dataLength, entries };
   } finally {
     await handle.close();
