@@ -12,6 +12,11 @@ const context = {
     if (!response.ok) throw new Error(`golden ${name}/${file}: HTTP ${response.status}`);
     return new Uint8Array(await response.arrayBuffer());
   },
+  async gpuDevice() {
+    const adapter = await navigator.gpu?.requestAdapter();
+    if (!adapter) throw new Error('no WebGPU adapter for a device of the case\'s own');
+    return adapter.requestDevice();
+  },
 };
 
 async function gpuUnavailable() {

@@ -17,11 +17,12 @@ import { weightDtypeCases } from './weight-dtypes.js';
 import { weightOwnershipCases } from './weight-ownership.js';
 import { wasmBuildCases } from './wasm-build.js';
 import { capacityPositionCases } from './capacity-position.js';
+import { deviceLossCases } from './device-loss.js';
 import type { ConformanceCase } from './types.js';
 
 export type { CaseContext, CaseResult, ConformanceCase, LaneBackend } from './types.js';
 export { runCases } from './run.js';
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases, ...wasmBuildCases, ...capacityPositionCases, ...sharedGatedCases, ...activationEdgeCases, ...sharedBytesCases, ...routeNearTieCases];
+  return [...goldenCases, ...familyGoldenCases, ...megatronCases, ...routeCases, ...randomMoECases, ...randomBlockCases, ...routerPropertyCases, ...badInputCases, ...threadCases, ...weightDtypeCases, ...weightOwnershipCases, ...wasmBuildCases, ...capacityPositionCases, ...sharedGatedCases, ...activationEdgeCases, ...sharedBytesCases, ...routeNearTieCases, ...deviceLossCases];
 }

@@ -11,6 +11,8 @@ export interface CaseContext {
   backend: LaneBackend;
   /** Reads ../shared/goldens/<name>/<file>. */
   readGolden(name: string, file: 'case.json' | 'tensors.safetensors'): Promise<Uint8Array>;
+  /** A new GPU device from the lane's own WebGPU, for cases that destroy it (webgpu lanes only). */
+  gpuDevice?(): Promise<GPUDevice>;
 }
 
 export interface ConformanceCase {

@@ -24,6 +24,11 @@ const goldens = Deno.env.get('SWITCHYARD_GOLDENS') ?? new URL('../../../shared/g
 const context: Omit<CaseContext, 'backend'> = {
   api: api as unknown as CaseContext['api'],
   readGolden: (name, file) => Deno.readFile(`${goldens.replace(/\/$/, '')}/${name}/${file}`),
+  gpuDevice: async () => {
+    const adapter = await (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu?.requestAdapter();
+    if (!adapter) throw new Error('no WebGPU adapter for a device of the case\'s own');
+    return adapter.requestDevice();
+  },
 };
 const cases: ConformanceCase[] = conformanceCases();
 

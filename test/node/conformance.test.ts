@@ -24,6 +24,12 @@ const inCI = process.env.CI === 'true';
 const context: Omit<CaseContext, 'backend'> = {
   api,
   readGolden: async (name, file) => new Uint8Array(await readFile(join(goldens, name, file))),
+  gpuDevice: async () => {
+    // Dawn gives an adapter one device; each case that destroys one asks for a new adapter.
+    const adapter = await (await getGpu())?.requestAdapter();
+    if (!adapter) throw new Error('no WebGPU adapter for a device of the case\'s own');
+    return adapter.requestDevice();
+  },
 };
 
 /** Why the webgpu lane cannot run here, or undefined when an adapter answers. */

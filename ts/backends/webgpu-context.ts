@@ -35,14 +35,14 @@ const MAP_MODE_READ = 0x0001;
 
 const pipelineCaches = new WeakMap<GPUDevice, WeakMap<Kernel, Map<string, Promise<GPUComputePipeline>>>>();
 
+/** How long a failed call waits for device.lost to settle before reporting the failure as it is. */
+const LOSS_GRACE_MS = 250;
+
 /**
  * What every WebGPU call needs around its kernels: cached pipelines, bind groups by binding name, grids
  * folded under the per-dimension limit, one call at a time, and device loss or validation errors
  * surfaced as SwitchyardError instead of silent zeros.
  */
-/** How long a failed call waits for device.lost to settle before reporting the failure as it is. */
-const LOSS_GRACE_MS = 250;
-
 export class GpuContext {
   /** Bytes one expert-weight buffer may hold: the device limits, or a smaller bound for tests. */
   readonly maxWeightBindingBytes: number;
