@@ -2,6 +2,10 @@
 // slot (t·k + j) instead of by expert makes the float sum independent of expert order, so the result is
 // deterministic and matches a per-token loop. Rows with a slot outside [0, nSlot) (padding rows, −1)
 // contribute nothing — they carry weight 0 by contract.
+// Not fused into the down projection: a fused store would add each row into out in expert order, which
+// changes the sum with the routing and with the threads' order. And there is little to win: alone it
+// takes 0.55 ms at E8/k2/d2048 T512 and 0.50 ms at E32/k4/d1024 T512 (simd128, Node 20), against
+// 400+ and 160+ ms for the block — under 0.3 % — and under 1 µs at T1 against 0.7 ms.
 import { madd } from '../simd';
 
 /**
