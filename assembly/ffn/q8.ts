@@ -140,12 +140,17 @@ export function q8Row1x8(xq: usize, sx: usize, panel: usize, scales: usize, K: i
   }
 }
 
-/** ACC[2i], ACC[2i+1] += (lo, hi) · (scales of panel i at this block) · sx. */
+/**
+ * ACC[2i], ACC[2i+1] += (lo, hi) · sx · (scales of panel i at this block). The integer sum takes sx first:
+ * sx · sw is below f32's normal range when the activations are (amax under ~4e-34 makes sx subnormal,
+ * and sw ~1e-3 then leaves a product with a few bits), while Σ · sx is the size of the partial dot
+ * product itself, so both products stay normal for any activations whose output is.
+ */
 // @ts-ignore: decorator
 @inline function flush(i: usize, lo: v128, hi: v128, s: usize, sxb: v128): void {
   const a = ACC + (i << 5);
-  v128.store(a, f32x4.add(v128.load(a), f32x4.mul(f32x4.convert_i32x4_s(lo), f32x4.mul(v128.load(s), sxb))));
-  v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f32x4.convert_i32x4_s(hi), f32x4.mul(v128.load(s, 16), sxb))), 16);
+  v128.store(a, f32x4.add(v128.load(a), f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(lo), sxb), v128.load(s))));
+  v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(hi), sxb), v128.load(s, 16))), 16);
 }
 
 /**

@@ -91,32 +91,36 @@ async function nanThroughClamps(ctx: CaseContext): Promise<void> {
 }
 
 /**
- * int8 experts on activations near 1e-35: WASM rounds each block of 32 to i16 by x · (32767 / amax), whose
- * factor overflowed to ∞ below amax ~1e-34 and saturated every value (outputs up to 4× off); it must agree
- * with the reference on the same int8-rounded weights, as for activations of any other size.
+ * int8 experts on activations near 1e-35 and 1e-36: WASM rounds each block of 32 to i16 by x · (32767 / amax),
+ * whose factor overflowed to ∞ below amax ~1e-34 and saturated every value (outputs up to 4× off); and it
+ * scaled each block's integer sum by sx · sw, a product below f32's normal range there (errors 3e-3 of the
+ * output at 1e-36, against 4e-5 at any normal size). It must agree with the reference on the same
+ * int8-rounded weights, as for activations of any other size.
  */
 async function tinyInt8(ctx: CaseContext): Promise<void> {
   const E = 2, dd = 64, ff = 32, T = 3;
-  const random = rng(35);
-  const up = normal(random, E * ff * dd, 0.2), down = normal(random, E * dd * ff, 0.2);
-  const router = normal(random, E * dd, 0.2);
-  const config = { dModel: dd, router: { kind: 'topk' as const, numExperts: E, topK: 1 }, expert: { dFF: ff, activation: 'relu' as const } };
-  const hidden = normal(random, T * dd, 3e-35);
-  const ref = await ctx.api.createMoE(config, {
-    'router.weight': router, 'experts.up': int8RoundTrip(up, dd), 'experts.down': int8RoundTrip(down, ff),
-  }, { backend: 'reference' });
-  const moe = await ctx.api.createMoE(config, { 'router.weight': router, 'experts.up': up, 'experts.down': down }, { backend: ctx.backend, weightDtype: 'int8' });
-  try {
-    const want = (await ref.forward(hidden, { tokens: T })).output;
-    expectRelativeToNorm('int8 output on activations ~3e-35', (await moe.forward(hidden, { tokens: T })).output, want, INT8_SAME_WEIGHTS_BOUND, 0);
-  } finally {
-    ref.destroy();
-    moe.destroy();
+  for (const [seed, size] of [[35, 3e-35], [36, 1e-36], [37, 1e-36]]) {
+    const random = rng(seed);
+    const up = normal(random, E * ff * dd, 0.2), down = normal(random, E * dd * ff, 0.2);
+    const router = normal(random, E * dd, 0.2);
+    const config = { dModel: dd, router: { kind: 'topk' as const, numExperts: E, topK: 1 }, expert: { dFF: ff, activation: 'relu' as const } };
+    const hidden = normal(random, T * dd, size);
+    const ref = await ctx.api.createMoE(config, {
+      'router.weight': router, 'experts.up': int8RoundTrip(up, dd), 'experts.down': int8RoundTrip(down, ff),
+    }, { backend: 'reference' });
+    const moe = await ctx.api.createMoE(config, { 'router.weight': router, 'experts.up': up, 'experts.down': down }, { backend: ctx.backend, weightDtype: 'int8' });
+    try {
+      const want = (await ref.forward(hidden, { tokens: T })).output;
+      expectRelativeToNorm(`int8 output on activations ~${size} (seed ${seed})`, (await moe.forward(hidden, { tokens: T })).output, want, INT8_SAME_WEIGHTS_BOUND, 0);
+    } finally {
+      ref.destroy();
+      moe.destroy();
+    }
   }
 }
 
 export const activationEdgeCases: ConformanceCase[] = [
-  { name: 'int8 experts on activations near 1e-35 agree with the reference on the same rounded weights', backends: ['wasm', 'webgpu'], run: tinyInt8 },
+  { name: 'int8 experts on activations near 1e-35 and 1e-36 agree with the reference on the same rounded weights', backends: ['wasm', 'webgpu'], run: tinyInt8 },
   { name: 'activations: x·σ(x) of a pre-activation near −f32 max vanishes, as in the reference', backends: ['wasm', 'webgpu'], run: vanishing },
   { name: 'activations: relu and swiglu-oai clamps keep an overflowed (NaN) sum, which the block refuses', backends: ['wasm', 'webgpu'], run: nanThroughClamps },
 ];
