@@ -95,11 +95,14 @@ async function nanThroughClamps(ctx: CaseContext): Promise<void> {
  * whose factor overflowed to ∞ below amax ~1e-34 and saturated every value (outputs up to 4× off); and it
  * scaled each block's integer sum by sx · sw, a product below f32's normal range there (errors 3e-3 of the
  * output at 1e-36, against 4e-5 at any normal size). It must agree with the reference on the same
- * int8-rounded weights, as for activations of any other size.
+ * int8-rounded weights, as for activations of any other size. WebGPU is held to 3e-35 only: WGSL lets a GPU
+ * flush subnormal values to zero (SwiftShader in Chromium does), and at 1e-36 some products x · w are
+ * subnormal — 1.5e-2 of the output flushed away there.
  */
 async function tinyInt8(ctx: CaseContext): Promise<void> {
   const E = 2, dd = 64, ff = 32, T = 3;
-  for (const [seed, size] of [[35, 3e-35], [36, 1e-36], [37, 1e-36]]) {
+  const sizes = ctx.backend === 'webgpu' ? [[35, 3e-35]] : [[35, 3e-35], [36, 1e-36], [37, 1e-36]];
+  for (const [seed, size] of sizes) {
     const random = rng(seed);
     const up = normal(random, E * ff * dd, 0.2), down = normal(random, E * dd * ff, 0.2);
     const router = normal(random, E * dd, 0.2);
@@ -120,7 +123,7 @@ async function tinyInt8(ctx: CaseContext): Promise<void> {
 }
 
 export const activationEdgeCases: ConformanceCase[] = [
-  { name: 'int8 experts on activations near 1e-35 and 1e-36 agree with the reference on the same rounded weights', backends: ['wasm', 'webgpu'], run: tinyInt8 },
+  { name: 'int8 experts on activations near 1e-35 (and 1e-36 on wasm) agree with the reference on the same rounded weights', backends: ['wasm', 'webgpu'], run: tinyInt8 },
   { name: 'activations: x·σ(x) of a pre-activation near −f32 max vanishes, as in the reference', backends: ['wasm', 'webgpu'], run: vanishing },
   { name: 'activations: relu and swiglu-oai clamps keep an overflowed (NaN) sum, which the block refuses', backends: ['wasm', 'webgpu'], run: nanThroughClamps },
 ];
