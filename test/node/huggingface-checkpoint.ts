@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { f32ToBf16, toFloat32 } from '../../ts/formats/dtype.js';
 import { readSafetensors, type SafetensorsFile } from '../../ts/formats/safetensors.js';
 import type { Tensor } from '../../ts/spec/types.js';
+import { GOLDENS_DIR } from './goldens-dir.js';
 
-export const GOLDENS = new URL('../../../shared/goldens/', import.meta.url);
+export const GOLDENS = GOLDENS_DIR;
 
 export interface Golden {
   caseJson: { family: string; config: Record<string, unknown>; shapes: Record<string, number> };

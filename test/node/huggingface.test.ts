@@ -7,8 +7,9 @@ import { decodeBf16, encodeBf16, f32ToBf16, toFloat32 } from '../../ts/formats/d
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
 import { readSafetensors, type SafetensorsFile } from '../../ts/formats/safetensors.js';
 import type { Tensor, TensorLike } from '../../ts/spec/types.js';
+import { GOLDENS_DIR } from './goldens-dir.js';
 
-const GOLDENS = new URL('../../../shared/goldens/mixtral/', import.meta.url);
+const GOLDENS = new URL('mixtral/', GOLDENS_DIR);
 const golden = readSafetensors(new Uint8Array(readFileSync(new URL('tensors.safetensors', GOLDENS))));
 const caseJson = JSON.parse(readFileSync(new URL('case.json', GOLDENS), 'utf8')) as {
   family: string; config: Record<string, unknown>; shapes: { T: number; d_model: number; d_ff: number; E: number; k: number };

@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../ts/formats/safetensors.js';
 import { sinkhorn } from '../../ts/reference/routers/sinkhorn.js';
 import { normal, rng } from '../cases/rng.js';
+import { GOLDENS_DIR } from './goldens-dir.js';
 
-const goldens = new URL('../../../shared/goldens/', import.meta.url);
+const goldens = GOLDENS_DIR;
 /** The goldens' tolerance for Sinkhorn matrices (the f32 loop may stop one iteration apart). */
 const MATRIX_TOLERANCE = { abs: 1e-6, rel: 1e-4 };
 /** The last step scales columns, so they sum to (1/E)·x/(x + ε) with ε = 1e-8: 1/E to ~1e-7 relative. */
