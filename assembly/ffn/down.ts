@@ -24,7 +24,7 @@ function tileStore(y: usize, yStride: usize, nValid: i32): void {
  * @param h      row tiles [tileCount(nRow), dFFPad, 4] (the last one zero-padded when partial), then the
  *               single row [dFFPad] when nRow % 4 == 1 (pack.ts); dFFPad % 4 == 0 (% Q8_BLOCK for int8)
  * @param packed down panels of this expert, [dModelPad / 8, dFFPad, 8] of W
- * @param scales this expert's int8 scales [dModelPad / 8, dFFPad / Q8_BLOCK, 8] (int8 only)
+ * @param scales this expert's int8 scales [dModelPad / 8, dFFPad / Q8_BLOCK, 8] f16 (int8 only)
  * @param bias   [dModelPad], or 0
  * @param y      [nRow, dModelPad] out, row-major
  * @param kernelScratch  int8: 4 · (roundUp(nRow, 4) + 1) · dFFPad bytes for the rows rounded to i16 (q8.ts);
@@ -40,7 +40,7 @@ export function down<W>(
   const hTileBytes = <usize>dFFPad << 4;
   const yStride = <usize>dModelPad << 2;
   const panelBytes = <usize>dFFPad * <usize>(sizeof<W>() << 3);
-  const scaleBytes: usize = isQ8<W>() ? <usize>(dFFPad / Q8_BLOCK) << 5 : 0;
+  const scaleBytes: usize = isQ8<W>() ? <usize>(dFFPad / Q8_BLOCK) << 4 : 0;
   // The range's end, clamped to the panels; q1 below must end each group where the whole pass does.
   const qStop = min(qEnd, dModelPad / PANEL);
   const nTile = tileCount(nRow);

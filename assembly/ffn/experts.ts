@@ -47,10 +47,10 @@ function expertItemOf<W>(
   const dModelPad = roundUp(dModel, PANEL);
   const nPanel = gated ? dFFPad / GATED_COLS : dFFPad / PANEL;
   const guBytes = <usize>nPanel * <usize>dModelK * <usize>(sizeof<W>() << 3);
-  const guScaleBytes = (<usize>nPanel * <usize>(dModelK / Q8_BLOCK)) << 5;
+  const guScaleBytes = (<usize>nPanel * <usize>(dModelK / Q8_BLOCK)) << 4;
   const guBiasBytes = <usize>nPanel << 5;
   const dnBytes = <usize>dModelPad * <usize>dFFPad * <usize>sizeof<W>();
-  const dnScaleBytes = (<usize>(dModelPad / PANEL) * <usize>(dFFPad / Q8_BLOCK)) << 5;
+  const dnScaleBytes = (<usize>(dModelPad / PANEL) * <usize>(dFFPad / Q8_BLOCK)) << 4;
   const yStride = <usize>dModelPad << 2;
   const nPanelDown = dModelPad / PANEL;
   const expertRows = rows + (<usize>r0 << 2);
@@ -90,10 +90,10 @@ function expertItem(
 /**
  * @param weightType  WEIGHT_F32 | WEIGHT_F16 | WEIGHT_INT8 (weights.ts)
  * @param guPacked    [nExpert, nPanel, dModelK, 8] gate/up panels (layout.ts), of the weight type
- * @param guScales    [nExpert, nPanel, dModelK / Q8_BLOCK, 8] (int8), else unused
+ * @param guScales    [nExpert, nPanel, dModelK / Q8_BLOCK, 8] f16 (int8), else unused
  * @param guBias      [nExpert, nPanel, 8], or 0 for none
  * @param downPacked  [nExpert, dModelPad / 8, dFFPad, 8]
- * @param downScales  [nExpert, dModelPad / 8, dFFPad / Q8_BLOCK, 8] (int8), else unused
+ * @param downScales  [nExpert, dModelPad / 8, dFFPad / Q8_BLOCK, 8] f16 (int8), else unused
  * @param downBias    [nExpert, dModelPad], or 0 for none
  * @param act         ACT_* of activation.ts; alpha, limit: swiglu-oai's
  * @param hidden      [nToken, dModelK], pad columns zero

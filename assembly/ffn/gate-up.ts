@@ -67,7 +67,7 @@ function pairEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
  * @param tiles  [roundUp(nRow, 4), dModelK] scratch holding the row tiles, packed (pack.ts): [tileCount(nRow),
  *               dModelK, 4]; f16 scales them in place and writes the single row after them (foldScale)
  * @param packed this expert's panels, [nPanel, dModelK, 8] of W
- * @param scales this expert's int8 scales [nPanel, dModelK / Q8_BLOCK, 8] (int8 only)
+ * @param scales this expert's int8 scales [nPanel, dModelK / Q8_BLOCK, 8] f16 (int8 only)
  * @param bias   this expert's panel biases [nPanel, 8], or 0
  * @param h      [roundUp(nRow, 4), dFFPad] out: row tiles, then the single row
  * @param kernelScratch  int8: 4 · (roundUp(nRow, 4) + 1) · dModelK bytes for the rows rounded to i16 (q8.ts);
@@ -83,7 +83,7 @@ export function gateUp<W>(
   const tileBytes = rowBytes << 2;
   const hTileBytes = <usize>dFFPad << 4;
   const panelBytes = <usize>dModelK * <usize>(sizeof<W>() << 3);
-  const scaleBytes: usize = isQ8<W>() ? <usize>(dModelK / Q8_BLOCK) << 5 : 0;
+  const scaleBytes: usize = isQ8<W>() ? <usize>(dModelK / Q8_BLOCK) << 4 : 0;
   const cols = isGated(act) ? GATED_COLS : PANEL;
   // Gated panels give 4 h columns each (16 bytes of a row), ungated 8 (32 bytes).
   const colBytes = <usize>cols << 2;

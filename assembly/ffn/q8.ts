@@ -12,7 +12,7 @@
 //   q8-row1x32:  one row × four panels at once (four weight streams);
 //   q8-row1x8:   one row × one panel (the last nPanel % 4).
 import { ACC } from './tile';
-import { Q8_BLOCK } from './weights';
+import { Q8_BLOCK, weightsHi, weightsLo } from './weights';
 
 /**
  * v / amax · 32767, rounded, per lane: x / amax is in [−1, 1] whatever amax, where x · (32767 / amax) would
@@ -77,7 +77,7 @@ export function quantizeTiles(tiles: usize, nTile: i32, K: i32, qt: usize, qs: u
 /**
  * @param qt, qs  one tile from quantizeTiles
  * @param panel   int8 panel [K / 2][8][2]
- * @param scales  its [K / Q8_BLOCK][8] f32
+ * @param scales  its [K / Q8_BLOCK][8] f16
  * @param bias    [8], or 0
  */
 export function q8Tile4x8(qt: usize, qs: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
@@ -107,11 +107,13 @@ export function q8Tile4x8(qt: usize, qs: usize, panel: usize, scales: usize, K: 
       x += 16;
       p += 16;
     }
-    flush(0, l0, h0, s, v128.load32_splat(sx));
-    flush(1, l1, h1, s, v128.load32_splat(sx, 4));
-    flush(2, l2, h2, s, v128.load32_splat(sx, 8));
-    flush(3, l3, h3, s, v128.load32_splat(sx, 12));
-    s += 32;
+    const sLo = weightsLo<u16>(s);
+    const sHi = weightsHi<u16>(s);
+    flush(0, l0, h0, sLo, sHi, v128.load32_splat(sx));
+    flush(1, l1, h1, sLo, sHi, v128.load32_splat(sx, 4));
+    flush(2, l2, h2, sLo, sHi, v128.load32_splat(sx, 8));
+    flush(3, l3, h3, sLo, sHi, v128.load32_splat(sx, 12));
+    s += 16;
     sx += 16;
   }
 }
@@ -135,28 +137,28 @@ export function q8Row1x8(xq: usize, sx: usize, panel: usize, scales: usize, K: i
       l1 = dot(l1, i16x8.extend_low_i8x16_s(w), xp); h1 = dot(h1, i16x8.extend_high_i8x16_s(w), xp);
       p += 32;
     }
-    flush(0, i32x4.add(l0, l1), i32x4.add(h0, h1), s, v128.load32_splat(sx + (<usize>(b / Q8_BLOCK) << 2)));
-    s += 32;
+    flush(0, i32x4.add(l0, l1), i32x4.add(h0, h1), weightsLo<u16>(s), weightsHi<u16>(s), v128.load32_splat(sx + (<usize>(b / Q8_BLOCK) << 2)));
+    s += 16;
   }
 }
 
 /**
- * ACC[2i], ACC[2i+1] += (lo, hi) · sx · (scales of panel i at this block). The integer sum takes sx first:
+ * ACC[2i], ACC[2i+1] += (lo, hi) · sx · (sLo, sHi), the scales of panel i at this block. The integer sum takes sx first:
  * sx · sw is below f32's normal range when the activations are (amax under ~4e-34 makes sx subnormal,
  * and sw ~1e-3 then leaves a product with a few bits), while Σ · sx is the size of the partial dot
  * product itself, so both products stay normal for any activations whose output is.
  */
 // @ts-ignore: decorator
-@inline function flush(i: usize, lo: v128, hi: v128, s: usize, sxb: v128): void {
+@inline function flush(i: usize, lo: v128, hi: v128, sLo: v128, sHi: v128, sxb: v128): void {
   const a = ACC + (i << 5);
-  v128.store(a, f32x4.add(v128.load(a), f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(lo), sxb), v128.load(s))));
-  v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(hi), sxb), v128.load(s, 16))), 16);
+  v128.store(a, f32x4.add(v128.load(a), f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(lo), sxb), sLo)));
+  v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(hi), sxb), sHi)), 16);
 }
 
 /**
  * @param xq, sx     the row from quantizeRow
  * @param panel      the first of four consecutive int8 panels [K / 2][8][2], panelBytes apart
- * @param scales     its [K / Q8_BLOCK][8] f32; the next panels' follow scaleBytes apart
+ * @param scales     its [K / Q8_BLOCK][8] f16; the next panels' follow scaleBytes apart
  * @param bias       [4][8], or 0
  */
 export function q8Row1x32(xq: usize, sx: usize, panel: usize, panelBytes: usize, scales: usize, scaleBytes: usize, K: i32, bias: usize): void {
@@ -183,10 +185,10 @@ export function q8Row1x32(xq: usize, sx: usize, panel: usize, panelBytes: usize,
       p0 += 16; p1 += 16; p2 += 16; p3 += 16;
     }
     const sxb = v128.load32_splat(sx + (<usize>(b / Q8_BLOCK) << 2));
-    flush(0, l0, h0, s, sxb);
-    flush(1, l1, h1, s + scaleBytes, sxb);
-    flush(2, l2, h2, s + 2 * scaleBytes, sxb);
-    flush(3, l3, h3, s + 3 * scaleBytes, sxb);
-    s += 32;
+    flush(0, l0, h0, weightsLo<u16>(s), weightsHi<u16>(s), sxb);
+    flush(1, l1, h1, weightsLo<u16>(s + scaleBytes), weightsHi<u16>(s + scaleBytes), sxb);
+    flush(2, l2, h2, weightsLo<u16>(s + 2 * scaleBytes), weightsHi<u16>(s + 2 * scaleBytes), sxb);
+    flush(3, l3, h3, weightsLo<u16>(s + 3 * scaleBytes), weightsHi<u16>(s + 3 * scaleBytes), sxb);
+    s += 16;
   }
 }

@@ -6,14 +6,14 @@
 //        the sign: masked off); read as f32 that is the value times 2⁻¹¹², so one multiply by 2¹¹²
 //        restores it — normals and subnormals alike;
 //   i8   block-wise symmetric int8 (1 byte): every run of Q8_BLOCK weights of one output column along the
-//        reduction shares one scale (an f16 value, kept as f32 beside the panels), w = q · scale. These
+//        reduction shares one scale (an f16 value, stored as f16 beside the panels), w = q · scale. These
 //        are not widened: q8.ts multiplies them as integers, in panels [K / 2][8][2].
 // f32 panels keep the layout of layout.ts, [K][8] elements of W; f16 panels the same, except that every
 // whole group of four (panels 4g .. 4g+3 of a projection) is interleaved step by step, [K][4][8] halves
 // (panelAt, panelStep): the single-row kernel then reads one stream of 64 bytes per step instead of four
 // streams 16 KiB apart, which DRAM serves ~1.3x faster (same decode, measured: 6.4 -> 8.6 G weights/s; the
 // same for f32 panels was slower, 6.2 -> 5.3, so f32 keeps four streams). The last nPanel % 4 panels keep
-// [K][8]. int8 scales are [K / Q8_BLOCK][8] f32 per panel.
+// [K][8]. int8 scales are [K / Q8_BLOCK][8] f16 per panel, widened as the weights are (weightsLo/Hi<u16>).
 
 /** Host codes for the storage type (ts/backends/wasm-experts.ts). */
 export const WEIGHT_F32: i32 = 0;

@@ -150,10 +150,10 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
   const hasGuBias = (s.gated && w.gateBias !== undefined) || w.upBias !== undefined;
   const sizes: Record<keyof PackedPointers, number> = {
     gateUp: nExpert * guFloats * bytes,
-    gateUpScales: dtype === 'int8' ? nExpert * guFloats / Q8_BLOCK * 4 : 0,
+    gateUpScales: dtype === 'int8' ? nExpert * guFloats / Q8_BLOCK * 2 : 0,
     gateUpBias: hasGuBias ? nExpert * s.nPanel * PANEL * 4 : 0,
     down: nExpert * dnFloats * bytes,
-    downScales: dtype === 'int8' ? nExpert * dnFloats / Q8_BLOCK * 4 : 0,
+    downScales: dtype === 'int8' ? nExpert * dnFloats / Q8_BLOCK * 2 : 0,
     downBias: w.downBias ? nExpert * s.dModelPad * 4 : 0,
   };
   const ptrs = { gateUp: 0, gateUpScales: 0, gateUpBias: 0, down: 0, downScales: 0, downBias: 0 };
@@ -187,7 +187,7 @@ function store(heap: WasmHeap, dtype: WasmWeightDtype, panels: Float32Array, ptr
   const n = panels.length;
   if (dtype === 'f16') writeF16(heap.u16, (ptr >>> 1) + e * n, panels, nPanel, K);
   else {
-    writeInt8(heap.i8, ptr + e * n, heap.f32, (scales >>> 2) + e * n / Q8_BLOCK, panels, nPanel, K);
+    writeInt8(heap.i8, ptr + e * n, heap.u16, (scales >>> 1) + e * n / Q8_BLOCK, panels, nPanel, K);
   }
 }
 

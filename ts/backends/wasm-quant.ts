@@ -4,7 +4,7 @@
 //         WasmBackend.prepareExperts). Whole groups of four panels interleaved step by
 //         step, [K][4][8] (assembly/ffn/weights.ts panelAt), the rest [K][8].
 //   int8: block-wise symmetric (ts/formats/q8.ts): Q8_BLOCK = 32 consecutive weights of one output column
-//         along K share an f16-rounded scale, kept as f32 beside the panels.
+//         along K share an f16 scale, stored as f16 bits beside the panels (2 bytes per 32 weights).
 import { encodeF16 } from '../formats/dtype.js';
 import { Q8_BLOCK, q8Scale, q8Value } from '../formats/q8.js';
 
@@ -35,10 +35,10 @@ export function writeF16(dst: Uint16Array, at: number, src: Float32Array, nPanel
 
 /**
  * src [nPanel][K][8] f32 → q [nPanel][K / 2][8][2] int8 at q[qAt ..] (pairs of consecutive k per column,
- * as i32x4.dot_i16x8_s takes them: assembly/ffn/q8.ts) and scales [nPanel][K / 32][8] f32 at
- * scales[sAt ..]. K % 32 == 0.
+ * as i32x4.dot_i16x8_s takes them: assembly/ffn/q8.ts) and scales [nPanel][K / 32][8] as f16 bits at
+ * scales[sAt ..] (the scale is an f16 value: exact). K % 32 == 0.
  */
-export function writeInt8(q: Int8Array, qAt: number, scales: Float32Array, sAt: number, src: Float32Array, nPanel: number, K: number): void {
+export function writeInt8(q: Int8Array, qAt: number, scales: Uint16Array, sAt: number, src: Float32Array, nPanel: number, K: number): void {
   const nBlock = K / Q8_BLOCK;
   for (let p = 0; p < nPanel; p++) {
     for (let b = 0; b < nBlock; b++) {
@@ -47,7 +47,7 @@ export function writeInt8(q: Int8Array, qAt: number, scales: Float32Array, sAt: 
         let amax = 0;
         for (let k = 0, o = first; k < Q8_BLOCK; k++, o += PANEL) amax = Math.max(amax, Math.abs(src[o]));
         const scale = q8Scale(amax);
-        scales[sAt + (p * nBlock + b) * PANEL + c] = scale;
+        scales[sAt + (p * nBlock + b) * PANEL + c] = encodeF16(scale);
         for (let k = 0, o = first; k < Q8_BLOCK; k++, o += PANEL) {
           const kk = b * Q8_BLOCK + k;
           q[qAt + p * K * PANEL + (kk >> 1) * 2 * PANEL + c * 2 + (kk & 1)] = q8Value(src[o], scale);
