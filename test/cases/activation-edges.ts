@@ -100,30 +100,43 @@ async function nanThroughClamps(ctx: CaseContext): Promise<void> {
  * subnormal — 1.5e-2 of the output flushed away there.
  */
 async function tinyInt8(ctx: CaseContext): Promise<void> {
-  const E = 2, dd = 64, ff = 32, T = 3;
   const sizes = ctx.backend === 'webgpu' ? [[35, 3e-35]] : [[35, 3e-35], [36, 1e-36], [37, 1e-36]];
-  for (const [seed, size] of sizes) {
-    const random = rng(seed);
-    const up = normal(random, E * ff * dd, 0.2), down = normal(random, E * dd * ff, 0.2);
-    const router = normal(random, E * dd, 0.2);
-    const config = { dModel: dd, router: { kind: 'topk' as const, numExperts: E, topK: 1 }, expert: { dFF: ff, activation: 'relu' as const } };
-    const hidden = normal(random, T * dd, size);
-    const ref = await ctx.api.createMoE(config, {
-      'router.weight': router, 'experts.up': int8RoundTrip(up, dd), 'experts.down': int8RoundTrip(down, ff),
-    }, { backend: 'reference' });
-    const moe = await ctx.api.createMoE(config, { 'router.weight': router, 'experts.up': up, 'experts.down': down }, { backend: ctx.backend, weightDtype: 'int8' });
-    try {
-      const want = (await ref.forward(hidden, { tokens: T })).output;
-      expectRelativeToNorm(`int8 output on activations ~${size} (seed ${seed})`, (await moe.forward(hidden, { tokens: T })).output, want, INT8_SAME_WEIGHTS_BOUND, 0);
-    } finally {
-      ref.destroy();
-      moe.destroy();
-    }
+  for (const [seed, size] of sizes) await int8AgainstRounded(ctx, seed, size, 0.2, `activations ~${size}`);
+}
+
+/**
+ * int8 experts whose weights are small (|w| ~1e-3): each block's scale amax / 127 is then an f16
+ * subnormal (below 2⁻¹⁴). Both paths keep scales as f16 bits; decoding them through a conversion that
+ * flushes subnormals (WGSL allows it) would zero those blocks.
+ */
+async function smallInt8Weights(ctx: CaseContext): Promise<void> {
+  for (const seed of [41, 42]) await int8AgainstRounded(ctx, seed, 1, 1e-3, 'weights ~1e-3 (subnormal f16 scales)');
+}
+
+/** An int8 block against the reference on the same int8-rounded weights (README's 2e-4 of the output's norm). */
+async function int8AgainstRounded(ctx: CaseContext, seed: number, hiddenSize: number, weightSize: number, what: string): Promise<void> {
+  const E = 2, dd = 64, ff = 32, T = 3;
+  const random = rng(seed);
+  const up = normal(random, E * ff * dd, weightSize), down = normal(random, E * dd * ff, weightSize);
+  const router = normal(random, E * dd, 0.2);
+  const config = { dModel: dd, router: { kind: 'topk' as const, numExperts: E, topK: 1 }, expert: { dFF: ff, activation: 'relu' as const } };
+  const hidden = normal(random, T * dd, hiddenSize);
+  const ref = await ctx.api.createMoE(config, {
+    'router.weight': router, 'experts.up': int8RoundTrip(up, dd), 'experts.down': int8RoundTrip(down, ff),
+  }, { backend: 'reference' });
+  const moe = await ctx.api.createMoE(config, { 'router.weight': router, 'experts.up': up, 'experts.down': down }, { backend: ctx.backend, weightDtype: 'int8' });
+  try {
+    const want = (await ref.forward(hidden, { tokens: T })).output;
+    expectRelativeToNorm(`int8 output, ${what} (seed ${seed})`, (await moe.forward(hidden, { tokens: T })).output, want, INT8_SAME_WEIGHTS_BOUND, 0);
+  } finally {
+    ref.destroy();
+    moe.destroy();
   }
 }
 
 export const activationEdgeCases: ConformanceCase[] = [
   { name: 'int8 experts on activations near 1e-35 (and 1e-36 on wasm) agree with the reference on the same rounded weights', backends: ['wasm', 'webgpu'], run: tinyInt8 },
+  { name: 'int8 experts with weights ~1e-3 (subnormal f16 block scales) agree with the reference on the same rounded weights', backends: ['wasm', 'webgpu'], run: smallInt8Weights },
   { name: 'activations: x·σ(x) of a pre-activation near −f32 max vanishes, as in the reference', backends: ['wasm', 'webgpu'], run: vanishing },
   { name: 'activations: relu and swiglu-oai clamps keep an overflowed (NaN) sum, which the block refuses', backends: ['wasm', 'webgpu'], run: nanThroughClamps },
 ];

@@ -30,7 +30,7 @@ export function enableF16(dtype: WeightDtype): string {
 }
 
 /**
- * How expert weights are stored on the device; accumulation is f32 either way. int8: block-wise with f32
+ * How expert weights are stored on the device; accumulation is f32 either way. int8: block-wise with f16
  * scales, in the word layout of ts/backends/webgpu-q8.ts.
  */
 export type WeightDtype = 'f32' | 'f16' | 'int8';

@@ -7,8 +7,9 @@ import type { WeightDtype } from './activation.js';
 import { ceilDiv } from './wgsl.js';
 import { Q8_BLOCK } from '../formats/q8.js';
 
-/** u32 words of one int8 block on the device: its scale, then Q8_BLOCK / 4 words of values (ts/backends/webgpu-q8.ts). */
-export const Q8_BLOCK_WORDS = 1 + Q8_BLOCK / 4;
+/** Weights of one int8 block pair on the device, and its u32 words: both f16 scales, then the values (ts/backends/webgpu-q8.ts). */
+export const Q8_PAIR = 2 * Q8_BLOCK;
+export const Q8_PAIR_WORDS = 1 + Q8_PAIR / 4;
 
 export const groupedTileSource: string = source;
 
@@ -133,19 +134,27 @@ export function quadLoad(buffer: string, layout: Layout, type: WeightDtype = 'f3
 
 /**
  * The int8 quad load (ts/backends/webgpu-q8.ts): base is a row start (row · len), k a multiple of 4, so
- * the quad is one word of one block; rows are padded to 32 with zero weights, which covers a quad that
- * crosses len. Each byte is moved to the top of an i32 and shifted back down, sign-extending it.
+ * the quad is one word of one block; rows are padded to 64 with zero weights, which covers a quad that
+ * crosses len. Each byte is moved to the top of an i32 and shifted back down, sign-extending it. The
+ * block's scale is decoded from its f16 bits by hand rather than by unpack2x16float, which WGSL lets
+ * flush subnormals to zero (a scale below 2⁻¹⁴, from blocks whose largest |w| is under ~8e-3): a
+ * subnormal is m · 2⁻²⁴, a normal f32 here, and a normal moves its exponent and mantissa into place.
+ * Scales are ≥ 0 and finite (amax / 127), so sign and infinity need no case.
  */
 function q8QuadLoad(buffer: string, head: string): string {
   return `${head}
   if (k >= len) {
     return vec4f();
   }
-  let i = (base / len) * ((len + ${Q8_BLOCK - 1}u) / ${Q8_BLOCK}u) * ${Q8_BLOCK}u + k;
-  let block = (i / ${Q8_BLOCK}u) * ${Q8_BLOCK_WORDS}u;
-  let w = bitcast<i32>(${buffer}[block + 1u + (i % ${Q8_BLOCK}u) / 4u]);
+  let i = (base / len) * ((len + ${Q8_PAIR - 1}u) / ${Q8_PAIR}u) * ${Q8_PAIR}u + k;
+  let pair = (i / ${Q8_PAIR}u) * ${Q8_PAIR_WORDS}u;
+  let w = bitcast<i32>(${buffer}[pair + 1u + (i % ${Q8_PAIR}u) / 4u]);
   let q = vec4i(w << 24u, w << 16u, w << 8u, w) >> vec4u(24u);
-  return vec4f(q) * bitcast<f32>(${buffer}[block]);
+  let h = (${buffer}[pair] >> ((i % ${Q8_PAIR}u) / ${Q8_BLOCK}u * 16u)) & 0xffffu;
+  let e = h >> 10u;
+  let m = h & 0x3ffu;
+  let scale = select(bitcast<f32>(((e + 112u) << 23u) | (m << 13u)), f32(m) * 5.9604644775390625e-8, e == 0u);
+  return vec4f(q) * scale;
 }`;
 }
 
