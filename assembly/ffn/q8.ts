@@ -143,10 +143,10 @@ export function q8Row1x8(xq: usize, sx: usize, panel: usize, scales: usize, K: i
 }
 
 /**
- * ACC[2i], ACC[2i+1] += (lo, hi) · sx · (sLo, sHi), the scales of panel i at this block. The integer sum takes sx first:
- * sx · sw is below f32's normal range when the activations are (amax under ~4e-34 makes sx subnormal,
- * and sw ~1e-3 then leaves a product with a few bits), while Σ · sx is the size of the partial dot
- * product itself, so both products stay normal for any activations whose output is.
+ * ACC[2i], ACC[2i+1] += (lo, hi) · sx · (sLo, sHi), the scales of panel i at this block. The integer sum
+ * takes sx first: sx · sw is below f32's normal range when the activations are (amax under ~4e-34 makes
+ * sx subnormal, and sw ~1e-3 then leaves a product with a few bits), while Σ · sx is the size of the
+ * partial dot product itself, so both products stay normal for any activations whose output is.
  */
 // @ts-ignore: decorator
 @inline function flush(i: usize, lo: v128, hi: v128, sLo: v128, sHi: v128, sxb: v128): void {

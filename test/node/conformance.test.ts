@@ -2,13 +2,12 @@
 // The library is imported through the Node entry so the WASM loader and Dawn GPU provider are the ones
 // users get. In CI (CI=true) a missing GPU adapter fails the webgpu lane instead of skipping it.
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, it } from 'vitest';
 import * as api from '../../ts/entry/node.js';
 import { getGpu } from '../../ts/runtime/providers.js';
 import { conformanceCases } from '../cases/index.js';
 import type { CaseContext, LaneBackend } from '../cases/types.js';
+import { GOLDENS_DIR } from './goldens-dir.js';
 
 declare module 'vitest' {
   interface TaskMeta {
@@ -17,13 +16,11 @@ declare module 'vitest' {
   }
 }
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const goldens = process.env.SWITCHYARD_GOLDENS ?? join(root, '..', 'shared', 'goldens');
 const inCI = process.env.CI === 'true';
 
 const context: Omit<CaseContext, 'backend'> = {
   api,
-  readGolden: async (name, file) => new Uint8Array(await readFile(join(goldens, name, file))),
+  readGolden: async (name, file) => new Uint8Array(await readFile(new URL(`${name}/${file}`, GOLDENS_DIR))),
   gpuDevice: async () => {
     // Dawn gives an adapter one device; each case that destroys one asks for a new adapter.
     const adapter = await (await getGpu())?.requestAdapter();

@@ -8,8 +8,6 @@ import { readSafetensors, type SafetensorsFile } from '../../ts/formats/safetens
 import type { Tensor } from '../../ts/spec/types.js';
 import { GOLDENS_DIR } from './goldens-dir.js';
 
-export const GOLDENS = GOLDENS_DIR;
-
 export interface Golden {
   caseJson: { family: string; config: Record<string, unknown>; shapes: Record<string, number> };
   file: SafetensorsFile;
@@ -18,8 +16,8 @@ export interface Golden {
 }
 
 export function loadGolden(name: string): Golden {
-  const file = readSafetensors(new Uint8Array(readFileSync(new URL(`${name}/tensors.safetensors`, GOLDENS))));
-  const caseJson = JSON.parse(readFileSync(new URL(`${name}/case.json`, GOLDENS), 'utf8')) as Golden['caseJson'];
+  const file = readSafetensors(new Uint8Array(readFileSync(new URL(`${name}/tensors.safetensors`, GOLDENS_DIR))));
+  const caseJson = JSON.parse(readFileSync(new URL(`${name}/case.json`, GOLDENS_DIR), 'utf8')) as Golden['caseJson'];
   return {
     caseJson,
     file,

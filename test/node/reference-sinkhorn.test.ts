@@ -7,7 +7,6 @@ import { sinkhorn } from '../../ts/reference/routers/sinkhorn.js';
 import { normal, rng } from '../cases/rng.js';
 import { GOLDENS_DIR } from './goldens-dir.js';
 
-const goldens = GOLDENS_DIR;
 /** The goldens' tolerance for Sinkhorn matrices (the f32 loop may stop one iteration apart). */
 const MATRIX_TOLERANCE = { abs: 1e-6, rel: 1e-4 };
 /** The last step scales columns, so they sum to (1/E)·x/(x + ε) with ε = 1e-8: 1/E to ~1e-7 relative. */
@@ -23,7 +22,7 @@ function f32(file: ReturnType<typeof readSafetensors>, name: string): Float32Arr
 describe('reference sinkhorn', () => {
   for (const name of ['megatron_sinkhorn_top1', 'megatron_sinkhorn_top2']) {
     it(`matches Megatron-Core's sinkhorn matrix (${name})`, () => {
-      const file = readSafetensors(readFileSync(new URL(`${name}/tensors.safetensors`, goldens)));
+      const file = readSafetensors(readFileSync(new URL(`${name}/tensors.safetensors`, GOLDENS_DIR)));
       const logits = f32(file, 'input.logits');
       const want = f32(file, 'expected.sinkhorn');
       const { plan, iterations } = sinkhorn(logits, 32, 8, 1e-4, 200);
