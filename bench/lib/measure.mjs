@@ -62,10 +62,27 @@ async function roundOf(variant, ms, min) {
 export async function measureInterleaved(variants, budget) {
   for (const v of variants) await roundOf(v, 0, budget.warmupIterations);
   const samples = variants.map(() => []);
+  const roundMedians = variants.map(() => []);
   const perRound = budget.time / ROUNDS;
   const minPerRound = Math.ceil(budget.iterations / ROUNDS);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, v] of variants.entries()) samples[i].push(...(await roundOf(v, perRound, minPerRound)));
+    for (const [i, v] of variants.entries()) {
+      const got = await roundOf(v, perRound, minPerRound);
+      samples[i].push(...got);
+      roundMedians[i].push(statsOf(got).median);
+    }
   }
-  return samples.map(statsOf);
+  return samples.map((s, i) => ({ ...statsOf(s), roundMedians: roundMedians[i] }));
+}
+
+/**
+ * How many times faster `fast` ran than `slow` (both from one measureInterleaved call): the median over
+ * rounds of slow's round median over fast's. Two variants timed next to each other in one round share that
+ * moment's phase of the machine, so this follows their ratio where the ratio of whole-run medians can mix
+ * a slow phase of one with a fast phase of the other (here a 1-thread forward took 45 ms in one run and
+ * 73 ms in the next, minutes later).
+ */
+export function pairedSpeedup(slow, fast) {
+  const ratios = slow.roundMedians.map((m, i) => m / fast.roundMedians[i]);
+  return statsOf(ratios).median;
 }

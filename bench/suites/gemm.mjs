@@ -14,6 +14,7 @@
 // (measureInterleaved); onnxruntime-web times its own calls inside its worker.
 import { loadBareGemm, prepareBareGemm } from '../lib/wasm-gemm.mjs';
 import { measureInterleaved } from '../lib/measure.mjs';
+import { withSpeedup } from '../lib/speedup.mjs';
 import { loadTfjsWasm, openOrtWebMatMul, ortNodeMatMul } from '../lib/peers.mjs';
 
 const MS = [1, 8, 64, 512];
@@ -162,7 +163,12 @@ export async function gemmSuite(ctx) {
 
     for (const [i, { M }] of inputs.entries()) {
       const stats = await measureInterleaved(timed[i].map((t) => t.fn), budget);
-      timed[i].forEach((t, j) => add({ case: caseName(M), ...t.row, ...stats[j] }));
+      const oneThread = timed[i].findIndex((t) => t.row.variant.startsWith('expert FFN') && t.row.variant.endsWith(' 1t'));
+      timed[i].forEach((t, j) => {
+        const row = { case: caseName(M), ...t.row, ...stats[j] };
+        if (oneThread >= 0 && t.row.variant.startsWith('expert FFN') && t.row.variant.endsWith(' 2t')) withSpeedup(row, stats[oneThread]);
+        add(row);
+      });
     }
     for (const close of closers) await close();
 

@@ -4,6 +4,7 @@
 // switchyard wasm runs on 1 thread and on 2 (options.threads), the 2-thread output checked bit-equal first.
 // Before timing, ORT's and switchyard-wasm's outputs are checked against switchyard's reference at T = 16.
 import { measure, measureInterleaved } from '../lib/measure.mjs';
+import { withSpeedup } from '../lib/speedup.mjs';
 import { ortNodeMoE } from '../lib/ort-moe.mjs';
 
 const BLOCKS = [
@@ -116,9 +117,11 @@ export async function moeSuite(ctx) {
         }] : []),
       ];
       const stats = await measureInterleaved(runs.map((r) => r.fn), budget);
-      runs.forEach(({ variant, ours, note, runtime, backend }, i) => add({
-        case: caseName(T), runtime: runtime ?? 'switchyard', backend: backend ?? 'wasm', variant, ours, work: work(T), note, ...stats[i],
-      }));
+      runs.forEach(({ variant, ours, note, runtime, backend }, i) => {
+        const row = { case: caseName(T), runtime: runtime ?? 'switchyard', backend: backend ?? 'wasm', variant, ours, work: work(T), note, ...stats[i] };
+        // runs[0] is ours on 1 thread, runs[1] on 2.
+        add(i === 1 ? withSpeedup(row, stats[0]) : row);
+      });
       if (T <= REFERENCE_MAX_T) {
         add({
           case: caseName(T), runtime: 'switchyard', backend: 'reference', variant: 'createMoE (TS oracle)', ours: true, work: work(T),
