@@ -15,6 +15,13 @@ import { oneOf } from '../spec/check.js';
 
 type WeightDtype = NonNullable<RuntimeOptions['weightDtype']>;
 
+/**
+ * How long createMoE waits, at most, for a threaded path's workers to start (Node here: ~20-40 ms; a browser
+ * compiles the module in each). Past it the block runs on the threads that are up and the rest join when
+ * they are.
+ */
+const THREADS_START_WAIT_MS = 5000;
+
 async function bindCpu(
   resolved: ResolvedMoE, options: RuntimeOptions | undefined, forced: 'auto' | 'wasm' | 'reference', weightDtype: WeightDtype,
 ): Promise<BoundPath> {
@@ -22,12 +29,12 @@ async function bindCpu(
   if (weightDtype !== 'f32' && backend.name !== 'wasm') {
     throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights need the wasm or webgpu path, and neither loads here; available on the reference path: 'f32'`);
   }
-  return {
-    kind: 'cpu',
-    backend,
-    experts: backend.prepareExperts(resolved.experts, weightDtype),
-    shared: resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts, weightDtype, 'shared'), gate: resolved.shared.gate },
-  };
+  const experts = backend.prepareExperts(resolved.experts, weightDtype);
+  const shared = resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts, weightDtype, 'shared'), gate: resolved.shared.gate };
+  // options.threads: the workers start while the weights are packed; a block then runs on all of its threads
+  // from its first forward (and 'auto' calibrates the CPU path as it will run), not after its first ~10 calls.
+  await backend.threadsStarted?.(THREADS_START_WAIT_MS);
+  return { kind: 'cpu', backend, experts, shared };
 }
 
 /** The router kernel runs plain softmax top-k on the device; every other router runs on the CPU and hands the experts its selection. */

@@ -123,4 +123,9 @@ export interface CpuBackend {
   /** Diagnostics of a threaded path: threads running now, and runExperts calls split over several. */
   readonly activeThreads?: number;
   readonly threadedCalls?: number;
+  /**
+   * A threaded path: resolves once the workers of its prepared experts run, or failed, or maxMs after
+   * the first wait for this start-up — a worker that never answers costs that once, not every call.
+   */
+  threadsStarted?(maxMs: number): Promise<void>;
 }

@@ -63,6 +63,8 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   /** The other threads' workers (shared-memory builds only); they run while experts are prepared. */
   private readonly pool: WorkerPool | undefined;
   private readonly threadsAsked: number;
+  /** The workers' start-up that threadsStarted waited for first, and when it stops waiting for it. */
+  private startWait?: { started: Promise<void>; deadline: number };
   /** false on a thread that may not block: the pool then runs only awaited jobs (runExpertsAsync). */
   readonly blocking: boolean;
   /** The awaited jobs' own scratch (see the header), made on first use. */
@@ -120,6 +122,21 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   async threadsReady(): Promise<number> {
     if (this.pool && this.liveExperts > 0) await this.pool.start();
     return this.activeThreads;
+  }
+
+  async threadsStarted(maxMs: number): Promise<void> {
+    if (!this.pool || this.liveExperts === 0) return;
+    const started = this.pool.start();
+    if (this.startWait?.started !== started) this.startWait = { started, deadline: Date.now() + maxMs };
+    const left = this.startWait.deadline - Date.now();
+    if (left <= 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, left); });
+    try {
+      await Promise.race([started, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   routerLogits(args: RouterLogitsArgs): Float32Array {
