@@ -32,7 +32,8 @@ export function expertChoice(
   const C = expertChoiceCapacity(capacityFactor, minCapacity, nToken, nExpert);
   const stride = <usize>nExpert << 3;
   memory.fill(count, 0, <usize>nToken << 2);
-  for (let e = 0; e < nExpert; e++) {
+  // C = 0 (minCapacity 0 and c·T/E < 0.5): no expert takes a token, and keepBest wants keep ≥ 1.
+  for (let e = 0; e < nExpert && C > 0; e++) {
     const column = scores + (<usize>e << 3);
     const root = keepBest<f64>(0, nToken, C, column, stride, heap);
     for (let t = 0; t < nToken; t++) {

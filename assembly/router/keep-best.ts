@@ -47,7 +47,7 @@ function siftDown<K>(heap: usize, size: i32, at: i32, keys: usize, stride: usize
  */
 export function keepBest<K>(items: usize, n: i32, keep: i32, keys: usize, stride: usize, heap: usize): i32 {
   if (keep >= n) return -1;
-  if (keep <= 0) return itemAt(items, 0); // unreachable: capacities are ≥ 1
+  if (keep <= 0) return itemAt(items, 0); // unreachable: the callers ask for keep ≥ 1
   for (let i = 0; i < keep; i++) store<i32>(heap + (<usize>i << 2), itemAt(items, i));
   for (let i = (keep >> 1) - 1; i >= 0; i--) siftDown<K>(heap, keep, i, keys, stride);
   for (let i = keep; i < n; i++) {

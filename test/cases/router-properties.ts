@@ -124,7 +124,8 @@ async function expertChoiceProperties(ctx: CaseContext, seed: number): Promise<v
   const random = rng(seed);
   const { E, T } = drawShape(random);
   const c = pick(random, [0.5, 1, 2, 3]);
-  const minCapacity = pick(random, [1, 2, 4]);
+  // 0: no floor, so small c·T/E gives C = 0 (and 0.5 rounds to it).
+  const minCapacity = pick(random, [0, 1, 2, 4]);
   const r = await ctx.api.route({ kind: 'expert-choice', numExperts: E, topK: E, capacityFactor: c, minCapacity },
     { tokens: T, logits: normal(random, T * E, 2) }, { backend: ctx.backend });
   const raw = (c * T) / E;
@@ -173,7 +174,33 @@ async function hugeBounds(ctx: CaseContext): Promise<void> {
   }
 }
 
+/**
+ * Expert choice with minCapacity 0 and c·T/E < 0.5: C = 0, so no expert takes a token — every slot −1, and a
+ * block built on it outputs zeros. (The WASM kernel once took C = 0 for "keep every token".)
+ */
+async function zeroCapacity(ctx: CaseContext): Promise<void> {
+  const { api, backend } = ctx;
+  const E = 8, T = 3, d = 12, f = 8;
+  const spec = { kind: 'expert-choice' as const, numExperts: E, topK: E, capacityFactor: 1, minCapacity: 0 };
+  const random = rng(78);
+  const r = await api.route(spec, { tokens: T, logits: normal(random, T * E) }, { backend });
+  if (r.indices.some((e) => e !== -1) || r.weights.some((w) => w !== 0) || r.plan.rows.length !== 0) {
+    throw new CaseFailure(`C = 0: expected no assignment, got ids ${r.indices.join()} and ${r.plan.rows.length} plan rows`);
+  }
+  const moe = await api.createMoE({ dModel: d, router: spec, expert: { dFF: f, activation: 'swiglu' } }, {
+    'router.weight': normal(random, E * d), 'experts.gate': normal(random, E * f * d),
+    'experts.up': normal(random, E * f * d), 'experts.down': normal(random, E * d * f),
+  }, { backend });
+  try {
+    const { output } = await moe.forward(normal(random, T * d), { tokens: T });
+    if (output.length !== T * d || output.some((x) => x !== 0)) throw new CaseFailure(`C = 0: expected a zero output, got ${Array.from(output.slice(0, 6)).join()} …`);
+  } finally {
+    moe.destroy();
+  }
+}
+
 export const routerPropertyCases: ConformanceCase[] = [
+  { name: 'router properties: expert choice with C = 0 (minCapacity 0) assigns nothing and outputs zeros', backends: ['reference', 'wasm', 'webgpu'], run: zeroCapacity },
   { name: 'router properties: capacities and iteration limits of 2³¹ and beyond mean no bound', backends: ['reference', 'wasm', 'webgpu'], run: hugeBounds },
   kindCase('topk (scores, groups, bias, capacity)', topkProperties, 1000),
   kindCase('hash and random', hashAndRandomProperties, 2000),

@@ -251,7 +251,8 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
       return {
         kind, ...base,
         capacityFactor: positiveNumber(s.capacityFactor, `${argument}.capacityFactor`),
-        minCapacity: s.minCapacity === undefined ? 4 : positiveCount(s.minCapacity, `${argument}.minCapacity`),
+        // A floor: 0 leaves C = round(c·T/E) as it is (which may be 0: every expert then takes no token).
+        minCapacity: s.minCapacity === undefined ? 4 : countFrom(0, s.minCapacity, `${argument}.minCapacity`),
       };
     case 'self':
       return {
@@ -270,8 +271,13 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
  * WebGPU paths take it as an i32, which would wrap 2³¹ to a negative bound.
  */
 function positiveCount(value: unknown, argument: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new SwitchyardError('range', argument, `expected a positive integer, received ${describe(value)}`);
+  return countFrom(1, value, argument);
+}
+
+/** An integer ≥ least, clamped to the i32 range the kernels count in. */
+function countFrom(least: 0 | 1, value: unknown, argument: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < least) {
+    throw new SwitchyardError('range', argument, `expected a ${least === 1 ? 'positive' : 'non-negative'} integer, received ${describe(value)}`);
   }
   return Math.min(value, 0x7fffffff);
 }
