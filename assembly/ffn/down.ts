@@ -7,7 +7,7 @@
 import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
+import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3, or 0..5 after tile6x8, × 8 sums) → the first nValid rows at y, y + yStride, … */
@@ -61,8 +61,8 @@ export function down<W>(
   const fold = !wide && foldScale<W>(h, (nTile * 4 + (hasSingle ? 1 : 0)) * dFFPad, hFold);
   const hk = fold ? hFold : h;
   const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
-  // f16, two rows: two panels at a time, as in gate-up.ts.
-  const pairs = sizeof<W>() == 2 && nRow == 2;
+  // Two rows (f32, f16): two panels at a time, as in gate-up.ts.
+  const pairs = !isQ8<W>() && nRow == 2;
   const triple = sizeof<W>() == 2 && nRow == 3;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
@@ -78,7 +78,8 @@ export function down<W>(
         for (let q = q0; q < q1; q += 2) {
           const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
           const pb = bias ? bias + (<usize>q << 5) : 0;
-          if (fold) pair2x16Folded(hk, panel, dFFPad, pb);
+          if (sizeof<W>() == 4) pair2x16F32(h, panel, panelBytes, dFFPad, pb);
+          else if (fold) pair2x16Folded(hk, panel, dFFPad, pb);
           else pair2x16(h, panel, dFFPad, pb);
           // Rows 0..1 of panel q, then of panel q + 1 (32 bytes of y further).
           const yCol = y + (<usize>(q * PANEL) << 2);

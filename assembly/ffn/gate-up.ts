@@ -12,7 +12,7 @@ import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, transposeStore, transposeStorePair } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
+import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** Four rows of 8 sums at acc (ACC or a row of it) → act → hTile [.][4] at this panel's columns. */
@@ -111,9 +111,9 @@ export function gateUp<W>(
   const xFolded = tiles + <usize>nTile * tileBytes;
   const fold = single ? foldScale<W>(single, dModelK, xFolded) : false;
   const x1 = fold ? xFolded : single;
-  // f16, two rows: one tile, half of it padding; its real rows take two panels at a time (tile.ts pair2x16)
-  // where the panels come in interleaved groups of four.
-  const pairs = sizeof<W>() == 2 && nRow == 2;
+  // Two rows (f32, f16): one tile, half of it padding; its real rows take two panels at a time (tile.ts
+  // pair2x16) within each whole group of four panels.
+  const pairs = !isQ8<W>() && nRow == 2;
   // f16, three rows: one tile whose row 3 is padding, left out of the multiplies (tile.ts tile3x8).
   const triple = sizeof<W>() == 2 && nRow == 3;
   if (isQ8<W>()) {
@@ -131,7 +131,8 @@ export function gateUp<W>(
         for (let p = p0; p < p1; p += 2) {
           const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
           const pb = bias ? bias + (<usize>p << 5) : 0;
-          if (foldTiles) pair2x16Folded(tiles, panel, dModelK, pb);
+          if (sizeof<W>() == 4) pair2x16F32(tiles, panel, panelBytes, dModelK, pb);
+          else if (foldTiles) pair2x16Folded(tiles, panel, dModelK, pb);
           else pair2x16(tiles, panel, dModelK, pb);
           pairEpilogue(h + <usize>(p * cols << 4), act, alpha, limit);
         }
