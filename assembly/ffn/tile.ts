@@ -13,9 +13,8 @@
 //               stream, each step's halves split by highHalfBits into even and odd columns.
 //   tile3x8:    f16 only, tile4x8 without row 3 (padding): an expert of three rows. ACC row 3 = the bias.
 //   pair2x16:   rows 0..1 of a tile × two panels: an expert of two rows, without tile4x8's two padding rows.
-//               f16 from an interleaved group; f32 (pair2x16F32) from two panels panelBytes apart — two
-//               weight streams instead of one, which memory serves faster. ACC = panel 0 rows 0..1 ×
-//               (cols 0..3, 4..7), then panel 1.
+//               f16 from an interleaved group; f32 (pair2x16F32) from two panels panelBytes apart.
+//               ACC = panel 0 rows 0..1 × (cols 0..3, 4..7), then panel 1.
 //   row1x8<W>:  one row × one panel (the last nPanel % 4), K unrolled by 4 over four accumulator pairs so
 //               consecutive madds do not wait on each other. ACC = (cols 0..3, 4..7).
 //   tile6x8Even/Odd: relaxed build only (SIX_ROW_GROUPS), f32 panels: six rows from two consecutive tiles
@@ -302,12 +301,14 @@ export function pair2x16Folded(tile: usize, panel: usize, K: i32, bias: usize): 
   pair2x16HalfOf<Folded>(tile, panel, K, bias);
 }
 
-// pair2x16 of f32: rows 0 and 1 of a packed tile × panels p and p + 1 (panelBytes apart), two weight
-// streams in flight where tile4x8 reads one. An expert of two rows is memory-bound either way (4 FLOP per
-// 4-byte weight), so the second stream is the gain: measured here, one process, alternating builds, one
-// expert d1024 f512 (in L3) 0.33 → 0.19 ms, d2048 f1408 (from DRAM) 2.6 → 1.75 ms; E8/k2/d2048 blocks at
-// T8 (two rows per expert) 20.6 → 14.8–15.6 ms. Each column sums k in order from its bias, as in tile4x8:
-// bit-identical sums. ACC as pair2x16's: rows 0..1 × (cols 0..3, 4..7) of the first panel, then the second.
+// pair2x16 of f32: rows 0 and 1 of a packed tile × panels p and p + 1 (panelBytes apart). Against tile4x8,
+// which multiplies two padding rows, half the multiply-adds per weight, so half the instructions per byte
+// of weights: from L3 it is that much faster, and from DRAM the core keeps twice the bytes in flight. (The
+// number of streams is not what counts: tile4x8 reading its panel as two halves of K was slower.) Measured
+// here, one process, alternating builds: one expert d1024 f512 (in L3) 0.33 → 0.19 ms, d2048 f1408 (from
+// DRAM) 2.6 → 1.75 ms; E8/k2/d2048 blocks at T8 (two rows per expert) 20.6 → 14.8–15.6 ms. Each column sums
+// k in order from its bias, as in tile4x8: bit-identical sums. ACC as pair2x16's: rows 0..1 ×
+// (cols 0..3, 4..7) of the first panel, then of the second.
 export function pair2x16F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
   let a0 = biasLo(bias, 0), a1 = biasLo(bias, 16);
   let b0 = a0, b1 = a1;
