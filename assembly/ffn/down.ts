@@ -7,7 +7,7 @@
 import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
+import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3, or 0..5 after tile6x8, × 8 sums) → the first nValid rows at y, y + yStride, … */
@@ -63,7 +63,7 @@ export function down<W>(
   const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
   // Two rows (f32, f16): two panels at a time, as in gate-up.ts.
   const pairs = !isQ8<W>() && nRow == 2;
-  const triple = sizeof<W>() == 2 && nRow == 3;
+  const triple = !isQ8<W>() && nRow == 3;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -112,6 +112,7 @@ export function down<W>(
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
           else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);
           else if (triple && fold) tile3x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
+          else if (triple && sizeof<W>() == 4) tile3x8F32(h + <usize>t * hTileBytes, panel, dFFPad, pb);
           else if (triple) tile3x8(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);

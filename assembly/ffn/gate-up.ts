@@ -12,7 +12,7 @@ import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, transposeStore, transposeStorePair } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
+import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** Four rows of 8 sums at acc (ACC or a row of it) → act → hTile [.][4] at this panel's columns. */
@@ -114,8 +114,8 @@ export function gateUp<W>(
   // Two rows (f32, f16): one tile, half of it padding; its real rows take two panels at a time (tile.ts
   // pair2x16) within each whole group of four panels.
   const pairs = !isQ8<W>() && nRow == 2;
-  // f16, three rows: one tile whose row 3 is padding, left out of the multiplies (tile.ts tile3x8).
-  const triple = sizeof<W>() == 2 && nRow == 3;
+  // Three rows (f32, f16): one tile whose row 3 is padding, left out of the multiplies (tile.ts tile3x8).
+  const triple = !isQ8<W>() && nRow == 3;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dModelK, kernelScratch, sx);
     quantizeTiles(tiles, nTile, dModelK, qt, qs);
@@ -163,6 +163,7 @@ export function gateUp<W>(
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
           else if (wide) tile4x8<f32>(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb, 32);
           else if (triple && foldTiles) tile3x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
+          else if (triple && sizeof<W>() == 4) tile3x8F32(tiles + <usize>t * tileBytes, panel, dModelK, pb);
           else if (triple) tile3x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else if (foldTiles) tile4x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
