@@ -63,7 +63,8 @@ export function down<W>(
   const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
   // Two rows (f32, f16): two panels at a time, as in gate-up.ts.
   const pairs = !isQ8<W>() && nRow == 2;
-  const triple = !isQ8<W>() && nRow == 3;
+  // The last tile when three rows are left in it, as in gate-up.ts.
+  const threeRowTile = !isQ8<W>() && (nRow & 3) == 3 ? nTile - 1 : -1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -110,10 +111,11 @@ export function down<W>(
         }
         for (; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
+          else if (wide && t == threeRowTile) tile3x8F32(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb);
           else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);
-          else if (triple && fold) tile3x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
-          else if (triple && sizeof<W>() == 4) tile3x8F32(h + <usize>t * hTileBytes, panel, dFFPad, pb);
-          else if (triple) tile3x8(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
+          else if (t == threeRowTile && fold) tile3x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
+          else if (t == threeRowTile && sizeof<W>() == 4) tile3x8F32(h + <usize>t * hTileBytes, panel, dFFPad, pb);
+          else if (t == threeRowTile) tile3x8(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));

@@ -114,8 +114,9 @@ export function gateUp<W>(
   // Two rows (f32, f16): one tile, half of it padding; its real rows take two panels at a time (tile.ts
   // pair2x16) within each whole group of four panels.
   const pairs = !isQ8<W>() && nRow == 2;
-  // Three rows (f32, f16): one tile whose row 3 is padding, left out of the multiplies (tile.ts tile3x8).
-  const triple = !isQ8<W>() && nRow == 3;
+  // The last tile when three rows are left in it (f32, f16): its padding row 3 is left out of the
+  // multiplies (tile.ts tile3x8); −1 when there is none.
+  const threeRowTile = !isQ8<W>() && (nRow & 3) == 3 ? nTile - 1 : -1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dModelK, kernelScratch, sx);
     quantizeTiles(tiles, nTile, dModelK, qt, qs);
@@ -161,10 +162,11 @@ export function gateUp<W>(
         }
         for (; t < t1; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
+          else if (wide && t == threeRowTile) tile3x8F32(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb);
           else if (wide) tile4x8<f32>(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb, 32);
-          else if (triple && foldTiles) tile3x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
-          else if (triple && sizeof<W>() == 4) tile3x8F32(tiles + <usize>t * tileBytes, panel, dModelK, pb);
-          else if (triple) tile3x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
+          else if (t == threeRowTile && foldTiles) tile3x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
+          else if (t == threeRowTile && sizeof<W>() == 4) tile3x8F32(tiles + <usize>t * tileBytes, panel, dModelK, pb);
+          else if (t == threeRowTile) tile3x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else if (foldTiles) tile4x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
           tileEpilogue(hCol + <usize>t * hTileBytes, ACC, act, alpha, limit);
