@@ -19,6 +19,14 @@ function tileStore(y: usize, yStride: usize, nValid: i32): void {
   }
 }
 
+/** ACC after a pair kernel (tile.ts pair2x16) → rows 0..1 of panel q at yCol, then of panel q + 1 (32 bytes of y further). */
+function pairStore(yCol: usize, yStride: usize): void {
+  memory.copy(yCol, ACC, 32);
+  memory.copy(yCol + yStride, ACC + 32, 32);
+  memory.copy(yCol + 32, ACC + 64, 32);
+  memory.copy(yCol + yStride + 32, ACC + 96, 32);
+}
+
 /**
  * y = down · h (+ bias) for the rows of one expert, weights stored as W (weights.ts).
  * @param h      row tiles [tileCount(nRow), dFFPad, 4] (the last one zero-padded when partial), then the
@@ -65,6 +73,8 @@ export function down<W>(
   const pairs = !isQ8<W>() && nRow == 2;
   // The last tile when three rows are left in it, as in gate-up.ts.
   const threeRowTile = !isQ8<W>() && (nRow & 3) == 3 ? nTile - 1 : -1;
+  // f32: the last tile when two rows are left in it, as pairs, as in gate-up.ts.
+  const twoRowTile = sizeof<W>() == 4 && nRow > 2 && (nRow & 3) == 2 ? nTile - 1 : -1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -82,15 +92,12 @@ export function down<W>(
           if (sizeof<W>() == 4) pair2x16F32(h, panel, panelBytes, dFFPad, pb);
           else if (fold) pair2x16Folded(hk, panel, dFFPad, pb);
           else pair2x16(h, panel, dFFPad, pb);
-          // Rows 0..1 of panel q, then of panel q + 1 (32 bytes of y further).
-          const yCol = y + (<usize>(q * PANEL) << 2);
-          memory.copy(yCol, ACC, 32);
-          memory.copy(yCol + yStride, ACC + 32, 32);
-          memory.copy(yCol + 32, ACC + 64, 32);
-          memory.copy(yCol + yStride + 32, ACC + 96, 32);
+          pairStore(y + (<usize>(q * PANEL) << 2), yStride);
         }
         continue;
       }
+      const lastPair = twoRowTile >= 0 && twoRowTile == t1 - 1 && q1 - q0 == 4 && (!six || (t1 - t0) % 3 != 0);
+      const tEnd = lastPair ? t1 - 1 : t1;
       for (let q = q0; q < q1; q++) {
         const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
         const step = panelStep<W>(q, dModelPad / PANEL);
@@ -109,7 +116,7 @@ export function down<W>(
             tileStore(yCol + <usize>(r + 6) * yStride, yStride, min(6, nRow - r - 6));
           }
         }
-        for (; t < t1; t++) {
+        for (; t < tEnd; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
           else if (wide && t == threeRowTile) tile3x8F32(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb);
           else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);
@@ -119,6 +126,13 @@ export function down<W>(
           else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
+        }
+      }
+      if (lastPair) {
+        const yRows = y + <usize>(twoRowTile << 2) * yStride;
+        for (let q = q0; q < q1; q += 2) {
+          pair2x16F32(h + <usize>twoRowTile * hTileBytes, packed + <usize>q * panelBytes, panelBytes, dFFPad, bias ? bias + (<usize>q << 5) : 0);
+          pairStore(yRows + (<usize>(q * PANEL) << 2), yStride);
         }
       }
       if (!single || t1 < nTile) continue;
