@@ -94,12 +94,12 @@ describe.each(builds)('wasm experts, %s build: row grouping', (build) => {
 
   // An expert of two rows runs them as a pair over two panels at a time (tile.ts pair2x16, pair2x16F32)
   // wherever a whole group of four panels allows, and through the 4-row tile kernel for the panels after the
-  // last group; an expert of three rows skips the padding row (tile3x8, tile3x8F32). (So do the last tiles of
-  // longer experts, f32 ones of 4n + 2 rows as a pair: the one-pass test above compares those with the same
-  // rows run alone, for every remainder.) Each sum is the tile
+  // last group; an expert of three rows skips the padding row (tile3x8, tile3x8F32). Each sum is the tile
   // kernel's chain of multiply-adds, so those rows alone must equal, bit for bit, the same rows run as part
   // of a tile of four. Shapes: gate/up and down with and without panels past the last group (gated dFF 20 →
-  // 5 panels, 40 → 10; ungated 40 → 5; dModel 36 → 5 down panels, 72 → 9).
+  // 5 panels, 40 → 10; ungated 40 → 5; dModel 36 → 5 down panels, 72 → 9). The last tiles of longer experts
+  // take the same kernels (three rows left; f32, two rows left: a pair): the one-pass test above compares
+  // them with the same rows run alone, for every remainder.
   it.each(['f32', 'f16'] as WasmWeightDtype[])('%s: experts of two and three rows equal those rows inside a tile of four', async (dtype) => {
     const wasm = await backend();
     let seed = 960 + (dtype === 'f16' ? 20 : 0);
