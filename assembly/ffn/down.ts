@@ -7,7 +7,7 @@
 import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
+import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3, or 0..5 after tile6x8, × 8 sums) → the first nValid rows at y, y + yStride, … */
@@ -73,8 +73,8 @@ export function down<W>(
   const pairs = !isQ8<W>() && nRow == 2;
   // The last tile when three rows are left in it, as in gate-up.ts.
   const threeRowTile = !isQ8<W>() && (nRow & 3) == 3 ? nTile - 1 : -1;
-  // f32: the last tile when two rows are left in it, as pairs, as in gate-up.ts.
-  const twoRowTile = sizeof<W>() == 4 && nRow > 2 && (nRow & 3) == 2 ? nTile - 1 : -1;
+  // The last tile when two rows are left in it, as in gate-up.ts.
+  const twoRowTile = !isQ8<W>() && (nRow & 3) == 2 ? nTile - 1 : -1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -96,7 +96,7 @@ export function down<W>(
         }
         continue;
       }
-      const lastPair = twoRowTile >= 0 && twoRowTile == t1 - 1 && q1 - q0 == 4 && (!six || (t1 - t0) % 3 != 0);
+      const lastPair = sizeof<W>() == 4 && nRow > 2 && twoRowTile == t1 - 1 && q1 - q0 == 4 && (!six || (t1 - t0) % 3 != 0);
       const tEnd = lastPair ? t1 - 1 : t1;
       for (let q = q0; q < q1; q++) {
         const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
@@ -119,9 +119,11 @@ export function down<W>(
         for (; t < tEnd; t++) {
           if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
           else if (wide && t == threeRowTile) tile3x8F32(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb);
+          else if (wide && t == twoRowTile) tile2x8F32(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb);
           else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);
           else if (t == threeRowTile && fold) tile3x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else if (t == threeRowTile && sizeof<W>() == 4) tile3x8F32(h + <usize>t * hTileBytes, panel, dFFPad, pb);
+          else if (t == twoRowTile && sizeof<W>() == 4) tile2x8F32(h + <usize>t * hTileBytes, panel, dFFPad, pb);
           else if (t == threeRowTile) tile3x8(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
           else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);

@@ -11,7 +11,8 @@
 //               than one (measured: 15.6 vs 10.3 GB/s over a 92 MB working set). ACC = panels 0..3 ×
 //               (cols 0..3, 4..7). f16 panels come interleaved in their group of four (weights.ts): one
 //               stream, each step's halves split by highHalfBits into even and odd columns.
-//   tile3x8:    tile4x8 without row 3 (padding): an expert of three rows (f32: tile3x8F32). ACC row 3 = the bias.
+//   tile3x8:    tile4x8 without row 3 (padding): a last tile of three rows (f32: tile3x8F32). ACC row 3 = the bias.
+//   tile2x8F32: tile4x8 of f32 without rows 2..3: a last tile of two rows where pair2x16 cannot take it.
 //   pair2x16:   rows 0..1 of a tile × two panels: an expert of two rows, without tile4x8's two padding rows.
 //               f16 from an interleaved group; f32 (pair2x16F32) from two panels panelBytes apart.
 //               ACC = panel 0 rows 0..1 × (cols 0..3, 4..7), then panel 1.
@@ -70,9 +71,11 @@ export function useAccumulators(ptr: usize): void {
 // store and reload every step: f16 blocks at T = 64 ran 20-30 % slower).
 type Folded = i32;
 type Unfolded = f32;
-// The rows a tile kernel multiplies, chosen the same way: all four, or rows 0..2 (row 3 padding).
+// The rows a tile kernel multiplies, chosen the same way: all four, rows 0..2 (row 3 padding), or rows 0..1
+// (the f32 kernel only).
 type FourRows = i32;
 type ThreeRows = f32;
+type TwoRows = f64;
 
 /** Columns 0..3 of one step of K at p: widened, or for Folded f16 weights their bits as they are. */
 // @ts-ignore: decorator
@@ -106,10 +109,12 @@ type ThreeRows = f32;
     let w1 = wHi<W, F>(p);
     let x0 = v128.load32_splat(a);
     let x1 = v128.load32_splat(a, 4);
-    let x2 = v128.load32_splat(a, 8);
     c00 = madd(x0, w0, c00); c01 = madd(x0, w1, c01);
     c10 = madd(x1, w0, c10); c11 = madd(x1, w1, c11);
-    c20 = madd(x2, w0, c20); c21 = madd(x2, w1, c21);
+    if (sizeof<R>() == 4) {
+      const x2 = v128.load32_splat(a, 8);
+      c20 = madd(x2, w0, c20); c21 = madd(x2, w1, c21);
+    }
     if (isInteger<R>()) {
       const x3 = v128.load32_splat(a, 12);
       c30 = madd(x3, w0, c30); c31 = madd(x3, w1, c31);
@@ -118,10 +123,12 @@ type ThreeRows = f32;
     w1 = wHi<W, F>(p + step);
     x0 = v128.load32_splat(a, 16);
     x1 = v128.load32_splat(a, 20);
-    x2 = v128.load32_splat(a, 24);
     c00 = madd(x0, w0, c00); c01 = madd(x0, w1, c01);
     c10 = madd(x1, w0, c10); c11 = madd(x1, w1, c11);
-    c20 = madd(x2, w0, c20); c21 = madd(x2, w1, c21);
+    if (sizeof<R>() == 4) {
+      const x2 = v128.load32_splat(a, 24);
+      c20 = madd(x2, w0, c20); c21 = madd(x2, w1, c21);
+    }
     if (isInteger<R>()) {
       const x3 = v128.load32_splat(a, 28);
       c30 = madd(x3, w0, c30); c31 = madd(x3, w1, c31);
@@ -246,6 +253,16 @@ export function tile3x8(tile: usize, panel: usize, K: i32, bias: usize, step: us
  */
 export function tile3x8F32(tile: usize, panel: usize, K: i32, bias: usize): void {
   tile4x8Of<f32, Unfolded, ThreeRows>(tile, panel, K, bias, 32);
+}
+
+/**
+ * Rows 0..1 of a tile × an f32 panel (step 32): the last tile of an expert with 4n + 2 rows where pairs of
+ * panels are not at hand — f16 panels widened one at a time, f32 panels after the last group of four.
+ * Measured here (one process, alternating builds), f16: 6 rows d1024 f512 0.92–1.04 → 0.77–0.81 ms;
+ * E32/k4/d1024 at T48 (six rows per expert) 31.5–35.4 → 27.3–28.3 ms.
+ */
+export function tile2x8F32(tile: usize, panel: usize, K: i32, bias: usize): void {
+  tile4x8Of<f32, Unfolded, TwoRows>(tile, panel, K, bias, 32);
 }
 
 /** tile3x8 on a tile scaled by foldScale. */
