@@ -11,11 +11,12 @@
 //               than one (measured: 15.6 vs 10.3 GB/s over a 92 MB working set). ACC = panels 0..3 ×
 //               (cols 0..3, 4..7). f16 panels come interleaved in their group of four (weights.ts): one
 //               stream, each step's halves split by highHalfBits into even and odd columns.
-//   tile3x8:    tile4x8 without row 3 (padding): a last tile of three rows (f32: tile3x8F32). ACC row 3 = the bias.
+//   tile3x8:    tile4x8 without row 3 (padding): a last tile of three rows (f32: tile3x8F32). ACC row 3 =
+//               the bias.
 //   tile2x8F32: tile4x8 of f32 without rows 2..3: a last tile of two rows where pair2x16 cannot take it.
-//   pair2x16:   rows 0..1 of a tile × two panels: an expert of two rows, without tile4x8's two padding rows.
-//               f16 from an interleaved group; f32 (pair2x16F32) from two panels panelBytes apart.
-//               ACC = panel 0 rows 0..1 × (cols 0..3, 4..7), then panel 1.
+//   pair2x16:   rows 0..1 of a tile × two panels, without tile4x8's two padding rows: an expert of two rows
+//               (f32: also the last tile of a longer one). f16 from an interleaved group; f32 (pair2x16F32)
+//               from two panels panelBytes apart. ACC = panel 0 rows 0..1 × (cols 0..3, 4..7), then panel 1.
 //   row1x8<W>:  one row × one panel (the last nPanel % 4), K unrolled by 4 over four accumulator pairs so
 //               consecutive madds do not wait on each other. ACC = (cols 0..3, 4..7).
 //   tile6x8Even/Odd: relaxed build only (SIX_ROW_GROUPS), f32 panels: six rows from two consecutive tiles
