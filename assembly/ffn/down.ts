@@ -6,7 +6,7 @@
 // y column is one panel's sums, through the same kernel when the range starts on a multiple of 4 panels.
 import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount } from './pack';
-import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
+import { q8Row1x32, q8Row1x8, q8Tile2x8, q8Tile3x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
 import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
@@ -72,9 +72,9 @@ export function down<W>(
   // Two rows (f32, f16): two panels at a time, as in gate-up.ts.
   const pairs = !isQ8<W>() && nRow == 2;
   // The last tile when three rows are left in it, as in gate-up.ts.
-  const threeRowTile = !isQ8<W>() && (nRow & 3) == 3 ? nTile - 1 : -1;
+  const threeRowTile = (nRow & 3) == 3 ? nTile - 1 : -1;
   // The last tile when two rows are left in it, as in gate-up.ts.
-  const twoRowTile = !isQ8<W>() && (nRow & 3) == 2 ? nTile - 1 : -1;
+  const twoRowTile = (nRow & 3) == 2 ? nTile - 1 : -1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -117,7 +117,9 @@ export function down<W>(
           }
         }
         for (; t < tEnd; t++) {
-          if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
+          if (isQ8<W>() && t == threeRowTile) q8Tile3x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
+          else if (isQ8<W>() && t == twoRowTile) q8Tile2x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
+          else if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
           else if (wide && t == threeRowTile) tile3x8F32(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb);
           else if (wide && t == twoRowTile) tile2x8F32(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb);
           else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);

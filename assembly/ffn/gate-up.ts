@@ -11,7 +11,7 @@
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, transposeStore, transposeStorePair } from './pack';
-import { q8Row1x32, q8Row1x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
+import { q8Row1x32, q8Row1x8, q8Tile2x8, q8Tile3x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
 import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
@@ -116,13 +116,13 @@ export function gateUp<W>(
   const pairs = !isQ8<W>() && nRow == 2;
   // The last tile when three rows are left in it (f32, f16): its padding row 3 is left out of the
   // multiplies (tile.ts tile3x8); −1 when there is none.
-  const threeRowTile = !isQ8<W>() && (nRow & 3) == 3 ? nTile - 1 : -1;
+  const threeRowTile = (nRow & 3) == 3 ? nTile - 1 : -1;
   // The last tile when two rows are left in it, −1 when there is none: its padding rows are left out too. f32
   // runs it (more than one tile) as pairs (pair2x16F32) in each whole group of four panels, after the other
   // tiles — unless a 6-row group takes it —, and tile2x8F32 on the panels after the last group; f16 on
   // widened panels tile2x8F32. Measured here (one process, alternating builds), f32: 6 rows d1024 f512
   // 0.66–0.75 → 0.52–0.63 ms; E8/k2/d2048 at T24 (six rows per expert) 34–35 → 28.5–29.6 ms.
-  const twoRowTile = !isQ8<W>() && (nRow & 3) == 2 ? nTile - 1 : -1;
+  const twoRowTile = (nRow & 3) == 2 ? nTile - 1 : -1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dModelK, kernelScratch, sx);
     quantizeTiles(tiles, nTile, dModelK, qt, qs);
@@ -169,7 +169,9 @@ export function gateUp<W>(
           }
         }
         for (; t < tEnd; t++) {
-          if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
+          if (isQ8<W>() && t == threeRowTile) q8Tile3x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
+          else if (isQ8<W>() && t == twoRowTile) q8Tile2x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
+          else if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
           else if (wide && t == threeRowTile) tile3x8F32(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb);
           else if (wide && t == twoRowTile) tile2x8F32(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb);
           else if (wide) tile4x8<f32>(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb, 32);

@@ -8,7 +8,8 @@
 // for 8 columns, ready for the dot product. Bounds: |xq| ≤ 32767, |q| ≤ 127, 32 terms per block:
 // |Σ| ≤ 1.4e8 < 2³¹; its conversion to f32 rounds by at most 2⁻²⁴ relative.
 //   q8-tile4x8:  a tile of 4 rows [K / 2][4][2] i16 × one panel; i32 block sums in registers, f32 sums
-//                in ACC (rows 0..3 × cols 0..3, 4..7, as tile.ts's), updated once per block;
+//                in ACC (rows 0..3 × cols 0..3, 4..7, as tile.ts's), updated once per block; q8Tile3x8 and
+//                q8Tile2x8 leave the padding rows of a last tile out;
 //   q8-row1x32:  one row × four panels at once (four weight streams);
 //   q8-row1x8:   one row × one panel (the last nPanel % 4).
 import { ACC } from './tile';
@@ -74,13 +75,14 @@ export function quantizeTiles(tiles: usize, nTile: i32, K: i32, qt: usize, qs: u
   }
 }
 
-/**
- * @param qt, qs  one tile from quantizeTiles
- * @param panel   int8 panel [K / 2][8][2]
- * @param scales  its [K / Q8_BLOCK][8] f16
- * @param bias    [8], or 0
- */
-export function q8Tile4x8(qt: usize, qs: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
+// The rows a tile kernel multiplies: all four, or the real rows of a last tile of three or two (the padding
+// rows' ACC then hold the bias, or zeros).
+type FourRows = i32;
+type ThreeRows = f32;
+type TwoRows = f64;
+
+// @ts-ignore: decorator
+@inline function q8TileOf<R>(qt: usize, qs: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
   for (let r: usize = 0; r < 4; r++) {
     if (bias) memory.copy(ACC + (r << 5), bias, 32);
     else memory.fill(ACC + (r << 5), 0, 32);
@@ -100,10 +102,14 @@ export function q8Tile4x8(qt: usize, qs: usize, panel: usize, scales: usize, K: 
       l0 = dot(l0, wl, xp); h0 = dot(h0, wh, xp);
       xp = v128.load32_splat(x, 4);
       l1 = dot(l1, wl, xp); h1 = dot(h1, wh, xp);
-      xp = v128.load32_splat(x, 8);
-      l2 = dot(l2, wl, xp); h2 = dot(h2, wh, xp);
-      xp = v128.load32_splat(x, 12);
-      l3 = dot(l3, wl, xp); h3 = dot(h3, wh, xp);
+      if (sizeof<R>() == 4) {
+        xp = v128.load32_splat(x, 8);
+        l2 = dot(l2, wl, xp); h2 = dot(h2, wh, xp);
+      }
+      if (isInteger<R>()) {
+        xp = v128.load32_splat(x, 12);
+        l3 = dot(l3, wl, xp); h3 = dot(h3, wh, xp);
+      }
       x += 16;
       p += 16;
     }
@@ -111,11 +117,33 @@ export function q8Tile4x8(qt: usize, qs: usize, panel: usize, scales: usize, K: 
     const sHi = weightsHi<u16>(s);
     flush(0, l0, h0, sLo, sHi, v128.load32_splat(sx));
     flush(1, l1, h1, sLo, sHi, v128.load32_splat(sx, 4));
-    flush(2, l2, h2, sLo, sHi, v128.load32_splat(sx, 8));
-    flush(3, l3, h3, sLo, sHi, v128.load32_splat(sx, 12));
+    if (sizeof<R>() == 4) flush(2, l2, h2, sLo, sHi, v128.load32_splat(sx, 8));
+    if (isInteger<R>()) flush(3, l3, h3, sLo, sHi, v128.load32_splat(sx, 12));
     s += 16;
     sx += 16;
   }
+}
+
+/**
+ * @param qt, qs  one tile from quantizeTiles
+ * @param panel   int8 panel [K / 2][8][2]
+ * @param scales  its [K / Q8_BLOCK][8] f16
+ * @param bias    [8], or 0
+ */
+export function q8Tile4x8(qt: usize, qs: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
+  q8TileOf<FourRows>(qt, qs, panel, scales, K, bias);
+}
+
+/**
+ * q8Tile4x8 of a last tile with three or two real rows: its padding rows left out of the dot products
+ * (each row's sums are its own, so the real rows' are q8Tile4x8's, bit for bit).
+ */
+export function q8Tile3x8(qt: usize, qs: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
+  q8TileOf<ThreeRows>(qt, qs, panel, scales, K, bias);
+}
+
+export function q8Tile2x8(qt: usize, qs: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
+  q8TileOf<TwoRows>(qt, qs, panel, scales, K, bias);
 }
 
 /** One row (quantizeRow) × one int8 panel → ACC[0], ACC[1]. */

@@ -22,6 +22,8 @@ import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
 const OUTPUT_REL_TOL = 1e-5;
 /** f16 weights: the oracle runs on the same weights rounded to f16, so only the f32 sums differ. */
 const F16_REL_TOL = 1e-5;
+/** int8 weights against the f32 oracle: the format's own bound (wasm-experts-dtype.test.ts). */
+const INT8_REL_TOL = 4e-2;
 
 const builds: WasmBuild[] = buildsUnderTest();
 
@@ -93,16 +95,17 @@ describe.each(builds)('wasm experts, %s build: row grouping', (build) => {
   });
 
   // An expert of two rows runs them as a pair over two panels at a time (tile.ts pair2x16, pair2x16F32)
-  // wherever a whole group of four panels allows, and through the 4-row tile kernel for the panels after the
-  // last group; an expert of three rows skips the padding row (tile3x8, tile3x8F32). Each sum is the tile
-  // kernel's chain of multiply-adds, so those rows alone must equal, bit for bit, the same rows run as part
-  // of a tile of four. Shapes: gate/up and down with and without panels past the last group (gated dFF 20 →
-  // 5 panels, 40 → 10; ungated 40 → 5; dModel 36 → 5 down panels, 72 → 9). The last tiles of longer experts
-  // take the same kernels (three rows left; f32, two rows left: a pair): the one-pass test above compares
-  // them with the same rows run alone, for every remainder.
-  it.each(['f32', 'f16'] as WasmWeightDtype[])('%s: experts of two and three rows equal those rows inside a tile of four', async (dtype) => {
+  // wherever a whole group of four panels allows, and tile2x8F32 or the 4-row tile kernel on the panels
+  // after the last group; an expert of three rows leaves its padding row out (tile3x8, tile3x8F32); int8
+  // leaves the padding rows out of its integer dot products (q8Tile2x8, q8Tile3x8). Each row's sums are the
+  // 4-row kernel's, in the same order, so those rows alone must equal, bit for bit, the same rows run as
+  // part of a tile of four. Shapes: gate/up and down with and without panels past the last group (gated
+  // dFF 20 → 5 panels, 40 → 10; ungated 40 → 5; dModel 36 → 5 down panels, 72 → 9). The last tiles of
+  // longer experts take the same kernels: the one-pass test above (f32, f16) compares them with the same
+  // rows run alone, for every remainder.
+  it.each(['f32', 'f16', 'int8'] as WasmWeightDtype[])('%s: experts of two and three rows equal those rows inside a tile of four', async (dtype) => {
     const wasm = await backend();
-    let seed = 960 + (dtype === 'f16' ? 20 : 0);
+    let seed = 960 + 20 * ['f32', 'f16', 'int8'].indexOf(dtype);
     for (const activation of ['swiglu', 'gelu'] as Activation[]) for (const [dModel, dFF] of [[36, 20], [72, 40], [64, 128]]) {
       seed++;
       const w = randomExperts(seed, activation, 1, dModel, dFF, seed % 2 === 0);
@@ -116,7 +119,7 @@ describe.each(builds)('wasm experts, %s build: row grouping', (build) => {
           const what = `${n} rows, ${dtype} ${activation} dModel ${dModel} dFF ${dFF} (seed ${seed})`;
           expect(part.subarray(0, n * dModel).every((v, i) => Object.is(v, four[i])), what).toBe(true);
           const want = referenceBackend.runExperts(referenceBackend.prepareExperts(oracleWeights), hidden, 4, rowsPlan(0, n));
-          expect(relError(part, want), what).toBeLessThanOrEqual(dtype === 'f16' ? F16_REL_TOL : OUTPUT_REL_TOL);
+          expect(relError(part, want), what).toBeLessThanOrEqual(dtype === 'int8' ? INT8_REL_TOL : dtype === 'f16' ? F16_REL_TOL : OUTPUT_REL_TOL);
         }
       } finally {
         experts.destroy();
