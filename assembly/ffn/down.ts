@@ -6,8 +6,9 @@
 // y column is one panel's sums, through the same kernel when the range starts on a multiple of 4 panels.
 import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount } from './pack';
-import { q8Row1x32, q8Row1x8, q8Tile2x8, q8Tile3x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
+import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
+import { ACC, pair2x16, pair2x16F32, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
+import { tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3, or 0..5 after tile6x8, × 8 sums) → the first nValid rows at y, y + yStride, … */
@@ -117,18 +118,10 @@ export function down<W>(
           }
         }
         for (; t < tEnd; t++) {
-          if (isQ8<W>() && t == threeRowTile) q8Tile3x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
-          else if (isQ8<W>() && t == twoRowTile) q8Tile2x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
-          else if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dFFPad, pb);
-          else if (wide && t == threeRowTile) tile3x8F32(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb);
-          else if (wide && t == twoRowTile) tile2x8F32(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb);
-          else if (wide) tile4x8<f32>(hk + <usize>t * hTileBytes, kernelScratch, dFFPad, pb, 32);
-          else if (t == threeRowTile && fold) tile3x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
-          else if (t == threeRowTile && sizeof<W>() == 4) tile3x8F32(h + <usize>t * hTileBytes, panel, dFFPad, pb);
-          else if (t == twoRowTile && sizeof<W>() == 4) tile2x8F32(h + <usize>t * hTileBytes, panel, dFFPad, pb);
-          else if (t == threeRowTile) tile3x8(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
-          else if (fold) tile4x8Folded(hk + <usize>t * hTileBytes, panel, dFFPad, pb, step);
-          else tile4x8<W>(h + <usize>t * hTileBytes, panel, dFFPad, pb, step);
+          const rows = t == threeRowTile ? 3 : t == twoRowTile ? 2 : 4;
+          // hk is h itself unless f16 tiles were folded (fold), so every kernel takes its tiles from hk.
+          tileKernel<W>(hk + <usize>t * hTileBytes, rows, panel, step, dFFPad, pb, wide ? kernelScratch : 0, fold,
+            qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), ps);
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
         }
       }

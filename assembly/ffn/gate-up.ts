@@ -11,8 +11,9 @@
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, transposeStore, transposeStorePair } from './pack';
-import { q8Row1x32, q8Row1x8, q8Tile2x8, q8Tile3x8, q8Tile4x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16F32, pair2x16, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded, tile6x8Even, tile6x8Odd } from './tile';
+import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
+import { ACC, pair2x16, pair2x16F32, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
+import { tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** Four rows of 8 sums at acc (ACC or a row of it) → act → hTile [.][4] at this panel's columns. */
@@ -169,18 +170,9 @@ export function gateUp<W>(
           }
         }
         for (; t < tEnd; t++) {
-          if (isQ8<W>() && t == threeRowTile) q8Tile3x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
-          else if (isQ8<W>() && t == twoRowTile) q8Tile2x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
-          else if (isQ8<W>()) q8Tile4x8(qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), panel, ps, dModelK, pb);
-          else if (wide && t == threeRowTile) tile3x8F32(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb);
-          else if (wide && t == twoRowTile) tile2x8F32(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb);
-          else if (wide) tile4x8<f32>(tiles + <usize>t * tileBytes, kernelScratch, dModelK, pb, 32);
-          else if (t == threeRowTile && foldTiles) tile3x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
-          else if (t == threeRowTile && sizeof<W>() == 4) tile3x8F32(tiles + <usize>t * tileBytes, panel, dModelK, pb);
-          else if (t == twoRowTile && sizeof<W>() == 4) tile2x8F32(tiles + <usize>t * tileBytes, panel, dModelK, pb);
-          else if (t == threeRowTile) tile3x8(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
-          else if (foldTiles) tile4x8Folded(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
-          else tile4x8<W>(tiles + <usize>t * tileBytes, panel, dModelK, pb, step);
+          const rows = t == threeRowTile ? 3 : t == twoRowTile ? 2 : 4;
+          tileKernel<W>(tiles + <usize>t * tileBytes, rows, panel, step, dModelK, pb, wide ? kernelScratch : 0, foldTiles,
+            qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), ps);
           tileEpilogue(hCol + <usize>t * hTileBytes, ACC, act, alpha, limit);
         }
       }

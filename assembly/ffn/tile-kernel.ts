@@ -1,0 +1,42 @@
+// Which kernel one row tile of an expert runs against one panel, the same choice for both projections
+// (gate-up.ts, down.ts); they differ only in the epilogue that reads ACC afterwards.
+//   int8:            the integer tile kernels (q8.ts), on the tile rounded to i16;
+//   f16, widened:    the f32 kernels on the panel widened once for all tiles (weights.ts widenPanel);
+//   f32:             the f32 kernels on the panel as stored;
+//   f16, as stored:  the f16 kernels, on the tile scaled by F16_SCALE when it was (weights.ts foldScale).
+// A last tile of three or two real rows leaves its padding rows out of the multiplies where a kernel for
+// that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8). Every real row's sums are the 4-row
+// kernel's, in the same order, so the choice never changes a bit of the output.
+import { q8Tile2x8, q8Tile3x8, q8Tile4x8 } from './q8';
+import { tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { isQ8 } from './weights';
+
+/**
+ * ACC = the tile's rows (rows real ones: 4, 3 or 2) × one panel.
+ * @param tile     the f32 row tile [K][4] (scaled by F16_SCALE when fold)
+ * @param panel    the panel as stored (weights.ts panelAt), step bytes from one K step to the next
+ * @param widened  f16: the panel widened to f32 [K][8], or 0 where it was not
+ * @param qTile, qScales, scales  int8: the tile rounded to i16 and its scales (q8.ts), the panel's scales
+ */
+// @ts-ignore: decorator
+@inline export function tileKernel<W>(
+  tile: usize, rows: i32, panel: usize, step: usize, K: i32, bias: usize, widened: usize, fold: bool,
+  qTile: usize, qScales: usize, scales: usize,
+): void {
+  if (isQ8<W>()) {
+    if (rows == 3) q8Tile3x8(qTile, qScales, panel, scales, K, bias);
+    else if (rows == 2) q8Tile2x8(qTile, qScales, panel, scales, K, bias);
+    else q8Tile4x8(qTile, qScales, panel, scales, K, bias);
+  } else if (sizeof<W>() == 4 || widened != 0) {
+    const f32Panel = widened != 0 ? widened : panel;
+    if (rows == 3) tile3x8F32(tile, f32Panel, K, bias);
+    else if (rows == 2) tile2x8F32(tile, f32Panel, K, bias);
+    else tile4x8<f32>(tile, f32Panel, K, bias, 32);
+  } else if (fold) {
+    if (rows == 3) tile3x8Folded(tile, panel, K, bias, step);
+    else tile4x8Folded(tile, panel, K, bias, step);
+  } else {
+    if (rows == 3) tile3x8(tile, panel, K, bias, step);
+    else tile4x8<W>(tile, panel, K, bias, step);
+  }
+}
