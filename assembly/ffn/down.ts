@@ -7,7 +7,8 @@
 import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount } from './pack';
 import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
-import { ACC, pair2x16, pair2x16F32, pair2x16Folded, row1x32, row1x32Folded, row1x8, row1x8Folded, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
+import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
+import { ACC, pair2x16, pair2x16F32, pair2x16Folded, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
 import { tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 

@@ -3,22 +3,16 @@
 // bias. They leave their 8 accumulators in ACC; the caller's epilogue (activation and transposed store
 // in gate-up.ts, plain store in down.ts) reads them back. Eight v128 stores and loads per call are
 // nothing beside the K-long loop, and the loop is written once for both projections and both types.
-// (int8 weights take the integer kernels of q8.ts.)
+// (int8 weights take the integer kernels of q8.ts; a single row, those of row1.ts, with the helpers here.)
 //   tile4x8<W>: a packed 4-row tile [K][4] (pack.ts) × one panel: 8 accumulators, 4 load-splats at fixed
 //               offsets and one panel step (weights.ts panelStep) per step of K. ACC = rows 0..3 ×
-//               (cols 0..3, 4..7). f16 splits each step's halves as row1x32 does.
-//   row1x32<W>: one row × four panels at once — four weight streams in flight read DRAM ~1.5× faster
-//               than one (measured: 15.6 vs 10.3 GB/s over a 92 MB working set). ACC = panels 0..3 ×
-//               (cols 0..3, 4..7). f16 panels come interleaved in their group of four (weights.ts): one
-//               stream, each step's halves split by highHalfBits into even and odd columns.
+//               (cols 0..3, 4..7). f16 splits each step's halves as row1x32 does (row1.ts).
 //   tile3x8:    tile4x8 without row 3 (padding): a last tile of three rows (f32: tile3x8F32). ACC row 3 =
 //               the bias.
 //   tile2x8F32: tile4x8 of f32 without rows 2..3: a last tile of two rows where pair2x16 cannot take it.
 //   pair2x16:   rows 0..1 of a tile × two panels, without tile4x8's two padding rows: an expert of two rows
 //               (f32: also the last tile of a longer one). f16 from an interleaved group; f32 (pair2x16F32)
 //               from two panels panelBytes apart. ACC = panel 0 rows 0..1 × (cols 0..3, 4..7), then panel 1.
-//   row1x8<W>:  one row × one panel (the last nPanel % 4), K unrolled by 4 over four accumulator pairs so
-//               consecutive madds do not wait on each other. ACC = (cols 0..3, 4..7).
 //   tile6x8Even/Odd: relaxed build only (SIX_ROW_GROUPS), f32 panels: six rows from two consecutive tiles
 //               × one panel, 12 accumulators. Three tiles make two groups: Even = rows 0..3 of the first
 //               tile and 0..1 of the next, Odd = rows 2..3 of that one and 0..3 of the one after. ACC = rows
@@ -26,7 +20,7 @@
 // fold (f16 only): the activations were multiplied by F16_SCALE beforehand (weights.ts foldScale), so the
 // weights are widened without their multiply — the same products, bit for bit, for less work per weight.
 import { madd } from '../simd';
-import { halfBitsHi, halfBitsLo, highHalfBits, highHalfFloats, highHalfMask, stepBytes, weightsHi, weightsLo } from './weights';
+import { halfBitsHi, halfBitsLo, highHalfBits, highHalfFloats, highHalfMask, weightsHi, weightsLo } from './weights';
 
 /**
  * The accumulators of the last kernel call, up to 12 × v128 (tile6x8; the others leave 8). A global, not a
@@ -53,7 +47,7 @@ export function useAccumulators(ptr: usize): void {
 
 /** The 8 accumulators of a kernel into ACC, in order. */
 // @ts-ignore: decorator
-@inline function storeAccumulators(a0: v128, a1: v128, a2: v128, a3: v128, a4: v128, a5: v128, a6: v128, a7: v128): void {
+@inline export function storeAccumulators(a0: v128, a1: v128, a2: v128, a3: v128, a4: v128, a5: v128, a6: v128, a7: v128): void {
   v128.store(ACC, a0); v128.store(ACC, a1, 16);
   v128.store(ACC, a2, 32); v128.store(ACC, a3, 48);
   v128.store(ACC, a4, 64); v128.store(ACC, a5, 80);
@@ -61,7 +55,7 @@ export function useAccumulators(ptr: usize): void {
 }
 
 // @ts-ignore: decorator
-@inline function biasLo(bias: usize, at: usize): v128 {
+@inline export function biasLo(bias: usize, at: usize): v128 {
   return bias ? v128.load(bias + at) : f32x4.splat(0);
 }
 
@@ -70,8 +64,8 @@ export function useAccumulators(ptr: usize): void {
 // merged two inlined copies into one loop selecting between them at every step, and with both loops in
 // one function V8 kept the f16 mask in a register throughout and spilled an accumulator instead (a
 // store and reload every step: f16 blocks at T = 64 ran 20-30 % slower).
-type Folded = i32;
-type Unfolded = f32;
+export type Folded = i32;
+export type Unfolded = f32;
 // The rows a tile kernel multiplies, chosen the same way: all four, rows 0..2 (row 3 padding), or rows 0..1
 // (the f32 kernel only).
 type FourRows = i32;
@@ -80,13 +74,13 @@ type TwoRows = f64;
 
 /** Columns 0..3 of one step of K at p: widened, or for Folded f16 weights their bits as they are. */
 // @ts-ignore: decorator
-@inline function wLo<W, F>(p: usize): v128 {
+@inline export function wLo<W, F>(p: usize): v128 {
   return isInteger<F>() ? halfBitsLo(p) : weightsLo<W>(p);
 }
 
 /** Columns 4..7, as wLo. */
 // @ts-ignore: decorator
-@inline function wHi<W, F>(p: usize): v128 {
+@inline export function wHi<W, F>(p: usize): v128 {
   return isInteger<F>() ? halfBitsHi(p) : weightsHi<W>(p);
 }
 
@@ -101,7 +95,7 @@ type TwoRows = f64;
   let a = tile;
   let p = panel;
   const end = tile + (<usize>K << 4);
-  // Two steps of K per pass (K % 4 == 0), as row1x32Of: half the counting, and the second step's loads at
+  // Two steps of K per pass (K % 4 == 0), as row1x32Of (row1.ts): half the counting, and the second step's loads at
   // constant offsets. One step per pass ran ~33 x64 instructions per step in V8 (a stack check, three
   // address adds, two zero-extensions) against the 16 arithmetic ones: the gate/up and down items ran
   // 15-19 % slower than the same loop where V8 had unrolled it itself (inlined into the bare GEMM).
@@ -368,149 +362,29 @@ export function pair2x16F32(tile: usize, panel: usize, panelBytes: usize, K: i32
   storeAccumulators(a0, a1, b0, b1, c0, c1, d0, d1);
 }
 
-// @ts-ignore: decorator
-@inline function row1x32Of<W, F>(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  let c0 = biasLo(bias, 0), e0 = biasLo(bias, 16);
-  let c1 = biasLo(bias, 32), e1 = biasLo(bias, 48);
-  let c2 = biasLo(bias, 64), e2 = biasLo(bias, 80);
-  let c3 = biasLo(bias, 96), e3 = biasLo(bias, 112);
-  // One pointer, the other panels at offsets from it, and two steps of K per pass (K % 4 == 0): per step,
-  // half the loop's counting and no three extra pointer increments. Each accumulator still sums k in
-  // order, so the results are those of one step per pass. Measured on panels in L2 (f32, K 1024): 8.9 ->
-  // 19.9 G weights/s; from DRAM 6.7 -> 7.2.
-  let p = panel;
-  const o1 = panelBytes;
-  const o2 = panelBytes << 1;
-  const o3 = o1 + o2;
-  const step = stepBytes<W>();
-  const end = x + (<usize>K << 2);
-  while (x < end) {
-    let xv = v128.load32_splat(x);
-    c0 = madd(xv, wLo<W, F>(p), c0); e0 = madd(xv, wHi<W, F>(p), e0);
-    c1 = madd(xv, wLo<W, F>(p + o1), c1); e1 = madd(xv, wHi<W, F>(p + o1), e1);
-    c2 = madd(xv, wLo<W, F>(p + o2), c2); e2 = madd(xv, wHi<W, F>(p + o2), e2);
-    c3 = madd(xv, wLo<W, F>(p + o3), c3); e3 = madd(xv, wHi<W, F>(p + o3), e3);
-    xv = v128.load32_splat(x, 4);
-    p += step;
-    c0 = madd(xv, wLo<W, F>(p), c0); e0 = madd(xv, wHi<W, F>(p), e0);
-    c1 = madd(xv, wLo<W, F>(p + o1), c1); e1 = madd(xv, wHi<W, F>(p + o1), e1);
-    c2 = madd(xv, wLo<W, F>(p + o2), c2); e2 = madd(xv, wHi<W, F>(p + o2), e2);
-    c3 = madd(xv, wLo<W, F>(p + o3), c3); e3 = madd(xv, wHi<W, F>(p + o3), e3);
-    p += step;
-    x += 8;
-  }
-  storeAccumulators(c0, e0, c1, e1, c2, e2, c3, e3);
-}
-
 /** Four f16 columns from the high halves of v (weights.ts highHalfBits): widened, or Folded bits as they are. */
 // @ts-ignore: decorator
-@inline function wHigh<F>(v: v128, mask: v128): v128 {
+@inline export function wHigh<F>(v: v128, mask: v128): v128 {
   return isInteger<F>() ? highHalfBits(v, mask) : highHalfFloats(v, mask);
 }
 
 /** Bias columns 0, 2, 4, 6 / 1, 3, 5, 7 of a panel (0: zeros). */
 // @ts-ignore: decorator
-@inline function biasEven(bias: usize, at: usize): v128 {
+@inline export function biasEven(bias: usize, at: usize): v128 {
   return bias ? i32x4.shuffle(v128.load(bias + at), v128.load(bias + at, 16), 0, 2, 4, 6) : f32x4.splat(0);
 }
 
 // @ts-ignore: decorator
-@inline function biasOdd(bias: usize, at: usize): v128 {
+@inline export function biasOdd(bias: usize, at: usize): v128 {
   return bias ? i32x4.shuffle(v128.load(bias + at), v128.load(bias + at, 16), 1, 3, 5, 7) : f32x4.splat(0);
 }
 
-// row1x32 of f16: a group of four interleaved panels (weights.ts), [K][4][8] halves. Each step of a panel is
-// two 16-byte loads, 2 bytes apart, whose lanes' high halves are its even and odd columns (highHalfBits):
-// 2 integer operations per 4 weights instead of a widening load, a shift and a mask, and one stream. The
-// accumulators hold even and odd columns, each summing k in order from its bias as row1x32Of does (the same
-// products: bit-identical); ACC is put back in column order at the end.
-// @ts-ignore: decorator
-@inline function row1x32HalfOf<F>(x: usize, group: usize, K: i32, bias: usize): void {
-  let c0 = biasEven(bias, 0), e0 = biasOdd(bias, 0);
-  let c1 = biasEven(bias, 32), e1 = biasOdd(bias, 32);
-  let c2 = biasEven(bias, 64), e2 = biasOdd(bias, 64);
-  let c3 = biasEven(bias, 96), e3 = biasOdd(bias, 96);
-  // 2 bytes before the step: the load for the even columns starts there (its low halves are masked off).
-  let q = group - 2;
-  const m = highHalfMask();
-  const end = x + (<usize>K << 2);
-  while (x < end) {
-    let xv = v128.load32_splat(x);
-    c0 = madd(xv, wHigh<F>(v128.load(q), m), c0); e0 = madd(xv, wHigh<F>(v128.load(q, 2), m), e0);
-    c1 = madd(xv, wHigh<F>(v128.load(q, 16), m), c1); e1 = madd(xv, wHigh<F>(v128.load(q, 18), m), e1);
-    c2 = madd(xv, wHigh<F>(v128.load(q, 32), m), c2); e2 = madd(xv, wHigh<F>(v128.load(q, 34), m), e2);
-    c3 = madd(xv, wHigh<F>(v128.load(q, 48), m), c3); e3 = madd(xv, wHigh<F>(v128.load(q, 50), m), e3);
-    xv = v128.load32_splat(x, 4);
-    c0 = madd(xv, wHigh<F>(v128.load(q, 64), m), c0); e0 = madd(xv, wHigh<F>(v128.load(q, 66), m), e0);
-    c1 = madd(xv, wHigh<F>(v128.load(q, 80), m), c1); e1 = madd(xv, wHigh<F>(v128.load(q, 82), m), e1);
-    c2 = madd(xv, wHigh<F>(v128.load(q, 96), m), c2); e2 = madd(xv, wHigh<F>(v128.load(q, 98), m), e2);
-    c3 = madd(xv, wHigh<F>(v128.load(q, 112), m), c3); e3 = madd(xv, wHigh<F>(v128.load(q, 114), m), e3);
-    q += 128;
-    x += 8;
-  }
-  // Stored as they are, then reordered from memory: shuffling the accumulators here made V8 schedule every
-  // load of the loop ahead of the arithmetic and spill four accumulators (a store and a reload per pass).
-  storeAccumulators(c0, e0, c1, e1, c2, e2, c3, e3);
-  unzipAccumulators();
-}
-
 /** ACC as (even, odd) columns per panel → (cols 0..3, 4..7). */
-function unzipAccumulators(): void {
+export function unzipAccumulators(): void {
   for (let i: usize = 0; i < 128; i += 32) {
     const even = v128.load(ACC + i);
     const odd = v128.load(ACC + i, 16);
     v128.store(ACC + i, i32x4.shuffle(even, odd, 0, 4, 1, 5));
     v128.store(ACC + i, i32x4.shuffle(even, odd, 2, 6, 3, 7), 16);
   }
-}
-
-/**
- * @param x          [K] one row
- * @param panel      the first of four consecutive panels, panelBytes apart (f16: their interleaved group,
- *                   panelBytes unused)
- * @param bias       [4][8], or 0
- */
-export function row1x32<W>(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  if (sizeof<W>() == 2) row1x32HalfOf<Unfolded>(x, panel, K, bias);
-  else row1x32Of<W, Unfolded>(x, panel, panelBytes, K, bias);
-}
-
-/** row1x32 of f16 panels on a row scaled by foldScale. */
-export function row1x32Folded(x: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  row1x32HalfOf<Folded>(x, panel, K, bias);
-}
-
-// @ts-ignore: decorator
-@inline function row1x8Of<W, F>(x: usize, panel: usize, K: i32, bias: usize): void {
-  let c0 = biasLo(bias, 0), e0 = biasLo(bias, 16);
-  let c1 = f32x4.splat(0), e1 = f32x4.splat(0);
-  let c2 = f32x4.splat(0), e2 = f32x4.splat(0);
-  let c3 = f32x4.splat(0), e3 = f32x4.splat(0);
-  let p = panel;
-  const end = x + (<usize>K << 2);
-  const step = stepBytes<W>();
-  while (x < end) {
-    const x0 = v128.load32_splat(x);
-    const x1 = v128.load32_splat(x, 4);
-    const x2 = v128.load32_splat(x, 8);
-    const x3 = v128.load32_splat(x, 12);
-    c0 = madd(x0, wLo<W, F>(p), c0); e0 = madd(x0, wHi<W, F>(p), e0);
-    c1 = madd(x1, wLo<W, F>(p + step), c1); e1 = madd(x1, wHi<W, F>(p + step), e1);
-    c2 = madd(x2, wLo<W, F>(p + 2 * step), c2); e2 = madd(x2, wHi<W, F>(p + 2 * step), e2);
-    c3 = madd(x3, wLo<W, F>(p + 3 * step), c3); e3 = madd(x3, wHi<W, F>(p + 3 * step), e3);
-    x += 16;
-    p += 4 * step;
-  }
-  v128.store(ACC, f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3)));
-  v128.store(ACC, f32x4.add(f32x4.add(e0, e1), f32x4.add(e2, e3)), 16);
-}
-
-/** x [K] × one panel [K][8] (+ bias [8]); K % 4 == 0. */
-export function row1x8<W>(x: usize, panel: usize, K: i32, bias: usize): void {
-  row1x8Of<W, Unfolded>(x, panel, K, bias);
-}
-
-/** row1x8 of f16 panels on a row scaled by foldScale. */
-export function row1x8Folded(x: usize, panel: usize, K: i32, bias: usize): void {
-  row1x8Of<u16, Folded>(x, panel, K, bias);
 }
