@@ -5,7 +5,7 @@
 // A call covers the output panels [qBegin, qEnd), all or one thread's share, as gate-up.ts does: every
 // y column is one panel's sums, through the same kernel when the range starts on a multiple of 4 panels.
 import { PANEL, rowBlockTiles } from './layout';
-import { hasSingleRow, tileCount } from './pack';
+import { hasSingleRow, tileCount, tileRows } from './pack';
 import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
 import { ACC, pair2x16, pair2x16F32, pair2x16Folded, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
@@ -71,12 +71,8 @@ export function down<W>(
   const fold = !wide && foldScale<W>(h, (nTile * 4 + (hasSingle ? 1 : 0)) * dFFPad, hFold);
   const hk = fold ? hFold : h;
   const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
-  // Two rows (f32, f16): two panels at a time, as in gate-up.ts.
-  const pairs = !isQ8<W>() && nRow == 2;
-  // The last tile when three rows are left in it, as in gate-up.ts.
-  const threeRowTile = (nRow & 3) == 3 ? nTile - 1 : -1;
-  // The last tile when two rows are left in it, as in gate-up.ts.
-  const twoRowTile = (nRow & 3) == 2 ? nTile - 1 : -1;
+  // A last tile of three or two real rows as in gate-up.ts: padding rows left out, two rows as pairs.
+  const lastTile = nTile - 1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -87,20 +83,9 @@ export function down<W>(
     const t1 = min(t0 + blockTiles, nTile);
     for (let q0 = qBegin; q0 < qStop; q0 += 4) {
       const q1 = min(q0 + 4, qStop);
-      if (pairs && q1 - q0 == 4) {
-        for (let q = q0; q < q1; q += 2) {
-          const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
-          const pb = bias ? bias + (<usize>q << 5) : 0;
-          if (sizeof<W>() == 4) pair2x16F32(h, panel, panelBytes, dFFPad, pb);
-          else if (fold) pair2x16Folded(hk, panel, dFFPad, pb);
-          else pair2x16(h, panel, dFFPad, pb);
-          pairStore(y + (<usize>(q * PANEL) << 2), yStride);
-        }
-        continue;
-      }
-      const lastPair = sizeof<W>() == 4 && nRow > 2 && twoRowTile == t1 - 1 && q1 - q0 == 4 && (!six || (t1 - t0) % 3 != 0);
+      const lastPair = !isQ8<W>() && !wide && t1 == nTile && tileRows(nRow, lastTile) == 2 && q1 - q0 == 4 && (!six || (t1 - t0) % 3 != 0);
       const tEnd = lastPair ? t1 - 1 : t1;
-      for (let q = q0; q < q1; q++) {
+      for (let q = q0; q < q1 && tEnd > t0; q++) {
         const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
         const step = panelStep<W>(q, dModelPad / PANEL);
         const ps = scales + <usize>q * scaleBytes;
@@ -119,17 +104,21 @@ export function down<W>(
           }
         }
         for (; t < tEnd; t++) {
-          const rows = t == threeRowTile ? 3 : t == twoRowTile ? 2 : 4;
           // hk is h itself unless f16 tiles were folded (fold), so every kernel takes its tiles from hk.
-          tileKernel<W>(hk + <usize>t * hTileBytes, rows, panel, step, dFFPad, pb, wide ? kernelScratch : 0, fold,
+          tileKernel<W>(hk + <usize>t * hTileBytes, tileRows(nRow, t), panel, step, dFFPad, pb, wide ? kernelScratch : 0, fold,
             qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), ps);
-          tileStore(yCol + <usize>(t << 2) * yStride, yStride, min(4, nRow - (t << 2)));
+          tileStore(yCol + <usize>(t << 2) * yStride, yStride, tileRows(nRow, t));
         }
       }
       if (lastPair) {
-        const yRows = y + <usize>(twoRowTile << 2) * yStride;
+        const tile = hk + <usize>lastTile * hTileBytes;
+        const yRows = y + <usize>(lastTile << 2) * yStride;
         for (let q = q0; q < q1; q += 2) {
-          pair2x16F32(h + <usize>twoRowTile * hTileBytes, packed + <usize>q * panelBytes, panelBytes, dFFPad, bias ? bias + (<usize>q << 5) : 0);
+          const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
+          const pb = bias ? bias + (<usize>q << 5) : 0;
+          if (sizeof<W>() == 4) pair2x16F32(tile, panel, panelBytes, dFFPad, pb);
+          else if (fold) pair2x16Folded(tile, panel, dFFPad, pb);
+          else pair2x16(tile, panel, dFFPad, pb);
           pairStore(yRows + (<usize>(q * PANEL) << 2), yStride);
         }
       }

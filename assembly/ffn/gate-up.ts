@@ -10,7 +10,7 @@
 // and its tail (row1x8) as they are in the whole pass, so every column goes through the same kernel.
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
-import { hasSingleRow, tileCount, transposeStore, transposeStorePair } from './pack';
+import { hasSingleRow, tileCount, tileRows, transposeStore, transposeStorePair } from './pack';
 import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
 import { ACC, pair2x16, pair2x16F32, pair2x16Folded, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
@@ -113,18 +113,12 @@ export function gateUp<W>(
   const xFolded = tiles + <usize>nTile * tileBytes;
   const fold = single ? foldScale<W>(single, dModelK, xFolded) : false;
   const x1 = fold ? xFolded : single;
-  // Two rows (f32, f16): one tile, half of it padding; its real rows take two panels at a time (tile.ts
-  // pair2x16) within each whole group of four panels.
-  const pairs = !isQ8<W>() && nRow == 2;
-  // The last tile when three rows are left in it (f32, f16): its padding row 3 is left out of the
-  // multiplies (tile.ts tile3x8); −1 when there is none.
-  const threeRowTile = (nRow & 3) == 3 ? nTile - 1 : -1;
-  // The last tile when two rows are left in it, −1 when there is none: its padding rows are left out too. f32
-  // runs it (more than one tile) as pairs (pair2x16F32) in each whole group of four panels, after the other
-  // tiles — unless a 6-row group takes it —, and tile2x8F32 on the panels after the last group; f16 on
-  // widened panels tile2x8F32. Measured here (one process, alternating builds), f32: 6 rows d1024 f512
-  // 0.66–0.75 → 0.52–0.63 ms; E8/k2/d2048 at T24 (six rows per expert) 34–35 → 28.5–29.6 ms.
-  const twoRowTile = (nRow & 3) == 2 ? nTile - 1 : -1;
+  // A last tile of three or two real rows leaves its padding rows out of the multiplies (tile-kernel.ts).
+  // One of two rows (f32, f16 not widened), in each whole group of four panels, runs instead as pairs over
+  // two panels at a time (tile.ts pair2x16) after the other tiles, unless a 6-row group takes it. Measured
+  // here (one process, alternating builds), f32: 6 rows d1024 f512 0.66–0.75 → 0.52–0.63 ms; E8/k2/d2048 at
+  // T24 (six rows per expert) 34–35 → 28.5–29.6 ms.
+  const lastTile = nTile - 1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dModelK, kernelScratch, sx);
     quantizeTiles(tiles, nTile, dModelK, qt, qs);
@@ -136,20 +130,9 @@ export function gateUp<W>(
     const t1 = min(t0 + blockTiles, nTile);
     for (let p0 = pBegin; p0 < pStop; p0 += 4) {
       const p1 = min(p0 + 4, pStop);
-      if (pairs && p1 - p0 == 4) {
-        for (let p = p0; p < p1; p += 2) {
-          const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
-          const pb = bias ? bias + (<usize>p << 5) : 0;
-          if (sizeof<W>() == 4) pair2x16F32(tiles, panel, panelBytes, dModelK, pb);
-          else if (foldTiles) pair2x16Folded(tiles, panel, dModelK, pb);
-          else pair2x16(tiles, panel, dModelK, pb);
-          pairEpilogue(h + <usize>(p * cols << 4), act, alpha, limit);
-        }
-        continue;
-      }
-      const lastPair = sizeof<W>() == 4 && nRow > 2 && twoRowTile == t1 - 1 && p1 - p0 == 4 && (!six || (t1 - t0) % 3 != 0);
+      const lastPair = !isQ8<W>() && !wide && t1 == nTile && tileRows(nRow, lastTile) == 2 && p1 - p0 == 4 && (!six || (t1 - t0) % 3 != 0);
       const tEnd = lastPair ? t1 - 1 : t1;
-      for (let p = p0; p < p1; p++) {
+      for (let p = p0; p < p1 && tEnd > t0; p++) {
         const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
         const step = panelStep<W>(p, dFFPad / cols);
         const ps = scales + <usize>p * scaleBytes;
@@ -171,16 +154,20 @@ export function gateUp<W>(
           }
         }
         for (; t < tEnd; t++) {
-          const rows = t == threeRowTile ? 3 : t == twoRowTile ? 2 : 4;
-          tileKernel<W>(tiles + <usize>t * tileBytes, rows, panel, step, dModelK, pb, wide ? kernelScratch : 0, foldTiles,
+          tileKernel<W>(tiles + <usize>t * tileBytes, tileRows(nRow, t), panel, step, dModelK, pb, wide ? kernelScratch : 0, foldTiles,
             qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), ps);
           tileEpilogue(hCol + <usize>t * hTileBytes, ACC, act, alpha, limit);
         }
       }
       if (lastPair) {
+        const tile = tiles + <usize>lastTile * tileBytes;
         for (let p = p0; p < p1; p += 2) {
-          pair2x16F32(tiles + <usize>twoRowTile * tileBytes, packed + <usize>p * panelBytes, panelBytes, dModelK, bias ? bias + (<usize>p << 5) : 0);
-          pairEpilogue(h + <usize>twoRowTile * hTileBytes + <usize>(p * cols << 4), act, alpha, limit);
+          const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
+          const pb = bias ? bias + (<usize>p << 5) : 0;
+          if (sizeof<W>() == 4) pair2x16F32(tile, panel, panelBytes, dModelK, pb);
+          else if (foldTiles) pair2x16Folded(tile, panel, dModelK, pb);
+          else pair2x16(tile, panel, dModelK, pb);
+          pairEpilogue(h + <usize>lastTile * hTileBytes + <usize>(p * cols << 4), act, alpha, limit);
         }
       }
       if (!single || t1 < nTile) continue;

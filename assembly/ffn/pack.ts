@@ -54,6 +54,12 @@ export function packTile(x0: usize, x1: usize, x2: usize, x3: usize, K: i32, dst
   return (nRow & 3) == 1;
 }
 
+/** Real rows of row tile t (t < tileCount(nRow)): 4, or 2 or 3 in a last tile whose other rows are padding. */
+// @ts-ignore: decorator
+@inline export function tileRows(nRow: i32, t: i32): i32 {
+  return min(4, nRow - (t << 2));
+}
+
 /**
  * Packs rows into tiles: tile t = rows 4t .. 4t+3 → dst + t · K · 16; a last partial tile (2 or 3 rows)
  * is padded with zero rows. A single remaining row is not packed (the 1-row kernels read it in place).
