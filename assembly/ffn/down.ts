@@ -8,8 +8,8 @@ import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, tileRows } from './pack';
 import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
-import { ACC, pair2x16, pair2x16F32, pair2x16Folded, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
-import { tileKernel } from './tile-kernel';
+import { ACC, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
+import { pairKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3, or 0..5 after tile6x8, × 8 sums) → the first nValid rows at y, y + yStride, … */
@@ -116,9 +116,7 @@ export function down<W>(
         for (let q = q0; q < q1; q += 2) {
           const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
           const pb = bias ? bias + (<usize>q << 5) : 0;
-          if (sizeof<W>() == 4) pair2x16F32(tile, panel, panelBytes, dFFPad, pb);
-          else if (fold) pair2x16Folded(tile, panel, dFFPad, pb);
-          else pair2x16(tile, panel, dFFPad, pb);
+          pairKernel<W>(tile, panel, panelBytes, dFFPad, pb, fold);
           pairStore(yRows + (<usize>(q * PANEL) << 2), yStride);
         }
       }

@@ -13,8 +13,8 @@ import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, tileRows, transposeStore, transposeStorePair } from './pack';
 import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
-import { ACC, pair2x16, pair2x16F32, pair2x16Folded, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
-import { tileKernel } from './tile-kernel';
+import { ACC, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
+import { pairKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** Four rows of 8 sums at acc (ACC or a row of it) → act → hTile [.][4] at this panel's columns. */
@@ -164,9 +164,7 @@ export function gateUp<W>(
         for (let p = p0; p < p1; p += 2) {
           const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
           const pb = bias ? bias + (<usize>p << 5) : 0;
-          if (sizeof<W>() == 4) pair2x16F32(tile, panel, panelBytes, dModelK, pb);
-          else if (foldTiles) pair2x16Folded(tile, panel, dModelK, pb);
-          else pair2x16(tile, panel, dModelK, pb);
+          pairKernel<W>(tile, panel, panelBytes, dModelK, pb, foldTiles);
           pairEpilogue(h + <usize>lastTile * hTileBytes + <usize>(p * cols << 4), act, alpha, limit);
         }
       }

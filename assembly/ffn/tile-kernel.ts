@@ -8,7 +8,7 @@
 // that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8). Every real row's sums are the 4-row
 // kernel's, in the same order, so the choice never changes a bit of the output.
 import { q8Tile2x8, q8Tile3x8, q8Tile4x8 } from './q8';
-import { tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { pair2x16, pair2x16F32, pair2x16Folded, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
 import { isQ8 } from './weights';
 
 /**
@@ -39,4 +39,15 @@ import { isQ8 } from './weights';
     if (rows == 3) tile3x8(tile, panel, K, bias, step);
     else tile4x8<W>(tile, panel, K, bias, step);
   }
+}
+
+/**
+ * ACC = rows 0..1 of a tile × panels p and p + 1 (tile.ts pair2x16): a last tile of two rows, f32 or f16
+ * panels as stored (fold: the tile scaled by F16_SCALE). panel is panel p (weights.ts panelAt), p even.
+ */
+// @ts-ignore: decorator
+@inline export function pairKernel<W>(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize, fold: bool): void {
+  if (sizeof<W>() == 4) pair2x16F32(tile, panel, panelBytes, K, bias);
+  else if (fold) pair2x16Folded(tile, panel, K, bias);
+  else pair2x16(tile, panel, K, bias);
 }
