@@ -27,6 +27,20 @@ function randomArray(next: () => number, n: number, scale: number): Float32Array
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 const silu = (x: number): number => x * sigmoid(x);
 
+/** erf to ~1.2e-7 (Numerical Recipes' erfc Chebyshev fit), for Hugging Face's exact GELU. */
+function erf(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? 1 - erfc : erfc - 1;
+}
+
+/** ACT2FN[name] as transformers defines each name: hidden_act of the gated families, Switch's dense_act_fn. */
+const ACT2FN: Record<string, (x: number) => number> = {
+  silu, swish: silu, gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)), relu: (x) => Math.max(x, 0),
+};
+
 /** y = W x for an nn.Linear weight W [out, in] stored at `offset`. */
 function linear(w: Float32Array, offset: number, out: number, x: ArrayLike<number>, inDim: number): Float64Array {
   const y = new Float64Array(out);
@@ -38,11 +52,11 @@ function linear(w: Float32Array, offset: number, out: number, x: ArrayLike<numbe
   return y;
 }
 
-/** down(silu(gate x) ⊙ up x) with gate / up rows [f, d] at gOff / uOff and down [d, f] at dOff. */
-function swiglu(gate: Float32Array, gOff: number, up: Float32Array, uOff: number, down: Float32Array, dOff: number, x: ArrayLike<number>, d: number, f: number): Float64Array {
+/** down(act(gate x) ⊙ up x) with gate / up rows [f, d] at gOff / uOff and down [d, f] at dOff; act = silu unless given. */
+function swiglu(gate: Float32Array, gOff: number, up: Float32Array, uOff: number, down: Float32Array, dOff: number, x: ArrayLike<number>, d: number, f: number, act = silu): Float64Array {
   const g = linear(gate, gOff, f, x, d);
   const u = linear(up, uOff, f, x, d);
-  return linear(down, dOff, d, g.map((gi, i) => silu(gi) * u[i]), f);
+  return linear(down, dOff, d, g.map((gi, i) => act(gi) * u[i]), f);
 }
 
 function softmax(z: ArrayLike<number>): Float64Array {
@@ -71,7 +85,15 @@ interface Built {
   expected: { output: Float64Array; margin: number };
 }
 
-interface Sizes { d: number; f: number; E: number; k: number; T: number }
+interface Sizes {
+  d: number; f: number; E: number; k: number; T: number;
+  /** config.hidden_act of the gated families (left out of the config when absent: 'silu'); Switch: dense_act_fn ('relu') */
+  hiddenAct?: string;
+}
+
+/** The config's hidden_act field, when the sizes name one. */
+const hiddenActField = (s: Sizes): Record<string, string> => (s.hiddenAct ? { hidden_act: s.hiddenAct } : {});
+const gateActivation = (s: Sizes) => ACT2FN[s.hiddenAct ?? 'silu'];
 
 /** The family's routing (ids, weights) for one token; `margin` is the selection's distance to a tie. */
 type Route = (x: Float32Array, t: number) => { ids: number[]; weights: number[]; margin: number };
@@ -100,7 +122,7 @@ function swigluTensors(next: () => number, s: Sizes, perExpert: readonly [string
   const { d, f, E } = s;
   const gateUp = randomArray(next, E * 2 * f * d, 1 / Math.sqrt(d));
   const down = randomArray(next, E * d * f, 1 / Math.sqrt(f));
-  const expert = (e: number, x: Float32Array) => swiglu(gateUp, e * 2 * f * d, gateUp, (e * 2 + 1) * f * d, down, e * d * f, x, d, f);
+  const expert = (e: number, x: Float32Array) => swiglu(gateUp, e * 2 * f * d, gateUp, (e * 2 + 1) * f * d, down, e * d * f, x, d, f, gateActivation(s));
   if (!perExpert) return { tensors: { 'experts.gate_up_proj': gateUp, 'experts.down_proj': down }, expert };
   const tensors: Tensors = {};
   for (let e = 0; e < E; e++) {
@@ -140,7 +162,7 @@ const BUILDERS: Record<string, Builder> = {
     const gate = randomArray(next, s.E * s.d, 1);
     const ex = swigluTensors(next, s, naming === 'per-expert' ? ['w1', 'w3', 'w2'] : undefined);
     return {
-      config: { model_type: 'mixtral', hidden_size: s.d, intermediate_size: s.f, num_local_experts: s.E, num_experts_per_tok: s.k },
+      config: { ...hiddenActField(s), model_type: 'mixtral', hidden_size: s.d, intermediate_size: s.f, num_local_experts: s.E, num_experts_per_tok: s.k },
       tensors: { 'gate.weight': gate, ...ex.tensors }, route: softmaxRoute(gate, s, true), expert: ex.expert,
     };
   },
@@ -148,7 +170,7 @@ const BUILDERS: Record<string, Builder> = {
     const gate = randomArray(next, s.E * s.d, 1);
     const ex = swigluTensors(next, s, naming === 'per-expert' ? ['gate_proj', 'up_proj', 'down_proj'] : undefined);
     return {
-      config: { model_type: 'olmoe', hidden_size: s.d, intermediate_size: s.f, num_experts: s.E, num_experts_per_tok: s.k, norm_topk_prob: false },
+      config: { ...hiddenActField(s), model_type: 'olmoe', hidden_size: s.d, intermediate_size: s.f, num_experts: s.E, num_experts_per_tok: s.k, norm_topk_prob: false },
       tensors: { 'gate.weight': gate, ...ex.tensors }, route: softmaxRoute(gate, s, false), expert: ex.expert,
     };
   },
@@ -156,7 +178,7 @@ const BUILDERS: Record<string, Builder> = {
     const gate = randomArray(next, s.E * s.d, 1);
     const ex = swigluTensors(next, s, naming === 'per-expert' ? ['gate_proj', 'up_proj', 'down_proj'] : undefined);
     return {
-      config: { model_type: 'qwen3_moe', hidden_size: s.d, moe_intermediate_size: s.f, num_experts: s.E, num_experts_per_tok: s.k, norm_topk_prob: true },
+      config: { ...hiddenActField(s), model_type: 'qwen3_moe', hidden_size: s.d, moe_intermediate_size: s.f, num_experts: s.E, num_experts_per_tok: s.k, norm_topk_prob: true },
       tensors: { 'gate.weight': gate, ...ex.tensors }, route: softmaxRoute(gate, s, true), expert: ex.expert,
     };
   },
@@ -169,7 +191,7 @@ const BUILDERS: Record<string, Builder> = {
     const sd = randomArray(next, s.d * sf, 1 / Math.sqrt(sf));
     const sgate = randomArray(next, s.d, 1);
     return {
-      config: { model_type: 'qwen2_moe', hidden_size: s.d, moe_intermediate_size: s.f, shared_expert_intermediate_size: sf, num_experts: s.E, num_experts_per_tok: s.k, norm_topk_prob: false },
+      config: { ...hiddenActField(s), model_type: 'qwen2_moe', hidden_size: s.d, moe_intermediate_size: s.f, shared_expert_intermediate_size: sf, num_experts: s.E, num_experts_per_tok: s.k, norm_topk_prob: false },
       tensors: {
         'gate.weight': gate, ...ex.tensors,
         'shared_expert.gate_proj.weight': sg, 'shared_expert.up_proj.weight': su, 'shared_expert.down_proj.weight': sd,
@@ -177,7 +199,7 @@ const BUILDERS: Record<string, Builder> = {
       },
       route: softmaxRoute(gate, s, false),
       expert: ex.expert,
-      shared: (x) => swiglu(sg, 0, su, 0, sd, 0, x, s.d, sf).map((v) => v * sigmoid(linear(sgate, 0, 1, x, s.d)[0])),
+      shared: (x) => swiglu(sg, 0, su, 0, sd, 0, x, s.d, sf, gateActivation(s)).map((v) => v * sigmoid(linear(sgate, 0, 1, x, s.d)[0])),
     };
   },
   deepseek_v3(next, s, naming) {
@@ -210,14 +232,14 @@ const BUILDERS: Record<string, Builder> = {
     };
     return {
       config: {
-        model_type: 'deepseek_v3', hidden_size: s.d, moe_intermediate_size: s.f, n_routed_experts: s.E, num_experts_per_tok: s.k,
+        ...hiddenActField(s), model_type: 'deepseek_v3', hidden_size: s.d, moe_intermediate_size: s.f, n_routed_experts: s.E, num_experts_per_tok: s.k,
         n_group: nGroup, topk_group: topkGroup, routed_scaling_factor: scale, norm_topk_prob: true, n_shared_experts: nShared,
       },
       tensors: {
         'gate.weight': gate, 'gate.e_score_correction_bias': bias, ...ex.tensors,
         'shared_experts.gate_proj.weight': sg, 'shared_experts.up_proj.weight': su, 'shared_experts.down_proj.weight': sd,
       },
-      route, expert: ex.expert, shared: (x) => swiglu(sg, 0, su, 0, sd, 0, x, s.d, sf),
+      route, expert: ex.expert, shared: (x) => swiglu(sg, 0, su, 0, sd, 0, x, s.d, sf, gateActivation(s)),
     };
   },
   gpt_oss(next, s) {
@@ -263,10 +285,10 @@ const BUILDERS: Record<string, Builder> = {
     const input = randomArray(next, s.E * 2 * s.f * s.d, 1 / Math.sqrt(s.d)); // [E, 2f, d], gate half first
     const output = randomArray(next, s.E * s.d * s.f, 1 / Math.sqrt(s.f)); // [E, d, f]
     return {
-      config: { model_type: 'granitemoe', hidden_size: s.d, intermediate_size: s.f, num_local_experts: s.E, num_experts_per_tok: s.k },
+      config: { ...hiddenActField(s), model_type: 'granitemoe', hidden_size: s.d, intermediate_size: s.f, num_local_experts: s.E, num_experts_per_tok: s.k },
       tensors: { 'router.layer.weight': gate, 'input_linear.weight': input, 'output_linear.weight': output },
       route: logitTopkRoute(gate, undefined, s),
-      expert: (e, x) => swiglu(input, e * 2 * s.f * s.d, input, (e * 2 + 1) * s.f * s.d, output, e * s.d * s.f, x, s.d, s.f),
+      expert: (e, x) => swiglu(input, e * 2 * s.f * s.d, input, (e * 2 + 1) * s.f * s.d, output, e * s.d * s.f, x, s.d, s.f, gateActivation(s)),
     };
   },
   switch_transformers(next, s) {
@@ -295,9 +317,12 @@ const BUILDERS: Record<string, Builder> = {
       return taken[e] <= capacity ? { ids: [e], weights: [p[e]], margin } : { ids: [], weights: [], margin };
     };
     return {
-      config: { model_type: 'switch_transformers', d_model: s.d, d_ff: s.f, num_experts: s.E, expert_capacity: capacity, router_bias: routerBias },
+      config: {
+        model_type: 'switch_transformers', d_model: s.d, d_ff: s.f, num_experts: s.E, expert_capacity: capacity, router_bias: routerBias,
+        ...(s.hiddenAct ? { dense_act_fn: s.hiddenAct } : {}),
+      },
       tensors, route, sequenceLength: S,
-      expert: (e, x) => linear(wo[e], 0, s.d, linear(wi[e], 0, s.f, x, s.d).map((v) => Math.max(v, 0)), s.f),
+      expert: (e, x) => linear(wo[e], 0, s.d, linear(wi[e], 0, s.f, x, s.d).map(ACT2FN[s.hiddenAct ?? 'relu']), s.f),
     };
   },
 };
@@ -321,6 +346,23 @@ function build(family: string, shape: Sizes, naming: 'fused' | 'per-expert', see
   }
 }
 
+/** fromHuggingFace on the reference path against the dense f64 output, within OUTPUT_TOLERANCE of its largest entry. */
+async function expectDenseOutput(b: Built & { seed: number }): Promise<void> {
+  expect(b.expected.margin, `seed ${b.seed}: selection margin`).toBeGreaterThan(MIN_MARGIN);
+  const prefix = 'model.layers.0.mlp.';
+  const tensors = Object.fromEntries(Object.entries(b.tensors).map(([n, t]) => [prefix + n, t]));
+  const moe = await fromHuggingFace({ config: b.config, tensors, prefix }, { backend: 'reference' });
+  const { output } = await moe.forward(b.hidden, { tokens: b.T, sequenceLength: b.sequenceLength });
+  moe.destroy();
+  let norm = 1e-6;
+  let worst = 0;
+  for (let j = 0; j < output.length; j++) {
+    norm = Math.max(norm, Math.abs(b.expected.output[j]));
+    worst = Math.max(worst, Math.abs(output[j] - b.expected.output[j]));
+  }
+  expect(worst / norm, `seed ${b.seed}`).toBeLessThanOrEqual(OUTPUT_TOLERANCE);
+}
+
 const PER_EXPERT_FAMILIES = new Set(['mixtral', 'olmoe', 'qwen2_moe', 'qwen3_moe', 'deepseek_v3']);
 
 describe('families on random configs vs a dense f64 computation from the Hugging Face layouts', () => {
@@ -328,24 +370,29 @@ describe('families on random configs vs a dense f64 computation from the Hugging
     for (const naming of PER_EXPERT_FAMILIES.has(family) ? (['fused', 'per-expert'] as const) : (['fused'] as const)) {
       SHAPES.forEach(({ name, sizes }, i) => {
         it(`${family} (${naming} names), ${name}: d${sizes.d} f${sizes.f} E${sizes.E} k${family === 'switch_transformers' ? 1 : sizes.k} T${sizes.T}`, async () => {
-          const b = build(family, sizes, naming, 17 + i);
-          expect(b.expected.margin, `seed ${b.seed}: selection margin`).toBeGreaterThan(MIN_MARGIN);
-          const prefix = 'model.layers.0.mlp.';
-          const tensors = Object.fromEntries(Object.entries(b.tensors).map(([n, t]) => [prefix + n, t]));
-          const moe = await fromHuggingFace({ config: b.config, tensors, prefix }, { backend: 'reference' });
-          const { output } = await moe.forward(b.hidden, { tokens: b.T, sequenceLength: b.sequenceLength });
-          moe.destroy();
-          let norm = 1e-6;
-          let worst = 0;
-          for (let j = 0; j < output.length; j++) {
-            norm = Math.max(norm, Math.abs(b.expected.output[j]));
-            worst = Math.max(worst, Math.abs(output[j] - b.expected.output[j]));
-          }
-          expect(worst / norm, `seed ${b.seed}`).toBeLessThanOrEqual(OUTPUT_TOLERANCE);
+          await expectDenseOutput(build(family, sizes, naming, 17 + i));
         });
       });
     }
   }
+});
+
+// transformers runs ACT2FN[hidden_act] on the gate of the routed and shared experts (and Switch's
+// ACT2FN[dense_act_fn] in its dense experts): GELU is GeGLU, 'swish' is SiLU.
+describe('the experts\' activation from hidden_act / dense_act_fn, as ACT2FN names it', () => {
+  const GATED = ['mixtral', 'olmoe', 'qwen3_moe', 'qwen2_moe', 'deepseek_v3', 'granitemoe'];
+  for (const family of [...GATED, 'switch_transformers']) {
+    for (const hiddenAct of family === 'switch_transformers' ? ['gelu', 'swish', 'silu'] : ['gelu', 'swish']) {
+      it(`${family}, ${family === 'switch_transformers' ? 'dense_act_fn' : 'hidden_act'} '${hiddenAct}'`, async () => {
+        await expectDenseOutput(build(family, { ...SHAPES[0].sizes, hiddenAct }, 'fused', 29));
+      });
+    }
+  }
+
+  it('Switch ignores feed_forward_proj (T5\'s field, unread by SwitchTransformersConfig): ReLU without dense_act_fn', async () => {
+    const b = build('switch_transformers', SHAPES[0].sizes, 'fused', 31);
+    await expectDenseOutput({ ...b, config: { ...b.config, feed_forward_proj: 'gelu' } });
+  });
 });
 
 describe('family configs', () => {
@@ -441,6 +488,8 @@ describe('family configs', () => {
     expect(code(() => huggingFaceToCanonical({ config: { ...ds.config, scoring_func: 'softmax' }, tensors: ds.tensors }))).toEqual(['config', 'config.scoring_func']);
     const sw = build('switch_transformers', SHAPES[0].sizes, 'fused', 1);
     expect(code(() => huggingFaceToCanonical({ config: { ...sw.config, dense_act_fn: 'gelu_new' }, tensors: sw.tensors }))).toEqual(['config', 'config.dense_act_fn']);
+    // The tanh approximations of GELU are not GELU: refused rather than run as the exact form.
+    expect(code(() => huggingFaceToCanonical({ config: { ...ds.config, hidden_act: 'gelu_new' }, tensors: ds.tensors }))).toEqual(['config', 'config.hidden_act']);
     const q = build('qwen3_moe', SHAPES[0].sizes, 'fused', 1);
     expect(code(() => huggingFaceToCanonical({ config: { ...q.config, num_experts_per_tok: 7 }, tensors: q.tensors }))).toEqual(['config', 'config.num_experts_per_tok']);
     expect(code(() => huggingFaceToCanonical({ config: { ...q.config, norm_topk_prob: 'yes' }, tensors: q.tensors }))).toEqual(['config', 'config.norm_topk_prob']);

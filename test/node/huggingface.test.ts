@@ -236,7 +236,7 @@ describe('huggingFaceToCanonical: errors', () => {
     }
     expectError(() => huggingFaceToCanonical({ config: { ...config, num_experts_per_tok: 9 }, tensors, modelType: 'mixtral' }),
       'config', 'config.num_experts_per_tok');
-    expectError(() => huggingFaceToCanonical({ config: { ...config, hidden_act: 'gelu' }, tensors, modelType: 'mixtral' }),
+    expectError(() => huggingFaceToCanonical({ config: { ...config, hidden_act: 'gelu_pytorch_tanh' }, tensors, modelType: 'mixtral' }),
       'config', 'config.hidden_act');
   });
 

@@ -3,7 +3,7 @@
 // OLMoE and DeepSeek-V3. Each family file (mixtral.ts, …) maps its config and names onto these.
 
 import { SwitchyardError, describe } from '../../errors.js';
-import type { MoEConfig, TensorLike } from '../../spec/types.js';
+import type { Activation, MoEConfig, TensorLike } from '../../spec/types.js';
 import { shapeSize, tensorShape, toFloat32 } from '../dtype.js';
 import { allFinite } from '../../spec/check.js';
 
@@ -149,6 +149,23 @@ export function configMustBe(config: Record<string, unknown>, field: string, exp
   if (config[field] !== expected) {
     throw new SwitchyardError('config', `config.${field}`, `expected ${JSON.stringify(expected)}, got ${describe(config[field])}`);
   }
+}
+
+/**
+ * The gated experts' activation from hidden_act, which transformers applies to the gate (ACT2FN[hidden_act]
+ * (gate x) ⊙ up x) in the routed and the shared experts alike: 'silu' (and its alias 'swish') is SwiGLU,
+ * 'gelu' (the exact erf form) GeGLU. Every gated family's config defaults to 'silu'. Other names (the tanh
+ * approximations among them) are refused, not run as something close.
+ */
+const GATED_ACTIVATIONS: ReadonlyMap<unknown, Activation> = new Map([['silu', 'swiglu'], ['swish', 'swiglu'], ['gelu', 'geglu']]);
+
+export function gatedActivation(config: Record<string, unknown>): Activation {
+  const name = config.hidden_act ?? 'silu';
+  const activation = GATED_ACTIVATIONS.get(name);
+  if (activation === undefined) {
+    throw new SwitchyardError('config', 'config.hidden_act', `expected one of ${[...GATED_ACTIVATIONS.keys()].join(', ')}, got ${describe(name)}`);
+  }
+  return activation;
 }
 
 /** Whether the layer has a tensor under this relative name. */

@@ -15,14 +15,14 @@
 import { SwitchyardError } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configBoolOr, configInt, configIntOr, MAX_LAYERS, configMustBe, configNumberOr, decoderPrefixes, sharedSwiglu,
+  expertSizes, configBoolOr, configInt, configIntOr, MAX_LAYERS, configMustBe, gatedActivation, configNumberOr, decoderPrefixes, sharedSwiglu,
   swigluExperts, takeF32, type CanonicalMoE, type Family, type FamilyContext, type Stack,
 } from './common.js';
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'n_routed_experts', 'moe_intermediate_size');
-  configMustBe(config, 'hidden_act', 'silu');
+  const activation = gatedActivation(config);
   // Released configs say so; transformers computes a sigmoid whatever they say, so anything else is refused.
   configMustBe(config, 'scoring_func', 'sigmoid');
   // DeepseekV3Config's defaults (DeepSeek-V3's own 8 and 4) where a config leaves them out, as transformers does.
@@ -44,7 +44,7 @@ function convert(ctx: FamilyContext): CanonicalMoE {
     config: {
       dModel,
       router: routers.deepseekV3({ E: nExpert, k: topK, nGroup, topkGroup, scale, normTopkProb }),
-      expert: { dFF, activation: 'swiglu' },
+      expert: { dFF, activation },
       ...(nShared > 0 ? { shared: { dFF: sharedFF, gated: false } } : {}),
     },
     weights: {

@@ -22,7 +22,9 @@ const SWIGLU_ALPHA = 1.702;
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_local_experts', 'intermediate_size');
-  const limit = configNumberOr(config, 'swiglu_limit', 7); // GptOssConfig's default
+  // GptOssConfig's default. transformers' eager GptOssExperts hard-codes 7.0 whatever the config says; OpenAI's
+  // reference model and transformers' MXFP4 path read swiglu_limit, as here. Released configs all say 7.0.
+  const limit = configNumberOr(config, 'swiglu_limit', 7);
   if (!hasTensor(ctx, 'experts.gate_up_proj') && hasTensor(ctx, 'experts.gate_up_proj_blocks')) {
     throw new SwitchyardError('dtype', `${ctx.prefix}experts.gate_up_proj_blocks`,
       'expected dequantised experts (experts.gate_up_proj, f32/f16/bf16), got MXFP4 blocks, which this version does not read');

@@ -7,17 +7,17 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configMustBe, decoderPrefixes, everyDecoderLayer, splitGateFirst, takeF32,
+  expertSizes, gatedActivation, decoderPrefixes, everyDecoderLayer, splitGateFirst, takeF32,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_local_experts', 'intermediate_size');
-  configMustBe(config, 'hidden_act', 'silu');
+  const activation = gatedActivation(config);
   const { gate, up } = splitGateFirst(takeF32(ctx, 'input_linear.weight', [nExpert, 2 * dFF, dModel]), nExpert, dFF, dModel);
   return {
-    config: { dModel, router: routers.granite({ E: nExpert, k: topK }), expert: { dFF, activation: 'swiglu' } },
+    config: { dModel, router: routers.granite({ E: nExpert, k: topK }), expert: { dFF, activation } },
     weights: {
       'router.weight': takeF32(ctx, 'router.layer.weight', [nExpert, dModel]),
       'experts.gate': gate,

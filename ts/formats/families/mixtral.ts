@@ -7,18 +7,17 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configMustBe, decoderPrefixes, everyDecoderLayer, swigluExperts, takeF32,
+  expertSizes, gatedActivation, decoderPrefixes, everyDecoderLayer, swigluExperts, takeF32,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_local_experts', 'intermediate_size');
-  // MixtralExperts applies ACT2FN[hidden_act] to the gate; only SiLU is the SwiGLU we run.
-  configMustBe(config, 'hidden_act', 'silu');
+  const activation = gatedActivation(config);
   return {
     // Mixtral always renormalises the top-k probabilities (no norm_topk_prob switch).
-    config: { dModel, router: routers.mixtral({ E: nExpert, k: topK }), expert: { dFF, activation: 'swiglu' } },
+    config: { dModel, router: routers.mixtral({ E: nExpert, k: topK }), expert: { dFF, activation } },
     weights: {
       'router.weight': takeF32(ctx, 'gate.weight', [nExpert, dModel]),
       ...swigluExperts(ctx, nExpert, dFF, dModel),

@@ -6,18 +6,18 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configBoolOr, configMustBe, decoderPrefixes, everyDecoderLayer, swigluExperts, takeF32,
+  expertSizes, configBoolOr, gatedActivation, decoderPrefixes, everyDecoderLayer, swigluExperts, takeF32,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_experts', 'intermediate_size');
-  configMustBe(config, 'hidden_act', 'silu');
+  const activation = gatedActivation(config);
   // OlmoeConfig's default for norm_topk_prob is False.
   const normTopkProb = configBoolOr(config, 'norm_topk_prob', false);
   return {
-    config: { dModel, router: routers.olmoe({ E: nExpert, k: topK, normTopkProb }), expert: { dFF, activation: 'swiglu' } },
+    config: { dModel, router: routers.olmoe({ E: nExpert, k: topK, normTopkProb }), expert: { dFF, activation } },
     weights: {
       'router.weight': takeF32(ctx, 'gate.weight', [nExpert, dModel]),
       ...swigluExperts(ctx, nExpert, dFF, dModel),

@@ -8,7 +8,7 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configBoolOr, configIntOr, configMustBe, sharedSwiglu, swigluExperts, takeF32, decoderPrefixes,
+  expertSizes, configBoolOr, configIntOr, gatedActivation, sharedSwiglu, swigluExperts, takeF32, decoderPrefixes,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 import { qwenMoeLayers } from './qwen-layers.js';
@@ -18,13 +18,13 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_experts', 'moe_intermediate_size');
   // 0 is a block without a shared expert: transformers then builds one of width 0, whose output is 0.
   const sharedFF = configIntOr(config, 'shared_expert_intermediate_size', 5632, 0); // Qwen2MoeConfig's default
-  configMustBe(config, 'hidden_act', 'silu');
+  const activation = gatedActivation(config);
   const normTopkProb = configBoolOr(config, 'norm_topk_prob', false); // Qwen2MoeConfig's default
   return {
     config: {
       dModel,
       router: routers.qwen({ E: nExpert, k: topK, normTopkProb }),
-      expert: { dFF, activation: 'swiglu' },
+      expert: { dFF, activation },
       ...(sharedFF > 0 ? { shared: { dFF: sharedFF, gated: true } } : {}),
     },
     weights: {

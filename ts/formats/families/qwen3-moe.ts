@@ -5,7 +5,7 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configBoolOr, configMustBe, decoderPrefixes, swigluExperts, takeF32,
+  expertSizes, configBoolOr, gatedActivation, decoderPrefixes, swigluExperts, takeF32,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 import { qwenMoeLayers } from './qwen-layers.js';
@@ -13,10 +13,10 @@ import { qwenMoeLayers } from './qwen-layers.js';
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_experts', 'moe_intermediate_size');
-  configMustBe(config, 'hidden_act', 'silu');
+  const activation = gatedActivation(config);
   const normTopkProb = configBoolOr(config, 'norm_topk_prob', false); // Qwen3MoeConfig's default
   return {
-    config: { dModel, router: routers.qwen({ E: nExpert, k: topK, normTopkProb }), expert: { dFF, activation: 'swiglu' } },
+    config: { dModel, router: routers.qwen({ E: nExpert, k: topK, normTopkProb }), expert: { dFF, activation } },
     weights: {
       'router.weight': takeF32(ctx, 'gate.weight', [nExpert, dModel]),
       ...swigluExperts(ctx, nExpert, dFF, dModel),

@@ -18,15 +18,17 @@ import {
   configBoolOr, configInt, configIntOr, MAX_LAYERS, stackExperts, takeF32, type CanonicalMoE, type Family, type FamilyContext, type Stack,
 } from './common.js';
 
-/** ACT2FN names of the ungated activations we run ('gelu' is the exact erf form in both). */
-const ACTIVATIONS: ReadonlyMap<unknown, Activation> = new Map([['relu', 'relu'], ['gelu', 'gelu'], ['silu', 'silu']]);
+/** ACT2FN names of the ungated activations we run ('gelu' is the exact erf form in both; 'swish' is SiLU). */
+const ACTIVATIONS: ReadonlyMap<unknown, Activation> = new Map([['relu', 'relu'], ['gelu', 'gelu'], ['silu', 'silu'], ['swish', 'silu']]);
 
+// The experts run ACT2FN[dense_act_fn] (default 'relu'). Released Switch configs also carry T5's
+// feed_forward_proj, which SwitchTransformersConfig takes into its kwargs and the model never reads: a
+// config with feed_forward_proj 'gelu' and no dense_act_fn runs ReLU in transformers, and here.
 function activationOf(config: Record<string, unknown>): Activation {
-  const field = Object.prototype.hasOwnProperty.call(config, 'dense_act_fn') ? 'dense_act_fn' : 'feed_forward_proj';
-  const name = config[field] ?? 'relu'; // SwitchTransformersConfig's default feed_forward_proj
+  const name = config.dense_act_fn ?? 'relu';
   const activation = ACTIVATIONS.get(name);
   if (activation === undefined) {
-    throw new SwitchyardError('config', `config.${field}`, `expected one of ${[...ACTIVATIONS.keys()].join(', ')}, got ${describe(name)}`);
+    throw new SwitchyardError('config', 'config.dense_act_fn', `expected one of ${[...ACTIVATIONS.keys()].join(', ')}, got ${describe(name)}`);
   }
   return activation;
 }
