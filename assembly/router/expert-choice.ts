@@ -30,14 +30,18 @@ export function expertChoice(
   heap: usize, count: usize, indices: usize, weights: usize,
 ): i32 {
   const C = expertChoiceCapacity(capacityFactor, minCapacity, nToken, nExpert);
-  const stride = <usize>nExpert << 3;
+  // Ranked by the scores rounded to f32, as the reference (ts/reference/routers/expert-choice.ts says why):
+  // weights holds them, row t until its list is sorted.
+  const n = nToken * nExpert;
+  for (let i = 0; i < n; i++) store<f32>(weights + (<usize>i << 2), <f32>load<f64>(scores + (<usize>i << 3)));
+  const stride = <usize>nExpert << 2;
   memory.fill(count, 0, <usize>nToken << 2);
   // C = 0 (minCapacity 0 and c·T/E < 0.5): no expert takes a token, and keepBest wants keep ≥ 1.
   for (let e = 0; e < nExpert && C > 0; e++) {
-    const column = scores + (<usize>e << 3);
-    const root = keepBest<f64>(0, nToken, C, column, stride, heap);
+    const column = weights + (<usize>e << 2);
+    const root = keepBest<f32>(0, nToken, C, column, stride, heap);
     for (let t = 0; t < nToken; t++) {
-      if (root >= 0 && worse<f64>(column, stride, t, root)) continue;
+      if (root >= 0 && worse<f32>(column, stride, t, root)) continue;
       const c = load<i32>(count + (<usize>t << 2));
       store<i32>(indices + ((<usize>t * <usize>nExpert + <usize>c) << 2), e);
       store<i32>(count + (<usize>t << 2), c + 1);
@@ -46,23 +50,25 @@ export function expertChoice(
   for (let t = 0; t < nToken; t++) {
     const row = indices + (<usize>t * <usize>nExpert << 2);
     const s = scores + (<usize>t * <usize>nExpert << 3);
-    const n = load<i32>(count + (<usize>t << 2));
-    // Insertion sort by (score desc, expert asc): the list arrives in expert order, so strict < keeps ties.
-    for (let i = 1; i < n; i++) {
+    const w = weights + (<usize>t * <usize>nExpert << 2);
+    const taken = load<i32>(count + (<usize>t << 2));
+    // Insertion sort by (score desc, expert asc) on the f32 scores still in w: the list arrives in expert
+    // order, so strict < keeps ties.
+    for (let i = 1; i < taken; i++) {
       const e = load<i32>(row + (<usize>i << 2));
-      const v = load<f64>(s + (<usize>e << 3));
+      const v = load<f32>(w + (<usize>e << 2));
       let j = i;
       while (j > 0) {
         const p = load<i32>(row + (<usize>(j - 1) << 2));
-        if (!(load<f64>(s + (<usize>p << 3)) < v)) break;
+        if (!(load<f32>(w + (<usize>p << 2)) < v)) break;
         store<i32>(row + (<usize>j << 2), p);
         j--;
       }
       store<i32>(row + (<usize>j << 2), e);
     }
-    const w = weights + (<usize>t * <usize>nExpert << 2);
+    // Row t's keys are read; its weights go in their place (the same f32 values, in the row's order).
     for (let j = 0; j < nExpert; j++) {
-      if (j < n) {
+      if (j < taken) {
         store<f32>(w + (<usize>j << 2), <f32>load<f64>(s + (<usize>load<i32>(row + (<usize>j << 2)) << 3)));
       } else {
         store<i32>(row + (<usize>j << 2), -1);

@@ -135,6 +135,44 @@ async function expertChoiceProperties(ctx: CaseContext, seed: number): Promise<v
   for (let e = 0; e < E; e++) if (r.stats.load[e] !== C) fail(seed, `expert ${e} took ${r.stats.load[e]} tokens, expected C = ${C}`);
 }
 
+/**
+ * Expert choice on rows that permute one vector of small integer logits: a token's score at an expert is
+ * then fixed by its logit there (every row's softmax has the same denominator), so the expected takers
+ * follow from the logits alone — per expert the C highest, equal ones to the lower token index (DESIGN.md
+ * §3). In f64 the equal scores of two rows can differ in their last bits (each row sums in its own order);
+ * that noise once picked the higher token.
+ */
+async function expertChoicePermutedRows(ctx: CaseContext): Promise<void> {
+  for (let seed = 3500; seed < 3560; seed++) {
+    const random = rng(seed);
+    const E = 3 + Math.floor(random() * 14);
+    const T = 2 + Math.floor(random() * 11);
+    const base = Array.from({ length: E }, () => Math.floor(random() * 7) - 3);
+    const rows = Array.from({ length: T }, () => {
+      const row = base.slice();
+      for (let i = E - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [row[i], row[j]] = [row[j], row[i]];
+      }
+      return row;
+    });
+    const C = 1 + Math.floor(random() * Math.min(3, T));
+    // c·T/E = C exactly: C = round(C) whatever the halves rule.
+    const r = await ctx.api.route({ kind: 'expert-choice', numExperts: E, topK: E, capacityFactor: (C * E) / T, minCapacity: 0 },
+      { tokens: T, logits: Float32Array.from(rows.flat()) }, { backend: ctx.backend });
+    const takers = Array.from({ length: T }, () => [] as number[]);
+    for (let e = 0; e < E; e++) {
+      const order = Array.from({ length: T }, (_, t) => t).sort((a, b) => rows[b][e] - rows[a][e] || a - b);
+      for (const t of order.slice(0, C)) takers[t].push(e);
+    }
+    for (let t = 0; t < T; t++) {
+      const want = takers[t].sort((a, b) => rows[t][b] - rows[t][a] || a - b);
+      const got = Array.from(r.indices.subarray(t * E, (t + 1) * E)).filter((e) => e !== -1);
+      if (got.join() !== want.join()) fail(seed, `E${E} T${T} C${C}: token ${t} taken by [${got}], expected [${want}] (logits ${rows.map((x) => `[${x}]`).join(' ')})`);
+    }
+  }
+}
+
 function kindCase(kind: string, check: (ctx: CaseContext, seed: number) => Promise<void>, first: number): ConformanceCase {
   return {
     name: `router properties: ${kind}, seeds ${first}..${first + SEEDS_PER_KIND - 1}`,
@@ -205,4 +243,5 @@ export const routerPropertyCases: ConformanceCase[] = [
   kindCase('topk (scores, groups, bias, capacity)', topkProperties, 1000),
   kindCase('hash and random', hashAndRandomProperties, 2000),
   kindCase('expert choice', expertChoiceProperties, 3000),
+  { name: 'router properties: expert choice on rows permuting the same logits: equal scores go to the lower token', backends: ['reference', 'wasm'], run: expertChoicePermutedRows },
 ];

@@ -19,19 +19,23 @@ export function expertChoice(
   nExpert: number,
   capacity: number,
 ): { indices: Int32Array; weights: Float32Array } {
+  // Ranked by s rounded to f32, the weights (and probs) a caller sees: scores equal there tie, and the lower
+  // token wins. In f64 two tokens whose softmax is mathematically equal (rows that permute the same logits)
+  // can differ in the last bits, with the order each row's sum ran in, and that noise would pick the token.
+  const key = Float32Array.from(scores);
   const chosen: number[][] = Array.from({ length: nToken }, () => []);
   const order = Array.from({ length: nToken }, (_, t) => t);
   for (let e = 0; e < nExpert; e++) {
-    order.sort((a, b) => scores[b * nExpert + e] - scores[a * nExpert + e] || a - b);
+    order.sort((a, b) => key[b * nExpert + e] - key[a * nExpert + e] || a - b);
     for (let i = 0; i < capacity; i++) chosen[order[i]].push(e);
   }
   const indices = new Int32Array(nToken * nExpert).fill(-1);
   const weights = new Float32Array(nToken * nExpert);
   for (let t = 0; t < nToken; t++) {
-    const row = chosen[t].sort((a, b) => scores[t * nExpert + b] - scores[t * nExpert + a] || a - b);
+    const row = chosen[t].sort((a, b) => key[t * nExpert + b] - key[t * nExpert + a] || a - b);
     row.forEach((e, j) => {
       indices[t * nExpert + j] = e;
-      weights[t * nExpert + j] = scores[t * nExpert + e];
+      weights[t * nExpert + j] = key[t * nExpert + e];
     });
   }
   return { indices, weights };
