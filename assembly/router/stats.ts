@@ -29,12 +29,13 @@ function normalizedEntropy<K>(mass: usize, n: i32): f64 {
 
 /**
  * @param offsets [nExpert + 1] i32 plan offsets; slots [nRow] i32 plan slots (−1 = padding row)
- * @param probs   [nToken, nExpert] f32 the reported probs (tokenEntropy reads these, as the reference)
+ * @param scores  [nToken, nExpert] f64 the router's distribution before f32 (the aux loss's scores, as the
+ *                reference's lossProbs): tokenEntropy reads these, so scores that underflow f32 still count
  * @param routed  assignments the selection made before any capacity drop
  * @param perExpert [nExpert] i32 out: the load
  * @param out     [STAT_COUNT] f64 out
  */
-export function routingStats(offsets: usize, slots: usize, probs: usize, nToken: i32, nExpert: i32, k: i32, routed: i32, perExpert: usize, out: usize): void {
+export function routingStats(offsets: usize, slots: usize, scores: usize, nToken: i32, nExpert: i32, k: i32, routed: i32, perExpert: usize, out: usize): void {
   let total = 0;
   let most = 0;
   let dead = 0;
@@ -55,7 +56,7 @@ export function routingStats(offsets: usize, slots: usize, probs: usize, nToken:
   }
   variance /= <f64>nExpert;
   let tokenEntropy: f64 = 0;
-  for (let t = 0; t < nToken; t++) tokenEntropy += normalizedEntropy<f32>(probs + (<usize>t * <usize>nExpert << 2), nExpert);
+  for (let t = 0; t < nToken; t++) tokenEntropy += normalizedEntropy<f64>(scores + (<usize>t * <usize>nExpert << 3), nExpert);
   const dropped = routed - total;
   const slotCount = nToken * k;
   store<f64>(out + (STAT_DROPPED << 3), <f64>dropped);

@@ -173,6 +173,28 @@ async function expertChoicePermutedRows(ctx: CaseContext): Promise<void> {
   }
 }
 
+/**
+ * tokenEntropy over the router's distribution as DESIGN.md §3 defines it, also when every σ score of a token
+ * lies below f32's range (logits under ≈ −104): the reported probs are 0 there, the distribution is not.
+ */
+async function entropyBelowF32(ctx: CaseContext): Promise<void> {
+  const E = 4;
+  const logits = Float32Array.of(-120, -121, -122, -123, 0.5, -1, 2, 0);
+  const T = logits.length / E;
+  const r = await ctx.api.route({ kind: 'topk', numExperts: E, topK: 1, score: 'sigmoid' }, { tokens: T, logits }, { backend: ctx.backend });
+  let want = 0;
+  for (let t = 0; t < T; t++) {
+    const s = Array.from(logits.subarray(t * E, (t + 1) * E), (z) => 1 / (1 + Math.exp(-z)));
+    const sum = s.reduce((a, b) => a + b, 0);
+    want += -s.reduce((h, v) => h + (v / sum) * Math.log(v / sum), 0) / Math.log(E);
+  }
+  want /= T;
+  if (!(Math.abs(r.stats.tokenEntropy - want) <= SUM_TOLERANCE * want)) {
+    throw new CaseFailure(`tokenEntropy ${r.stats.tokenEntropy}, expected ${want} (probs of token 0: ${Array.from(r.probs.subarray(0, E)).join()})`);
+  }
+  if (r.indices[0] !== 0) throw new CaseFailure(`token 0 chose expert ${r.indices[0]}, expected 0 (the largest σ, though 0 in f32)`);
+}
+
 function kindCase(kind: string, check: (ctx: CaseContext, seed: number) => Promise<void>, first: number): ConformanceCase {
   return {
     name: `router properties: ${kind}, seeds ${first}..${first + SEEDS_PER_KIND - 1}`,
@@ -239,6 +261,7 @@ async function zeroCapacity(ctx: CaseContext): Promise<void> {
 
 export const routerPropertyCases: ConformanceCase[] = [
   { name: 'router properties: expert choice with C = 0 (minCapacity 0) assigns nothing and outputs zeros', backends: ['reference', 'wasm', 'webgpu'], run: zeroCapacity },
+  { name: 'router properties: tokenEntropy counts σ scores below f32\'s range', backends: ['reference', 'wasm', 'webgpu'], run: entropyBelowF32 },
   { name: 'router properties: capacities and iteration limits of 2³¹ and beyond mean no bound', backends: ['reference', 'wasm', 'webgpu'], run: hugeBounds },
   kindCase('topk (scores, groups, bias, capacity)', topkProperties, 1000),
   kindCase('hash and random', hashAndRandomProperties, 2000),

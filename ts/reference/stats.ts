@@ -18,7 +18,7 @@ export function normalizedEntropy(mass: ArrayLike<number>, offset: number, n: nu
 
 export function routingStats(
   plan: DispatchPlan,
-  probs: Float32Array, // [nToken, nExpert]
+  distribution: Float32Array | Float64Array, // [nToken, nExpert] the router's scores per token (any positive scale)
   nToken: number,
   nExpert: number,
   nExpertUsed: number,
@@ -41,7 +41,7 @@ export function routingStats(
   for (let e = 0; e < nExpert; e++) variance += (load[e] - mean) ** 2;
   variance /= nExpert;
   let tokenEntropy = 0;
-  for (let t = 0; t < nToken; t++) tokenEntropy += normalizedEntropy(probs, t * nExpert, nExpert);
+  for (let t = 0; t < nToken; t++) tokenEntropy += normalizedEntropy(distribution, t * nExpert, nExpert);
   const dropped = routedBeforeCapacity - total;
   const slotCount = nToken * nExpertUsed;
   return {

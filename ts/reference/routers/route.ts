@@ -120,7 +120,8 @@ export function referenceRoute(spec: ResolvedRouterSpec, data: RouterData): Rout
   const s = select(spec, data, logits);
   const plan = buildPlan(s.indices, s.weights, T, k, E, s.padding);
   const probs = Float32Array.from(s.probs);
-  const stats = routingStats(plan, probs, T, E, k, s.routed);
+  // tokenEntropy reads the f64 distribution (the aux loss's): σ scores below f32's range are 0 in probs.
+  const stats = routingStats(plan, s.lossProbs, T, E, k, s.routed);
   const losses = { ...auxLosses(s.lossProbs, T, E, k, data.sequenceLength), z: logits ? zLoss(logits, T, E) : 0 };
   return { indices: s.indices, weights: s.weights, probs, logits: logits ?? new Float32Array(0), plan, stats, losses };
 }
