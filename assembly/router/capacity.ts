@@ -32,10 +32,11 @@ export function applyCapacity(
       if (n <= C) continue;
       const mine = list + (<usize>start << 2);
       // A token holds at most one slot per expert, so ranking slots ranks tokens: lower slot = lower token.
-      const root = byProbs != 0 ? keepBest<f32>(mine, n, C, weights, 4, heap) : 0;
+      // C = 0 (perExpert 0) drops every slot; keepBest wants keep ≥ 1.
+      const root = byProbs != 0 && C > 0 ? keepBest<f32>(mine, n, C, weights, 4, heap) : 0;
       for (let i = 0; i < n; i++) {
         const s = load<i32>(mine + (<usize>i << 2));
-        const drop = byProbs != 0 ? worse<f32>(weights, 4, s, root) : i >= C;
+        const drop = byProbs != 0 && C > 0 ? worse<f32>(weights, 4, s, root) : i >= C;
         if (!drop) continue;
         store<i32>(indices + (<usize>s << 2), -1);
         store<f32>(weights + (<usize>s << 2), 0);

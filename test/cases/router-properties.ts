@@ -259,7 +259,44 @@ async function zeroCapacity(ctx: CaseContext): Promise<void> {
   }
 }
 
+/**
+ * capacity.perExpert 0 (transformers' Switch with expert_capacity 0): every routed slot is dropped, under each
+ * drop policy, with and without padding, per batch and per sequence; a block built on it outputs zeros.
+ */
+async function zeroPerExpert(ctx: CaseContext): Promise<void> {
+  const { api, backend } = ctx;
+  const E = 4, k = 2, S = 3, B = 2, T = S * B, d = 8, f = 6;
+  const random = rng(79);
+  const logits = normal(random, T * E);
+  for (const dropPolicy of ['probs', 'position'] as const) {
+    for (const padToCapacity of [false, true]) {
+      for (const per of ['batch', 'sequence'] as const) {
+        const spec = { kind: 'topk' as const, numExperts: E, topK: k, capacity: { perExpert: 0, dropPolicy, padToCapacity, per } };
+        const r = await api.route(spec, { tokens: T, logits, sequenceLength: S }, { backend });
+        const what = `${dropPolicy}${padToCapacity ? ' padded' : ''} per ${per}`;
+        if (r.indices.some((e) => e !== -1) || r.weights.some((w) => w !== 0) || r.plan.rows.length !== 0) {
+          throw new CaseFailure(`${what}: expected no assignment, got ids ${r.indices.join()} and ${r.plan.rows.length} plan rows`);
+        }
+        if (r.stats.dropped !== T * k || r.stats.load.some((n) => n !== 0)) {
+          throw new CaseFailure(`${what}: dropped ${r.stats.dropped} (expected ${T * k}), load ${r.stats.load.join()}`);
+        }
+      }
+    }
+  }
+  const moe = await api.createMoE({
+    dModel: d, router: { kind: 'topk', numExperts: E, topK: 1, capacity: { perExpert: 0, dropPolicy: 'position', per: 'sequence' } },
+    expert: { dFF: f, activation: 'relu' },
+  }, { 'router.weight': normal(random, E * d), 'experts.up': normal(random, E * f * d), 'experts.down': normal(random, E * d * f) }, { backend });
+  try {
+    const { output } = await moe.forward(normal(random, T * d), { tokens: T, sequenceLength: S });
+    if (output.length !== T * d || output.some((x) => x !== 0)) throw new CaseFailure(`perExpert 0: expected a zero output, got ${Array.from(output.slice(0, 6)).join()} …`);
+  } finally {
+    moe.destroy();
+  }
+}
+
 export const routerPropertyCases: ConformanceCase[] = [
+  { name: 'router properties: capacity.perExpert 0 drops every slot, under every policy, and a block outputs zeros', backends: ['reference', 'wasm', 'webgpu'], run: zeroPerExpert },
   { name: 'router properties: expert choice with C = 0 (minCapacity 0) assigns nothing and outputs zeros', backends: ['reference', 'wasm', 'webgpu'], run: zeroCapacity },
   { name: 'router properties: tokenEntropy counts σ scores below f32\'s range', backends: ['reference', 'wasm', 'webgpu'], run: entropyBelowF32 },
   { name: 'router properties: capacities and iteration limits of 2³¹ and beyond mean no bound', backends: ['reference', 'wasm', 'webgpu'], run: hugeBounds },

@@ -395,6 +395,13 @@ describe('the experts\' activation from hidden_act / dense_act_fn, as ACT2FN nam
   });
 });
 
+describe('Switch capacity', () => {
+  it('expert_capacity 0 drops every token: the output is zeros, as transformers gives', async () => {
+    const b = build('switch_transformers', SHAPES[0].sizes, 'fused', 37);
+    await expectDenseOutput({ ...b, config: { ...b.config, expert_capacity: 0 }, expected: { ...b.expected, output: new Float64Array(b.T * b.d) } });
+  });
+});
+
 describe('family configs', () => {
   function code(fn: () => unknown): [string, string] | undefined {
     try {

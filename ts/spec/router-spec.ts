@@ -141,10 +141,11 @@ function capacityOf(value: unknown, argument: string): ResolvedCapacity | undefi
     throw new SwitchyardError('config', argument, `expected { factor | perExpert, dropPolicy?, padToCapacity?, per? }, received ${describe(value)}`);
   }
   const c = value as Record<string, unknown>;
-  const perExpert = c.perExpert === undefined ? undefined : positiveCount(c.perExpert, `${argument}.perExpert`);
+  // 0 is allowed: every routed slot is dropped (transformers' Switch with expert_capacity 0 does the same).
+  const perExpert = c.perExpert === undefined ? undefined : countFrom(0, c.perExpert, `${argument}.perExpert`);
   const factor = c.factor === undefined ? undefined : positiveNumber(c.factor, `${argument}.factor`);
   if (perExpert === undefined && factor === undefined) {
-    throw new SwitchyardError('config', argument, 'expected capacity.factor (> 0) or capacity.perExpert (a positive integer); received neither');
+    throw new SwitchyardError('config', argument, 'expected capacity.factor (> 0) or capacity.perExpert (an integer ≥ 0); received neither');
   }
   return {
     perExpert,

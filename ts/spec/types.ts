@@ -10,6 +10,7 @@ export type ScoreFunction = 'softmax' | 'sigmoid' | 'sqrt-softplus';
 
 export interface CapacitySpec {
   factor?: number;
+  /** C itself, an integer ≥ 0 (0: every routed slot is dropped) */
   perExpert?: number;
   dropPolicy?: 'probs' | 'position';
   padToCapacity?: boolean;

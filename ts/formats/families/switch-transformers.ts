@@ -38,7 +38,8 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   const dModel = configInt(config, 'd_model');
   const dFF = configInt(config, 'd_ff');
   const nExpert = configInt(config, 'num_experts');
-  const expertCapacity = configIntOr(config, 'expert_capacity', 64, 1); // SwitchTransformersConfig's default
+  // SwitchTransformersConfig's default; 0 drops every token (transformers then outputs zeros, as here).
+  const expertCapacity = configIntOr(config, 'expert_capacity', 64, 0);
   const routerBias = configBoolOr(config, 'router_bias', false);
   const activation = activationOf(config);
   return {
