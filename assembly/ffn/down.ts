@@ -9,7 +9,7 @@ import { hasSingleRow, tileCount, tileRows } from './pack';
 import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
 import { ACC, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
-import { pairKernel, tileKernel } from './tile-kernel';
+import { lastTileAsPairs, pairKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** ACC (rows 0..3, or 0..5 after tile6x8, × 8 sums) → the first nValid rows at y, y + yStride, … */
@@ -83,7 +83,7 @@ export function down<W>(
     const t1 = min(t0 + blockTiles, nTile);
     for (let q0 = qBegin; q0 < qStop; q0 += 4) {
       const q1 = min(q0 + 4, qStop);
-      const lastPair = !isQ8<W>() && !wide && t1 == nTile && tileRows(nRow, lastTile) == 2 && q1 - q0 == 4 && (!six || (t1 - t0) % 3 != 0);
+      const lastPair = lastTileAsPairs<W>(nRow, nTile, t0, t1, q1 - q0 == 4, wide, six);
       const tEnd = lastPair ? t1 - 1 : t1;
       for (let q = q0; q < q1 && tEnd > t0; q++) {
         const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);

@@ -14,7 +14,7 @@ import { hasSingleRow, tileCount, tileRows, transposeStore, transposeStorePair }
 import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
 import { ACC, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
-import { pairKernel, tileKernel } from './tile-kernel';
+import { lastTileAsPairs, pairKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** Four rows of 8 sums at acc (ACC or a row of it) → act → hTile [.][4] at this panel's columns. */
@@ -130,7 +130,7 @@ export function gateUp<W>(
     const t1 = min(t0 + blockTiles, nTile);
     for (let p0 = pBegin; p0 < pStop; p0 += 4) {
       const p1 = min(p0 + 4, pStop);
-      const lastPair = !isQ8<W>() && !wide && t1 == nTile && tileRows(nRow, lastTile) == 2 && p1 - p0 == 4 && (!six || (t1 - t0) % 3 != 0);
+      const lastPair = lastTileAsPairs<W>(nRow, nTile, t0, t1, p1 - p0 == 4, wide, six);
       const tEnd = lastPair ? t1 - 1 : t1;
       for (let p = p0; p < p1 && tEnd > t0; p++) {
         const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);

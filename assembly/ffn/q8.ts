@@ -12,7 +12,7 @@
 //                q8Tile2x8 leave the padding rows of a last tile out;
 //   q8-row1x32:  one row × four panels at once (four weight streams);
 //   q8-row1x8:   one row × one panel (the last nPanel % 4).
-import { ACC } from './tile';
+import { ACC, FourRows, ThreeRows, TwoRows } from './tile';
 import { Q8_BLOCK, weightsHi, weightsLo } from './weights';
 
 /**
@@ -74,12 +74,6 @@ export function quantizeTiles(tiles: usize, nTile: i32, K: i32, qt: usize, qs: u
     }
   }
 }
-
-// The rows a tile kernel multiplies: all four, or the real rows of a last tile of three or two (the padding
-// rows' ACC then hold the bias, or zeros).
-type FourRows = i32;
-type ThreeRows = f32;
-type TwoRows = f64;
 
 // @ts-ignore: decorator
 @inline function q8TileOf<R>(qt: usize, qs: usize, panel: usize, scales: usize, K: i32, bias: usize): void {

@@ -9,6 +9,7 @@
 // kernel's, in the same order, so the choice never changes a bit of the output.
 import { q8Tile2x8, q8Tile3x8, q8Tile4x8 } from './q8';
 import { pair2x16, pair2x16F32, pair2x16Folded, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { tileRows } from './pack';
 import { isQ8 } from './weights';
 
 /**
@@ -50,4 +51,15 @@ import { isQ8 } from './weights';
   if (sizeof<W>() == 4) pair2x16F32(tile, panel, panelBytes, K, bias);
   else if (fold) pair2x16Folded(tile, panel, K, bias);
   else pair2x16(tile, panel, K, bias);
+}
+
+/**
+ * Whether the last tile of a row block [t0, t1) runs as pairs over a whole group of four panels (pairKernel)
+ * rather than as a tile: it is the expert's last tile, holds two real rows, the panels are f32 or f16 as
+ * stored (not int8, not widened), and no 6-row group takes it (six: the block runs tile6x8, which covers
+ * the block's tiles three at a time).
+ */
+// @ts-ignore: decorator
+@inline export function lastTileAsPairs<W>(nRow: i32, nTile: i32, t0: i32, t1: i32, wholeGroup: bool, wide: bool, six: bool): bool {
+  return !isQ8<W>() && !wide && wholeGroup && t1 == nTile && tileRows(nRow, nTile - 1) == 2 && (!six || (t1 - t0) % 3 != 0);
 }

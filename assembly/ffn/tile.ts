@@ -67,10 +67,10 @@ export function useAccumulators(ptr: usize): void {
 export type Folded = i32;
 export type Unfolded = f32;
 // The rows a tile kernel multiplies, chosen the same way: all four, rows 0..2 (row 3 padding), or rows 0..1
-// (the f32 kernel only).
-type FourRows = i32;
-type ThreeRows = f32;
-type TwoRows = f64;
+// (here the f32 kernel only; q8.ts has all three). The padding rows' ACC then hold the bias, or zeros.
+export type FourRows = i32;
+export type ThreeRows = f32;
+export type TwoRows = f64;
 
 /** Columns 0..3 of one step of K at p: widened, or for Folded f16 weights their bits as they are. */
 // @ts-ignore: decorator

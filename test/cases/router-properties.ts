@@ -247,13 +247,21 @@ async function zeroCapacity(ctx: CaseContext): Promise<void> {
   if (r.indices.some((e) => e !== -1) || r.weights.some((w) => w !== 0) || r.plan.rows.length !== 0) {
     throw new CaseFailure(`C = 0: expected no assignment, got ids ${r.indices.join()} and ${r.plan.rows.length} plan rows`);
   }
-  const moe = await api.createMoE({ dModel: d, router: spec, expert: { dFF: f, activation: 'swiglu' } }, {
+  await expectZeroOutput(ctx, 'C = 0', { dModel: d, router: spec, expert: { dFF: f, activation: 'swiglu' } }, {
     'router.weight': normal(random, E * d), 'experts.gate': normal(random, E * f * d),
     'experts.up': normal(random, E * f * d), 'experts.down': normal(random, E * d * f),
-  }, { backend });
+  }, normal(random, T * d), T);
+}
+
+/** A block whose router assigns nothing outputs exactly zeros. */
+async function expectZeroOutput(
+  ctx: CaseContext, what: string, config: Parameters<Api['createMoE']>[0], weights: Parameters<Api['createMoE']>[1],
+  hidden: Float32Array, T: number, sequenceLength?: number,
+): Promise<void> {
+  const moe = await ctx.api.createMoE(config, weights, { backend: ctx.backend });
   try {
-    const { output } = await moe.forward(normal(random, T * d), { tokens: T });
-    if (output.length !== T * d || output.some((x) => x !== 0)) throw new CaseFailure(`C = 0: expected a zero output, got ${Array.from(output.slice(0, 6)).join()} …`);
+    const { output } = await moe.forward(hidden, { tokens: T, sequenceLength });
+    if (output.length !== hidden.length || output.some((x) => x !== 0)) throw new CaseFailure(`${what}: expected a zero output, got ${Array.from(output.slice(0, 6)).join()} …`);
   } finally {
     moe.destroy();
   }
@@ -283,16 +291,10 @@ async function zeroPerExpert(ctx: CaseContext): Promise<void> {
       }
     }
   }
-  const moe = await api.createMoE({
+  await expectZeroOutput(ctx, 'perExpert 0', {
     dModel: d, router: { kind: 'topk', numExperts: E, topK: 1, capacity: { perExpert: 0, dropPolicy: 'position', per: 'sequence' } },
     expert: { dFF: f, activation: 'relu' },
-  }, { 'router.weight': normal(random, E * d), 'experts.up': normal(random, E * f * d), 'experts.down': normal(random, E * d * f) }, { backend });
-  try {
-    const { output } = await moe.forward(normal(random, T * d), { tokens: T, sequenceLength: S });
-    if (output.length !== T * d || output.some((x) => x !== 0)) throw new CaseFailure(`perExpert 0: expected a zero output, got ${Array.from(output.slice(0, 6)).join()} …`);
-  } finally {
-    moe.destroy();
-  }
+  }, { 'router.weight': normal(random, E * d), 'experts.up': normal(random, E * f * d), 'experts.down': normal(random, E * d * f) }, normal(random, T * d), T, S);
 }
 
 export const routerPropertyCases: ConformanceCase[] = [
