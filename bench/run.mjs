@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildBenchArtifacts, distDir, root } from './lib/build.mjs';
+import { probeBandwidth } from './lib/bandwidth.mjs';
 import { probeContention } from './lib/contention.mjs';
 import { BUDGETS } from './lib/measure.mjs';
 import { printTable, ratios, throughput } from './lib/table.mjs';
@@ -78,7 +79,7 @@ async function main() {
     process.exit(r.status ?? 1);
   }
   const started = new Date();
-  const { internals, gemm } = await buildBenchArtifacts();
+  const { internals, gemm, stream } = await buildBenchArtifacts();
   const dir = await distDir();
   const dist = await import(pathToFileURL(join(dir, 'switchyard.node.js')).href);
   const ctx = {
@@ -111,6 +112,10 @@ async function main() {
   const { alone, besideFp } = env.contention;
   console.log(`core probe: bare kernel ${alone.toFixed(1)} GFLOP/s alone, ${besideFp.toFixed(1)} beside FP work on the other core `
     + `(${(besideFp / alone).toFixed(2)}×${besideFp < 0.95 * alone ? `: while that lasts, FP-bound runs on 2 threads stay under ~${((2 * besideFp) / alone).toFixed(2)}× their 1-thread speed` : ''})`);
+  env.bandwidth = await probeBandwidth(stream);
+  const { oneThread, twoThreads } = env.bandwidth;
+  console.log(`memory probe: streaming from DRAM ${oneThread.toFixed(1)} GB/s on 1 thread, ${twoThreads.toFixed(1)} on 2 `
+    + `(${(twoThreads / oneThread).toFixed(2)}×: memory-bound runs, such as decode, on 2 threads stay under about that over 1)`);
 
   const results = [];
   const notes = [];

@@ -52,5 +52,7 @@ export async function buildBenchArtifacts() {
   const gemm = { simd128: join(buildDir, 'gemm-simd.wasm'), 'relaxed-simd': join(buildDir, 'gemm-relaxed.wasm') };
   await asc([...common, '--enable', 'simd', '-o', gemm.simd128]);
   await asc([...common, '--enable', 'simd', '--enable', 'relaxed-simd', '-o', gemm['relaxed-simd']]);
-  return { internals: join(buildDir, 'internals.js'), gemm };
+  const stream = join(buildDir, 'stream.wasm');
+  await asc(['bench/wasm/stream.ts', '--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert', '--enable', 'simd', '-o', stream]);
+  return { internals: join(buildDir, 'internals.js'), gemm, stream };
 }

@@ -1,6 +1,7 @@
 // The MoE block: switchyard createMoE (wasm; reference at small T) against onnxruntime-node's native
 // com.microsoft.MoE op on one thread, same weights, same routing math (see lib/ort-moe.mjs).
-// Blocks: E32/k4/d1024/f512 and E8/k2/d2048/f1408, softmax top-k renormalised, SwiGLU; T ∈ {1, 16, 64, 128, 512}.
+// Blocks: E32/k4/d1024/f512 and E8/k2/d2048/f1408, softmax top-k renormalised, SwiGLU; T ∈ {1, 16, 64, 128, 512},
+// and decode with its weights from DRAM ("T1 cold", COLD_INPUTS).
 // switchyard wasm runs on 1 thread and on 2 (options.threads), the 2-thread output checked bit-equal first.
 // Before timing, ORT's and switchyard-wasm's outputs are checked against switchyard's reference at T = 16.
 import { measure, measureInterleaved } from '../lib/measure.mjs';
@@ -12,6 +13,13 @@ const BLOCKS = [
   { name: 'E8/k2/d2048/f1408', nExpert: 8, k: 2, dModel: 2048, dFF: 1408 },
 ];
 const TOKENS = [1, 16, 64, 128, 512];
+/**
+ * Decode as a model runs it: one token per call, a different one each time, so each call's experts are
+ * mostly not the last call's and their weights come from DRAM. "T1" repeats one token, whose k experts
+ * (E32/k4: 25 MB of f32) then stay largely in the 32 MB L3 between calls. "T1 cold" takes COLD_INPUTS
+ * tokens in turn (E32/k4: 64 picks, ~28 of the 32 experts, ~175 MB), every variant the same sequence.
+ */
+const COLD_INPUTS = 16;
 /** The reference is plain TypeScript: only the small batches, or a full run takes minutes. */
 const REFERENCE_MAX_T = 16;
 const CHECK_T = 16;
@@ -57,7 +65,8 @@ export async function moeSuite(ctx) {
     const config = { dModel, router: { kind: 'topk', numExperts: nExpert, topK: k, normalize: true }, expert: { dFF, activation: 'swiglu' } };
     const weights = { 'router.weight': w.router, 'experts.gate': w.gate, 'experts.up': w.up, 'experts.down': w.down };
     const hidden = new Map([...new Set([...tokens, CHECK_T])].map((T) => [T, uniform(random, T * dModel, 1)])); // T → [T, d]
-    const caseName = (T) => `${name} T${T}`;
+    const coldInputs = Array.from({ length: COLD_INPUTS }, () => uniform(random, dModel, 1));
+    const caseName = (T, cold) => `${name} T${T}${cold ? ' cold' : ''}`;
     // Expert FLOPs of a forward (k SwiGLU experts per token) plus the router; bytes: the expert weights it must read at least once.
     const work = (T) => ({
       tokens: T,
@@ -99,30 +108,40 @@ export async function moeSuite(ctx) {
       ort = undefined;
     }
 
-    for (const T of tokens) {
-      const x = hidden.get(T);
+    const cases = tokens.flatMap((T) => [{ T, inputs: [hidden.get(T)] }, ...(T === 1 ? [{ T, inputs: coldInputs, cold: true }] : [])]);
+    for (const { T, inputs, cold } of cases) {
+      // Each variant takes the inputs in turn from the first (one input: always the same).
+      const inTurn = () => {
+        let i = 0;
+        return () => inputs[i++ % inputs.length];
+      };
+      const [x1, x2, xOrt] = [inTurn(), inTurn(), inTurn()];
+      const x = inputs[0];
       // Ours on 1 and 2 threads, in f16 and int8, and the peer: timed in alternating rounds, so their
       // ratios compare the same moments of a machine whose speed drifts (bench/lib/measure.mjs).
       const runs = [
-        { variant: `createMoE ${ctx.switchyardWasm.variant} 1t`, ours: true, fn: () => wasm.forward(x, { tokens: T }),
-          note: T === CHECK_T ? `rel. error vs reference ${wasmError.toExponential(1)}` : undefined },
-        { variant: `createMoE ${ctx.switchyardWasm.variant} 2t`, ours: true, fn: () => wasm2.forward(x, { tokens: T }), note: 'options.threads 2' },
-        ...lowBits.map(({ weightDtype, moe, error }) => ({
-          variant: `createMoE ${ctx.switchyardWasm.variant} ${weightDtype} 1t`, ours: true, fn: () => moe.forward(x, { tokens: T }),
-          note: T === CHECK_T ? `rel. error vs f32 reference ${error.toExponential(1)}` : undefined,
-        })),
+        { variant: `createMoE ${ctx.switchyardWasm.variant} 1t`, ours: true, fn: () => wasm.forward(x1(), { tokens: T }),
+          note: cold ? `${COLD_INPUTS} tokens in turn` : T === CHECK_T ? `rel. error vs reference ${wasmError.toExponential(1)}` : undefined },
+        { variant: `createMoE ${ctx.switchyardWasm.variant} 2t`, ours: true, fn: () => wasm2.forward(x2(), { tokens: T }), note: 'options.threads 2' },
+        ...lowBits.map(({ weightDtype, moe, error }) => {
+          const xLow = inTurn();
+          return {
+            variant: `createMoE ${ctx.switchyardWasm.variant} ${weightDtype} 1t`, ours: true, fn: () => moe.forward(xLow(), { tokens: T }),
+            note: T === CHECK_T ? `rel. error vs f32 reference ${error.toExponential(1)}` : undefined,
+          };
+        }),
         ...(ort ? [{
-          variant: 'com.microsoft.MoE 1t', ours: false, runtime: 'onnxruntime-node', backend: 'cpu (native)', fn: () => ort.run(x, T),
+          variant: 'com.microsoft.MoE 1t', ours: false, runtime: 'onnxruntime-node', backend: 'cpu (native)', fn: () => ort.run(xOrt(), T),
           note: T === CHECK_T ? `rel. error vs reference ${ortError.toExponential(1)}` : undefined,
         }] : []),
       ];
       const stats = await measureInterleaved(runs.map((r) => r.fn), budget);
       runs.forEach(({ variant, ours, note, runtime, backend }, i) => {
-        const row = { case: caseName(T), runtime: runtime ?? 'switchyard', backend: backend ?? 'wasm', variant, ours, work: work(T), note, ...stats[i] };
+        const row = { case: caseName(T, cold), runtime: runtime ?? 'switchyard', backend: backend ?? 'wasm', variant, ours, work: work(T), note, ...stats[i] };
         // runs[0] is ours on 1 thread, runs[1] on 2.
         add(i === 1 ? withSpeedup(row, stats[0]) : row);
       });
-      if (T <= REFERENCE_MAX_T) {
+      if (T <= REFERENCE_MAX_T && !cold) {
         add({
           case: caseName(T), runtime: 'switchyard', backend: 'reference', variant: 'createMoE (TS oracle)', ours: true, work: work(T),
           ...(await measure(() => reference.forward(x, { tokens: T }), { ...budget, iterations: 2, warmupIterations: 1 })),
