@@ -269,4 +269,20 @@ describe('huggingFaceToCanonical: errors', () => {
     const transposed = { ...fused, 'experts.down_proj': { dtype: 'f32' as const, shape: [E, dFF, d], data: new Float32Array(E * dFF * d) } };
     expectError(() => huggingFaceToCanonical({ config, tensors: transposed, modelType: 'mixtral' }), 'shape', 'experts.down_proj');
   });
+
+  it('names the prefixes that hold the block when no prefix, or one holding no tensor, is given', () => {
+    const layers = ['model.layers.0.block_sparse_moe.', 'model.layers.1.block_sparse_moe.'];
+    const twoLayers = Object.assign({}, ...layers.map((p) => perExpertTensors(p, (x) => x, 'f32'))) as Record<string, Tensor>;
+    const run = (t: Record<string, TensorLike>, prefix?: string): unknown => huggingFaceToCanonical({ config, tensors: t, prefix, modelType: 'mixtral' });
+    for (const prefix of [undefined, 'model.layers.7.mlp.']) {
+      const e = expectError(() => run(twoLayers, prefix), 'config', 'prefix');
+      for (const p of layers) expect(e.message).toContain(`'${p}'`);
+      expect(e.message).toContain(`${prefix ?? ''}gate.weight`);
+    }
+    // A prefix holding part of a block: that block is incomplete, so the missing tensor is what is reported.
+    const { [`${layers[1]}gate.weight`]: _, ...incomplete } = twoLayers;
+    const e = expectError(() => run(incomplete, layers[1]), 'shape', `${layers[1]}gate.weight`);
+    expect(e.message).not.toContain(layers[0]);
+    expect(run(twoLayers, layers[1])).toBeDefined();
+  });
 });

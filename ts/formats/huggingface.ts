@@ -69,10 +69,41 @@ export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConf
     // The usual cause of a block's tensors not being there: the prefix names a layer config.json makes
     // dense (first_k_dense_replace, mlp_only_layers, a sparse step). Say so rather than "tensor missing".
     const dense = e instanceof SwitchyardError ? denseLayerOf(family, config, prefix) : undefined;
-    if (dense === undefined) throw e;
-    throw new SwitchyardError('config', 'prefix', `'${prefix}' is layer ${dense.layer}, which config.json makes a dense MLP ` +
-      `(its MoE layers: ${summarize(dense.moeLayers)}); the block could not be read (${(e as Error).message})`);
+    if (dense !== undefined) {
+      throw new SwitchyardError('config', 'prefix', `'${prefix}' is layer ${dense.layer}, which config.json makes a dense MLP ` +
+        `(its MoE layers: ${summarize(dense.moeLayers)}); the block could not be read (${(e as Error).message})`);
+    }
+    // Or the prefix is missing or wrong: the tensor the block reads first is there, under other prefixes.
+    if (!(e instanceof SwitchyardError)) throw e;
+    const others = prefixesHolding(source, prefix, e.argument);
+    if (others.length === 0) throw e;
+    throw new SwitchyardError('config', 'prefix', `no tensor ${e.argument} under prefix '${prefix}'; ` +
+      `${e.argument.slice(prefix.length)} is under ${listPrefixes(others)} — pass the block's prefix (${e.message})`);
   }
+}
+
+/**
+ * When no prefix was given, or no tensor is under the one given (a block whose prefix holds some tensors
+ * but not all is incomplete, not misnamed): the prefixes under which the source holds the tensor that
+ * `missing` (a full name under `prefix`) names relative to its layer, in the source's order — e.g. for a
+ * missing 'gate.weight' with no prefix, 'model.layers.0.block_sparse_moe.', 'model.layers.1.block_sparse_moe.', ….
+ */
+function prefixesHolding(source: TensorSource, prefix: string, missing: string): string[] {
+  if (!missing.startsWith(prefix) || source.get(missing) !== undefined) return [];
+  const relative = missing.slice(prefix.length);
+  if (relative === '') return [];
+  const found: string[] = [];
+  for (const name of source.names()) {
+    if (prefix !== '' && name.startsWith(prefix)) return [];
+    if (name.endsWith('.' + relative)) found.push(name.slice(0, name.length - relative.length));
+  }
+  return found;
+}
+
+/** The first few prefixes, quoted, and how many there are. */
+function listPrefixes(prefixes: string[]): string {
+  const shown = prefixes.slice(0, 3).map((p) => `'${p}'`).join(', ');
+  return prefixes.length <= 3 ? shown : `${shown}, … (${prefixes.length} prefixes)`;
 }
 
 /**
@@ -142,10 +173,11 @@ function shardedSource(files: Record<string, SafetensorsFile> | Map<string, Safe
   if (index === undefined) {
     const names = [...byName.keys()];
     const maps = [...byName.values()].map((f) => f.tensors);
-    return { get: (name) => onlyOf(maps, name, (i) => `files[${JSON.stringify(names[i])}]`) };
+    return { get: (name) => onlyOf(maps, name, (i) => `files[${JSON.stringify(names[i])}]`), names: () => namesOf(maps) };
   }
   const weightMap = weightMapOf(index);
   return {
+    names: () => Object.keys(weightMap),
     get: (name) => {
       if (!Object.prototype.hasOwnProperty.call(weightMap, name)) return undefined;
       const shard = weightMap[name];
@@ -170,16 +202,21 @@ function tensorSource(tensors: HuggingFaceTensors): TensorSource {
       }
       maps.push(file.tensors);
     }
-    return { get: (name) => onlyOf(maps, name, (i) => `tensors[${i}]`) };
+    return { get: (name) => onlyOf(maps, name, (i) => `tensors[${i}]`), names: () => namesOf(maps) };
   }
-  if (tensors instanceof Map) return { get: (name) => tensors.get(name) };
-  if (isSafetensorsFile(tensors)) return { get: (name) => tensors.tensors.get(name) };
+  if (tensors instanceof Map) return { get: (name) => tensors.get(name), names: () => tensors.keys() };
+  if (isSafetensorsFile(tensors)) return { get: (name) => tensors.tensors.get(name), names: () => tensors.tensors.keys() };
   if (tensors === null || typeof tensors !== 'object') {
     throw new SwitchyardError('shape', 'tensors', `expected a record, Map or SafetensorsFile, got ${describe(tensors)}`);
   }
   const record = tensors as Record<string, TensorLike>;
   // Own properties only: a tensor named "constructor" must not resolve to Object.prototype.constructor.
-  return { get: (name) => (Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined) };
+  return { get: (name) => (Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined), names: () => Object.keys(record) };
+}
+
+/** The names of several maps of tensors, in order. */
+function* namesOf(maps: Map<string, TensorLike>[]): Iterable<string> {
+  for (const m of maps) yield* m.keys();
 }
 
 /**

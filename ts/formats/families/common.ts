@@ -10,6 +10,8 @@ import { allFinite } from '../../spec/check.js';
 /** Looks tensors up by their full checkpoint name. */
 export interface TensorSource {
   get(name: string): TensorLike | undefined;
+  /** Every tensor name the source holds (for error messages only). */
+  names(): Iterable<string>;
 }
 
 /** What a family converter receives: the parsed config.json, the tensors, and the layer's prefix ('' or ending in '.'). */
