@@ -270,6 +270,14 @@ describe('huggingFaceToCanonical: errors', () => {
     expectError(() => huggingFaceToCanonical({ config, tensors: transposed, modelType: 'mixtral' }), 'shape', 'experts.down_proj');
   });
 
+  it('refuses a file\'s bytes passed as tensors, unparsed', () => {
+    const bytes = readFileSync(new URL('tensors.safetensors', GOLDENS));
+    for (const raw of [new Uint8Array(bytes), bytes.buffer]) {
+      const e = expectError(() => huggingFaceToCanonical({ config, tensors: raw as never, modelType: 'mixtral' }), 'shape', 'tensors');
+      expect(e.message).toContain('readSafetensors');
+    }
+  });
+
   it('names the prefixes that hold the block when no prefix, or one holding no tensor, is given', () => {
     const layers = ['model.layers.0.block_sparse_moe.', 'model.layers.1.block_sparse_moe.'];
     const twoLayers = Object.assign({}, ...layers.map((p) => perExpertTensors(p, (x) => x, 'f32'))) as Record<string, Tensor>;

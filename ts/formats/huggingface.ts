@@ -209,6 +209,10 @@ function tensorSource(tensors: HuggingFaceTensors): TensorSource {
   if (tensors === null || typeof tensors !== 'object') {
     throw new SwitchyardError('shape', 'tensors', `expected a record, Map or SafetensorsFile, got ${describe(tensors)}`);
   }
+  // The file's bytes themselves (an object too, so they would pass for a record holding no tensor).
+  if (ArrayBuffer.isView(tensors) || tensors instanceof ArrayBuffer) {
+    throw new SwitchyardError('shape', 'tensors', `expected a record, Map or SafetensorsFile — parse a file's bytes with readSafetensors — got ${describe(tensors)}`);
+  }
   const record = tensors as Record<string, TensorLike>;
   // Own properties only: a tensor named "constructor" must not resolve to Object.prototype.constructor.
   return { get: (name) => (Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined), names: () => Object.keys(record) };
