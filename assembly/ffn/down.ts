@@ -6,17 +6,20 @@
 // y column is one panel's sums, through the same kernel when the range starts on a multiple of 4 panels.
 import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, tileRows } from './pack';
-import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
+import { acc4, q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
 import { ACC, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
-import { lastTileAsPairs, pairKernel, tileKernel } from './tile-kernel';
+import { lastTileAsPairs, pairKernel, q8GroupKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
-/** ACC (rows 0..3, or 0..5 after tile6x8, × 8 sums) → the first nValid rows at y, y + yStride, … */
-function tileStore(y: usize, yStride: usize, nValid: i32): void {
+/**
+ * ACC (rows 0..3, or 0..5 after tile6x8, × 8 sums), or acc laid out as it (q8.ts acc4), → the first nValid
+ * rows at y, y + yStride, …
+ */
+function tileStore(y: usize, yStride: usize, nValid: i32, acc: usize = ACC): void {
   for (let r = 0; r < nValid; r++) {
-    v128.store(y, v128.load(ACC + (<usize>r << 5)));
-    v128.store(y, v128.load(ACC + (<usize>r << 5), 16), 16);
+    v128.store(y, v128.load(acc + (<usize>r << 5)));
+    v128.store(y, v128.load(acc + (<usize>r << 5), 16), 16);
     y += yStride;
   }
 }
@@ -85,7 +88,16 @@ export function down<W>(
       const q1 = min(q0 + 4, qStop);
       const lastPair = lastTileAsPairs<W>(nRow, nTile, t0, t1, q1 - q0 == 4, wide, six);
       const tEnd = lastPair ? t1 - 1 : t1;
-      for (let q = q0; q < q1 && tEnd > t0; q++) {
+      // int8, a whole group (interleaved, weights.ts): each tile against its four panels at once.
+      const q8Group = isQ8<W>() && q1 - q0 == 4;
+      for (let t = t0; q8Group && t < t1; t++) {
+        q8GroupKernel(tileRows(nRow, t), qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), packed + <usize>q0 * panelBytes,
+          scales + <usize>q0 * scaleBytes, scaleBytes, dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
+        for (let j = 0; j < 4; j++) {
+          tileStore(y + (<usize>((q0 + j) * PANEL) << 2) + <usize>(t << 2) * yStride, yStride, tileRows(nRow, t), acc4() + (<usize>j << 7));
+        }
+      }
+      for (let q = q0; q < q1 && tEnd > t0 && !q8Group; q++) {
         const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
         const step = panelStep<W>(q, dModelPad / PANEL);
         const ps = scales + <usize>q * scaleBytes;
@@ -123,7 +135,7 @@ export function down<W>(
       if (!single || t1 < nTile) continue;
       if (q1 - q0 == 4) {
         if (isQ8<W>()) {
-          q8Row1x32(kernelScratch, sx, packed + <usize>q0 * panelBytes, panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
+          q8Row1x32(kernelScratch, sx, packed + <usize>q0 * panelBytes, scales + <usize>q0 * scaleBytes, scaleBytes,
             dFFPad, bias ? bias + (<usize>q0 << 5) : 0);
         } else {
           const rb = bias ? bias + (<usize>q0 << 5) : 0;

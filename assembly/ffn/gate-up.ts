@@ -11,10 +11,10 @@
 import { gatedVec, isGated, storeRow, ungatedVec } from './activation';
 import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, tileRows, transposeStore, transposeStorePair } from './pack';
-import { q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
+import { acc4, q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
 import { ACC, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
-import { lastTileAsPairs, pairKernel, tileKernel } from './tile-kernel';
+import { lastTileAsPairs, pairKernel, q8GroupKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** Four rows of 8 sums at acc (ACC or a row of it) → act → hTile [.][4] at this panel's columns. */
@@ -132,7 +132,16 @@ export function gateUp<W>(
       const p1 = min(p0 + 4, pStop);
       const lastPair = lastTileAsPairs<W>(nRow, nTile, t0, t1, p1 - p0 == 4, wide, six);
       const tEnd = lastPair ? t1 - 1 : t1;
-      for (let p = p0; p < p1 && tEnd > t0; p++) {
+      // int8, a whole group (interleaved, weights.ts): each tile against its four panels at once.
+      const q8Group = isQ8<W>() && p1 - p0 == 4;
+      for (let t = t0; q8Group && t < t1; t++) {
+        q8GroupKernel(tileRows(nRow, t), qt + <usize>t * qtBytes, qs + (<usize>t * qtBytes >> 4), packed + <usize>p0 * panelBytes,
+          scales + <usize>p0 * scaleBytes, scaleBytes, dModelK, bias ? bias + (<usize>p0 << 5) : 0);
+        for (let j = 0; j < 4; j++) {
+          tileEpilogue(h + <usize>((p0 + j) * cols << 4) + <usize>t * hTileBytes, acc4() + (<usize>j << 7), act, alpha, limit);
+        }
+      }
+      for (let p = p0; p < p1 && tEnd > t0 && !q8Group; p++) {
         const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
         const step = panelStep<W>(p, dFFPad / cols);
         const ps = scales + <usize>p * scaleBytes;
@@ -171,7 +180,7 @@ export function gateUp<W>(
       if (!single || t1 < nTile) continue;
       if (p1 - p0 == 4) {
         if (isQ8<W>()) {
-          q8Row1x32(kernelScratch, sx, packed + <usize>p0 * panelBytes, panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
+          q8Row1x32(kernelScratch, sx, packed + <usize>p0 * panelBytes, scales + <usize>p0 * scaleBytes, scaleBytes,
             dModelK, bias ? bias + (<usize>p0 << 5) : 0);
         } else {
           const rb = bias ? bias + (<usize>p0 << 5) : 0;

@@ -5,15 +5,29 @@
 // multiply-adds per instruction on pairs of consecutive k:
 //   y_c = Σ_blocks sw[b][c] · sx[b] · Σ_{k in b} q[k][c] · xq[k]
 // int8 panels are stored pair-interleaved, [K / 2][8][2] (wasm-quant.ts), so 16 bytes = two steps of K
-// for 8 columns, ready for the dot product. Bounds: |xq| ≤ 32767, |q| ≤ 127, 32 terms per block:
-// |Σ| ≤ 1.4e8 < 2³¹; its conversion to f32 rounds by at most 2⁻²⁴ relative.
-//   q8-tile4x8:  a tile of 4 rows [K / 2][4][2] i16 × one panel; i32 block sums in registers, f32 sums
-//                in ACC (rows 0..3 × cols 0..3, 4..7, as tile.ts's), updated once per block; q8Tile3x8 and
-//                q8Tile2x8 leave the padding rows of a last tile out;
-//   q8-row1x32:  one row × four panels at once (four weight streams);
+// for 8 columns, ready for the dot product; whole groups of four panels interleave those 16-byte pairs,
+// [K / 2][4][8][2] (weights.ts), and are read a group at a time, one stream in order. Bounds: |xq| ≤ 32767,
+// |q| ≤ 127, 32 terms per block: |Σ| ≤ 1.4e8 < 2³¹; its conversion to f32 rounds by at most 2⁻²⁴ relative.
+//   q8-tile4x8:  a tile of 4 rows [K / 2][4][2] i16 × one panel (the last nPanel % 4); i32 block sums in
+//                registers, f32 sums in ACC (rows 0..3 × cols 0..3, 4..7, as tile.ts's), updated once per
+//                block; q8Tile3x8 and q8Tile2x8 leave the padding rows of a last tile out;
+//   q8-tile4x32: the same tile × an interleaved group, block by block, the four panels of each block in
+//                turn (its 1 KiB read in order, then from L1 for the next panel): the f32 sums of panel j at
+//                acc4() + 128 j, laid out as ACC. Per panel, the sums are q8-tile4x8's, bit for bit;
+//   q8-row1x32:  one row × an interleaved group (one stream);
 //   q8-row1x8:   one row × one panel (the last nPanel % 4).
+// What the interleaved groups gained, measured: weights.ts.
 import { ACC, FourRows, ThreeRows, TwoRows } from './tile';
 import { Q8_BLOCK, weightsHi, weightsLo } from './weights';
+
+/**
+ * The f32 sums of a tile × an interleaved group (q8Tile4x32): panel j at acc4() + 128 j, as ACC holds one
+ * panel's; this thread's, after its ACC (tile.ts).
+ */
+// @ts-ignore: decorator
+@inline export function acc4(): usize {
+  return ACC + 256;
+}
 
 /**
  * v / amax · 32767, rounded, per lane: x / amax is in [−1, 1] whatever amax, where x · (32767 / amax) would
@@ -140,6 +154,76 @@ export function q8Tile2x8(qt: usize, qs: usize, panel: usize, scales: usize, K: 
   q8TileOf<TwoRows>(qt, qs, panel, scales, K, bias);
 }
 
+// @ts-ignore: decorator
+@inline function q8TileGroupOf<R>(qt: usize, qs: usize, group: usize, scales: usize, scaleBytes: usize, K: i32, bias: usize): void {
+  for (let j: usize = 0; j < 4; j++) {
+    for (let r: usize = 0; r < 4; r++) {
+      if (bias) memory.copy(acc4() + (j << 7) + (r << 5), bias + (j << 5), 32);
+      else memory.fill(acc4() + (j << 7) + (r << 5), 0, 32);
+    }
+  }
+  let block = group;
+  let x0 = qt;
+  let sx = qs;
+  let s = scales;
+  for (let b = 0; b < K; b += Q8_BLOCK) {
+    const xEnd = x0 + (<usize>Q8_BLOCK << 3);
+    for (let j: usize = 0; j < 4; j++) {
+      let l0 = i32x4.splat(0), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0, h3 = l0;
+      let p = block + (j << 4);
+      for (let x = x0; x < xEnd; x += 16) {
+        const w = v128.load(p);
+        const wl = i16x8.extend_low_i8x16_s(w);
+        const wh = i16x8.extend_high_i8x16_s(w);
+        let xp = v128.load32_splat(x);
+        l0 = dot(l0, wl, xp); h0 = dot(h0, wh, xp);
+        xp = v128.load32_splat(x, 4);
+        l1 = dot(l1, wl, xp); h1 = dot(h1, wh, xp);
+        if (sizeof<R>() == 4) {
+          xp = v128.load32_splat(x, 8);
+          l2 = dot(l2, wl, xp); h2 = dot(h2, wh, xp);
+        }
+        if (isInteger<R>()) {
+          xp = v128.load32_splat(x, 12);
+          l3 = dot(l3, wl, xp); h3 = dot(h3, wh, xp);
+        }
+        p += 64;
+      }
+      const sj = s + j * <usize>scaleBytes;
+      const sLo = weightsLo<u16>(sj);
+      const sHi = weightsHi<u16>(sj);
+      const acc = acc4() + (j << 7);
+      flush(0, l0, h0, sLo, sHi, v128.load32_splat(sx), acc);
+      flush(1, l1, h1, sLo, sHi, v128.load32_splat(sx, 4), acc);
+      if (sizeof<R>() == 4) flush(2, l2, h2, sLo, sHi, v128.load32_splat(sx, 8), acc);
+      if (isInteger<R>()) flush(3, l3, h3, sLo, sHi, v128.load32_splat(sx, 12), acc);
+    }
+    x0 = xEnd;
+    block += <usize>Q8_BLOCK << 5;
+    sx += 16;
+    s += 16;
+  }
+}
+
+/**
+ * A tile (quantizeTiles) × a whole interleaved group of four int8 panels → acc4(), panel j's sums 128 j bytes on.
+ * @param group   the group's start, [K / 2][4][8][2]
+ * @param scales  panel 0's [K / Q8_BLOCK][8] f16; panel j's scaleBytes · j further
+ * @param bias    [4][8], or 0
+ */
+export function q8Tile4x32(qt: usize, qs: usize, group: usize, scales: usize, scaleBytes: usize, K: i32, bias: usize): void {
+  q8TileGroupOf<FourRows>(qt, qs, group, scales, scaleBytes, K, bias);
+}
+
+/** q8Tile4x32 of a last tile with three or two real rows, its padding rows left out (as q8Tile3x8). */
+export function q8Tile3x32(qt: usize, qs: usize, group: usize, scales: usize, scaleBytes: usize, K: i32, bias: usize): void {
+  q8TileGroupOf<ThreeRows>(qt, qs, group, scales, scaleBytes, K, bias);
+}
+
+export function q8Tile2x32(qt: usize, qs: usize, group: usize, scales: usize, scaleBytes: usize, K: i32, bias: usize): void {
+  q8TileGroupOf<TwoRows>(qt, qs, group, scales, scaleBytes, K, bias);
+}
+
 /** One row (quantizeRow) × one int8 panel → ACC[0], ACC[1]. */
 export function q8Row1x8(xq: usize, sx: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
   if (bias) memory.copy(ACC, bias, 32);
@@ -165,46 +249,43 @@ export function q8Row1x8(xq: usize, sx: usize, panel: usize, scales: usize, K: i
 }
 
 /**
- * ACC[2i], ACC[2i+1] += (lo, hi) · sx · (sLo, sHi), the scales of panel i at this block. The integer sum
- * takes sx first: sx · sw is below f32's normal range when the activations are (amax under ~4e-34 makes
- * sx subnormal, and sw ~1e-3 then leaves a product with a few bits), while Σ · sx is the size of the
- * partial dot product itself, so both products stay normal for any activations whose output is.
+ * ACC[2i], ACC[2i+1] (or acc's) += (lo, hi) · sx · (sLo, sHi), the scales of panel i at this block. The
+ * integer sum takes sx first: sx · sw is below f32's normal range when the activations are (amax under
+ * ~4e-34 makes sx subnormal, and sw ~1e-3 then leaves a product with a few bits), while Σ · sx is the size
+ * of the partial dot product itself, so both products stay normal for any activations whose output is.
  */
 // @ts-ignore: decorator
-@inline function flush(i: usize, lo: v128, hi: v128, sLo: v128, sHi: v128, sxb: v128): void {
-  const a = ACC + (i << 5);
+@inline function flush(i: usize, lo: v128, hi: v128, sLo: v128, sHi: v128, sxb: v128, acc: usize = ACC): void {
+  const a = acc + (i << 5);
   v128.store(a, f32x4.add(v128.load(a), f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(lo), sxb), sLo)));
   v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(hi), sxb), sHi)), 16);
 }
 
 /**
  * @param xq, sx     the row from quantizeRow
- * @param panel      the first of four consecutive int8 panels [K / 2][8][2], panelBytes apart
- * @param scales     its [K / Q8_BLOCK][8] f16; the next panels' follow scaleBytes apart
+ * @param group      a whole group of four int8 panels, interleaved [K / 2][4][8][2] (weights.ts)
+ * @param scales     panel 0's [K / Q8_BLOCK][8] f16; the next panels' follow scaleBytes apart
  * @param bias       [4][8], or 0
  */
-export function q8Row1x32(xq: usize, sx: usize, panel: usize, panelBytes: usize, scales: usize, scaleBytes: usize, K: i32, bias: usize): void {
+export function q8Row1x32(xq: usize, sx: usize, group: usize, scales: usize, scaleBytes: usize, K: i32, bias: usize): void {
   if (bias) memory.copy(ACC, bias, 128);
   else memory.fill(ACC, 0, 128);
-  let p0 = panel;
-  let p1 = p0 + panelBytes;
-  let p2 = p1 + panelBytes;
-  let p3 = p2 + panelBytes;
+  let p = group;
   let s = scales;
   for (let b = 0; b < K; b += Q8_BLOCK) {
     let l0 = i32x4.splat(0), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0, h3 = l0;
     const end = xq + (<usize>(b + Q8_BLOCK) << 1);
     for (let x = xq + (<usize>b << 1); x < end; x += 4) {
       const xp = v128.load32_splat(x);
-      let w = v128.load(p0);
+      let w = v128.load(p);
       l0 = dot(l0, i16x8.extend_low_i8x16_s(w), xp); h0 = dot(h0, i16x8.extend_high_i8x16_s(w), xp);
-      w = v128.load(p1);
+      w = v128.load(p, 16);
       l1 = dot(l1, i16x8.extend_low_i8x16_s(w), xp); h1 = dot(h1, i16x8.extend_high_i8x16_s(w), xp);
-      w = v128.load(p2);
+      w = v128.load(p, 32);
       l2 = dot(l2, i16x8.extend_low_i8x16_s(w), xp); h2 = dot(h2, i16x8.extend_high_i8x16_s(w), xp);
-      w = v128.load(p3);
+      w = v128.load(p, 48);
       l3 = dot(l3, i16x8.extend_low_i8x16_s(w), xp); h3 = dot(h3, i16x8.extend_high_i8x16_s(w), xp);
-      p0 += 16; p1 += 16; p2 += 16; p3 += 16;
+      p += 64;
     }
     const sxb = v128.load32_splat(sx + (<usize>(b / Q8_BLOCK) << 2));
     flush(0, l0, h0, weightsLo<u16>(s), weightsHi<u16>(s), sxb);

@@ -1,13 +1,14 @@
 // Which kernel one row tile of an expert runs against one panel, the same choice for both projections
 // (gate-up.ts, down.ts); they differ only in the epilogue that reads ACC afterwards.
-//   int8:            the integer tile kernels (q8.ts), on the tile rounded to i16;
+//   int8:            the integer tile kernels (q8.ts), on the tile rounded to i16 — a whole group of four
+//                    panels at once (q8GroupKernel), a panel past the groups alone;
 //   f16, widened:    the f32 kernels on the panel widened once for all tiles (weights.ts widenPanel);
 //   f32:             the f32 kernels on the panel as stored;
 //   f16, as stored:  the f16 kernels, on the tile scaled by F16_SCALE when it was (weights.ts foldScale).
 // A last tile of three or two real rows leaves its padding rows out of the multiplies where a kernel for
-// that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8). Every real row's sums are the 4-row
-// kernel's, in the same order, so the choice never changes a bit of the output.
-import { q8Tile2x8, q8Tile3x8, q8Tile4x8 } from './q8';
+// that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8, q8Tile3x32, q8Tile2x32). Every real
+// row's sums are the 4-row kernel's, in the same order, so the choice never changes a bit of the output.
+import { q8Tile2x32, q8Tile2x8, q8Tile3x32, q8Tile3x8, q8Tile4x32, q8Tile4x8 } from './q8';
 import { pair2x16, pair2x16F32, pair2x16Folded, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
 import { tileRows } from './pack';
 import { isQ8 } from './weights';
@@ -40,6 +41,17 @@ import { isQ8 } from './weights';
     if (rows == 3) tile3x8(tile, panel, K, bias, step);
     else tile4x8<W>(tile, panel, K, bias, step);
   }
+}
+
+/**
+ * acc4() (q8.ts) = the tile's rows (rows real ones: 4, 3 or 2) × a whole interleaved group of int8 panels.
+ * @param group   the group's start (weights.ts), its panels' scales scaleBytes apart from `scales`
+ */
+// @ts-ignore: decorator
+@inline export function q8GroupKernel(rows: i32, qTile: usize, qScales: usize, group: usize, scales: usize, scaleBytes: usize, K: i32, bias: usize): void {
+  if (rows == 3) q8Tile3x32(qTile, qScales, group, scales, scaleBytes, K, bias);
+  else if (rows == 2) q8Tile2x32(qTile, qScales, group, scales, scaleBytes, K, bias);
+  else q8Tile4x32(qTile, qScales, group, scales, scaleBytes, K, bias);
 }
 
 /**

@@ -23,13 +23,13 @@ import { madd } from '../simd';
 import { halfBitsHi, halfBitsLo, highHalfBits, highHalfFloats, highHalfMask, weightsHi, weightsLo } from './weights';
 
 /**
- * The accumulators of the last kernel call, up to 12 × v128 (tile6x8; the others leave 8). A global, not a
- * constant: in the shared-memory builds every thread instantiates this module over the same memory, and
- * each must keep its accumulators apart (useAccumulators), or one thread's epilogue would read another's
- * sums. Globals are per instance. The host allocates the same size for each thread (ts/backends/wasm.ts
- * ACCUMULATOR_BYTES).
+ * The accumulators of the last kernel call, up to 12 × v128 (tile6x8; the others leave 8), and from ACC +
+ * 256 the 512 bytes of an int8 tile × group's sums (q8.ts acc4). A global, not a constant: in the
+ * shared-memory builds every thread instantiates this module over the same memory, and each must keep its
+ * accumulators apart (useAccumulators), or one thread's epilogue would read another's sums. Globals are per
+ * instance. The host allocates the same size for each thread (ts/backends/wasm-pool.ts ACCUMULATOR_BYTES).
  */
-export let ACC: usize = memory.data(192, 16);
+export let ACC: usize = memory.data(768, 16);
 
 /**
  * Whether row tiles of f32 panels run as 6-row groups (tile6x8) rather than one tile at a time: in the
@@ -40,7 +40,7 @@ export let ACC: usize = memory.data(192, 16);
  */
 export const SIX_ROW_GROUPS: bool = ASC_FEATURE_RELAXED_SIMD;
 
-/** Moves this instance's accumulators to [192] bytes at ptr (16-aligned), e.g. a worker's own scratch. */
+/** Moves this instance's accumulators to [768] bytes at ptr (16-aligned), e.g. a worker's own scratch. */
 export function useAccumulators(ptr: usize): void {
   ACC = ptr;
 }

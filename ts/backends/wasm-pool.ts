@@ -26,8 +26,8 @@ import { workerSource, type ControlLayout, type WorkerStart } from './wasm-worke
 
 /** Most threads a backend runs (options.threads above it is refused): beyond that, a misread option. */
 export const MAX_THREADS = 64;
-/** Bytes of one thread's kernel accumulators (assembly/ffn/tile.ts ACC: 12 × v128, tile6x8's). */
-export const ACCUMULATOR_BYTES = 192;
+/** Bytes of one thread's kernel accumulators (assembly/ffn/tile.ts ACC: 12 × v128, tile6x8's, then q8.ts' group sums). */
+export const ACCUMULATOR_BYTES = 768;
 const MESSAGE_BYTES = 256;
 const WASM_PAGE_BYTES = 65536;
 /**
