@@ -1,9 +1,9 @@
 // How fast this machine streams memory from DRAM, on one thread and on two at once. Decode (one row or two
 // per expert) is bound by it, not by arithmetic: every call reads its experts' weights once. On this VM the
 // two vCPUs together stream between ~1.2× and ~1.9× what one does, and it changes from minute to minute
-// (measured here, 14 probes in a row: one thread 21–27 GB/s; two 31–34 GB/s in nine of them, 37.5 in one, 43–50 in four —
-// as if the vCPUs sometimes share one core), and a memory-bound run on 2 threads cannot get more than that
-// over its 1-thread time, however the work is cut.
+// (measured here, 14 probes in a row: one thread 21–27 GB/s; two 31–34 GB/s in nine of them, 37.5 in one,
+// 43–50 in four — as if the vCPUs sometimes share one core), and a memory-bound run on 2 threads cannot get
+// more than that over its 1-thread time, however the work is cut.
 // Printed with each run beside the core probe, so the 2-thread rows of memory-bound cases can be read
 // against the machine they ran on. Each thread reads its own region of REGION_BYTES, well past any L3 here.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
