@@ -133,7 +133,8 @@ const HIGH_HALF_MASK = memory.data<i32>([0x8fffe000, 0x8fffe000, 0x8fffe000, 0x8
 /**
  * First step of panel p of a projection's nPanel panels of panelBytes each, packed from `packed`: p ·
  * panelBytes, or for an interleaved f16 panel its group's start plus 16 bytes per panel before it. (int8
- * kernels take a whole interleaved group from its start, or a panel past the groups, where this is p · panelBytes.)
+ * kernels take a whole interleaved group from its start, or a panel past the groups, where this is
+ * p · panelBytes.)
  */
 // @ts-ignore: decorator
 @inline export function panelAt<W>(packed: usize, p: i32, nPanel: i32, panelBytes: usize): usize {

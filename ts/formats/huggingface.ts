@@ -86,7 +86,8 @@ export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConf
  * When no prefix was given, or no tensor is under the one given (a block whose prefix holds some tensors
  * but not all is incomplete, not misnamed): the prefixes under which the source holds the tensor that
  * `missing` (a full name under `prefix`) names relative to its layer, in the source's order — e.g. for a
- * missing 'gate.weight' with no prefix, 'model.layers.0.block_sparse_moe.', 'model.layers.1.block_sparse_moe.', ….
+ * missing 'gate.weight' with no prefix, 'model.layers.0.block_sparse_moe.',
+ * 'model.layers.1.block_sparse_moe.', ….
  */
 function prefixesHolding(source: TensorSource, prefix: string, missing: string): string[] {
   if (!missing.startsWith(prefix) || source.get(missing) !== undefined) return [];
