@@ -89,47 +89,54 @@ export function quantizeTiles(tiles: usize, nTile: i32, K: i32, qt: usize, qs: u
   }
 }
 
+/**
+ * One block of Q8_BLOCK k of a tile × one panel: the rows' i32 sums over its pairs of steps (x: the tile's,
+ * 16 bytes each; p: the panel's, step bytes apart), then flushed into acc (laid out as ACC) with the block's
+ * scales (s: the panel's, sx: the rows').
+ */
+// @ts-ignore: decorator
+@inline function tileBlock<R>(x: usize, p: usize, step: usize, s: usize, sx: usize, acc: usize): void {
+  let l0 = i32x4.splat(0), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0, h3 = l0;
+  const end = x + (<usize>Q8_BLOCK << 3);
+  while (x < end) {
+    const w = v128.load(p);
+    const wl = i16x8.extend_low_i8x16_s(w);
+    const wh = i16x8.extend_high_i8x16_s(w);
+    let xp = v128.load32_splat(x);
+    l0 = dot(l0, wl, xp); h0 = dot(h0, wh, xp);
+    xp = v128.load32_splat(x, 4);
+    l1 = dot(l1, wl, xp); h1 = dot(h1, wh, xp);
+    if (sizeof<R>() == 4) {
+      xp = v128.load32_splat(x, 8);
+      l2 = dot(l2, wl, xp); h2 = dot(h2, wh, xp);
+    }
+    if (isInteger<R>()) {
+      xp = v128.load32_splat(x, 12);
+      l3 = dot(l3, wl, xp); h3 = dot(h3, wh, xp);
+    }
+    x += 16;
+    p += step;
+  }
+  const sLo = weightsLo<u16>(s);
+  const sHi = weightsHi<u16>(s);
+  flush(0, l0, h0, sLo, sHi, v128.load32_splat(sx), acc);
+  flush(1, l1, h1, sLo, sHi, v128.load32_splat(sx, 4), acc);
+  if (sizeof<R>() == 4) flush(2, l2, h2, sLo, sHi, v128.load32_splat(sx, 8), acc);
+  if (isInteger<R>()) flush(3, l3, h3, sLo, sHi, v128.load32_splat(sx, 12), acc);
+}
+
+/** Bytes of one block of a tile's pairs of steps, and of one panel's (both 16 bytes a pair). */
+const BLOCK_BYTES: usize = <usize>Q8_BLOCK << 3;
+
 // @ts-ignore: decorator
 @inline function q8TileOf<R>(qt: usize, qs: usize, panel: usize, scales: usize, K: i32, bias: usize): void {
   for (let r: usize = 0; r < 4; r++) {
     if (bias) memory.copy(ACC + (r << 5), bias, 32);
     else memory.fill(ACC + (r << 5), 0, 32);
   }
-  let p = panel;
-  let s = scales;
-  let x = qt;
-  let sx = qs;
-  for (let b = 0; b < K; b += Q8_BLOCK) {
-    let l0 = i32x4.splat(0), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0, h3 = l0;
-    const end = x + (<usize>Q8_BLOCK << 3);
-    while (x < end) {
-      const w = v128.load(p);
-      const wl = i16x8.extend_low_i8x16_s(w);
-      const wh = i16x8.extend_high_i8x16_s(w);
-      let xp = v128.load32_splat(x);
-      l0 = dot(l0, wl, xp); h0 = dot(h0, wh, xp);
-      xp = v128.load32_splat(x, 4);
-      l1 = dot(l1, wl, xp); h1 = dot(h1, wh, xp);
-      if (sizeof<R>() == 4) {
-        xp = v128.load32_splat(x, 8);
-        l2 = dot(l2, wl, xp); h2 = dot(h2, wh, xp);
-      }
-      if (isInteger<R>()) {
-        xp = v128.load32_splat(x, 12);
-        l3 = dot(l3, wl, xp); h3 = dot(h3, wh, xp);
-      }
-      x += 16;
-      p += 16;
-    }
-    const sLo = weightsLo<u16>(s);
-    const sHi = weightsHi<u16>(s);
-    flush(0, l0, h0, sLo, sHi, v128.load32_splat(sx));
-    flush(1, l1, h1, sLo, sHi, v128.load32_splat(sx, 4));
-    if (sizeof<R>() == 4) flush(2, l2, h2, sLo, sHi, v128.load32_splat(sx, 8));
-    if (isInteger<R>()) flush(3, l3, h3, sLo, sHi, v128.load32_splat(sx, 12));
-    s += 16;
-    sx += 16;
-  }
+  // Block b: the tile's and the panel's pairs at b · BLOCK_BYTES, the scales (panel's and rows') at b · 16.
+  const end = <usize>K << 3;
+  for (let o: usize = 0; o < end; o += BLOCK_BYTES) tileBlock<R>(qt + o, panel + o, 16, scales + (o >> 4), qs + (o >> 4), ACC);
 }
 
 /**
@@ -162,46 +169,12 @@ export function q8Tile2x8(qt: usize, qs: usize, panel: usize, scales: usize, K: 
       else memory.fill(acc4() + (j << 7) + (r << 5), 0, 32);
     }
   }
-  let block = group;
-  let x0 = qt;
-  let sx = qs;
-  let s = scales;
-  for (let b = 0; b < K; b += Q8_BLOCK) {
-    const xEnd = x0 + (<usize>Q8_BLOCK << 3);
+  // Block b of the group: 4 · BLOCK_BYTES at 4 · o, panel j's pairs 16 · j bytes into each 64.
+  const end = <usize>K << 3;
+  for (let o: usize = 0; o < end; o += BLOCK_BYTES) {
     for (let j: usize = 0; j < 4; j++) {
-      let l0 = i32x4.splat(0), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0, h3 = l0;
-      let p = block + (j << 4);
-      for (let x = x0; x < xEnd; x += 16) {
-        const w = v128.load(p);
-        const wl = i16x8.extend_low_i8x16_s(w);
-        const wh = i16x8.extend_high_i8x16_s(w);
-        let xp = v128.load32_splat(x);
-        l0 = dot(l0, wl, xp); h0 = dot(h0, wh, xp);
-        xp = v128.load32_splat(x, 4);
-        l1 = dot(l1, wl, xp); h1 = dot(h1, wh, xp);
-        if (sizeof<R>() == 4) {
-          xp = v128.load32_splat(x, 8);
-          l2 = dot(l2, wl, xp); h2 = dot(h2, wh, xp);
-        }
-        if (isInteger<R>()) {
-          xp = v128.load32_splat(x, 12);
-          l3 = dot(l3, wl, xp); h3 = dot(h3, wh, xp);
-        }
-        p += 64;
-      }
-      const sj = s + j * <usize>scaleBytes;
-      const sLo = weightsLo<u16>(sj);
-      const sHi = weightsHi<u16>(sj);
-      const acc = acc4() + (j << 7);
-      flush(0, l0, h0, sLo, sHi, v128.load32_splat(sx), acc);
-      flush(1, l1, h1, sLo, sHi, v128.load32_splat(sx, 4), acc);
-      if (sizeof<R>() == 4) flush(2, l2, h2, sLo, sHi, v128.load32_splat(sx, 8), acc);
-      if (isInteger<R>()) flush(3, l3, h3, sLo, sHi, v128.load32_splat(sx, 12), acc);
+      tileBlock<R>(qt + o, group + (o << 2) + (j << 4), 64, scales + (o >> 4) + j * <usize>scaleBytes, qs + (o >> 4), acc4() + (j << 7));
     }
-    x0 = xEnd;
-    block += <usize>Q8_BLOCK << 5;
-    sx += 16;
-    s += 16;
   }
 }
 
