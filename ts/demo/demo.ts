@@ -3,7 +3,7 @@
 // kind on the same tokens, and hash routing on real text (the Brown corpus, when installed).
 import { createMoE } from '../api/create-moe.js';
 import { cpuPath, gpuPath } from '../api/paths.js';
-import type { BackendName, MoE, MoEConfig, ResolvedBackend, Routing, RuntimeOptions } from '../spec/types.js';
+import type { BackendName, ForwardResult, MoE, MoEConfig, ResolvedBackend, Routing, RuntimeOptions } from '../spec/types.js';
 import { loadBrownTokens, printHashCorpus } from './hash-corpus.js';
 import { printRouterTable } from './router-table.js';
 import { clusteredHidden, gaussian, seededRandom } from './synthetic.js';
@@ -57,17 +57,34 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function runPath(moe: MoE, hidden: Float32Array, o: DemoOptions, label: string, detail: string): Promise<PathResult> {
-  let last = await moe.forward(hidden, { tokens: o.tokens });
-  const times: number[] = [];
-  let spent = 0;
-  while (times.length < o.repeats && (times.length === 0 || spent < o.budgetMs)) {
-    const started = performance.now();
-    last = await moe.forward(hidden, { tokens: o.tokens });
-    times.push(performance.now() - started);
-    spent += times[times.length - 1];
+/**
+ * Times the blocks of `paths` in turns — one run of each, then the next round — each until it has
+ * o.repeats runs or spent o.budgetMs. Taking turns keeps blocks timed together (WASM on 1 and on 2
+ * threads) in the same phases of a machine whose speed drifts, so their ratio is fair.
+ */
+async function runPaths(paths: DemoPath[], config: MoEConfig, weights: Record<string, Float32Array>, hidden: Float32Array, o: DemoOptions): Promise<PathResult[]> {
+  const runs: { path: DemoPath; moe: MoE; times: number[]; spent: number; last: ForwardResult }[] = [];
+  try {
+    for (const path of paths) {
+      const moe = await createMoE(config, weights, path.options);
+      runs.push({ path, moe, times: [], spent: 0, last: await moe.forward(hidden, { tokens: o.tokens }) });
+    }
+    const pending = (r: (typeof runs)[number]): boolean => r.times.length < o.repeats && (r.times.length === 0 || r.spent < o.budgetMs);
+    while (runs.some(pending)) {
+      for (const r of runs.filter(pending)) {
+        const started = performance.now();
+        r.last = await r.moe.forward(hidden, { tokens: o.tokens });
+        r.times.push(performance.now() - started);
+        r.spent += r.times[r.times.length - 1];
+      }
+    }
+    return runs.map(({ path, moe, times, last }) => ({
+      label: path.label, detail: path.options.threads ? `${path.detail} (ran on ${threadsRun(moe)})` : path.detail,
+      medianMs: median(times), runs: times.length, ...last,
+    }));
+  } finally {
+    for (const { moe } of runs) moe.destroy();
   }
-  return { label, detail, medianMs: median(times), runs: times.length, ...last };
 }
 
 async function availablePaths(): Promise<DemoPath[]> {
@@ -117,16 +134,13 @@ export async function runDemo(o: DemoOptions = DEFAULT_DEMO, print: (line: strin
   print(`switchyard demo: MoE layer d=${d}, E=${E}, k=${o.topK}, dFF=${f}, SwiGLU, T=${o.tokens} clustered tokens (seed ${o.seed})`);
   print(`expert FLOPs per forward: ${(flops / 1e9).toFixed(2)} G; median of up to ${o.repeats} runs (${o.budgetMs / 1000} s per path) after a warm-up\n`);
 
+  // Each path on its own, but the WASM block on 1 and on 2 threads together (runPaths).
+  const paths = await availablePaths();
   const results: PathResult[] = [];
-  for (const { label, options, detail } of await availablePaths()) {
-    const moe = await createMoE(config, weights, options);
-    try {
-      const result = await runPath(moe, hidden, o, label, detail);
-      if (options.threads) result.detail += ` (ran on ${threadsRun(moe)})`;
-      results.push(result);
-    } finally {
-      moe.destroy();
-    }
+  for (const path of paths) {
+    if (results.some((r) => r.label === path.label)) continue;
+    const together = path.options.backend === 'wasm' ? paths.filter((p) => p.options.backend === 'wasm') : [path];
+    results.push(...(await runPaths(together, config, weights, hidden, o)));
   }
   const reference = results.find((r) => r.backend === 'reference')!;
   const header = ['path', 'runs', 'median ms', 'GFLOP/s', 'max |Δ| vs ref', 'ids = ref', 'tokenEntropy', 'loadEntropy', 'max/mean', 'aux', 'z'];
