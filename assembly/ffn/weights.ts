@@ -142,7 +142,7 @@ const HIGH_HALF_MASK = memory.data<i32>([0x8fffe000, 0x8fffe000, 0x8fffe000, 0x8
   return packed + <usize>p * panelBytes;
 }
 
-/** Bytes from one step of K of panel p to the next: stepBytes, or 64 for an interleaved f16 panel. */
+/** Bytes from one step of K of panel p to the next: stepBytes, or 64 for an interleaved panel (f16; int8 pairs). */
 // @ts-ignore: decorator
 @inline export function panelStep<W>(p: i32, nPanel: i32): usize {
   return interleaved<W>(p, nPanel) ? 64 : stepBytes<W>();

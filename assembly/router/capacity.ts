@@ -24,6 +24,9 @@ export function applyCapacity(
   list: usize, offsets: usize, cursor: usize, heap: usize,
 ): i32 {
   let dropped = 0;
+  // 'probs' ranks the slots; with C = 0 (perExpert 0) every slot is dropped, as 'position' drops them
+  // (i >= 0), and keepBest, which wants keep ≥ 1, is not asked.
+  const ranked = byProbs != 0 && C > 0;
   for (let first = 0; first < nToken; first += L) {
     groupSlots(indices, first, L, k, nExpert, list, offsets, cursor);
     for (let e = 0; e < nExpert; e++) {
@@ -32,11 +35,10 @@ export function applyCapacity(
       if (n <= C) continue;
       const mine = list + (<usize>start << 2);
       // A token holds at most one slot per expert, so ranking slots ranks tokens: lower slot = lower token.
-      // C = 0 (perExpert 0) drops every slot; keepBest wants keep ≥ 1.
-      const root = byProbs != 0 && C > 0 ? keepBest<f32>(mine, n, C, weights, 4, heap) : 0;
+      const root = ranked ? keepBest<f32>(mine, n, C, weights, 4, heap) : 0;
       for (let i = 0; i < n; i++) {
         const s = load<i32>(mine + (<usize>i << 2));
-        const drop = byProbs != 0 && C > 0 ? worse<f32>(weights, 4, s, root) : i >= C;
+        const drop = ranked ? worse<f32>(weights, 4, s, root) : i >= C;
         if (!drop) continue;
         store<i32>(indices + (<usize>s << 2), -1);
         store<f32>(weights + (<usize>s << 2), 0);
