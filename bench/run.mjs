@@ -109,9 +109,9 @@ async function main() {
   console.log(`switchyard bench · ${env.date} · ${env.commit} · node ${env.node} · ${env.cpu} × ${env.cores} · load ${env.loadavgAtStart.map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`wasm build: ${env.switchyardWasm}${env.switchyardWasm === 'simd128' ? ' (pass --relaxed for the FMA build)' : ''} · mode ${env.mode}`);
   env.contention = await probeContention(gemm.simd128);
-  const { alone, besideFp } = env.contention;
-  console.log(`core probe: bare kernel ${alone.toFixed(1)} GFLOP/s alone, ${besideFp.toFixed(1)} beside FP work on the other core `
-    + `(${(besideFp / alone).toFixed(2)}×${besideFp < 0.95 * alone ? `: while that lasts, FP-bound runs on 2 threads stay under ~${((2 * besideFp) / alone).toFixed(2)}× their 1-thread speed` : ''})`);
+  const { alone, beside, other, together } = env.contention;
+  console.log(`core probe: bare kernel ${alone.toFixed(1)} GFLOP/s alone; beside the same kernel on the other core ${beside.toFixed(1)} `
+    + `here + ${other.toFixed(1)} there = ${(together / alone).toFixed(2)}× (FP-bound runs on 2 threads stay under about that over 1)`);
   env.bandwidth = await probeBandwidth(stream);
   const { oneThread, twoThreads } = env.bandwidth;
   console.log(`memory probe: streaming from DRAM ${oneThread.toFixed(1)} GB/s on 1 thread, ${twoThreads.toFixed(1)} on 2 `
