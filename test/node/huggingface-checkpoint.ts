@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { f32ToBf16, toFloat32 } from '../../ts/formats/dtype.js';
 import { readSafetensors, type SafetensorsFile } from '../../ts/formats/safetensors.js';
-import type { Tensor } from '../../ts/spec/types.js';
+import type { RawTensor, Tensor } from '../../ts/spec/types.js';
 import { GOLDENS_DIR } from './goldens-dir.js';
 
 export interface Golden {
@@ -27,7 +27,7 @@ export function loadGolden(name: string): Golden {
 }
 
 /** A minimal safetensors writer: tensors contiguous in the given order, header padded to 8 bytes. */
-export function writeSafetensors(tensors: Record<string, Tensor>): Uint8Array {
+export function writeSafetensors(tensors: Record<string, Tensor | RawTensor>): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {

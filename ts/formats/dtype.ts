@@ -4,7 +4,7 @@
 // big-endian host), so everything here works on the element values, never on raw little-endian bytes.
 
 import { SwitchyardError, describe } from '../errors.js';
-import type { Dtype, Tensor, TensorLike } from '../spec/types.js';
+import type { CheckpointTensor, Dtype, Tensor } from '../spec/types.js';
 
 /** The largest finite f16: weights beyond it would become ±inf when stored as f16. */
 export const F16_MAX = 65504;
@@ -31,7 +31,7 @@ export const DTYPE_SIZE: Readonly<Record<Dtype, number>> = { f32: 4, f16: 2, bf1
  * tensorShape(new Float32Array(6)); // [6]
  * tensorShape({ dtype: 'f16', shape: [2, 3], data: new Uint16Array(6) }); // [2, 3]
  */
-export function tensorShape(t: TensorLike): number[] {
+export function tensorShape(t: CheckpointTensor): number[] {
   return t instanceof Float32Array ? [t.length] : t.shape.slice();
 }
 
@@ -46,12 +46,12 @@ export function shapeSize(shape: readonly number[]): number {
  * Converts a tensor to float32 values ([...shape] row-major, same element count).
  * f32 data is returned as is (no copy: the result may alias a checkpoint buffer); f16 and bf16 are widened
  * exactly (every half and bfloat16 value is representable in f32); i32 is refused, since reading ids or
- * counts as weights is a bug, not a conversion.
+ * counts as weights is a bug, not a conversion, and so are the dtypes a checkpoint keeps as bytes (u8, …).
  *
  * @example
  * toFloat32({ dtype: 'bf16', shape: [2], data: f32ToBf16([1, -2]) }, 'router.weight'); // Float32Array [1, -2]
  */
-export function toFloat32(t: TensorLike, argument: string): Float32Array {
+export function toFloat32(t: CheckpointTensor, argument: string): Float32Array {
   if (t instanceof Float32Array) return t;
   // Values of another element type (a Float64Array, a plain array, a number) are a dtype mistake, as for
   // route()'s inputs; a tensor object without a shape list is a shape mistake.

@@ -5,7 +5,7 @@
 // wholesale — only the one block asked for.
 
 import { SwitchyardError, describe } from '../errors.js';
-import type { MoEConfig, TensorLike } from '../spec/types.js';
+import type { CheckpointTensor, MoEConfig, TensorLike } from '../spec/types.js';
 import type { Family, TensorSource } from './families/common.js';
 import { familyOf } from './families/index.js';
 import { weightMapOf, type SafetensorsIndex } from './layers.js';
@@ -14,8 +14,8 @@ import type { SafetensorsFile } from './safetensors.js';
 export { SUPPORTED_MODEL_TYPES } from './families/index.js';
 
 export type HuggingFaceTensors =
-  | Record<string, TensorLike>
-  | Map<string, TensorLike>
+  | Record<string, CheckpointTensor>
+  | Map<string, CheckpointTensor>
   | SafetensorsFile
   | SafetensorsFile[];
 
@@ -195,7 +195,7 @@ function shardedSource(files: Record<string, SafetensorsFile> | Map<string, Safe
 function tensorSource(tensors: HuggingFaceTensors): TensorSource {
   if (Array.isArray(tensors)) {
     // An index loop, not map(): map skips the holes of a sparse array, which must be refused too.
-    const maps: Map<string, TensorLike>[] = [];
+    const maps: Map<string, CheckpointTensor>[] = [];
     for (let i = 0; i < tensors.length; i++) {
       const file: unknown = tensors[i];
       if (!isSafetensorsFile(file)) {
@@ -214,13 +214,13 @@ function tensorSource(tensors: HuggingFaceTensors): TensorSource {
   if (ArrayBuffer.isView(tensors) || tensors instanceof ArrayBuffer) {
     throw new SwitchyardError('shape', 'tensors', `expected a record, Map or SafetensorsFile — parse a file's bytes with readSafetensors — got ${describe(tensors)}`);
   }
-  const record = tensors as Record<string, TensorLike>;
+  const record = tensors as Record<string, CheckpointTensor>;
   // Own properties only: a tensor named "constructor" must not resolve to Object.prototype.constructor.
   return { get: (name) => (Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined), names: () => Object.keys(record) };
 }
 
 /** The names of several maps of tensors, in order. */
-function* namesOf(maps: Map<string, TensorLike>[]): Iterable<string> {
+function* namesOf(maps: Map<string, CheckpointTensor>[]): Iterable<string> {
   for (const m of maps) yield* m.keys();
 }
 
@@ -228,8 +228,8 @@ function* namesOf(maps: Map<string, TensorLike>[]): Iterable<string> {
  * The tensor `name` from the one shard that holds it. A name in two shards is refused: which copy a
  * loader took would depend on the order of the shards, and a real checkpoint never repeats a name.
  */
-function onlyOf(maps: Map<string, TensorLike>[], name: string, label: (i: number) => string): TensorLike | undefined {
-  let found: TensorLike | undefined;
+function onlyOf(maps: Map<string, CheckpointTensor>[], name: string, label: (i: number) => string): CheckpointTensor | undefined {
+  let found: CheckpointTensor | undefined;
   let at = -1;
   for (let i = 0; i < maps.length; i++) {
     const t = maps[i].get(name);

@@ -11,12 +11,12 @@
 // would each be copied). Tensor data is little-endian; on a big-endian host it is copied and byte-swapped.
 
 import { SwitchyardError, describe } from '../errors.js';
-import type { Dtype, Tensor } from '../spec/types.js';
+import type { Dtype, RawDtype, RawTensor, Tensor } from '../spec/types.js';
 import { DTYPE_SIZE } from './dtype.js';
 
 /** A parsed safetensors file: tensors in header order, and the free-form "__metadata__". */
 export interface SafetensorsFile {
-  tensors: Map<string, Tensor>;
+  tensors: Map<string, Tensor | RawTensor>;
   metadata: Record<string, string>;
 }
 
@@ -37,6 +37,13 @@ export const MAX_TENSORS = 1 << 18;
 const HEADER = 'safetensors header';
 
 const DTYPES: ReadonlyMap<string, Dtype> = new Map([['F32', 'f32'], ['F16', 'f16'], ['BF16', 'bf16'], ['I32', 'i32']]);
+
+/** The safetensors names of the RawDtypes, with their element sizes. (Sub-byte types such as F4 are refused.) */
+const RAW_DTYPES: ReadonlyMap<string, [RawDtype, number]> = new Map([
+  ['BOOL', ['bool', 1]], ['U8', ['u8', 1]], ['I8', ['i8', 1]], ['F8_E5M2', ['f8_e5m2', 1]], ['F8_E4M3', ['f8_e4m3', 1]],
+  ['F8_E8M0', ['f8_e8m0', 1]], ['I16', ['i16', 2]], ['U16', ['u16', 2]], ['U32', ['u32', 4]], ['F64', ['f64', 8]],
+  ['I64', ['i64', 8]], ['U64', ['u64', 8]],
+]);
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -60,7 +67,8 @@ function fileBytes(bytes: unknown): Uint8Array {
 /**
  * Parses a safetensors file. Tensors are zero-copy views into `bytes` when their offset is aligned to the
  * element size, otherwise copies. Values are host-order typed arrays: Float32Array (F32), Uint16Array of
- * raw half bits (F16, BF16; convert with toFloat32), Int32Array (I32).
+ * raw half bits (F16, BF16; convert with toFloat32), Int32Array (I32); tensors of the other safetensors
+ * dtypes (RawDtype) are Uint8Array views of their little-endian bytes.
  *
  * @throws SwitchyardError 'range' (lengths/offsets outside the file, more than MAX_TENSORS tensors, a
  *   detached buffer), 'shape' (malformed header, a duplicate key, size mismatch, overlap) or 'dtype'
@@ -99,9 +107,12 @@ export function readSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFil
 
   checkNoOverlap(entries);
 
-  const tensors = new Map<string, Tensor>();
+  const tensors = new Map<string, Tensor | RawTensor>();
   for (const e of entries) {
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: tensorData(u8, dataStart + e.begin, e) });
+    const start = dataStart + e.begin;
+    tensors.set(e.name, e.raw
+      ? { dtype: e.dtype as RawDtype, shape: e.shape, data: u8.subarray(start, start + e.end - e.begin) }
+      : { dtype: e.dtype as Dtype, shape: e.shape, data: tensorData(u8, start, e) });
   }
   return { tensors, metadata };
 }
@@ -123,7 +134,9 @@ export function checkNoOverlap(ranges: { name: string; begin: number; end: numbe
 
 interface Entry {
   name: string;
-  dtype: Dtype;
+  dtype: Dtype | RawDtype;
+  /** A RawDtype: kept as bytes. */
+  raw: boolean;
   shape: number[];
   count: number;
   begin: number;
@@ -262,11 +275,14 @@ function readEntry(name: string, value: unknown, dataLength: number): Entry {
   }
   const { dtype: rawDtype, shape: rawShape, data_offsets: rawOffsets } = value as Record<string, unknown>;
 
-  const dtype = typeof rawDtype === 'string' ? DTYPES.get(rawDtype) : undefined;
-  if (dtype === undefined) {
+  const known = typeof rawDtype === 'string' ? DTYPES.get(rawDtype) : undefined;
+  const raw = typeof rawDtype === 'string' && known === undefined ? RAW_DTYPES.get(rawDtype) : undefined;
+  if (known === undefined && raw === undefined) {
     const got = typeof rawDtype === 'string' ? JSON.stringify(rawDtype.slice(0, 40)) : jsonKind(rawDtype);
-    throw new SwitchyardError('dtype', name, `expected dtype F32, F16, BF16 or I32, got ${got}`);
+    throw new SwitchyardError('dtype', name,
+      `expected a safetensors dtype (F32, F16, BF16, I32, or ${[...RAW_DTYPES.keys()].join(', ')}), got ${got}`);
   }
+  const dtype = known ?? raw![0];
 
   if (!Array.isArray(rawShape)) {
     throw new SwitchyardError('shape', name, `expected shape to be an array, got ${jsonKind(rawShape)}`);
@@ -283,7 +299,7 @@ function readEntry(name: string, value: unknown, dataLength: number): Entry {
     count *= dim;
   }
   const shape = rawShape as number[];
-  const itemSize = DTYPE_SIZE[dtype];
+  const itemSize = known !== undefined ? DTYPE_SIZE[known] : raw![1];
   if (count > Number.MAX_SAFE_INTEGER / itemSize) {
     throw new SwitchyardError('shape', name, `expected at most 2^53 bytes, got ${count} elements of ${itemSize} bytes`);
   }
@@ -303,12 +319,12 @@ function readEntry(name: string, value: unknown, dataLength: number): Entry {
     throw new SwitchyardError('shape', name,
       `expected ${byteCount} bytes for ${dtype} [${shape.join(', ')}], got data_offsets spanning ${end - begin}`);
   }
-  return { name, dtype, shape: shape.slice(), count, begin, end };
+  return { name, dtype, raw: raw !== undefined, shape: shape.slice(), count, begin, end };
 }
 
 /** A host-order typed array over the tensor's bytes: a view when aligned (and little-endian host), else a copy. */
 function tensorData(u8: Uint8Array, start: number, e: Entry): Int32Array | Float32Array | Uint16Array {
-  const itemSize = DTYPE_SIZE[e.dtype];
+  const itemSize = DTYPE_SIZE[e.dtype as Dtype];
   const absolute = u8.byteOffset + start;
   let buffer: ArrayBufferLike = u8.buffer;
   let offset = absolute;

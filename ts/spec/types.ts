@@ -184,6 +184,24 @@ export interface Tensor {
 export type TensorLike = Float32Array | Tensor;
 
 /**
+ * The element types a safetensors file may hold besides those switchyard computes with (Dtype): read, sized
+ * and checked like the others, and kept as their bytes. Real checkpoints mix them in — GPT-OSS stores its
+ * experts as MXFP4 in u8 blocks and scales, DeepSeek-V3 as f8_e4m3, others keep i64 or bool buffers — and a
+ * file is read for the tensors a caller wants, not refused for the others.
+ */
+export type RawDtype = 'bool' | 'u8' | 'i8' | 'f8_e5m2' | 'f8_e4m3' | 'f8_e8m0' | 'i16' | 'u16' | 'u32' | 'f64' | 'i64' | 'u64';
+
+/** A tensor of a RawDtype: its bytes as the file stores them (little-endian). */
+export interface RawTensor {
+  dtype: RawDtype;
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** What a checkpoint may hold under a name: a tensor to compute with, or one kept as bytes (fromHuggingFace). */
+export type CheckpointTensor = TensorLike | RawTensor;
+
+/**
  * WebGPU's GPUDevice where the program's typings declare one (@webgpu/types, or a lib.dom that has WebGPU),
  * else any object: these declarations must compile for a user who has no WebGPU typings installed.
  */

@@ -3,13 +3,13 @@
 // OLMoE and DeepSeek-V3. Each family file (mixtral.ts, …) maps its config and names onto these.
 
 import { SwitchyardError, describe } from '../../errors.js';
-import type { Activation, MoEConfig, TensorLike } from '../../spec/types.js';
+import type { Activation, CheckpointTensor, MoEConfig, TensorLike } from '../../spec/types.js';
 import { shapeSize, tensorShape, toFloat32 } from '../dtype.js';
 import { allFinite } from '../../spec/check.js';
 
 /** Looks tensors up by their full checkpoint name. */
 export interface TensorSource {
-  get(name: string): TensorLike | undefined;
+  get(name: string): CheckpointTensor | undefined;
   /** Every tensor name the source holds (for error messages only). */
   names(): Iterable<string>;
 }
@@ -200,6 +200,27 @@ export function takeF32(ctx: FamilyContext, name: string, shape: readonly number
   // canonical name.
   allFinite(values, full, `[${shape.join(', ')}]`);
   return values;
+}
+
+/** A u8 tensor of the layer (kept as bytes by readSafetensors, e.g. MXFP4 blocks), after checking its shape. */
+export function takeU8(ctx: FamilyContext, name: string, shape: readonly number[]): Uint8Array {
+  const full = ctx.prefix + name;
+  const t = ctx.source.get(full);
+  if (t === undefined) {
+    throw new SwitchyardError('shape', full, `expected a u8 tensor [${shape.join(', ')}], got none`);
+  }
+  if (t instanceof Float32Array || t === null || typeof t !== 'object' || t.dtype !== 'u8' || !(t.data instanceof Uint8Array)) {
+    const got = t instanceof Float32Array ? 'a Float32Array' : `dtype ${describe((t as { dtype?: unknown } | null)?.dtype)}`;
+    throw new SwitchyardError('dtype', full, `expected { dtype: 'u8', shape, data: Uint8Array }, got ${got}`);
+  }
+  const got: unknown = t.shape;
+  if (!Array.isArray(got) || got.length !== shape.length || !got.every((dim, i) => dim === shape[i])) {
+    throw new SwitchyardError('shape', full, `expected [${shape.join(', ')}], got ${Array.isArray(got) ? `[${got.join(', ')}]` : describe(got)}`);
+  }
+  if (t.data.length !== shapeSize(shape)) {
+    throw new SwitchyardError('shape', full, `expected ${shapeSize(shape)} bytes for [${shape.join(', ')}], got ${t.data.length}`);
+  }
+  return t.data;
 }
 
 /** Per-expert on-disk names of the three SwiGLU projections, gate / up / down. */

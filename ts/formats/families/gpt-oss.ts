@@ -6,18 +6,42 @@
 // experts.gate_up_proj [E, d, 2·dFF] used as x · W with gate / up INTERLEAVED along the last axis (even
 // columns gate, odd up), experts.gate_up_proj_bias [E, 2·dFF] interleaved likewise;
 // experts.down_proj [E, dFF, d] used as h · W, experts.down_proj_bias [E, d].
-// The released checkpoints store experts as MXFP4 (…_blocks / …_scales, u8): not read in this version.
+// The released checkpoints (openai/gpt-oss-20b, -120b) store both projections as MXFP4 instead (mxfp4.ts):
+// experts.gate_up_proj_blocks [E, 2·dFF, d / 32, 16] and _scales [E, 2·dFF, d / 32], rows interleaved
+// gate / up as the fused tensor's columns are; experts.down_proj_blocks [E, d, dFF / 32, 16] and _scales
+// [E, d, dFF / 32]: each the transpose of the fused tensor (transformers' convert_moe_packed_tensors
+// dequantises, then swaps the last two axes). Either form is read, per projection; biases stay bf16.
 // Every decoder layer is a MoE layer.
 
 import { SwitchyardError } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
+import { allFinite } from '../../spec/check.js';
+import { dequantizeMxfp4, MXFP4_BLOCK } from '../mxfp4.js';
 import {
-  expertSizes, configNumberOr, decoderPrefixes, everyDecoderLayer, hasTensor, takeF32,
+  expertSizes, configNumberOr, decoderPrefixes, everyDecoderLayer, hasTensor, takeF32, takeU8,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 
 /** modeling_gpt_oss hard-codes alpha = 1.702 in GptOssExperts. */
 const SWIGLU_ALPHA = 1.702;
+
+/**
+ * A projection stored as MXFP4 (`name`_blocks / _scales), as f32 [E, rows, cols] — rows the output features,
+ * cols the input ones; or undefined when the layer holds the fused tensor `name` instead.
+ */
+function mxfp4Projection(ctx: FamilyContext, name: string, nExpert: number, rows: number, cols: number): Float32Array | undefined {
+  if (hasTensor(ctx, name) || !hasTensor(ctx, `${name}_blocks`)) return undefined;
+  const argument = `${ctx.prefix}${name}_blocks`;
+  if (cols % MXFP4_BLOCK !== 0) {
+    throw new SwitchyardError('shape', argument, `expected MXFP4 rows of whole blocks of ${MXFP4_BLOCK}, got rows of ${cols} values`);
+  }
+  const nBlock = cols / MXFP4_BLOCK;
+  const blocks = takeU8(ctx, `${name}_blocks`, [nExpert, rows, nBlock, MXFP4_BLOCK / 2]);
+  const scales = takeU8(ctx, `${name}_scales`, [nExpert, rows, nBlock]);
+  const values = dequantizeMxfp4(blocks, scales, nExpert * rows, cols, argument);
+  allFinite(values, argument, `[${nExpert}, ${rows}, ${cols}]`);
+  return values;
+}
 
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
@@ -25,31 +49,38 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   // GptOssConfig's default. transformers' eager GptOssExperts hard-codes 7.0 whatever the config says; OpenAI's
   // reference model and transformers' MXFP4 path read swiglu_limit, as here. Released configs all say 7.0.
   const limit = configNumberOr(config, 'swiglu_limit', 7);
-  if (!hasTensor(ctx, 'experts.gate_up_proj') && hasTensor(ctx, 'experts.gate_up_proj_blocks')) {
-    throw new SwitchyardError('dtype', `${ctx.prefix}experts.gate_up_proj_blocks`,
-      'expected dequantised experts (experts.gate_up_proj, f32/f16/bf16), got MXFP4 blocks, which this version does not read');
-  }
-  const gateUp = takeF32(ctx, 'experts.gate_up_proj', [nExpert, dModel, 2 * dFF]); // [E, d, 2·dFF]
+  const gateUpRows = mxfp4Projection(ctx, 'experts.gate_up_proj', nExpert, 2 * dFF, dModel); // [E, 2·dFF, d]
+  const gateUp = gateUpRows ? undefined : takeF32(ctx, 'experts.gate_up_proj', [nExpert, dModel, 2 * dFF]); // [E, d, 2·dFF]
   const gateUpBias = takeF32(ctx, 'experts.gate_up_proj_bias', [nExpert, 2 * dFF]); // [E, 2·dFF]
-  const downIn = takeF32(ctx, 'experts.down_proj', [nExpert, dFF, dModel]); // [E, dFF, d]
+  // MXFP4 down rows are already the canonical [E, d, dFF].
+  const downRows = mxfp4Projection(ctx, 'experts.down_proj', nExpert, dModel, dFF);
+  const downIn = downRows ? undefined : takeF32(ctx, 'experts.down_proj', [nExpert, dFF, dModel]); // [E, dFF, d]
 
   const gate = new Float32Array(nExpert * dFF * dModel); // [E, dFF, d]
   const up = new Float32Array(nExpert * dFF * dModel); // [E, dFF, d]
   const gateBias = new Float32Array(nExpert * dFF); // [E, dFF]
   const upBias = new Float32Array(nExpert * dFF); // [E, dFF]
-  const down = new Float32Array(nExpert * dModel * dFF); // [E, d, dFF]
+  const down = downRows ?? new Float32Array(nExpert * dModel * dFF); // [E, d, dFF]
   for (let e = 0; e < nExpert; e++) {
-    for (let i = 0; i < dModel; i++) {
-      const row = (e * dModel + i) * 2 * dFF; // gate_up_proj[e][i][·]
+    if (gateUpRows) {
       for (let f = 0; f < dFF; f++) {
-        gate[(e * dFF + f) * dModel + i] = gateUp[row + 2 * f];
-        up[(e * dFF + f) * dModel + i] = gateUp[row + 2 * f + 1];
+        const at = (e * dFF + f) * dModel;
+        gate.set(gateUpRows.subarray((e * 2 * dFF + 2 * f) * dModel, (e * 2 * dFF + 2 * f + 1) * dModel), at);
+        up.set(gateUpRows.subarray((e * 2 * dFF + 2 * f + 1) * dModel, (e * 2 * dFF + 2 * f + 2) * dModel), at);
+      }
+    } else {
+      for (let i = 0; i < dModel; i++) {
+        const row = (e * dModel + i) * 2 * dFF; // gate_up_proj[e][i][·]
+        for (let f = 0; f < dFF; f++) {
+          gate[(e * dFF + f) * dModel + i] = gateUp![row + 2 * f];
+          up[(e * dFF + f) * dModel + i] = gateUp![row + 2 * f + 1];
+        }
       }
     }
     for (let f = 0; f < dFF; f++) {
       gateBias[e * dFF + f] = gateUpBias[(e * dFF + f) * 2];
       upBias[e * dFF + f] = gateUpBias[(e * dFF + f) * 2 + 1];
-      for (let o = 0; o < dModel; o++) down[(e * dModel + o) * dFF + f] = downIn[(e * dFF + f) * dModel + o];
+      if (downIn) for (let o = 0; o < dModel; o++) down[(e * dModel + o) * dFF + f] = downIn[(e * dFF + f) * dModel + o];
     }
   }
   return {
