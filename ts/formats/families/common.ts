@@ -6,6 +6,7 @@ import { SwitchyardError, describe } from '../../errors.js';
 import type { Activation, CheckpointTensor, MoEConfig, TensorLike } from '../../spec/types.js';
 import { shapeSize, tensorShape, toFloat32 } from '../dtype.js';
 import { allFinite } from '../../spec/check.js';
+import { dequantizeBlockFp8, fp8BlockSize, scaleShape } from '../fp8.js';
 
 /** Looks tensors up by their full checkpoint name. */
 export interface TensorSource {
@@ -187,17 +188,49 @@ export function takeF32(ctx: FamilyContext, name: string, shape: readonly number
   }
   // Not a Float32Array nor a tensor with a shape list: toFloat32 says what it is ('dtype' / 'shape').
   if (!(t instanceof Float32Array) && !Array.isArray((t as { shape?: unknown } | null)?.shape)) toFloat32(t, full);
+  if (!(t instanceof Float32Array) && t.dtype === 'f8_e4m3') return takeBlockFp8(ctx, full, t, shape);
   const got: unknown = t instanceof Float32Array ? undefined : t.shape;
-  const sameShape = t instanceof Float32Array
-    ? t.length === shapeSize(shape)
-    : Array.isArray(got) && got.length === shape.length && got.every((dim, i) => dim === shape[i]);
-  if (!sameShape) {
+  if (t instanceof Float32Array ? t.length !== shapeSize(shape) : !sameShape(got, shape)) {
     const received = Array.isArray(got) || got === undefined ? `[${tensorShape(t).join(', ')}]` : describe(got);
     throw new SwitchyardError('shape', full, `expected [${shape.join(', ')}], got ${received}`);
   }
   const values = toFloat32(t, full);
   // Checked here too (createMoE checks again), so that a NaN names the checkpoint's tensor, not its
   // canonical name.
+  allFinite(values, full, `[${shape.join(', ')}]`);
+  return values;
+}
+
+/** Whether `got` is exactly `shape` (a shape list from a checkpoint, not yet trusted). */
+function sameShape(got: unknown, shape: readonly number[]): boolean {
+  return Array.isArray(got) && got.length === shape.length && got.every((dim, i) => dim === shape[i]);
+}
+
+/**
+ * A block-wise FP8 weight (fp8.ts) as f32: its bytes, of `shape`, beside `<name>_scale_inv` (f32 or bf16)
+ * on the grid config.json's quantization_config.weight_block_size sets.
+ */
+function takeBlockFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, Float32Array>, shape: readonly number[]): Float32Array {
+  if (shape.length < 2) {
+    throw new SwitchyardError('dtype', full, `expected f32, f16 or bf16 for a tensor [${shape.join(', ')}], got f8_e4m3`);
+  }
+  if (!sameShape(t.shape, shape) || !(t.data instanceof Uint8Array) || t.data.length !== shapeSize(shape)) {
+    throw new SwitchyardError('shape', full, `expected f8_e4m3 [${shape.join(', ')}] (${shapeSize(shape)} bytes), got [${tensorShape(t).join(', ')}] in ${t.data.byteLength} bytes`);
+  }
+  const block = fp8BlockSize(ctx.config);
+  const scaleName = `${full}_scale_inv`;
+  const grid = scaleShape(shape, block);
+  const scale = ctx.source.get(scaleName);
+  if (scale === undefined) {
+    throw new SwitchyardError('shape', scaleName, `expected the scales [${grid.join(', ')}] of the f8_e4m3 weight ${full}, got none`);
+  }
+  if (scale instanceof Float32Array ? scale.length !== shapeSize(grid) : !sameShape(scale.shape, grid)) {
+    throw new SwitchyardError('shape', scaleName,
+      `expected [${grid.join(', ')}] (blocks of ${block.join(' × ')}, quantization_config.weight_block_size), got [${tensorShape(scale).join(', ')}]`);
+  }
+  const scaleInv = toFloat32(scale, scaleName);
+  allFinite(scaleInv, scaleName, `[${grid.join(', ')}]`);
+  const values = dequantizeBlockFp8(t.data, scaleInv, shape, block, full);
   allFinite(values, full, `[${shape.join(', ')}]`);
   return values;
 }
@@ -214,7 +247,7 @@ export function takeU8(ctx: FamilyContext, name: string, shape: readonly number[
     throw new SwitchyardError('dtype', full, `expected { dtype: 'u8', shape, data: Uint8Array }, got ${got}`);
   }
   const got: unknown = t.shape;
-  if (!Array.isArray(got) || got.length !== shape.length || !got.every((dim, i) => dim === shape[i])) {
+  if (!sameShape(got, shape)) {
     throw new SwitchyardError('shape', full, `expected [${shape.join(', ')}], got ${Array.isArray(got) ? `[${got.join(', ')}]` : describe(got)}`);
   }
   if (t.data.length !== shapeSize(shape)) {

@@ -1,0 +1,139 @@
+// Block-wise FP8 weights (f8_e4m3 + `<name>_scale_inv`, quantization_config.weight_block_size), as the
+// released DeepSeek-V3 / R1 and Qwen3 "-FP8" checkpoints store their linear layers, against the same layer
+// given in f32. The f32 weights are computed here element by element: e4m3 decoded from its bit fields
+// (sign, exponent bias 7, 3 mantissa bits, subnormals at 2^-9) times the scale of the element's block, a
+// product f32 rounds once. So the canonical weights must agree bit for bit, and so must the outputs.
+import { describe, expect, it } from 'vitest';
+import { rng } from '../cases/rng.js';
+import { fromHuggingFace } from '../../ts/entry/node.js';
+import { SwitchyardError } from '../../ts/errors.js';
+import { f32ToBf16 } from '../../ts/formats/dtype.js';
+import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
+import { readSafetensors } from '../../ts/formats/safetensors.js';
+import type { CheckpointTensor } from '../../ts/spec/types.js';
+import { writeSafetensors } from './huggingface-checkpoint.js';
+
+function e4m3(byte: number): number {
+  const sign = byte & 0x80 ? -1 : 1;
+  const e = (byte >> 3) & 15;
+  const m = byte & 7;
+  return e === 0 ? sign * (m / 8) * 2 ** -6 : sign * (1 + m / 8) * 2 ** (e - 7);
+}
+
+interface Fp8 { bytes: Uint8Array; scales: Float32Array; rows: number; cols: number }
+
+/** Random e4m3 bytes (never the NaN pattern S.1111.111) and block scales. */
+function randomFp8(next: () => number, rows: number, cols: number, [bm, bn]: [number, number]): Fp8 {
+  const bytes = Uint8Array.from({ length: rows * cols }, () => {
+    const b = Math.floor(next() * 256);
+    return (b & 0x7f) === 0x7f ? b ^ 1 : b;
+  });
+  const scales = Float32Array.from({ length: Math.ceil(rows / bm) * Math.ceil(cols / bn) }, () => (0.5 + next()) / 448);
+  return { bytes, scales, rows, cols };
+}
+
+function dense(w: Fp8, [bm, bn]: [number, number]): Float32Array {
+  const out = new Float32Array(w.rows * w.cols);
+  const gridCols = Math.ceil(w.cols / bn);
+  for (let i = 0; i < w.rows; i++) {
+    for (let j = 0; j < w.cols; j++) {
+      out[i * w.cols + j] = e4m3(w.bytes[i * w.cols + j]) * w.scales[Math.floor(i / bm) * gridCols + Math.floor(j / bn)];
+    }
+  }
+  return out;
+}
+
+const LINEAR = ['gate_proj', 'up_proj', 'down_proj'] as const;
+
+function layer(seed: number, E: number, k: number, d: number, f: number, block: [number, number]) {
+  const next = rng(seed);
+  const random = (n: number, scale: number) => Float32Array.from({ length: n }, () => (2 * next() - 1) * scale);
+  const config = {
+    model_type: 'deepseek_v3', hidden_act: 'silu', hidden_size: d, moe_intermediate_size: f, n_routed_experts: E, num_experts_per_tok: k,
+    n_group: 2, topk_group: 2, routed_scaling_factor: 2.5, norm_topk_prob: true, n_shared_experts: 1,
+    quantization_config: { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: block },
+  };
+  const router = { 'gate.weight': random(E * d, 0.3), 'gate.e_score_correction_bias': random(E, 0.05) };
+  const fp8: Record<string, CheckpointTensor> = {};
+  const f32: Record<string, Float32Array> = {};
+  const put = (name: string, rows: number, cols: number) => {
+    const w = randomFp8(next, rows, cols, block);
+    fp8[name] = { dtype: 'f8_e4m3', shape: [rows, cols], data: w.bytes };
+    fp8[`${name}_scale_inv`] = { dtype: 'f32', shape: [Math.ceil(rows / block[0]), Math.ceil(cols / block[1])], data: w.scales };
+    f32[name] = dense(w, block);
+  };
+  for (let e = 0; e < E; e++) for (const p of LINEAR) put(`experts.${e}.${p}.weight`, p === 'down_proj' ? d : f, p === 'down_proj' ? f : d);
+  for (const p of LINEAR) put(`shared_experts.${p}.weight`, p === 'down_proj' ? d : f, p === 'down_proj' ? f : d);
+  return { config, router, fp8, f32, hidden: random(6 * d, 1) };
+}
+
+function errorOf(fn: () => unknown): [string, string] | undefined {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof SwitchyardError) return [e.code, e.argument];
+    throw e;
+  }
+  return undefined;
+}
+
+describe('block-wise FP8 weights (DeepSeek-V3 checkpoints)', () => {
+  // Blocks that divide the shapes, and ones that leave partial blocks at the edges.
+  const cases = [[4, 2, 32, 16, [16, 16]], [4, 3, 40, 24, [8, 16]], [6, 2, 36, 20, [128, 128]], [4, 4, 24, 40, [16, 8]]] as const;
+
+  it('dequantise to the f32 weights, bit for bit', () => {
+    for (const [i, [E, k, d, f, block]] of cases.entries()) {
+      const l = layer(300 + i, E, k, d, f, [...block]);
+      const want = huggingFaceToCanonical({ config: l.config, tensors: { ...l.router, ...l.f32 } }).weights;
+      const got = huggingFaceToCanonical({ config: l.config, tensors: { ...l.router, ...l.fp8 } }).weights;
+      expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+      for (const name of Object.keys(want)) expect(got[name], name).toEqual(want[name]);
+    }
+  });
+
+  it('load from a safetensors file (F8_E4M3, f32 scales, a bf16 router) and run as the f32 layer does', async () => {
+    const [E, k, d, f, block] = cases[1];
+    const l = layer(11, E, k, d, f, [...block]);
+    const prefix = 'model.layers.3.mlp.';
+    const bf16Router = { 'gate.weight': { dtype: 'bf16' as const, shape: [E, d], data: f32ToBf16(l.router['gate.weight']) } };
+    const file = readSafetensors(writeSafetensors(Object.fromEntries(Object.entries({
+      ...bf16Router, 'gate.e_score_correction_bias': { dtype: 'f32' as const, shape: [E], data: l.router['gate.e_score_correction_bias'] }, ...l.fp8,
+    }).map(([name, t]) => [prefix + name, t as never]))));
+    expect(file.tensors.get(`${prefix}experts.0.up_proj.weight`)?.dtype).toBe('f8_e4m3');
+    for (const backend of ['reference', 'wasm'] as const) {
+      const fromFile = await fromHuggingFace({ config: l.config, tensors: file, prefix }, { backend });
+      const fromF32 = await fromHuggingFace({ config: l.config, tensors: { ...l.router, ...bf16Router, ...l.f32 } }, { backend });
+      const a = await fromFile.forward(l.hidden, { tokens: 6 });
+      const b = await fromF32.forward(l.hidden, { tokens: 6 });
+      expect(a.routing.indices).toEqual(b.routing.indices);
+      expect(a.output).toEqual(b.output);
+      expect(a.output.every(Number.isFinite)).toBe(true);
+      fromFile.destroy();
+      fromF32.destroy();
+    }
+  });
+
+  it('refuses NaN bytes, missing or misshapen scales, a bad block size, and products past f32', () => {
+    const [E, k, d, f, block] = cases[0];
+    const l = layer(13, E, k, d, f, [...block]);
+    const w = 'experts.1.gate_proj.weight';
+    const convert = (tensors: Record<string, CheckpointTensor>, config: Record<string, unknown> = l.config) =>
+      errorOf(() => huggingFaceToCanonical({ config, tensors: { ...l.router, ...l.fp8, ...tensors } }));
+    const bytes = (l.fp8[w] as { data: Uint8Array }).data.slice();
+    bytes[5] = 0xff;
+    expect(convert({ [w]: { dtype: 'f8_e4m3', shape: [f, d], data: bytes } })).toEqual(['range', w]);
+    const { [`${w}_scale_inv`]: _, ...noScale } = l.fp8;
+    expect(errorOf(() => huggingFaceToCanonical({ config: l.config, tensors: { ...l.router, ...noScale } }))).toEqual(['shape', `${w}_scale_inv`]);
+    expect(convert({ [`${w}_scale_inv`]: { dtype: 'f32', shape: [1, 1], data: new Float32Array(1) } })).toEqual(['shape', `${w}_scale_inv`]);
+    // The same scales read under another block size no longer fit.
+    const q = { ...l.config.quantization_config, weight_block_size: [8, 8] };
+    expect(convert({}, { ...l.config, quantization_config: q })).toEqual(['shape', 'experts.0.gate_proj.weight_scale_inv']);
+    expect(convert({}, { ...l.config, quantization_config: { ...q, weight_block_size: [0, 16] } }))
+      .toEqual(['config', 'config.quantization_config.weight_block_size']);
+    const huge = new Float32Array((l.fp8[`${w}_scale_inv`] as { data: Float32Array }).data).fill(1e37);
+    expect(convert({ [`${w}_scale_inv`]: { dtype: 'f32', shape: [f / 16, d / 16], data: huge } })).toEqual(['range', w]);
+    // An FP8 tensor where a vector is read (the router bias) is a dtype mistake.
+    expect(convert({ 'gate.e_score_correction_bias': { dtype: 'f8_e4m3', shape: [E], data: new Uint8Array(E) } }))
+      .toEqual(['dtype', 'gate.e_score_correction_bias']);
+  });
+});
