@@ -10,7 +10,7 @@ import { fromHuggingFace } from '../../ts/entry/node.js';
 import { SwitchyardError } from '../../ts/errors.js';
 import { f32ToBf16 } from '../../ts/formats/dtype.js';
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
-import { readSafetensors } from '../../ts/formats/safetensors.js';
+import { readSafetensors, readSafetensorsHeader, safetensorsHeaderSize } from '../../ts/formats/safetensors.js';
 import type { CheckpointTensor } from '../../ts/spec/types.js';
 import { writeSafetensors } from './huggingface-checkpoint.js';
 
@@ -97,19 +97,23 @@ describe('GPT-OSS MXFP4 experts', () => {
     }
   });
 
-  it('load from a safetensors file (u8 blocks and scales, bf16 biases) and run as the fused layer does', async () => {
+  it('load from a safetensors file (u8 blocks and scales, bf16 biases), whole or by ranges, and run as the fused layer does', async () => {
     const [E, k, d, f] = shapes[1];
     const l = layer(7, E, k, d, f);
     const prefix = 'model.layers.0.mlp.';
     const bf16 = (name: keyof typeof l.common, shape: number[]) => ({ dtype: 'bf16' as const, shape, data: f32ToBf16(l.common[name]) });
-    const file = readSafetensors(writeSafetensors(Object.fromEntries(Object.entries({
+    const bytes = writeSafetensors(Object.fromEntries(Object.entries({
       'router.weight': { dtype: 'f32' as const, shape: [E, d], data: l.common['router.weight'] },
       'router.bias': { dtype: 'f32' as const, shape: [E], data: l.common['router.bias'] },
       'experts.gate_up_proj_bias': bf16('experts.gate_up_proj_bias', [E, 2 * f]),
       'experts.down_proj_bias': bf16('experts.down_proj_bias', [E, d]),
       ...l.mx,
-    }).map(([name, t]) => [prefix + name, t]))));
+    }).map(([name, t]) => [prefix + name, t])));
+    const file = readSafetensors(bytes);
     expect(file.tensors.get(`${prefix}experts.down_proj_scales`)?.dtype).toBe('u8');
+    // The same tensors as a reader by ranges gets them: the header from the first bytes, then each tensor's bytes.
+    const header = readSafetensorsHeader(bytes.slice(0, safetensorsHeaderSize(bytes.slice(0, 8))), bytes.length);
+    const ranged = new Map([...header.tensors].map(([name, e]) => [name, { dtype: e.dtype, shape: e.shape, data: bytes.slice(e.begin, e.end) } as CheckpointTensor]));
     // The dense layer gets the same bf16 biases.
     const dense = {
       ...l.common, ...l.fused,
@@ -118,13 +122,16 @@ describe('GPT-OSS MXFP4 experts', () => {
     for (const backend of ['reference', 'wasm'] as const) {
       const fromFile = await fromHuggingFace({ config: l.config, tensors: file, prefix }, { backend });
       const fromDense = await fromHuggingFace({ config: l.config, tensors: dense }, { backend });
+      const fromRanges = await fromHuggingFace({ config: l.config, tensors: ranged, prefix }, { backend });
       const a = await fromFile.forward(l.hidden, { tokens: 5 });
       const b = await fromDense.forward(l.hidden, { tokens: 5 });
       expect(a.routing.indices).toEqual(b.routing.indices);
       expect(a.output).toEqual(b.output);
       expect(a.output.every(Number.isFinite)).toBe(true);
+      expect((await fromRanges.forward(l.hidden, { tokens: 5 })).output).toEqual(a.output);
       fromFile.destroy();
       fromDense.destroy();
+      fromRanges.destroy();
     }
   });
 

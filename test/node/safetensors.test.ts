@@ -2,12 +2,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { SwitchyardError } from '../../ts/errors.js';
-import { MAX_TENSORS, readSafetensors } from '../../ts/formats/safetensors.js';
+import { MAX_TENSORS, readSafetensors, readSafetensorsHeader, safetensorsHeaderSize } from '../../ts/formats/safetensors.js';
 import {
   decodeBf16, decodeF16, encodeBf16, encodeF16, f32ToBf16, f32ToF16, tensorShape, toFloat32,
 } from '../../ts/formats/dtype.js';
 
-type FileDtype = 'F32' | 'F16' | 'BF16' | 'I32';
+type FileDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'U8';
 interface Entry { name: string; dtype: FileDtype; shape: number[]; data: ArrayBufferView }
 
 /** Writes a safetensors file: tensors contiguous in the given order, header padded by `pad` extra spaces. */
@@ -392,5 +392,49 @@ describe('toFloat32 and tensorShape', () => {
   it('gives shapes', () => {
     expect(tensorShape(new Float32Array(6))).toEqual([6]);
     expect(tensorShape({ dtype: 'bf16', shape: [2, 3], data: new Uint16Array(6) })).toEqual([2, 3]);
+  });
+});
+
+describe('readSafetensorsHeader: a file read by ranges', () => {
+  const f32 = Float32Array.from([1.5, -2, 3.25, 4]);
+  const bf16 = f32ToBf16([0.5, -0.25, 8]);
+  const u8 = Uint8Array.from([7, 0, 255]);
+  // Odd sizes first, so later tensors sit at unaligned offsets.
+  const file = encodeSafetensors([
+    { name: 'u', dtype: 'U8', shape: [3], data: u8 },
+    { name: 'b', dtype: 'BF16', shape: [3], data: bf16 },
+    { name: 'w', dtype: 'F32', shape: [2, 2], data: f32 },
+  ], { format: 'pt' });
+
+  it('finds every tensor: its bytes, as a tensor, read as the whole-file reader reads them', () => {
+    const size = safetensorsHeaderSize(file.subarray(0, 8));
+    const whole = readSafetensors(file);
+    for (const header of [readSafetensorsHeader(file.subarray(0, size)), readSafetensorsHeader(file.slice(0, size), file.length), readSafetensorsHeader(file)]) {
+      expect(header.dataStart).toBe(size);
+      expect(header.metadata).toEqual({ format: 'pt' });
+      expect([...header.tensors.keys()]).toEqual(['u', 'b', 'w']);
+      for (const [name, e] of header.tensors) {
+        const t = { dtype: e.dtype, shape: e.shape, data: file.subarray(e.begin, e.end) };
+        const want = whole.tensors.get(name)!;
+        expect(t.dtype).toBe(want.dtype);
+        expect(t.shape).toEqual(want.shape);
+        if (name === 'u') expect([...t.data]).toEqual([...u8]);
+        else expect(toFloat32(t as never, name)).toEqual(toFloat32(want, name));
+      }
+    }
+  });
+
+  it('says how many bytes it needs, and checks the tensors against the file size when given', () => {
+    const size = safetensorsHeaderSize(file);
+    expectError(() => safetensorsHeaderSize(file.subarray(0, 7)), 'range');
+    expect(expectError(() => readSafetensorsHeader(file.subarray(0, size - 1)), 'range', 'bytes').message).toContain(String(size));
+    expectError(() => readSafetensorsHeader(file.subarray(0, size), size - 1), 'range', 'fileSize');
+    expectError(() => readSafetensorsHeader(file.subarray(0, size), 2.5), 'range', 'fileSize');
+    // The file cut short of the last tensor ('w', 16 bytes at the end).
+    expectError(() => readSafetensorsHeader(file.subarray(0, size), file.length - 1), 'range', 'w');
+    // Without a size, offsets are still checked for order, size and overlap.
+    expectError(() => readSafetensorsHeader(header({ t: { dtype: 'F32', shape: [2], data_offsets: [8, 4] } })), 'range', 't');
+    expectError(() => readSafetensorsHeader(header({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } })), 'shape', 'b');
+    expectError(() => readSafetensorsHeader(header({ t: { dtype: 'F32', shape: [2], data_offsets: [2 ** 60, 2 ** 60 + 8] } })), 'range', 't');
   });
 });

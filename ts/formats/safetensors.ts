@@ -79,6 +79,80 @@ function fileBytes(bytes: unknown): Uint8Array {
  */
 export function readSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFile {
   const u8 = fileBytes(bytes);
+  const headerLength = lengthField(u8);
+  if (headerLength > u8.byteLength - 8) {
+    throw new SwitchyardError('range', HEADER,
+      `expected a header length within the ${u8.byteLength - 8} bytes after the length field, got ${headerLength}`);
+  }
+  const { dataStart, entries, metadata } = readHeader(u8, headerLength, u8.byteLength);
+  const tensors = new Map<string, Tensor | RawTensor>();
+  for (const e of entries) {
+    const start = dataStart + e.begin;
+    tensors.set(e.name, e.raw
+      ? { dtype: e.dtype as RawDtype, shape: e.shape, data: u8.subarray(start, start + e.end - e.begin) }
+      : { dtype: e.dtype as Dtype, shape: e.shape, data: tensorData(u8, start, e) });
+  }
+  return { tensors, metadata };
+}
+
+/** Where one tensor's bytes are in the file (readSafetensorsHeader). */
+export interface SafetensorsEntry {
+  dtype: Dtype | RawDtype;
+  shape: number[];
+  /** Byte offsets in the file, from its first byte: the tensor is bytes [begin, end). */
+  begin: number;
+  end: number;
+}
+
+/** A file's header alone: where every tensor is, for a reader that fetches only the tensors it needs. */
+export interface SafetensorsHeader {
+  /** 8 + the JSON header's length: the first byte of the data section. */
+  dataStart: number;
+  /** In header order. */
+  tensors: Map<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+}
+
+/**
+ * How many of a file's first bytes readSafetensorsHeader needs (8 + the header's length), from its first 8.
+ * @throws SwitchyardError 'range' (fewer than 8 bytes, a header over MAX_HEADER_BYTES)
+ */
+export function safetensorsHeaderSize(bytes: ArrayBuffer | Uint8Array): number {
+  return 8 + lengthField(fileBytes(bytes));
+}
+
+/**
+ * Parses the header from a file's first bytes, under readSafetensors' rules, without its data: for a
+ * checkpoint too large to hold (a shard of gigabytes fetched by HTTP range, or read from a file handle),
+ * where a layer needs a few of its tensors. With `fileSize`, every tensor must end within the file.
+ * A tensor read from bytes [begin, end) becomes { dtype, shape, data: those bytes } for fromHuggingFace
+ * or createMoE (bytes are read as the dtype's little-endian elements).
+ *
+ * @throws SwitchyardError as readSafetensors does; 'range' when `bytes` holds less than the whole header
+ * @example
+ * const range = async (begin, end) => new Uint8Array(await (await fetch(url, { headers: { Range: `bytes=${begin}-${end - 1}` } })).arrayBuffer());
+ * const header = readSafetensorsHeader(await range(0, safetensorsHeaderSize(await range(0, 8))));
+ * const tensors = new Map();
+ * for (const [name, e] of header.tensors) if (name.startsWith(prefix)) tensors.set(name, { dtype: e.dtype, shape: e.shape, data: await range(e.begin, e.end) });
+ * const moe = await fromHuggingFace({ config, tensors, prefix });
+ */
+export function readSafetensorsHeader(bytes: ArrayBuffer | Uint8Array, fileSize?: number): SafetensorsHeader {
+  const u8 = fileBytes(bytes);
+  const headerLength = lengthField(u8);
+  if (fileSize !== undefined && (!Number.isSafeInteger(fileSize) || fileSize < 8 + headerLength)) {
+    throw new SwitchyardError('range', 'fileSize', `expected the file's size, at least ${8 + headerLength} bytes (its header's end), got ${describe(fileSize)}`);
+  }
+  if (headerLength > u8.byteLength - 8) {
+    throw new SwitchyardError('range', 'bytes', `expected the file's first ${8 + headerLength} bytes (the length field and the header), got ${u8.byteLength}`);
+  }
+  const { dataStart, entries, metadata } = readHeader(u8, headerLength, fileSize ?? Number.MAX_SAFE_INTEGER);
+  const tensors = new Map<string, SafetensorsEntry>();
+  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, begin: dataStart + e.begin, end: dataStart + e.end });
+  return { dataStart, tensors, metadata };
+}
+
+/** The header's length from the u64 length field. */
+function lengthField(u8: Uint8Array): number {
   if (u8.byteLength < 8) {
     throw new SwitchyardError('range', HEADER, `expected at least 8 bytes (the header length), got ${u8.byteLength}`);
   }
@@ -91,30 +165,21 @@ export function readSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFil
     throw new SwitchyardError('range', HEADER,
       `expected a header length of at most ${MAX_HEADER_BYTES} bytes, got ${high !== 0 ? '≥ 2^32' : headerLength}`);
   }
-  if (headerLength > u8.byteLength - 8) {
-    throw new SwitchyardError('range', HEADER,
-      `expected a header length within the ${u8.byteLength - 8} bytes after the length field, got ${headerLength}`);
-  }
+  return headerLength;
+}
+
+/** The header's entries (checked against a file of fileSize bytes, and for overlap) and metadata. */
+function readHeader(u8: Uint8Array, headerLength: number, fileSize: number): { dataStart: number; entries: Entry[]; metadata: Record<string, string> } {
   const header = parseHeader(u8.subarray(8, 8 + headerLength));
   const dataStart = 8 + headerLength;
-  const dataLength = u8.byteLength - dataStart;
-
+  const dataLength = fileSize - dataStart;
   const metadata = readMetadata(header['__metadata__']);
   const entries: Entry[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name !== '__metadata__') entries.push(readEntry(name, value, dataLength));
   }
-
   checkNoOverlap(entries);
-
-  const tensors = new Map<string, Tensor | RawTensor>();
-  for (const e of entries) {
-    const start = dataStart + e.begin;
-    tensors.set(e.name, e.raw
-      ? { dtype: e.dtype as RawDtype, shape: e.shape, data: u8.subarray(start, start + e.end - e.begin) }
-      : { dtype: e.dtype as Dtype, shape: e.shape, data: tensorData(u8, start, e) });
-  }
-  return { tensors, metadata };
+  return { dataStart, entries, metadata };
 }
 
 /**
