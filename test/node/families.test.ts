@@ -11,9 +11,9 @@
 import { describe, expect, it } from 'vitest';
 import { rng } from '../cases/rng.js';
 import { fromHuggingFace } from '../../ts/api/from-hugging-face.js';
-import { SwitchyardError } from '../../ts/errors.js';
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
 import { moeLayers } from '../../ts/formats/layers.js';
+import { errorOf as code } from './error-of.js';
 
 const OUTPUT_TOLERANCE = 1e-5;
 const MIN_MARGIN = 1e-4;
@@ -403,15 +403,6 @@ describe('Switch capacity', () => {
 });
 
 describe('family configs', () => {
-  function code(fn: () => unknown): [string, string] | undefined {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof SwitchyardError) return [e.code, e.argument];
-      throw e;
-    }
-    return undefined;
-  }
 
   it('a missing required field is a config error naming it, per family', () => {
     const required: Record<string, string[]> = {
@@ -562,13 +553,4 @@ describe('moeLayers', () => {
     expect(moeLayers({ model_type: 'mixtral', num_hidden_layers: 65536 })).toHaveLength(65536);
   });
 
-  function code(fn: () => unknown): [string, string] | undefined {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof SwitchyardError) return [e.code, e.argument];
-      throw e;
-    }
-    return undefined;
-  }
 });

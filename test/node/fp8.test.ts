@@ -6,11 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { rng } from '../cases/rng.js';
 import { fromHuggingFace } from '../../ts/entry/node.js';
-import { SwitchyardError } from '../../ts/errors.js';
 import { f32ToBf16 } from '../../ts/formats/dtype.js';
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
 import { readSafetensors } from '../../ts/formats/safetensors.js';
 import type { CheckpointTensor } from '../../ts/spec/types.js';
+import { errorOf } from './error-of.js';
 import { writeSafetensors } from './huggingface-checkpoint.js';
 
 function e4m3(byte: number): number {
@@ -65,16 +65,6 @@ function layer(seed: number, E: number, k: number, d: number, f: number, block: 
   for (let e = 0; e < E; e++) for (const p of LINEAR) put(`experts.${e}.${p}.weight`, p === 'down_proj' ? d : f, p === 'down_proj' ? f : d);
   for (const p of LINEAR) put(`shared_experts.${p}.weight`, p === 'down_proj' ? d : f, p === 'down_proj' ? f : d);
   return { config, router, fp8, f32, hidden: random(6 * d, 1) };
-}
-
-function errorOf(fn: () => unknown): [string, string] | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SwitchyardError) return [e.code, e.argument];
-    throw e;
-  }
-  return undefined;
 }
 
 describe('block-wise FP8 weights (DeepSeek-V3 checkpoints)', () => {

@@ -7,11 +7,11 @@
 import { describe, expect, it } from 'vitest';
 import { rng } from '../cases/rng.js';
 import { fromHuggingFace } from '../../ts/entry/node.js';
-import { SwitchyardError } from '../../ts/errors.js';
 import { f32ToBf16 } from '../../ts/formats/dtype.js';
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
 import { readSafetensors, readSafetensorsHeader, safetensorsHeaderSize } from '../../ts/formats/safetensors.js';
 import type { CheckpointTensor } from '../../ts/spec/types.js';
+import { errorOf } from './error-of.js';
 import { writeSafetensors } from './huggingface-checkpoint.js';
 
 const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
@@ -65,16 +65,6 @@ function layer(seed: number, E: number, k: number, d: number, f: number) {
   };
   const fused = { 'experts.gate_up_proj': fusedOf(gateUp, E), 'experts.down_proj': fusedOf(down, E) };
   return { config, common, mx, fused, hidden: random(5 * d, 1) };
-}
-
-function errorOf(fn: () => unknown): [string, string] | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SwitchyardError) return [e.code, e.argument];
-    throw e;
-  }
-  return undefined;
 }
 
 describe('GPT-OSS MXFP4 experts', () => {
