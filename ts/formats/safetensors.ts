@@ -38,12 +38,8 @@ const HEADER = 'safetensors header';
 
 const DTYPES: ReadonlyMap<string, Dtype> = new Map([['F32', 'f32'], ['F16', 'f16'], ['BF16', 'bf16'], ['I32', 'i32']]);
 
-/** The safetensors names of the RawDtypes, with their element sizes. (Sub-byte types such as F4 are refused.) */
-const RAW_DTYPES: ReadonlyMap<string, [RawDtype, number]> = new Map([
-  ['BOOL', ['bool', 1]], ['U8', ['u8', 1]], ['I8', ['i8', 1]], ['F8_E5M2', ['f8_e5m2', 1]], ['F8_E4M3', ['f8_e4m3', 1]],
-  ['F8_E8M0', ['f8_e8m0', 1]], ['I16', ['i16', 2]], ['U16', ['u16', 2]], ['U32', ['u32', 4]], ['F64', ['f64', 8]],
-  ['I64', ['i64', 8]], ['U64', ['u64', 8]],
-]);
+/** The safetensors names of the RawDtypes, with their element sizes. */
+const RAW_DTYPES: ReadonlyMap<string, [RawDtype, number]> = new Map([['U8', ['u8', 1]], ['F8_E4M3', ['f8_e4m3', 1]]]);
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -67,8 +63,8 @@ function fileBytes(bytes: unknown): Uint8Array {
 /**
  * Parses a safetensors file. Tensors are zero-copy views into `bytes` when their offset is aligned to the
  * element size, otherwise copies. Values are host-order typed arrays: Float32Array (F32), Uint16Array of
- * raw half bits (F16, BF16; convert with toFloat32), Int32Array (I32); tensors of the other safetensors
- * dtypes (RawDtype) are Uint8Array views of their little-endian bytes.
+ * raw half bits (F16, BF16; convert with toFloat32), Int32Array (I32); U8 and F8_E4M3 tensors (RawDtype,
+ * the quantised forms fromHuggingFace dequantises) are Uint8Array views of their bytes.
  *
  * @throws SwitchyardError 'range' (lengths/offsets outside the file, more than MAX_TENSORS tensors, a
  *   detached buffer), 'shape' (malformed header, a duplicate key, size mismatch, overlap) or 'dtype'
@@ -345,7 +341,7 @@ function readEntry(name: string, value: unknown, dataLength: number): Entry {
   if (known === undefined && raw === undefined) {
     const got = typeof rawDtype === 'string' ? JSON.stringify(rawDtype.slice(0, 40)) : jsonKind(rawDtype);
     throw new SwitchyardError('dtype', name,
-      `expected a safetensors dtype (F32, F16, BF16, I32, or ${[...RAW_DTYPES.keys()].join(', ')}), got ${got}`);
+      `expected dtype F32, F16, BF16, I32, ${[...RAW_DTYPES.keys()].join(' or ')}, got ${got}`);
   }
   const dtype = known ?? raw![0];
 

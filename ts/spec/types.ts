@@ -184,12 +184,11 @@ export interface Tensor {
 export type TensorLike = Float32Array | Tensor;
 
 /**
- * The element types a safetensors file may hold besides those switchyard computes with (Dtype): read, sized
- * and checked like the others, and kept as their bytes. Real checkpoints mix them in — GPT-OSS stores its
- * experts as MXFP4 in u8 blocks and scales, DeepSeek-V3 as f8_e4m3, others keep i64 or bool buffers — and a
- * file is read for the tensors a caller wants, not refused for the others.
+ * The element types switchyard reads from a safetensors file as bytes, besides those it computes with
+ * (Dtype): those of the quantised forms it dequantises at load — u8 for MXFP4 blocks and scales (GPT-OSS),
+ * f8_e4m3 for block-wise FP8 weights (DeepSeek-V3, Qwen3 -FP8). Other dtypes (f64, i64, bool, …) are refused.
  */
-export type RawDtype = 'bool' | 'u8' | 'i8' | 'f8_e5m2' | 'f8_e4m3' | 'f8_e8m0' | 'i16' | 'u16' | 'u32' | 'f64' | 'i64' | 'u64';
+export type RawDtype = 'u8' | 'f8_e4m3';
 
 /** A tensor of a RawDtype: its bytes as the file stores them (little-endian). */
 export interface RawTensor {
