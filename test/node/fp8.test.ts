@@ -126,4 +126,33 @@ describe('block-wise FP8 weights (DeepSeek-V3 checkpoints)', () => {
     expect(convert({ 'gate.e_score_correction_bias': { dtype: 'f8_e4m3', shape: [E], data: new Uint8Array(E) } }))
       .toEqual(['dtype', 'gate.e_score_correction_bias']);
   });
+
+  it("per-tensor and per-row scales (<name>_scale, compressed-tensors' float-quantized form) in a Mixtral layer", () => {
+    const next = rng(17);
+    const [E, k, d, f] = [3, 2, 24, 20];
+    const config = { model_type: 'mixtral', hidden_act: 'silu', hidden_size: d, intermediate_size: f, num_local_experts: E, num_experts_per_tok: k };
+    const gate = Float32Array.from({ length: E * d }, () => next() - 0.5);
+    const fp8: Record<string, CheckpointTensor> = { 'gate.weight': gate };
+    const f32: Record<string, Float32Array> = { 'gate.weight': gate };
+    for (let e = 0; e < E; e++) {
+      for (const [w, rows, cols] of [['w1', f, d], ['w3', f, d], ['w2', d, f]] as const) {
+        const name = `experts.${e}.${w}.weight`;
+        // w1 one scale ([]), w3 one per row ([rows, 1]), w2 one scale ([1]).
+        const perRow = w === 'w3';
+        const block: [number, number] = perRow ? [1, cols] : [rows, cols];
+        const q = randomFp8(next, rows, cols, block);
+        fp8[name] = { dtype: 'f8_e4m3', shape: [rows, cols], data: q.bytes };
+        fp8[`${name}_scale`] = { dtype: 'f32', shape: perRow ? [rows, 1] : w === 'w1' ? [] : [1], data: q.scales };
+        f32[name] = dense(q, block);
+      }
+    }
+    const want = huggingFaceToCanonical({ config, tensors: f32 }).weights;
+    const got = huggingFaceToCanonical({ config, tensors: fp8 }).weights;
+    for (const name of Object.keys(want)) expect(got[name], name).toEqual(want[name]);
+    const w = 'experts.1.w3.weight';
+    expect(errorOf(() => huggingFaceToCanonical({ config, tensors: { ...fp8, [`${w}_scale`]: { dtype: 'f32', shape: [2], data: new Float32Array(2) } } })))
+      .toEqual(['shape', `${w}_scale`]);
+    const { [`${w}_scale`]: _, ...noScale } = fp8;
+    expect(errorOf(() => huggingFaceToCanonical({ config, tensors: noScale }))).toEqual(['shape', `${w}_scale_inv`]);
+  });
 });

@@ -46,7 +46,7 @@ export function shapeSize(shape: readonly number[]): number {
  * Converts a tensor to float32 values ([...shape] row-major, same element count).
  * f32 data is returned as is (no copy: the result may alias a checkpoint buffer); f16 and bf16 are widened
  * exactly (every half and bfloat16 value is representable in f32); i32 is refused, since reading ids or
- * counts as weights is a bug, not a conversion, and so are the dtypes a checkpoint keeps as bytes (u8, …).
+ * counts as weights is a bug, not a conversion, and so are the dtypes a checkpoint keeps as bytes (u8, f8_e4m3).
  *
  * @example
  * toFloat32({ dtype: 'bf16', shape: [2], data: f32ToBf16([1, -2]) }, 'router.weight'); // Float32Array [1, -2]

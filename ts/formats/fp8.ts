@@ -3,6 +3,8 @@
 // [rows, cols] is stored as f8_e4m3 bytes beside `<name>_scale_inv` [⌈rows / bm⌉, ⌈cols / bn⌉] (f32), and
 // W[i][j] = e4m3(byte[i][j]) · scale_inv[i / bm][j / bn] — the multiply DeepSeek's weight_dequant does.
 // Leading axes, where a tensor has more than two, index independent matrices (scale_inv has them too).
+// compressed-tensors' float-quantized checkpoints scale a matrix by `<name>_scale` instead, one value per
+// tensor or per output row: blocks of [rows, cols] or [1, cols] here.
 // Here the product is rounded once, to f32 (DeepSeek's kernel rounds it to bf16 afterwards).
 
 import { SwitchyardError, describe } from '../errors.js';

@@ -188,7 +188,7 @@ export function takeF32(ctx: FamilyContext, name: string, shape: readonly number
   }
   // Not a Float32Array nor a tensor with a shape list: toFloat32 says what it is ('dtype' / 'shape').
   if (!(t instanceof Float32Array) && !Array.isArray((t as { shape?: unknown } | null)?.shape)) toFloat32(t, full);
-  if (!(t instanceof Float32Array) && t.dtype === 'f8_e4m3') return takeBlockFp8(ctx, full, t, shape);
+  if (!(t instanceof Float32Array) && t.dtype === 'f8_e4m3') return takeFp8(ctx, full, t, shape);
   const got: unknown = t instanceof Float32Array ? undefined : t.shape;
   if (t instanceof Float32Array ? t.length !== shapeSize(shape) : !sameShape(got, shape)) {
     const received = Array.isArray(got) || got === undefined ? `[${tensorShape(t).join(', ')}]` : describe(got);
@@ -207,30 +207,49 @@ function sameShape(got: unknown, shape: readonly number[]): boolean {
 }
 
 /**
- * A block-wise FP8 weight (fp8.ts) as f32: its bytes, of `shape`, beside `<name>_scale_inv` (f32 or bf16)
- * on the grid config.json's quantization_config.weight_block_size sets.
+ * An FP8 weight (fp8.ts) as f32: its bytes, of `shape`, with their scales (f32 or bf16) — block-wise,
+ * `<name>_scale_inv` on the grid of config.json's quantization_config.weight_block_size (DeepSeek-V3, Qwen3
+ * -FP8); or, for a matrix, `<name>_scale`, one per tensor or one per output row (compressed-tensors'
+ * float-quantized checkpoints), which are blocks of the whole matrix or of one row.
  */
-function takeBlockFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, Float32Array>, shape: readonly number[]): Float32Array {
+function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, Float32Array>, shape: readonly number[]): Float32Array {
   if (shape.length < 2) {
     throw new SwitchyardError('dtype', full, `expected f32, f16 or bf16 for a tensor [${shape.join(', ')}], got f8_e4m3`);
   }
   if (!sameShape(t.shape, shape) || !(t.data instanceof Uint8Array) || t.data.length !== shapeSize(shape)) {
     throw new SwitchyardError('shape', full, `expected f8_e4m3 [${shape.join(', ')}] (${shapeSize(shape)} bytes), got [${tensorShape(t).join(', ')}] in ${t.data.byteLength} bytes`);
   }
-  const block = fp8BlockSize(ctx.config);
-  const scaleName = `${full}_scale_inv`;
-  const grid = scaleShape(shape, block);
-  const scale = ctx.source.get(scaleName);
-  if (scale === undefined) {
-    throw new SwitchyardError('shape', scaleName, `expected the scales [${grid.join(', ')}] of the f8_e4m3 weight ${full}, got none`);
+  const [rows, cols] = shape.slice(-2);
+  const blockName = `${full}_scale_inv`;
+  const plainName = `${full}_scale`;
+  const blockScale = ctx.source.get(blockName);
+  const plainScale = blockScale === undefined && shape.length === 2 ? ctx.source.get(plainName) : undefined;
+  let block: [number, number];
+  let scaleName: string;
+  let scales: Float32Array;
+  if (plainScale !== undefined) {
+    scaleName = plainName;
+    scales = toFloat32(plainScale, scaleName);
+    if (scales.length !== 1 && scales.length !== rows) {
+      throw new SwitchyardError('shape', scaleName, `expected one scale ([] or [1]) or one per row ([${rows}, 1]), got [${tensorShape(plainScale).join(', ')}]`);
+    }
+    block = scales.length === 1 ? [rows, cols] : [1, cols];
+  } else {
+    block = fp8BlockSize(ctx.config);
+    scaleName = blockName;
+    const grid = scaleShape(shape, block);
+    if (blockScale === undefined) {
+      throw new SwitchyardError('shape', scaleName,
+        `expected the scales of the f8_e4m3 weight ${full}: ${blockName} [${grid.join(', ')}]${shape.length === 2 ? ` or ${plainName}` : ''}, got neither`);
+    }
+    if (blockScale instanceof Float32Array ? blockScale.length !== shapeSize(grid) : !sameShape(blockScale.shape, grid)) {
+      throw new SwitchyardError('shape', scaleName,
+        `expected [${grid.join(', ')}] (blocks of ${block.join(' × ')}, quantization_config.weight_block_size), got [${tensorShape(blockScale).join(', ')}]`);
+    }
+    scales = toFloat32(blockScale, scaleName);
   }
-  if (scale instanceof Float32Array ? scale.length !== shapeSize(grid) : !sameShape(scale.shape, grid)) {
-    throw new SwitchyardError('shape', scaleName,
-      `expected [${grid.join(', ')}] (blocks of ${block.join(' × ')}, quantization_config.weight_block_size), got [${tensorShape(scale).join(', ')}]`);
-  }
-  const scaleInv = toFloat32(scale, scaleName);
-  allFinite(scaleInv, scaleName, `[${grid.join(', ')}]`);
-  const values = dequantizeBlockFp8(t.data, scaleInv, shape, block, full);
+  allFinite(scales, scaleName, `[${scales.length}]`);
+  const values = dequantizeBlockFp8(t.data, scales, shape, block, full);
   allFinite(values, full, `[${shape.join(', ')}]`);
   return values;
 }
