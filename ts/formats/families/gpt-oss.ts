@@ -25,10 +25,11 @@ import {
 const SWIGLU_ALPHA = 1.702;
 
 /**
- * A projection stored as MXFP4 (`name`_blocks / _scales), as f32 [E, rows, cols] — rows the output features,
- * cols the input ones; or undefined when the layer holds the fused tensor `name` instead.
+ * The blocks and scales of a projection stored as MXFP4 (`name`_blocks / _scales, [E, rows, cols / 32, …]:
+ * rows the output features, cols the input ones), checked; or undefined when the layer holds the fused
+ * tensor `name` instead.
  */
-function mxfp4Projection(ctx: FamilyContext, name: string, nExpert: number, rows: number, cols: number): Float32Array | undefined {
+function mxfp4Projection(ctx: FamilyContext, name: string, nExpert: number, rows: number, cols: number): { blocks: Uint8Array; scales: Uint8Array; argument: string } | undefined {
   if (hasTensor(ctx, name) || !hasTensor(ctx, `${name}_blocks`)) return undefined;
   const argument = `${ctx.prefix}${name}_blocks`;
   if (cols % MXFP4_BLOCK !== 0) {
@@ -37,7 +38,7 @@ function mxfp4Projection(ctx: FamilyContext, name: string, nExpert: number, rows
   const nBlock = cols / MXFP4_BLOCK;
   const blocks = takeU8(ctx, `${name}_blocks`, [nExpert, rows, nBlock, MXFP4_BLOCK / 2]);
   const scales = takeU8(ctx, `${name}_scales`, [nExpert, rows, nBlock]);
-  return dequantizeMxfp4(blocks, scales, nExpert * rows, cols, argument);
+  return { blocks, scales, argument };
 }
 
 function convert(ctx: FamilyContext): CanonicalMoE {
@@ -46,31 +47,35 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   // GptOssConfig's default. transformers' eager GptOssExperts hard-codes 7.0 whatever the config says; OpenAI's
   // reference model and transformers' MXFP4 path read swiglu_limit, as here. Released configs all say 7.0.
   const limit = configNumberOr(config, 'swiglu_limit', 7);
-  const gateUpRows = mxfp4Projection(ctx, 'experts.gate_up_proj', nExpert, 2 * dFF, dModel); // [E, 2·dFF, d]
-  const gateUp = gateUpRows ? undefined : takeF32(ctx, 'experts.gate_up_proj', [nExpert, dModel, 2 * dFF]); // [E, d, 2·dFF]
+  const gateUpMx = mxfp4Projection(ctx, 'experts.gate_up_proj', nExpert, 2 * dFF, dModel);
+  const gateUp = gateUpMx ? undefined : takeF32(ctx, 'experts.gate_up_proj', [nExpert, dModel, 2 * dFF]); // [E, d, 2·dFF]
   const gateUpBias = takeF32(ctx, 'experts.gate_up_proj_bias', [nExpert, 2 * dFF]); // [E, 2·dFF]
-  // MXFP4 down rows are already the canonical [E, d, dFF].
-  const downRows = mxfp4Projection(ctx, 'experts.down_proj', nExpert, dModel, dFF);
-  const downIn = downRows ? undefined : takeF32(ctx, 'experts.down_proj', [nExpert, dFF, dModel]); // [E, dFF, d]
+  const downMx = mxfp4Projection(ctx, 'experts.down_proj', nExpert, dModel, dFF);
+  const downIn = downMx ? undefined : takeF32(ctx, 'experts.down_proj', [nExpert, dFF, dModel]); // [E, dFF, d]
 
   const gate = new Float32Array(nExpert * dFF * dModel); // [E, dFF, d]
   const up = new Float32Array(nExpert * dFF * dModel); // [E, dFF, d]
   const gateBias = new Float32Array(nExpert * dFF); // [E, dFF]
   const upBias = new Float32Array(nExpert * dFF); // [E, dFF]
-  const down = downRows ?? new Float32Array(nExpert * dModel * dFF); // [E, d, dFF]
+  // MXFP4 rows are the canonical layout already: down [E, d, dFF] as it comes, gate / up row 2f / 2f + 1
+  // of each expert straight into row f of gate / up.
+  const down = downMx
+    ? dequantizeMxfp4(downMx.blocks, downMx.scales, nExpert * dModel, dFF, downMx.argument)!
+    : new Float32Array(nExpert * dModel * dFF); // [E, d, dFF]
+  if (gateUpMx) {
+    dequantizeMxfp4(gateUpMx.blocks, gateUpMx.scales, nExpert * 2 * dFF, dModel, gateUpMx.argument, (row) => {
+      const e = Math.floor(row / (2 * dFF));
+      const j = row - e * 2 * dFF;
+      return { array: j % 2 === 0 ? gate : up, offset: (e * dFF + (j >> 1)) * dModel };
+    });
+  }
   for (let e = 0; e < nExpert; e++) {
-    if (gateUpRows) {
-      for (let f = 0; f < dFF; f++) {
-        const at = (e * dFF + f) * dModel;
-        gate.set(gateUpRows.subarray((e * 2 * dFF + 2 * f) * dModel, (e * 2 * dFF + 2 * f + 1) * dModel), at);
-        up.set(gateUpRows.subarray((e * 2 * dFF + 2 * f + 1) * dModel, (e * 2 * dFF + 2 * f + 2) * dModel), at);
-      }
-    } else {
+    if (gateUp) {
       for (let i = 0; i < dModel; i++) {
         const row = (e * dModel + i) * 2 * dFF; // gate_up_proj[e][i][·]
         for (let f = 0; f < dFF; f++) {
-          gate[(e * dFF + f) * dModel + i] = gateUp![row + 2 * f];
-          up[(e * dFF + f) * dModel + i] = gateUp![row + 2 * f + 1];
+          gate[(e * dFF + f) * dModel + i] = gateUp[row + 2 * f];
+          up[(e * dFF + f) * dModel + i] = gateUp[row + 2 * f + 1];
         }
       }
     }
