@@ -112,6 +112,10 @@ describe('block-wise FP8 weights (DeepSeek-V3 checkpoints)', () => {
     const bytes = (l.fp8[w] as { data: Uint8Array }).data.slice();
     bytes[5] = 0xff;
     expect(convert({ [w]: { dtype: 'f8_e4m3', shape: [f, d], data: bytes } })).toEqual(['range', w]);
+    // Not bytes: a dtype mistake, whatever the data is.
+    for (const data of [null, new Float32Array(f * d), [1, 2]]) {
+      expect(convert({ [w]: { dtype: 'f8_e4m3', shape: [f, d], data } as never })).toEqual(['dtype', w]);
+    }
     const { [`${w}_scale_inv`]: _, ...noScale } = l.fp8;
     expect(errorOf(() => huggingFaceToCanonical({ config: l.config, tensors: { ...l.router, ...noScale } }))).toEqual(['shape', `${w}_scale_inv`]);
     expect(convert({ [`${w}_scale_inv`]: { dtype: 'f32', shape: [1, 1], data: new Float32Array(1) } })).toEqual(['shape', `${w}_scale_inv`]);

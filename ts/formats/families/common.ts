@@ -216,8 +216,11 @@ function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, 
   if (shape.length < 2) {
     throw new SwitchyardError('dtype', full, `expected f32, f16 or bf16 for a tensor [${shape.join(', ')}], got f8_e4m3`);
   }
-  if (!sameShape(t.shape, shape) || !(t.data instanceof Uint8Array) || t.data.length !== shapeSize(shape)) {
-    throw new SwitchyardError('shape', full, `expected f8_e4m3 [${shape.join(', ')}] (${shapeSize(shape)} bytes), got [${tensorShape(t).join(', ')}] in ${t.data.byteLength} bytes`);
+  if (!(t.data instanceof Uint8Array)) {
+    throw new SwitchyardError('dtype', full, `expected f8_e4m3 data as bytes (a Uint8Array), got ${describe(t.data)}`);
+  }
+  if (!sameShape(t.shape, shape) || t.data.length !== shapeSize(shape)) {
+    throw new SwitchyardError('shape', full, `expected f8_e4m3 [${shape.join(', ')}] (${shapeSize(shape)} bytes), got [${tensorShape(t).join(', ')}] in ${t.data.length} bytes`);
   }
   const [rows, cols] = shape.slice(-2);
   const blockName = `${full}_scale_inv`;
