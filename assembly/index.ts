@@ -7,6 +7,7 @@ export { topKSoftmax } from './router/topk';
 export { buildPlan } from './plan';
 export { runExperts, runExpertItem, combineExperts } from './ffn/experts';
 export { useAccumulators } from './ffn/tile';
+export { convertF16, convertInt8 } from './ffn/convert';
 export { selfLogits } from './router/self-logits';
 export { scoreLogits } from './router/scores';
 export { selectTopK, gatherWeights } from './router/select-topk';

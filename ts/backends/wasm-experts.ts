@@ -1,10 +1,11 @@
 // Host side of the WASM expert kernels: packs ExpertWeights once, at prepare time, into the panel
-// layout of assembly/ffn/layout.ts (f32, or converted to f16 / block-wise int8 by wasm-quant.ts), and
-// holds the packed blocks until destroy().
+// layout of assembly/ffn/layout.ts (f32, or converted to f16 / block-wise int8 by the module itself,
+// assembly/ffn/convert.ts, with the layouts wasm-quant.ts writes in TypeScript), and holds the packed
+// blocks until destroy().
 import type { Activation } from '../spec/types.js';
 import { isGated, type ExpertWeights, type PreparedExperts } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
-import { Q8_BLOCK, writeF16, writeInt8 } from './wasm-quant.js';
+import { Q8_BLOCK } from './wasm-quant.js';
 
 /** Output columns of every panel; h columns of a gated panel. Must match assembly/ffn/layout.ts. */
 export const PANEL = 8;
@@ -141,8 +142,18 @@ export interface PackedPointers {
   downBias: number;
 }
 
-/** Allocates and fills every block of a set of experts; on failure nothing stays allocated. */
-export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype): PackedPointers {
+/** The module's converters (assembly/ffn/convert.ts): f32 panels in memory → f16, or int8 and scales. */
+export interface ConvertExports {
+  convertF16(src: number, nPanel: number, K: number, dst: number): void;
+  convertInt8(src: number, nPanel: number, K: number, q: number, scales: number): void;
+}
+
+/**
+ * Allocates and fills every block of a set of experts; on failure nothing stays allocated. f16 and int8
+ * experts are packed as f32 panels one expert at a time into a scratch block, which the module converts
+ * into the expert's slot (in TypeScript the int8 rounding took ~29 ns a weight).
+ */
+export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype, convert: ConvertExports): PackedPointers {
   const { nExpert } = w;
   const bytes = WEIGHT_BYTES[dtype];
   const guFloats = s.nPanel * s.dModelK * PANEL;
@@ -157,8 +168,10 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
     downBias: w.downBias ? nExpert * s.dModelPad * 4 : 0,
   };
   const ptrs = { gateUp: 0, gateUpScales: 0, gateUpBias: 0, down: 0, downScales: 0, downBias: 0 };
+  let scratch = 0;
   try {
     for (const k of Object.keys(sizes) as (keyof PackedPointers)[]) ptrs[k] = sizes[k] === 0 ? 0 : heap.alloc(sizes[k]);
+    if (dtype !== 'f32') scratch = heap.alloc(Math.max(guFloats, dnFloats) * 4);
   } catch (e) {
     for (const p of Object.values(ptrs)) if (p !== 0) heap.release(p);
     throw e;
@@ -167,28 +180,27 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
   const f32 = heap.f32;
   if (ptrs.gateUpBias) packGateUpBias(f32, ptrs.gateUpBias >>> 2, w, s);
   if (ptrs.downBias) packDownBias(f32, ptrs.downBias >>> 2, w, s);
-  const temp = dtype === 'f32' ? undefined : new Float32Array(Math.max(guFloats, dnFloats));
   for (let e = 0; e < nExpert; e++) {
-    if (!temp) {
+    if (dtype === 'f32') {
       packGateUp(f32, (ptrs.gateUp >>> 2) + e * guFloats, w, s, e);
       packDown(f32, (ptrs.down >>> 2) + e * dnFloats, w, s, e);
       continue;
     }
-    packGateUp(temp, 0, w, s, e);
-    store(heap, dtype, temp.subarray(0, guFloats), ptrs.gateUp, ptrs.gateUpScales, e, s.nPanel, s.dModelK);
-    packDown(temp, 0, w, s, e);
-    store(heap, dtype, temp.subarray(0, dnFloats), ptrs.down, ptrs.downScales, e, s.dModelPad / PANEL, s.dFFPad);
+    packGateUp(f32, scratch >>> 2, w, s, e);
+    store(convert, dtype, scratch, guFloats, ptrs.gateUp, ptrs.gateUpScales, e, s.nPanel, s.dModelK);
+    packDown(f32, scratch >>> 2, w, s, e);
+    store(convert, dtype, scratch, dnFloats, ptrs.down, ptrs.downScales, e, s.dModelPad / PANEL, s.dFFPad);
   }
+  if (scratch !== 0) heap.release(scratch);
   return ptrs;
 }
 
-/** Expert e's f32 panels [nPanel][K][8] → f16 or int8 (+ scales) in its slot of the packed block. */
-function store(heap: WasmHeap, dtype: WasmWeightDtype, panels: Float32Array, ptr: number, scales: number, e: number, nPanel: number, K: number): void {
-  const n = panels.length;
-  if (dtype === 'f16') writeF16(heap.u16, (ptr >>> 1) + e * n, panels, nPanel, K);
-  else {
-    writeInt8(heap.i8, ptr + e * n, heap.u16, (scales >>> 1) + e * n / Q8_BLOCK, panels, nPanel, K);
-  }
+/** Expert e's n f32 weights as panels [nPanel][K][8] at src → f16 or int8 (+ scales) in its slot of the packed block. */
+function store(
+  convert: ConvertExports, dtype: WasmWeightDtype, src: number, n: number, ptr: number, scales: number, e: number, nPanel: number, K: number,
+): void {
+  if (dtype === 'f16') convert.convertF16(src, nPanel, K, ptr + e * n * 2);
+  else convert.convertInt8(src, nPanel, K, ptr + e * n, scales + (e * n / Q8_BLOCK) * 2);
 }
 
 /** Releases packed blocks; implemented by the backend that allocated them. */

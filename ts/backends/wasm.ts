@@ -15,7 +15,7 @@ import {
   type TopKSoftmaxArgs, type TopKSoftmaxResult,
 } from './backend.js';
 import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
-import { packedShape, packExperts, WasmExperts, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
+import { packedShape, packExperts, WasmExperts, type ConvertExports, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
 import { checkF16Range } from '../formats/dtype.js';
 import { checkQ8Range } from '../formats/q8.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
@@ -26,7 +26,7 @@ import { splitWork, type ColumnPolicy, type WorkItems } from './wasm-split.js';
 import { checkRun, expectLength, runExpertsSinglePass, type CheckedRun, type SinglePassExports } from './wasm-run.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
-interface WasmExports extends WasmRouterExports, ThreadedExports, SinglePassExports {
+interface WasmExports extends WasmRouterExports, ThreadedExports, SinglePassExports, ConvertExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   relaxed(): number;
@@ -229,7 +229,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
       check(weights.down, `${name}.down`);
     }
     const shape = packedShape(weights.activation, dModel, dFF, weightDtype);
-    const prepared = new WasmExperts(this, weights, weightDtype, shape, packExperts(this.heap, weights, shape, weightDtype));
+    const prepared = new WasmExperts(this, weights, weightDtype, shape, packExperts(this.heap, weights, shape, weightDtype, this.wasm));
     this.liveExperts++;
     if (this.pool && this.pool.failure === undefined) void this.pool.start();
     return prepared;

@@ -1,0 +1,82 @@
+// The module's load-time converters (assembly/ffn/convert.ts) against the TypeScript writers of the same
+// layouts (ts/backends/wasm-quant.ts, written from the rules of ts/formats/q8.ts and dtype.ts): equal bit for
+// bit on random panels and on the edges — all-zero blocks, blocks whose f16 scale underflows to 0, exact ties
+// of the int8 rounding (both signs), f16 ties, subnormal and overflowing halves, a last partial group.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { writeF16, writeInt8 } from '../../ts/backends/wasm-quant.js';
+import { rng } from '../cases/rng.js';
+import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
+
+interface Converters {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  convertF16(src: number, nPanel: number, K: number, dst: number): void;
+  convertInt8(src: number, nPanel: number, K: number, q: number, scales: number): void;
+}
+
+async function converters(file: string): Promise<Converters> {
+  const { instance } = await WebAssembly.instantiate(readFileSync(new URL(`../../build/wasm/${file}`, import.meta.url)), {});
+  return instance.exports as unknown as Converters;
+}
+
+/** Random panels [nPanel][K][8], with edge values planted. */
+function panels(seed: number, nPanel: number, K: number): Float32Array {
+  const next = rng(seed);
+  const a = Float32Array.from({ length: nPanel * K * 8 }, () => (next() - 0.5) * 2 ** (-12 + 14 * next()));
+  // Panel 0, block 0: all zero. Block 1, column 0: amax 127 (scale 1), so k + 0.5 are exact ties, both signs.
+  a.fill(0, 0, 32 * 8);
+  for (let k = 0; k < 32 && K >= 64; k++) a[(32 + k) * 8] = k === 0 ? 127 : (k % 2 ? 1 : -1) * (k + 0.5);
+  // Block 2, column 1: so small that amax / 127 rounds to 0 in f16: a zero scale, and zeros.
+  for (let k = 0; k < 32 && K >= 96; k++) a[(64 + k) * 8 + 1] = (k % 2 ? 3 : -2) * 1e-6;
+  // f16 edges: ties, subnormals, the overflow boundary, tiny blocks with subnormal f16 scales.
+  const edges = [1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -25, 3 * 2 ** -26, 2 ** -24, 65504, 65519, 65520, 1e-6, -1e-7, 3e-5];
+  edges.forEach((v, i) => { a[a.length - 1 - 3 * i] = v; });
+  return a;
+}
+
+describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('load-time conversion (%s)', (_name, file) => {
+  for (const [nPanel, K] of [[4, 64], [7, 96], [1, 32], [9, 2880 / 10 * 2], [5, 4]] as const) {
+    it(`f16 and int8 of ${nPanel} panels × K ${K} equal the TypeScript writers`, async () => {
+      const x = await converters(file);
+      const src = panels(nPanel * 1000 + K, nPanel, K);
+      const n = src.length;
+      const base = Math.ceil(x.heapBase() / 64) * 64;
+      const need = base + n * 4 + n * 2 + n + n / 16 + 256;
+      if (need > x.memory.buffer.byteLength) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+      const srcPtr = base;
+      const f16Ptr = srcPtr + n * 4;
+      const qPtr = f16Ptr + n * 2;
+      const scalePtr = qPtr + n + 16;
+      new Float32Array(x.memory.buffer, srcPtr, n).set(src);
+      x.convertF16(srcPtr, nPanel, K, f16Ptr);
+      const wantF16 = new Uint16Array(n);
+      writeF16(wantF16, 0, src, nPanel, K);
+      expect(new Uint16Array(x.memory.buffer, f16Ptr, n)).toEqual(wantF16);
+      if (K % 32 !== 0) return;
+      x.convertInt8(srcPtr, nPanel, K, qPtr, scalePtr);
+      const wantQ = new Int8Array(n);
+      const wantScales = new Uint16Array(n / 32);
+      writeInt8(wantQ, 0, wantScales, 0, src, nPanel, K);
+      expect(new Int8Array(x.memory.buffer, qPtr, n)).toEqual(wantQ);
+      expect(new Uint16Array(x.memory.buffer, scalePtr, n / 32)).toEqual(wantScales);
+    });
+  }
+
+  it('f16 of 256k values over the whole f32 range, subnormal halves to overflow, equals the TypeScript writer', async () => {
+    const x = await converters(file);
+    const next = rng(77);
+    const nPanel = 8;
+    const K = 4096;
+    const src = Float32Array.from({ length: nPanel * K * 8 }, () => Math.fround((next() < 0.5 ? -1 : 1) * 2 ** (-30 + 47 * next()) * (1 + next())));
+    const n = src.length;
+    const base = Math.ceil(x.heapBase() / 64) * 64;
+    const need = base + n * 6 + 256;
+    if (need > x.memory.buffer.byteLength) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+    new Float32Array(x.memory.buffer, base, n).set(src);
+    x.convertF16(base, nPanel, K, base + n * 4);
+    const want = new Uint16Array(n);
+    writeF16(want, 0, src, nPanel, K);
+    expect(new Uint16Array(x.memory.buffer, base + n * 4, n)).toEqual(want);
+  });
+});
