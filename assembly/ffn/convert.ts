@@ -113,18 +113,11 @@ export function convertInt8(src: usize, nPanel: i32, K: i32, q: usize, scales: u
         lo = f32x4.max(lo, f32x4.abs(v128.load(first + (<usize>k << 5))));
         hi = f32x4.max(hi, f32x4.abs(v128.load(first + (<usize>k << 5), 16)));
       }
-      v128.store(AMAX, lo);
-      v128.store(AMAX, hi, 16);
-      for (let c = 0; c < PANEL; c++) {
-        // amax / 127 in f64 rounded to f32, then to f16: as the host computes it (q8.ts q8Scale).
-        const bits = encodeF16(<f32>(<f64>load<f32>(AMAX + (<usize>c << 2)) / 127.0));
-        store<f64>(SCALE + (<usize>c << 3), decodeF16(bits));
-        store<u16>(scales + ((<usize>((p * nBlock + b) * PANEL + c)) << 1), <u16>bits);
-      }
-      const s01 = v128.load(SCALE);
-      const s23 = v128.load(SCALE, 16);
-      const s45 = v128.load(SCALE, 32);
-      const s67 = v128.load(SCALE, 48);
+      const scaleAt = scales + ((<usize>((p * nBlock + b) * PANEL)) << 1);
+      const s01 = f64x2.replace_lane(f64x2.splat(blockScale(f32x4.extract_lane(lo, 0), scaleAt)), 1, blockScale(f32x4.extract_lane(lo, 1), scaleAt + 2));
+      const s23 = f64x2.replace_lane(f64x2.splat(blockScale(f32x4.extract_lane(lo, 2), scaleAt + 4)), 1, blockScale(f32x4.extract_lane(lo, 3), scaleAt + 6));
+      const s45 = f64x2.replace_lane(f64x2.splat(blockScale(f32x4.extract_lane(hi, 0), scaleAt + 8)), 1, blockScale(f32x4.extract_lane(hi, 1), scaleAt + 10));
+      const s67 = f64x2.replace_lane(f64x2.splat(blockScale(f32x4.extract_lane(hi, 2), scaleAt + 12)), 1, blockScale(f32x4.extract_lane(hi, 3), scaleAt + 14));
       for (let k = 0; k < Q8_BLOCK; k++) {
         const kk = b * Q8_BLOCK + k;
         const row = first + (<usize>k << 5);
@@ -144,9 +137,17 @@ export function convertInt8(src: usize, nPanel: i32, K: i32, q: usize, scales: u
   }
 }
 
-/** One block's eight amax (f32) and scales (f64): module data, as the host converts on one thread. */
-const AMAX: usize = memory.data(32, 16);
-const SCALE: usize = memory.data(64, 16);
+/**
+ * A column's block scale from its amax: amax / 127 in f64 rounded to f32, then to f16, as the host computes
+ * it (q8.ts q8Scale). Its f16 bits go to `to`; its value is returned. (Kept in registers, not in module data:
+ * a worker instantiated over the shared memory while the host converts would re-apply the data segments.)
+ */
+// @ts-ignore: decorator
+@inline function blockScale(amax: f32, to: usize): f64 {
+  const bits = encodeF16(<f32>(<f64>amax / 127.0));
+  store<u16>(to, <u16>bits);
+  return decodeF16(bits);
+}
 
 /**
  * Two weights (f64 lanes) by their scales: w / scale rounded half away from zero, clamped to ±127, in i32
