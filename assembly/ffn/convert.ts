@@ -1,6 +1,6 @@
 // Expert weights converted to the f16 and int8 layouts of weights.ts at load time, from packed f32 panels
-// [nPanel][K][8] (layout.ts): the same bits as the TypeScript writers of these layouts (ts/backends/
-// wasm-quant.ts, the reference test/node/wasm-convert.test.ts compares with; q8.ts holds the int8 rule),
+// [nPanel][K][8] (layout.ts): the same bits as the TypeScript writers of these layouts (test/node/
+// wasm-layouts.ts, the reference wasm-convert.test.ts compares with; ts/formats/q8.ts holds the int8 rule),
 // in a fraction of the time: in TypeScript int8 took ~17 ns a weight and f16 ~10 (a GPT-OSS-20B layer's
 // int8 load spent 23 s there), here 2.3 and 0.6.
 //   f16:  round to nearest even; whole groups of four panels interleaved step by step, [K][4][8].

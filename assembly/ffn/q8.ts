@@ -4,7 +4,7 @@
 // block's largest |x|, ~250× below the int8 weights' own rounding), and i32x4.dot_i16x8_s does 8
 // multiply-adds per instruction on pairs of consecutive k:
 //   y_c = Σ_blocks sw[b][c] · sx[b] · Σ_{k in b} q[k][c] · xq[k]
-// int8 panels are stored pair-interleaved, [K / 2][8][2] (wasm-quant.ts), so 16 bytes = two steps of K
+// int8 panels are stored pair-interleaved, [K / 2][8][2] (convert.ts), so 16 bytes = two steps of K
 // for 8 columns, ready for the dot product; whole groups of four panels interleave those 16-byte pairs,
 // [K / 2][4][8][2] (weights.ts), and are read a group at a time, one stream in order. Bounds: |xq| ≤ 32767,
 // |q| ≤ 127, 32 terms per block: |Σ| ≤ 1.4e8 < 2³¹; its conversion to f32 rounds by at most 2⁻²⁴ relative.

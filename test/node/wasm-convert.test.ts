@@ -1,10 +1,10 @@
 // The module's load-time converters (assembly/ffn/convert.ts) against the TypeScript writers of the same
-// layouts (ts/backends/wasm-quant.ts, written from the rules of ts/formats/q8.ts and dtype.ts): equal bit for
+// layouts (wasm-layouts.ts, written from the rules of ts/formats/q8.ts and dtype.ts): equal bit for
 // bit on random panels and on the edges — all-zero blocks, blocks whose f16 scale underflows to 0, exact ties
 // of the int8 rounding (both signs), f16 ties, subnormal and overflowing halves, a last partial group.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { writeF16, writeInt8 } from '../../ts/backends/wasm-quant.js';
+import { writeF16, writeInt8 } from './wasm-layouts.js';
 import { rng } from '../cases/rng.js';
 import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
 

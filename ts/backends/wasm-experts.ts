@@ -1,11 +1,10 @@
 // Host side of the WASM expert kernels: packs ExpertWeights once, at prepare time, into the panel
 // layout of assembly/ffn/layout.ts (f32, or converted to f16 / block-wise int8 by the module itself,
-// assembly/ffn/convert.ts, with the layouts wasm-quant.ts writes in TypeScript), and holds the packed
-// blocks until destroy().
+// assembly/ffn/convert.ts), and holds the packed blocks until destroy().
 import type { Activation } from '../spec/types.js';
 import { isGated, type ExpertWeights, type PreparedExperts } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
-import { Q8_BLOCK } from './wasm-quant.js';
+import { Q8_BLOCK } from '../formats/q8.js';
 
 /** Output columns of every panel; h columns of a gated panel. Must match assembly/ffn/layout.ts. */
 export const PANEL = 8;
@@ -151,7 +150,7 @@ export interface ConvertExports {
 /**
  * Allocates and fills every block of a set of experts; on failure nothing stays allocated. f16 and int8
  * experts are packed as f32 panels one expert at a time into a scratch block, which the module converts
- * into the expert's slot (in TypeScript the int8 rounding took ~29 ns a weight).
+ * into the expert's slot (in TypeScript the int8 rounding took 17–29 ns a weight).
  */
 export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype, convert: ConvertExports): PackedPointers {
   const { nExpert } = w;

@@ -209,7 +209,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   }
 
   /**
-   * Packs experts into this backend's memory, stored as f32, f16 or block-wise int8 (wasm-quant.ts:
+   * Packs experts into this backend's memory, stored as f32, f16 or block-wise int8 (assembly/ffn/convert.ts:
    * converted here, once; the kernels widen them in registers).
    */
   prepareExperts(weights: ExpertWeights, weightDtype: WasmWeightDtype = 'f32', name = 'experts'): PreparedExperts {

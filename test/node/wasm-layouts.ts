@@ -1,7 +1,7 @@
-// Expert weights in fewer bytes for the WASM kernels (assembly/ffn/weights.ts): the layouts, written here
-// in TypeScript from the rules of ts/formats/q8.ts and dtype.ts. The module converts the weights itself at
-// prepare time (assembly/ffn/convert.ts, ~7× faster for int8 and ~16× for f16 here); these writers are the
-// reference its tests compare with, bit for bit. From packed f32 panels [nPanel][K][8]:
+// Test reference: the f16 and int8 layouts of the WASM kernels (assembly/ffn/weights.ts), written in
+// TypeScript from the rules of ts/formats/q8.ts and dtype.ts. The module converts the weights itself at
+// prepare time (assembly/ffn/convert.ts, ~7× faster for int8 and ~16× for f16 than these writers were when
+// they did it); wasm-convert.test.ts compares the two bit for bit. From packed f32 panels [nPanel][K][8]:
 //   f16:  IEEE binary16 bits, round to nearest even (weights beyond ±65504 were refused before packing,
 //         WasmBackend.prepareExperts). Whole groups of four panels interleaved step by
 //         step, [K][4][8] (assembly/ffn/weights.ts panelAt), the rest [K][8].
@@ -9,10 +9,9 @@
 //         along K share an f16 scale, stored as f16 bits beside the panels (2 bytes per 32 weights). A
 //         panel holds pairs of steps, [K / 2][8][2]; whole groups of four panels interleave those pairs,
 //         [K / 2][4][8][2], the rest as they are.
-import { encodeF16 } from '../formats/dtype.js';
-import { Q8_BLOCK, q8Scale, q8Value } from '../formats/q8.js';
+import { encodeF16 } from '../../ts/formats/dtype.js';
+import { Q8_BLOCK, q8Scale, q8Value } from '../../ts/formats/q8.js';
 
-export { Q8_BLOCK };
 const PANEL = 8;
 
 /** Panels whose steps the f16 and int8 layouts interleave (assembly/ffn/weights.ts). */
