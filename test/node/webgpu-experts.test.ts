@@ -4,7 +4,9 @@
 // approximation measured through the block; f16 weights against the f32 oracle and against the oracle
 // on the f16-rounded weights; int8 weights likewise; the f32 fallback without shader-f16. Dawn (`webgpu` npm) on Mesa lavapipe
 // here, so shapes stay small. Without an adapter the suite skips with its reason, except in CI (CI=true).
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { createMoE } from '../../ts/entry/node.js';
+import { wasmPath } from '../../ts/api/paths.js';
 import { dawnDeviceFor } from './dawn-device.js';
 import { referenceBackend as ref } from '../../ts/backends/reference.js';
 import { WebGpuBackend, type GpuMoEBlockWeights, type GpuRouting } from '../../ts/backends/webgpu.js';
@@ -401,6 +403,35 @@ describe.skipIf(!device)(`WebGPU expert functions on ${device ? deviceDescriptio
     const limit = Math.max(q8RowBytes(D_FF, D_MODEL), q8RowBytes(D_MODEL, D_FF));
     const split = await (await backend({ maxBindingBytes: limit, matvecMaxTokens: 0 })).prepareBlock({ ...w, weightDtype: 'int8' }).forward(hidden, 64);
     expectExact('int8 split output', split.output, whole.output);
+  });
+
+  it('stores the same f16 and int8 weights whether the WASM backend or TypeScript converts them, and createMoE uses the WASM one', async () => {
+    const wasm = await wasmPath({});
+    const writer = wasm.weightWriter!;
+    expect(writer).toBeDefined();
+    const gpu = await backend({ matvecMaxTokens: 0 });
+    const { w, hidden } = makeCase({ seed: 93, activation: 'swiglu', bias: true, shared: 'gated', given: false });
+    for (const weightDtype of ['f16', 'int8'] as const) {
+      const typescript = gpu.prepareBlock({ ...w, weightDtype });
+      const module = gpu.prepareBlock({ ...w, weightDtype, weightWriter: writer });
+      expectExact(`${weightDtype} output`, (await module.forward(hidden, 64)).output, (await typescript.forward(hidden, 64)).output);
+      typescript.destroy();
+      module.destroy();
+    }
+    // createMoE hands the GPU block its CPU path's writer (the cached backend wasmPath returns to it too).
+    const q8Rows = vi.spyOn(writer, 'q8Rows');
+    try {
+      const e = w.experts;
+      const moe = await createMoE(
+        { dModel: D_MODEL, router: { kind: 'topk', numExperts: E, topK: K }, expert: { dFF: D_FF, activation: 'swiglu' } },
+        { 'router.weight': w.routerWeight!, 'experts.gate': e.gate, 'experts.up': e.up, 'experts.down': e.down },
+        { backend: 'webgpu', device, weightDtype: 'int8' },
+      );
+      expect(q8Rows.mock.calls.map((c) => [c[1], c[2]])).toEqual([[E * D_FF, D_MODEL], [E * D_FF, D_MODEL], [E * D_MODEL, D_FF]]);
+      moe.destroy();
+    } finally {
+      q8Rows.mockRestore();
+    }
   });
 
   it("falls back to f32 weights on a device without shader-f16, and says so", async () => {

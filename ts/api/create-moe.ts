@@ -54,6 +54,7 @@ async function bindGpu(resolved: ResolvedMoE, gpu: WebGpuBackend, cpu: CpuBacken
     scale: onDevice && router.kind === 'topk' ? router.scale : undefined,
     shared: resolved.shared && { experts: resolved.shared.experts, gate: resolved.shared.gate },
     weightDtype,
+    weightWriter: cpu.weightWriter,
   });
   try {
     await block.ready();

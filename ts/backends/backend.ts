@@ -3,6 +3,7 @@
 import type { Activation, DispatchPlan, ResolvedBackend, Routing } from '../spec/types.js';
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
+import type { DeviceWeightWriter } from './device-weights.js';
 
 /** A routing as a path computes it; the facade adds which path it was. */
 export type RoutingCore = Omit<Routing, 'backend'>;
@@ -118,6 +119,11 @@ export interface CpuBackend {
    * the count changed was not a warm run. Absent where a path has none.
    */
   readonly oneTimeWork?: number;
+  /**
+   * Converts expert weights to the WebGPU path's f16 and int8 layouts faster than TypeScript, with the same
+   * bits (wasm: its module does it); a GPU block bound beside this path uses it. Absent on other paths.
+   */
+  readonly weightWriter?: DeviceWeightWriter;
   /** The WASM build a wasm path runs (relaxed-SIMD FMA or plain SIMD128); absent on other paths. */
   readonly variant?: 'simd128' | 'relaxed-simd';
   /** Diagnostics of a threaded path: threads running now, and runExperts calls split over several. */

@@ -18,6 +18,8 @@ import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
 import { packedShape, packExperts, WasmExperts, type ConvertExports, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
 import { checkF16Range } from '../formats/dtype.js';
 import { checkQ8Range } from '../formats/q8.js';
+import { wasmWeightWriter, type RowConvertExports } from './wasm-device-weights.js';
+import type { DeviceWeightWriter } from './device-weights.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
 import type { ThreadProvider } from '../runtime/providers.js';
 import { ACCUMULATOR_BYTES, callerMayBlock, LAYOUT, WorkerPool } from './wasm-pool.js';
@@ -26,7 +28,7 @@ import { splitWork, type ColumnPolicy, type WorkItems } from './wasm-split.js';
 import { checkRun, expectLength, runExpertsSinglePass, type CheckedRun, type SinglePassExports } from './wasm-run.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
-interface WasmExports extends WasmRouterExports, ThreadedExports, SinglePassExports, ConvertExports {
+interface WasmExports extends WasmRouterExports, ThreadedExports, SinglePassExports, ConvertExports, Partial<RowConvertExports> {
   memory: WebAssembly.Memory;
   heapBase(): number;
   relaxed(): number;
@@ -80,12 +82,14 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   /** Experts split by columns over all threaded calls (for tests and benchmarks). */
   columnSplits = 0;
   private readonly columns: ColumnPolicy;
+  readonly weightWriter: DeviceWeightWriter | undefined;
 
   constructor(exports: WasmExports, threading?: WasmThreading & { module: WebAssembly.Module }) {
     this.wasm = exports;
     this.variant = exports.relaxed() === 1 ? 'relaxed-simd' : 'simd128';
     this.heap = new WasmHeap(exports.memory, exports.heapBase() >>> 0);
     this.scratch = new Scratch(this.heap);
+    this.weightWriter = wasmWeightWriter(this.heap, exports);
     this.threadsAsked = threading?.threads ?? 1;
     this.blocking = threading?.blocking ?? (threading ? callerMayBlock() : true);
     this.columns = threading?.columns ?? 'auto';

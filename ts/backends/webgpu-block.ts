@@ -8,6 +8,7 @@ import { SwitchyardError } from '../errors.js';
 import type { DispatchPlan } from '../spec/types.js';
 import { writeFloats, writeWords, type BufferSet, type GpuContext } from './webgpu-context.js';
 import { DeviceExperts, type ExpertBindGroups } from './webgpu-experts.js';
+import { typescriptWeightWriter } from './device-weights.js';
 import { checkF16Range } from '../formats/dtype.js';
 import type { GpuForwardOptions, GpuMoEBlock, GpuMoEBlockOutput, GpuMoEBlockWeights, GpuRouting } from './webgpu.js';
 import type { WeightDtype } from '../kernels/activation.js';
@@ -74,11 +75,12 @@ export class Block implements GpuMoEBlock {
         if (e) for (const what of ['gate', 'up', 'down'] as const) checkF16Range(e[what], `${name}.${what}`);
       }
     }
+    const writer = w.weightWriter ?? typescriptWeightWriter;
     const set = (this.weights = ctx.buffers());
     try {
       this.none = set.storage(16, 'unused binding');
       this.router = this.uploadRouter(set);
-      this.routed = new DeviceExperts(ctx, set, w.experts, this.weightDtype, 'experts', this.none);
+      this.routed = new DeviceExperts(ctx, set, w.experts, this.weightDtype, 'experts', this.none, writer);
       if (w.shared) {
         const s = w.shared.experts;
         if (s.nExpert !== 1 || s.dModel !== dModel) {
@@ -88,7 +90,7 @@ export class Block implements GpuMoEBlock {
           throw new SwitchyardError('shape', 'shared.gate', `expected [${dModel}] = ${dModel} values, got ${w.shared.gate.length}`);
         }
         this.shared = {
-          experts: new DeviceExperts(ctx, set, s, this.weightDtype, 'shared', this.none),
+          experts: new DeviceExperts(ctx, set, s, this.weightDtype, 'shared', this.none, writer),
           gate: w.shared.gate ? set.upload(w.shared.gate) : undefined,
         };
       }

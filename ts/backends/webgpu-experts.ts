@@ -3,8 +3,9 @@
 // and uniforms of their up and down steps (grouped GEMMs, or mat-vecs for decode). A block holds one set
 // for its routed experts and one for its shared expert; both run the same kernels.
 import { SwitchyardError } from '../errors.js';
-import { checkF16Range, f32ToF16 } from '../formats/dtype.js';
-import { packQ8Rows, q8RowBytes } from './webgpu-q8.js';
+import { checkF16Range } from '../formats/dtype.js';
+import { q8RowBytes } from './webgpu-q8.js';
+import type { DeviceWeightWriter } from './device-weights.js';
 import { checkQ8Range } from '../formats/q8.js';
 import { isGated, type ExpertWeights } from './backend.js';
 import type { BufferSet, GpuContext } from './webgpu-context.js';
@@ -75,9 +76,10 @@ export class DeviceExperts {
   /**
    * @param name the argument name in errors ('experts', 'shared': the canonical weight names' prefix)
    * @param none a 16-byte buffer bound where a bias is absent (the kernels never read it then)
+   * @param writer converts the weights to f16 or int8 (device-weights.ts), after their range is checked here
    */
   constructor(private readonly ctx: GpuContext, set: BufferSet, w: ExpertWeights, dtype: WeightDtype,
-    name: string, none: GPUBuffer) {
+    name: string, none: GPUBuffer, writer: DeviceWeightWriter) {
     const { nExpert, dModel, dFF } = w;
     this.nExpert = nExpert;
     this.dModel = dModel;
@@ -97,8 +99,15 @@ export class DeviceExperts {
       throw new SwitchyardError('limits', name, `one expert's [dFF, dModel] = ${perExpertBytes} bytes exceeds the ` +
         `storage binding limit of ${ctx.maxWeightBindingBytes} bytes`);
     }
-    const weights = (a: Float32Array, nRow: number, len: number, what: string) =>
-      set.upload(dtype === 'f16' ? toF16(a, `${name}.${what}`) : dtype === 'int8' ? packQ8Rows(checkedQ8(a, `${name}.${what}`), nRow, len) : a);
+    const weights = (a: Float32Array, nRow: number, len: number, what: string) => {
+      if (dtype === 'f32') return set.upload(a);
+      if (dtype === 'f16') {
+        checkF16Range(a, `${name}.${what}`);
+        return set.upload(writer.f16(a));
+      }
+      checkQ8Range(a, `${name}.${what}`);
+      return set.upload(writer.q8Rows(a, nRow, len));
+    };
     for (let base = 0; base < nExpert; base += perGroup) {
       const count = Math.min(perGroup, nExpert - base);
       const range = (a: Float32Array, per: number) => a.subarray(base * per, (base + count) * per);
@@ -197,18 +206,6 @@ export class DeviceExperts {
       this.groups.forEach((g, i) => ctx.dispatch(pass, p[1], bg.down[i], groupedGemmWorkgroups(nRow, g.count, d, tiles)));
     }
   }
-}
-
-/** f32 → f16 bits (round to nearest even); a finite weight beyond the f16 range is an error, not inf. */
-export function toF16(a: Float32Array, argument: string): Uint16Array {
-  checkF16Range(a, argument);
-  return f32ToF16(a);
-}
-
-/** `a` after checkQ8Range. */
-function checkedQ8(a: Float32Array, argument: string): Float32Array {
-  checkQ8Range(a, argument);
-  return a;
 }
 
 function checkExpertShapes(w: ExpertWeights, name: string, gated: boolean): void {

@@ -1,0 +1,53 @@
+// Expert weights converted to the WebGPU path's storage layouts at load time, when the host has this module:
+// the same bits as the TypeScript writers (ts/backends/webgpu-q8.ts packQ8Rows, dtype.ts f32ToF16), which
+// spent ~28 and ~10 ns a weight — seconds per layer of a large checkpoint, on top of the WASM path's own
+// conversion when `backend: 'auto'` binds both.
+//   f16:  n values, round to nearest even, in order.
+//   int8: rows already padded with zeros to whole block pairs, so the rows are one run of pairs: each pair,
+//         64 weights, becomes 17 u32 words — the two blocks' f16 scales (the even block's in the low half),
+//         then the 64 values as int8, the lowest k in the lowest byte.
+import { halves } from './f16-bits';
+import { blockScale, q8Pair } from './q8-rule';
+
+/** n finite f32 at src (n % 8 == 0) → binary16 bits at dst. */
+export function convertF16Values(src: usize, n: i32, dst: usize): void {
+  for (let i = 0; i < n; i += 8) {
+    const from = src + (<usize>i << 2);
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(halves(v128.load(from)), halves(v128.load(from, 16))));
+  }
+}
+
+/** nPair block pairs of 64 finite f32 at src → nPair × 17 words at dst (the layout above). */
+export function quantizeQ8Pairs(src: usize, nPair: i32, dst: usize): void {
+  for (let p = 0; p < nPair; p++) {
+    const from = src + (<usize>p << 8);
+    const to = dst + <usize>p * 68;
+    quantizeBlock(from, to, to + 4);
+    quantizeBlock(from + 128, to + 2, to + 36);
+  }
+}
+
+/** 32 weights at from → their f16 scale's bits at scaleAt, their 32 int8 values at q. */
+// @ts-ignore: decorator
+@inline function quantizeBlock(from: usize, scaleAt: usize, q: usize): void {
+  let m = f32x4.splat(0);
+  for (let i = 0; i < 8; i++) m = f32x4.max(m, f32x4.abs(v128.load(from + (<usize>i << 4))));
+  const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  const scale = f64x2.splat(blockScale(amax, scaleAt));
+  for (let half = 0; half < 2; half++) {
+    const at = from + (<usize>half << 6);
+    const a = quad(v128.load(at), scale);
+    const b = quad(v128.load(at, 16), scale);
+    const c = quad(v128.load(at, 32), scale);
+    const d = quad(v128.load(at, 48), scale);
+    v128.store(q + (<usize>half << 4), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, d)));
+  }
+}
+
+/** Four weights by one scale → their int8 values in i32 lanes (|q| ≤ 127, so the narrowing above is exact). */
+// @ts-ignore: decorator
+@inline function quad(w: v128, scale: v128): v128 {
+  const lo = q8Pair(f64x2.promote_low_f32x4(w), scale);
+  const hi = q8Pair(f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)), scale);
+  return i32x4.shuffle(lo, hi, 0, 1, 4, 5);
+}

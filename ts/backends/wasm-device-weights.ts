@@ -1,0 +1,83 @@
+// The WebGPU path's weight conversions run in this backend's module (assembly/ffn/convert-rows.ts): the
+// weights pass through a scratch block in chunks, so a layer of any size needs only a few MB of module
+// memory besides the result. Bit-identical to the TypeScript writers (device-weights.ts).
+import type { DeviceWeightWriter } from './device-weights.js';
+import { encodeF16 } from '../formats/dtype.js';
+import { Q8_PAIR, Q8_PAIR_WORDS } from '../kernels/grouped-gemm.js';
+import type { WasmHeap } from './wasm-heap.js';
+
+export interface RowConvertExports {
+  convertF16Values(src: number, n: number, dst: number): void;
+  quantizeQ8Pairs(src: number, nPair: number, dst: number): void;
+}
+
+/** f32 values per chunk: 4 MB in, small enough to stay in a cache level or two on the way back out. */
+const CHUNK = 1 << 20;
+
+/** A writer over the module, or undefined for a module without the exports (an older build passed in). */
+export function wasmWeightWriter(heap: WasmHeap, exports: Partial<RowConvertExports>): DeviceWeightWriter | undefined {
+  const { convertF16Values, quantizeQ8Pairs } = exports;
+  if (typeof convertF16Values !== 'function' || typeof quantizeQ8Pairs !== 'function') return undefined;
+  return {
+    f16(a) {
+      const out = new Uint16Array(a.length);
+      // The module converts eight at a time; the last few go through the TypeScript encoder.
+      const whole = a.length - (a.length % 8);
+      if (whole > 0) {
+        withBlocks(heap, Math.min(CHUNK, whole) * 4, Math.min(CHUNK, whole) * 2, (src, dst) => {
+          for (let i = 0; i < whole; i += CHUNK) {
+            const n = Math.min(CHUNK, whole - i);
+            heap.f32.set(a.subarray(i, i + n), src >>> 2);
+            convertF16Values(src, n, dst);
+            out.set(heap.u16.subarray(dst >>> 1, (dst >>> 1) + n), i);
+          }
+        });
+      }
+      for (let i = whole; i < a.length; i++) out[i] = encodeF16(a[i]);
+      return out;
+    },
+    q8Rows(a, nRow, len) {
+      const nPair = Math.ceil(len / Q8_PAIR);
+      const padded = nPair * Q8_PAIR;
+      const rowWords = nPair * Q8_PAIR_WORDS;
+      const out = new Uint32Array(nRow * rowWords);
+      if (out.length === 0) return out;
+      const outI32 = new Int32Array(out.buffer);
+      const rowsPerChunk = Math.min(nRow, Math.max(1, Math.floor(CHUNK / padded)));
+      withBlocks(heap, rowsPerChunk * padded * 4, rowsPerChunk * rowWords * 4, (src, dst) => {
+        for (let r = 0; r < nRow; r += rowsPerChunk) {
+          const rows = Math.min(rowsPerChunk, nRow - r);
+          const f32 = heap.f32;
+          if (padded === len) {
+            f32.set(a.subarray(r * len, (r + rows) * len), src >>> 2);
+          } else {
+            // Each row padded with zeros to whole pairs: the padding quantizes to 0 and leaves amax alone.
+            for (let i = 0; i < rows; i++) {
+              const at = (src >>> 2) + i * padded;
+              f32.set(a.subarray((r + i) * len, (r + i + 1) * len), at);
+              f32.fill(0, at + len, at + padded);
+            }
+          }
+          quantizeQ8Pairs(src, rows * nPair, dst);
+          outI32.set(heap.i32.subarray(dst >>> 2, (dst >>> 2) + rows * rowWords), r * rowWords);
+        }
+      });
+      return out;
+    },
+  };
+}
+
+/** Runs `use` with two blocks of the heap, released after it (also when it throws). */
+function withBlocks(heap: WasmHeap, srcBytes: number, dstBytes: number, use: (src: number, dst: number) => void): void {
+  const src = heap.alloc(srcBytes);
+  try {
+    const dst = heap.alloc(dstBytes);
+    try {
+      use(src, dst);
+    } finally {
+      heap.release(dst);
+    }
+  } finally {
+    heap.release(src);
+  }
+}
