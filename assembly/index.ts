@@ -9,6 +9,7 @@ export { runExperts, runExpertItem, combineExperts } from './ffn/experts';
 export { useAccumulators } from './ffn/tile';
 export { convertF16, convertInt8 } from './ffn/convert';
 export { convertF16Values, quantizeQ8Pairs } from './ffn/convert-rows';
+export { packPanels } from './ffn/pack-panels';
 export { selfLogits } from './router/self-logits';
 export { scoreLogits } from './router/scores';
 export { selectTopK, gatherWeights } from './router/select-topk';

@@ -1,12 +1,19 @@
 // The module's load-time converters (assembly/ffn/convert.ts) against the TypeScript writers of the same
 // layouts (wasm-layouts.ts, written from the rules of ts/formats/q8.ts and dtype.ts): equal bit for
 // bit on random panels and on the edges — all-zero blocks, blocks whose f16 scale underflows to 0, exact ties
-// of the int8 rounding (both signs), f16 ties, subnormal and overflowing halves, a last partial group.
+// of the int8 rounding (both signs), f16 ties, subnormal and overflowing halves, a last partial group. And the
+// whole load (wasm-pack.ts with assembly/ffn/pack-panels.ts): a backend's packed f32, f16 and int8 blocks
+// against panels written here from the layout's definition, with shapes that take several chunks.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { writeF16, writeInt8 } from './wasm-layouts.js';
 import { rng } from '../cases/rng.js';
 import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
+import { randomExperts } from './wasm-experts-cases.js';
+import { createWasmBackend } from '../../ts/backends/wasm.js';
+import { packedShape, type PackedShape, type WasmExperts } from '../../ts/backends/wasm-experts.js';
+import type { ExpertWeights } from '../../ts/backends/backend.js';
+import type { WasmHeap } from '../../ts/backends/wasm-heap.js';
 
 interface Converters {
   memory: WebAssembly.Memory;
@@ -79,4 +86,66 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('load-
     writeF16(want, 0, src, nPanel, K);
     expect(new Uint16Array(x.memory.buffer, base + n * 4, n)).toEqual(want);
   });
+
+  // The whole load: wasm-pack.ts copies rows a chunk at a time, the module packs them (pack-panels.ts) and
+  // converts them; the blocks must equal the layout's definition, packed here element by element.
+  for (const [activation, dModel, dFF, nExpert] of [['swiglu', 520, 100, 2], ['relu', 100, 530, 2], ['geglu', 33, 13, 3], ['silu', 1100, 9, 1]] as const) {
+    it(`${activation} experts d=${dModel} dFF=${dFF} pack to the layout's definition, f32, f16 and int8`, async () => {
+      const module = await WebAssembly.compile(readFileSync(new URL(`../../build/wasm/${file}`, import.meta.url)));
+      const wasm = await createWasmBackend(module);
+      const heap = (wasm as unknown as { heap: WasmHeap }).heap;
+      const w = randomExperts(dModel * 31 + dFF, activation, nExpert, dModel, dFF, false);
+      for (const dtype of ['f32', 'f16', 'int8'] as const) {
+        const s = packedShape(activation, dModel, dFF, dtype);
+        const experts = wasm.prepareExperts(w, dtype) as WasmExperts;
+        const { gateUp, down } = definitionPanels(w, s);
+        const blocks = [[gateUp, experts.ptrs.gateUp, experts.ptrs.gateUpScales, s.nPanel, s.dModelK], [down, experts.ptrs.down, experts.ptrs.downScales, s.dModelPad / 8, s.dFFPad]] as const;
+        for (const [panels, ptr, scales, nPanel, K] of blocks) {
+          const n = panels.length;
+          if (dtype === 'f32') {
+            expect(heap.f32.subarray(ptr >>> 2, (ptr >>> 2) + n)).toEqual(panels);
+          } else if (dtype === 'f16') {
+            const want = new Uint16Array(n);
+            for (let e = 0; e < nExpert; e++) writeF16(want, e * n / nExpert, panels.subarray(e * n / nExpert, (e + 1) * n / nExpert), nPanel, K);
+            expect(heap.u16.subarray(ptr >>> 1, (ptr >>> 1) + n)).toEqual(want);
+          } else {
+            const q = new Int8Array(n);
+            const sc = new Uint16Array(n / 32);
+            for (let e = 0; e < nExpert; e++) writeInt8(q, e * n / nExpert, sc, e * n / nExpert / 32, panels.subarray(e * n / nExpert, (e + 1) * n / nExpert), nPanel, K);
+            expect(heap.i8.subarray(ptr, ptr + n)).toEqual(q);
+            expect(heap.u16.subarray(scales >>> 1, (scales >>> 1) + n / 32)).toEqual(sc);
+          }
+        }
+        experts.destroy();
+      }
+    });
+  }
 });
+
+/** Every expert's gate/up and down as f32 panels, by the layout's definition (assembly/ffn/layout.ts). */
+function definitionPanels(w: ExpertWeights, s: PackedShape): { gateUp: Float32Array; down: Float32Array } {
+  const { nExpert, dModel, dFF } = w;
+  const cols = s.gated ? 4 : 8;
+  const guPer = s.nPanel * s.dModelK * 8;
+  const dnPer = s.dModelPad * s.dFFPad;
+  const gateUp = new Float32Array(nExpert * guPer);
+  const down = new Float32Array(nExpert * dnPer);
+  for (let e = 0; e < nExpert; e++) {
+    for (let n = 0; n < dFF; n++) {
+      for (let i = 0; i < dModel; i++) {
+        const at = e * guPer + Math.floor(n / cols) * s.dModelK * 8 + i * 8 + (n % cols);
+        const src = (e * dFF + n) * dModel + i;
+        if (s.gated) {
+          gateUp[at] = w.gate[src];
+          gateUp[at + 4] = w.up[src];
+        } else {
+          gateUp[at] = w.up[src];
+        }
+      }
+    }
+    for (let m = 0; m < dModel; m++) {
+      for (let i = 0; i < dFF; i++) down[e * dnPer + Math.floor(m / 8) * s.dFFPad * 8 + i * 8 + (m % 8)] = w.down[(e * dModel + m) * dFF + i];
+    }
+  }
+  return { gateUp, down };
+}

@@ -16,6 +16,8 @@ import { int8RoundTrip, roundF16 } from '../cases/weight-formats.js';
 import { planWithCounts, randomExperts, relError } from './wasm-experts-cases.js';
 import * as api from '../../ts/entry/node.js';
 import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
+import type { WasmHeap } from '../../ts/backends/wasm-heap.js';
+import { Q8_MAX_WEIGHT } from '../../ts/formats/q8.js';
 
 /**
  * Same weights as the kernels see them: f32 sums against f64, as for f32 weights (wasm-experts.test.ts).
@@ -47,10 +49,11 @@ describe.each(builds)('wasm f16 / int8 experts, %s build', (build) => {
     readFileSync(new URL(`../../build/wasm/${BUILD_FILES[build]}`, import.meta.url)),
   ).then((m) => createWasmBackend(m)));
 
-  // (activation, dModel, dFF): below, at and above the int8 block of 32 and the 4/8-wide panels.
+  // (activation, dModel, dFF): below, at and above the int8 block of 32 and the 4/8-wide panels; the last
+  // two with steps enough that the load packs them in several chunks of panels, the last one partial.
   const CASES: [Activation, number, number][] = [
     ['swiglu', 13, 20], ['swiglu', 32, 32], ['swiglu', 33, 65], ['geglu', 64, 31], ['swiglu-oai', 40, 24],
-    ['relu', 31, 33], ['gelu', 96, 17], ['silu', 8, 100],
+    ['relu', 31, 33], ['gelu', 96, 17], ['silu', 8, 100], ['swiglu', 520, 100], ['relu', 100, 530],
   ];
   const COUNTS = [0, 1, 2, 3, 4, 5, 9];
 
@@ -74,15 +77,29 @@ describe.each(builds)('wasm f16 / int8 experts, %s build', (build) => {
     });
   }
 
-  it('f16: a weight beyond ±65504 is a range error, and nothing stays allocated', async () => {
+  it('a weight past the f16 / int8 range is a range error naming that tensor, and nothing stays allocated', async () => {
     const wasm = await backend();
-    const w = randomExperts(9100, 'swiglu', 2, 8, 8, false);
-    w.down[5] = 70000;
-    expect(() => wasm.prepareExperts(w, 'f16')).toThrow(expect.objectContaining({ code: 'range' }));
-    // int8 scales any magnitude.
-    const experts = wasm.prepareExperts(w, 'int8');
-    expect(experts.dFF).toBe(8);
-    experts.destroy();
+    // White-box: the next block the heap would hand out, before and after the failures.
+    const heap = (wasm as unknown as { heap: WasmHeap }).heap;
+    const probe = heap.alloc(16);
+    heap.release(probe);
+    const past = { f16: 65505, int8: Q8_MAX_WEIGHT * 1.001 } as const;
+    for (const dtype of ['f16', 'int8'] as const) {
+      for (const activation of ['swiglu', 'relu'] as const) {
+        for (const which of isGated(activation) ? ['gate', 'up', 'down'] as const : ['up', 'down'] as const) {
+          // Big enough to take several chunks of panels (wasm-pack.ts); the culprit in the last expert.
+          const w = randomExperts(9100, activation, 3, 72, 40, true);
+          w[which][w[which].length - 7] = -past[dtype];
+          expect(() => wasm.prepareExperts(w, dtype, 'shared'), `${dtype} ${activation} ${which}`)
+            .toThrow(expect.objectContaining({ code: 'range', argument: `shared.${which}` }));
+          // Just inside the range packs.
+          w[which][w[which].length - 7] = dtype === 'f16' ? -65504 : -Q8_MAX_WEIGHT;
+          wasm.prepareExperts(w, dtype).destroy();
+        }
+      }
+    }
+    expect(heap.alloc(16)).toBe(probe);
+    heap.release(probe);
   });
 
   it('all-zero int8 blocks (scale 0) give exact zeros, not NaN', async () => {

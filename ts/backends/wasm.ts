@@ -15,9 +15,8 @@ import {
   type TopKSoftmaxArgs, type TopKSoftmaxResult,
 } from './backend.js';
 import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
-import { packedShape, packExperts, WasmExperts, type ConvertExports, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
-import { checkF16Range } from '../formats/dtype.js';
-import { checkQ8Range } from '../formats/q8.js';
+import { packedShape, WasmExperts, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
+import { packExperts, type PackExports } from './wasm-pack.js';
 import { wasmWeightWriter, type RowConvertExports } from './wasm-device-weights.js';
 import type { DeviceWeightWriter } from './device-weights.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
@@ -28,7 +27,7 @@ import { splitWork, type ColumnPolicy, type WorkItems } from './wasm-split.js';
 import { checkRun, expectLength, runExpertsSinglePass, type CheckedRun, type SinglePassExports } from './wasm-run.js';
 
 /** The module's exports (assembly/index.ts); every pointer is a byte offset into `memory`. */
-interface WasmExports extends WasmRouterExports, ThreadedExports, SinglePassExports, ConvertExports, Partial<RowConvertExports> {
+interface WasmExports extends WasmRouterExports, ThreadedExports, SinglePassExports, PackExports, Partial<RowConvertExports> {
   memory: WebAssembly.Memory;
   heapBase(): number;
   relaxed(): number;
@@ -52,7 +51,7 @@ export interface WasmThreading {
   columns?: ColumnPolicy;
 }
 
-const REQUIRED_EXPORTS = ['memory', 'heapBase', 'relaxed', 'topKSoftmax', 'runExperts', ...ROUTER_EXPORTS] as const;
+const REQUIRED_EXPORTS = ['memory', 'heapBase', 'relaxed', 'topKSoftmax', 'runExperts', 'packPanels', 'convertF16', 'convertInt8', ...ROUTER_EXPORTS] as const;
 const THREAD_EXPORTS = ['runExpertItem', 'combineExperts', 'useAccumulators'] as const;
 
 export class WasmBackend implements CpuBackend, ExpertOwner {
@@ -213,8 +212,8 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   }
 
   /**
-   * Packs experts into this backend's memory, stored as f32, f16 or block-wise int8 (assembly/ffn/convert.ts:
-   * converted here, once; the kernels widen them in registers).
+   * Packs experts into this backend's memory, stored as f32, f16 or block-wise int8 (wasm-pack.ts: converted
+   * here, once, by the module; the kernels widen them in registers).
    */
   prepareExperts(weights: ExpertWeights, weightDtype: WasmWeightDtype = 'f32', name = 'experts'): PreparedExperts {
     const { nExpert, dModel, dFF } = weights;
@@ -225,15 +224,9 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     if (gated && weights.gateBias) expectLength(`${name}.gate_bias`, weights.gateBias, nExpert * dFF);
     if (weights.upBias) expectLength(`${name}.up_bias`, weights.upBias, nExpert * dFF);
     if (weights.downBias) expectLength(`${name}.down_bias`, weights.downBias, nExpert * dModel);
-    // Range first, under the weights' own names: packing mixes gate and up into one panel.
-    if (weightDtype !== 'f32') {
-      const check = weightDtype === 'f16' ? checkF16Range : checkQ8Range;
-      if (gated) check(weights.gate, `${name}.gate`);
-      check(weights.up, `${name}.up`);
-      check(weights.down, `${name}.down`);
-    }
+    // The f16 / int8 range is checked as the weights are packed (wasm-pack.ts), under their own names.
     const shape = packedShape(weights.activation, dModel, dFF, weightDtype);
-    const prepared = new WasmExperts(this, weights, weightDtype, shape, packExperts(this.heap, weights, shape, weightDtype, this.wasm));
+    const prepared = new WasmExperts(this, weights, weightDtype, shape, packExperts(this.heap, weights, shape, weightDtype, this.wasm, name));
     this.liveExperts++;
     if (this.pool && this.pool.failure === undefined) void this.pool.start();
     return prepared;
