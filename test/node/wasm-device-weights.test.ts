@@ -1,6 +1,6 @@
 // The module's writers of the WebGPU weight layouts (assembly/ffn/convert-rows.ts behind
 // ts/backends/wasm-device-weights.ts) against the TypeScript writers (device-weights.ts: packQ8Rows of
-// webgpu-q8.ts, f32ToF16 of dtype.ts): equal bit for bit — rows that fill whole block pairs and rows padded
+// webgpu-q8.ts, f32ToF16 of dtype.ts): equal bit for bit, and the same range errors — rows that fill whole block pairs and rows padded
 // to them, layers larger than one chunk, a row longer than a chunk, all-zero blocks, blocks whose f16 scale
 // underflows to 0, exact ties of the int8 rounding of both signs, f16 ties, subnormals and the overflow edge.
 import { readFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { WasmHeap } from '../../ts/backends/wasm-heap.js';
 import { wasmWeightWriter, type RowConvertExports } from '../../ts/backends/wasm-device-weights.js';
 import { typescriptWeightWriter } from '../../ts/backends/device-weights.js';
 import { createWasmBackend } from '../../ts/backends/wasm.js';
+import { Q8_MAX_WEIGHT } from '../../ts/formats/q8.js';
 
 async function instance(file: string): Promise<{ heap: WasmHeap; exports: RowConvertExports; module: WebAssembly.Module }> {
   const module = await WebAssembly.compile(readFileSync(new URL(`../../build/wasm/${file}`, import.meta.url)));
@@ -50,17 +51,41 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('WebGP
     const { heap, exports } = await instance(file);
     const writer = wasmWeightWriter(heap, exports)!;
     const a = rows(nRow * 7919 + len, nRow, len);
-    expectSame(writer.q8Rows(a, nRow, len), typescriptWeightWriter.q8Rows(a, nRow, len));
+    expectSame(writer.q8Rows(a, nRow, len, 'w'), typescriptWeightWriter.q8Rows(a, nRow, len, 'w'));
   });
 
   it.each([0, 5, 8, 4096 + 3, (1 << 20) + 13])('f16 of %i values equals f32ToF16', async (n) => {
     const { heap, exports } = await instance(file);
     const writer = wasmWeightWriter(heap, exports)!;
     const next = rng(n + 11);
-    // Subnormal halves to past the overflow edge (the host refuses those; the bits must still agree).
-    const a = Float32Array.from({ length: n }, () => Math.fround((next() < 0.5 ? -1 : 1) * 2 ** (-30 + 46 * next()) * (1 + next())));
-    a.set([1 + 2 ** -11, 2 ** -25, 3 * 2 ** -26, 65504, 65519, 65520, -0].slice(0, n));
-    expectSame(writer.f16(a), typescriptWeightWriter.f16(a));
+    // Subnormal halves to the largest finite one.
+    const a = Float32Array.from({ length: n }, () => Math.fround((next() < 0.5 ? -1 : 1) * Math.min(65504, 2 ** (-30 + 46 * next()) * (1 + next()))));
+    a.set([1 + 2 ** -11, 2 ** -25, 3 * 2 ** -26, 65504, -65504, -0].slice(0, n));
+    expectSame(writer.f16(a, 'w'), typescriptWeightWriter.f16(a, 'w'));
+  });
+
+  it('refuses a weight past the range as the TypeScript writers do, naming the tensor and the element', async () => {
+    const { heap, exports } = await instance(file);
+    const writer = wasmWeightWriter(heap, exports)!;
+    const caught = (f: () => unknown): unknown => {
+      try {
+        f();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    for (const [at, n] of [[3, 40], [(1 << 20) + 5, (1 << 20) + 9]]) {
+      const a = rows(at, 1, n);
+      a[at] = 65505;
+      const want = caught(() => typescriptWeightWriter.f16(a, 'experts.up'));
+      expect(want).toMatchObject({ code: 'range', argument: 'experts.up' });
+      expect(caught(() => writer.f16(a, 'experts.up'))).toEqual(want);
+      a[at] = -Q8_MAX_WEIGHT * 1.001;
+      const wantQ8 = caught(() => typescriptWeightWriter.q8Rows(a, 1, n, 'shared.down'));
+      expect(wantQ8).toMatchObject({ code: 'range', argument: 'shared.down' });
+      expect(caught(() => writer.q8Rows(a, 1, n, 'shared.down'))).toEqual(wantQ8);
+    }
   });
 
   it('gives its scratch back to the heap, and is offered by the wasm backend', async () => {
@@ -68,8 +93,8 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('WebGP
     const writer = wasmWeightWriter(heap, exports)!;
     const before = heap.alloc(16);
     heap.release(before);
-    writer.q8Rows(rows(3, 50, 2880), 50, 2880);
-    writer.f16(rows(4, 50, 2880));
+    writer.q8Rows(rows(3, 50, 2880), 50, 2880, 'w');
+    writer.f16(rows(4, 50, 2880).map((v) => Math.max(-65504, Math.min(v, 65504))), 'w');
     const after = heap.alloc(16);
     expect(after).toBe(before);
     expect(wasmWeightWriter(heap, {})).toBeUndefined();

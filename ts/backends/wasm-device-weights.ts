@@ -1,14 +1,18 @@
 // The WebGPU path's weight conversions run in this backend's module (assembly/ffn/convert-rows.ts): the
 // weights pass through a scratch block in chunks, so a layer of any size needs only a few MB of module
-// memory besides the result. Bit-identical to the TypeScript writers (device-weights.ts).
+// memory besides the result. Bit-identical to the TypeScript writers (device-weights.ts). The module returns
+// the largest |w| it converted, so the range check costs no pass of its own; only a failing one re-reads
+// the weights to name the first culprit.
 import type { DeviceWeightWriter } from './device-weights.js';
-import { encodeF16 } from '../formats/dtype.js';
+import { checkF16Range, encodeF16, F16_MAX } from '../formats/dtype.js';
+import { checkQ8Range, Q8_MAX_WEIGHT } from '../formats/q8.js';
+import { SwitchyardError } from '../errors.js';
 import { Q8_PAIR, Q8_PAIR_WORDS } from '../kernels/grouped-gemm.js';
 import type { WasmHeap } from './wasm-heap.js';
 
 export interface RowConvertExports {
-  convertF16Values(src: number, n: number, dst: number): void;
-  quantizeQ8Pairs(src: number, nPair: number, dst: number): void;
+  convertF16Values(src: number, n: number, dst: number): number;
+  quantizeQ8Pairs(src: number, nPair: number, dst: number): number;
 }
 
 /** f32 values per chunk: 4 MB in, small enough to stay in a cache level or two on the way back out. */
@@ -19,8 +23,9 @@ export function wasmWeightWriter(heap: WasmHeap, exports: Partial<RowConvertExpo
   const { convertF16Values, quantizeQ8Pairs } = exports;
   if (typeof convertF16Values !== 'function' || typeof quantizeQ8Pairs !== 'function') return undefined;
   return {
-    f16(a) {
+    f16(a, argument) {
       const out = new Uint16Array(a.length);
+      let amax = 0;
       // The module converts eight at a time; the last few go through the TypeScript encoder.
       const whole = a.length - (a.length % 8);
       if (whole > 0) {
@@ -28,21 +33,26 @@ export function wasmWeightWriter(heap: WasmHeap, exports: Partial<RowConvertExpo
           for (let i = 0; i < whole; i += CHUNK) {
             const n = Math.min(CHUNK, whole - i);
             heap.f32.set(a.subarray(i, i + n), src >>> 2);
-            convertF16Values(src, n, dst);
+            amax = Math.max(amax, convertF16Values(src, n, dst));
             out.set(heap.u16.subarray(dst >>> 1, (dst >>> 1) + n), i);
           }
         });
       }
-      for (let i = whole; i < a.length; i++) out[i] = encodeF16(a[i]);
+      for (let i = whole; i < a.length; i++) {
+        amax = Math.max(amax, Math.abs(a[i]));
+        out[i] = encodeF16(a[i]);
+      }
+      if (amax > F16_MAX) refuse(checkF16Range, a, argument, F16_MAX, amax);
       return out;
     },
-    q8Rows(a, nRow, len) {
+    q8Rows(a, nRow, len, argument) {
       const nPair = Math.ceil(len / Q8_PAIR);
       const padded = nPair * Q8_PAIR;
       const rowWords = nPair * Q8_PAIR_WORDS;
       const out = new Uint32Array(nRow * rowWords);
       if (out.length === 0) return out;
       const outI32 = new Int32Array(out.buffer);
+      let amax = 0;
       const rowsPerChunk = Math.min(nRow, Math.max(1, Math.floor(CHUNK / padded)));
       withBlocks(heap, rowsPerChunk * padded * 4, rowsPerChunk * rowWords * 4, (src, dst) => {
         for (let r = 0; r < nRow; r += rowsPerChunk) {
@@ -58,13 +68,20 @@ export function wasmWeightWriter(heap: WasmHeap, exports: Partial<RowConvertExpo
               f32.fill(0, at + len, at + padded);
             }
           }
-          quantizeQ8Pairs(src, rows * nPair, dst);
+          amax = Math.max(amax, quantizeQ8Pairs(src, rows * nPair, dst));
           outI32.set(heap.i32.subarray(dst >>> 2, (dst >>> 2) + rows * rowWords), r * rowWords);
         }
       });
+      if (amax > Q8_MAX_WEIGHT) refuse(checkQ8Range, a, argument, Q8_MAX_WEIGHT, amax);
       return out;
     },
   };
+}
+
+/** Throws the weights' own range error (which names the first culprit's element). */
+function refuse(check: (a: Float32Array, argument: string) => void, a: Float32Array, argument: string, limit: number, amax: number): never {
+  check(a, argument);
+  throw new SwitchyardError('range', argument, `expected |weight| ≤ ${limit}, received ${amax}`);
 }
 
 /** Runs `use` with two blocks of the heap, released after it (also when it throws). */

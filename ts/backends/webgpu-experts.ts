@@ -3,10 +3,8 @@
 // and uniforms of their up and down steps (grouped GEMMs, or mat-vecs for decode). A block holds one set
 // for its routed experts and one for its shared expert; both run the same kernels.
 import { SwitchyardError } from '../errors.js';
-import { checkF16Range } from '../formats/dtype.js';
 import { q8RowBytes } from './webgpu-q8.js';
 import type { DeviceWeightWriter } from './device-weights.js';
-import { checkQ8Range } from '../formats/q8.js';
 import { isGated, type ExpertWeights } from './backend.js';
 import type { BufferSet, GpuContext } from './webgpu-context.js';
 import { activationCode, IDENTITY_ACTIVATION, type WeightDtype } from '../kernels/activation.js';
@@ -76,7 +74,7 @@ export class DeviceExperts {
   /**
    * @param name the argument name in errors ('experts', 'shared': the canonical weight names' prefix)
    * @param none a 16-byte buffer bound where a bias is absent (the kernels never read it then)
-   * @param writer converts the weights to f16 or int8 (device-weights.ts), after their range is checked here
+   * @param writer converts the weights to f16 or int8 and checks their range (device-weights.ts)
    */
   constructor(private readonly ctx: GpuContext, set: BufferSet, w: ExpertWeights, dtype: WeightDtype,
     name: string, none: GPUBuffer, writer: DeviceWeightWriter) {
@@ -99,15 +97,8 @@ export class DeviceExperts {
       throw new SwitchyardError('limits', name, `one expert's [dFF, dModel] = ${perExpertBytes} bytes exceeds the ` +
         `storage binding limit of ${ctx.maxWeightBindingBytes} bytes`);
     }
-    const weights = (a: Float32Array, nRow: number, len: number, what: string) => {
-      if (dtype === 'f32') return set.upload(a);
-      if (dtype === 'f16') {
-        checkF16Range(a, `${name}.${what}`);
-        return set.upload(writer.f16(a));
-      }
-      checkQ8Range(a, `${name}.${what}`);
-      return set.upload(writer.q8Rows(a, nRow, len));
-    };
+    const weights = (a: Float32Array, nRow: number, len: number, what: string) =>
+      set.upload(dtype === 'f16' ? writer.f16(a, `${name}.${what}`) : dtype === 'int8' ? writer.q8Rows(a, nRow, len, `${name}.${what}`) : a);
     for (let base = 0; base < nExpert; base += perGroup) {
       const count = Math.min(perGroup, nExpert - base);
       const range = (a: Float32Array, per: number) => a.subarray(base * per, (base + count) * per);
