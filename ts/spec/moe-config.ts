@@ -3,7 +3,7 @@ import { SwitchyardError, describe } from '../errors.js';
 import { isGated, type ExpertWeights } from '../backends/backend.js';
 import { tensorShape, toFloat32 } from '../formats/dtype.js';
 import type { Activation, MoEConfig, TensorLike } from './types.js';
-import { booleanFlag, finiteNumber, oneOf, positiveInteger } from './check.js';
+import { booleanFlag, finiteNumber, firstNonFinite, isKnownFinite, oneOf, positiveInteger } from './check.js';
 import { needsLogits, resolveRouterSpec, type ResolvedRouterSpec } from './router-spec.js';
 
 /** A shared expert: one expert every token passes through, optionally behind a σ gate (Qwen2-MoE). */
@@ -87,11 +87,8 @@ function weightOf(weights: Record<string, TensorLike>, name: string, shape: numb
     }
   }
   const values = toFloat32(t, argument);
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) {
-      throw new SwitchyardError('range', argument, `expected finite values, received ${values[i]} at element ${i}`);
-    }
-  }
+  const i = isKnownFinite(values) ? -1 : firstNonFinite(values);
+  if (i >= 0) throw new SwitchyardError('range', argument, `expected finite values, received ${values[i]} at element ${i}`);
   return values;
 }
 

@@ -5,7 +5,7 @@
 import { SwitchyardError, describe } from '../../errors.js';
 import type { Activation, CheckpointTensor, MoEConfig, TensorLike } from '../../spec/types.js';
 import { shapeSize, tensorShape, toFloat32 } from '../dtype.js';
-import { allFinite } from '../../spec/check.js';
+import { allFinite, markFinite } from '../../spec/check.js';
 import { dequantizeBlockFp8, fp8BlockSize, scaleShape } from '../fp8.js';
 
 /** Looks tensors up by their full checkpoint name. */
@@ -195,10 +195,11 @@ export function takeF32(ctx: FamilyContext, name: string, shape: readonly number
     throw new SwitchyardError('shape', full, `expected [${shape.join(', ')}], got ${received}`);
   }
   const values = toFloat32(t, full);
-  // Checked here too (createMoE checks again), so that a NaN names the checkpoint's tensor, not its
-  // canonical name.
+  // Checked here, so that a NaN names the checkpoint's tensor, not its canonical name. A converted tensor
+  // (bf16, f16) is a new array no caller holds: createMoE need not scan it again. Any other is the
+  // caller's own memory, which it checks again.
   allFinite(values, full, `[${shape.join(', ')}]`);
-  return values;
+  return t instanceof Float32Array || t.dtype === 'f32' ? values : markFinite(values);
 }
 
 /** Whether `got` is exactly `shape` (a shape list from a checkpoint, not yet trusted). */
@@ -253,8 +254,9 @@ function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, 
   }
   allFinite(scales, scaleName, `[${scales.length}]`);
   const values = dequantizeBlockFp8(t.data, scales, shape, block, full);
+  // A product past f32 is ∞: refused here, under the checkpoint's name.
   allFinite(values, full, `[${shape.join(', ')}]`);
-  return values;
+  return markFinite(values);
 }
 
 /** A u8 tensor of the layer (kept as bytes by readSafetensors, e.g. MXFP4 blocks), after checking its shape. */
@@ -286,7 +288,8 @@ const PER_EXPERT_NAMES: readonly (readonly [string, string, string])[] = [
 
 /**
  * Splits a fused [E, 2·dFF, dModel] gate/up tensor, gate rows first (transformers v5 `gate_up_proj`,
- * Granite's `input_linear`, both split by `chunk(2)`), into gate and up [E, dFF, dModel].
+ * Granite's `input_linear`, both split by `chunk(2)`), into gate and up [E, dFF, dModel]. `fused` comes from
+ * takeF32, which has checked it: the copies are marked finite.
  */
 export function splitGateFirst(fused: Float32Array, nExpert: number, dFF: number, dModel: number): { gate: Float32Array; up: Float32Array } {
   const slab = dFF * dModel;
@@ -297,7 +300,7 @@ export function splitGateFirst(fused: Float32Array, nExpert: number, dFF: number
     gate.set(fused.subarray(base, base + slab), e * slab);
     up.set(fused.subarray(base + slab, base + 2 * slab), e * slab);
   }
-  return { gate, up };
+  return { gate: markFinite(gate), up: markFinite(up) };
 }
 
 /** A dense SwiGLU MLP under `name` (`name.gate_proj.weight` …) as canonical `shared.gate|up|down`. */
@@ -346,5 +349,6 @@ export function stackExperts(
   const slab = shape[0] * shape[1];
   const out = new Float32Array(nExpert * slab);
   parts.forEach((part, e) => out.set(part, e * slab));
-  return out;
+  // Copies of tensors takeF32 has checked.
+  return markFinite(out);
 }

@@ -16,6 +16,7 @@
 import { SwitchyardError } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
 import { dequantizeMxfp4, MXFP4_BLOCK } from '../mxfp4.js';
+import { markFinite } from '../../spec/check.js';
 import {
   expertSizes, configNumberOr, decoderPrefixes, everyDecoderLayer, hasTensor, takeF32, takeU8,
   type CanonicalMoE, type Family, type FamilyContext,
@@ -94,11 +95,12 @@ function convert(ctx: FamilyContext): CanonicalMoE {
     weights: {
       'router.weight': takeF32(ctx, 'router.weight', [nExpert, dModel]),
       'router.bias': takeF32(ctx, 'router.bias', [nExpert]),
-      'experts.gate': gate,
-      'experts.up': up,
-      'experts.down': down,
-      'experts.gate_bias': gateBias,
-      'experts.up_bias': upBias,
+      // Dequantised MXFP4 (finite: mxfp4.ts refuses values past f32) or copies of tensors takeF32 checked.
+      'experts.gate': markFinite(gate),
+      'experts.up': markFinite(up),
+      'experts.down': markFinite(down),
+      'experts.gate_bias': markFinite(gateBias),
+      'experts.up_bias': markFinite(upBias),
       'experts.down_bias': takeF32(ctx, 'experts.down_proj_bias', [nExpert, dModel]),
     },
   };
