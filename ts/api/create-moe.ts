@@ -3,7 +3,7 @@
 // and the best CPU path, chosen per shape class from measured costs (ts/api/planner.ts).
 import type { MoE, MoEConfig, ResolvedBackend, RuntimeOptions, TensorLike } from '../spec/types.js';
 import { resolveMoE, type ResolvedMoE } from '../spec/moe-config.js';
-import type { CpuBackend } from '../backends/backend.js';
+import type { CpuBackend, ExpertWeights } from '../backends/backend.js';
 import type { WebGpuBackend } from '../backends/webgpu.js';
 import { SwitchyardError } from '../errors.js';
 import { MoEBlock } from './moe-block.js';
@@ -91,6 +91,8 @@ function signature(resolved: ResolvedMoE, weightDtype: WeightDtype, gpu: WebGpuB
  * `weightDtype: 'f16'` keeps expert weights as f16 (on a GPU with `shader-f16`, f32 on one without; always on
  * wasm); `'int8'` as block-wise int8 with f16 scales, on the GPU and on wasm. Both are converted
  * once, when a path is bound. The reference path, the oracle, keeps f32.
+ * A block without a GPU path keeps no reference to the expert arrays it was given once its path holds
+ * its own copy (a block with one keeps them: a lost device re-binds the experts on the CPU).
  *
  * @example
  * const moe = await createMoE(
@@ -158,5 +160,20 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
     }
     if (held.length < planner.candidates.length) planner = new Planner<ResolvedBackend>({ candidates: held, key: held.length > 1 ? key : '', oneTimeWork });
   }
+  // Without a GPU among the paths nothing binds the experts again (a lost device is the only late bind).
+  if (!paths.names.includes('webgpu')) releaseExpertArrays(resolved);
   return new MoEBlock(config, resolved, paths, planner, fallback);
+}
+
+/**
+ * Lets go of the canonical f32 expert arrays once every path that will run holds its own copy (wasm packs
+ * them; the reference keeps what it needs itself), so that a block holds only its packed weights: a
+ * GPT-OSS-20B layer from fromHuggingFace keeps 0.8 GB of int8, not that and the 3.2 GB of f32 it was
+ * converted from. Arrays a caller passed stay the caller's; only this block's references go.
+ */
+function releaseExpertArrays(resolved: ResolvedMoE): void {
+  const none = new Float32Array(0);
+  const strip = (w: ExpertWeights): ExpertWeights => ({ ...w, gate: none, up: none, down: none, gateBias: undefined, upBias: undefined, downBias: undefined });
+  resolved.experts = strip(resolved.experts);
+  if (resolved.shared) resolved.shared = { ...resolved.shared, experts: strip(resolved.shared.experts) };
 }

@@ -1,0 +1,60 @@
+// What a block keeps of the weights it was built from (create-moe.ts releaseExpertArrays): on CPU paths only
+// (wasm packs its own copy, the reference keeps what it needs itself) the canonical expert arrays are let go,
+// and the block still computes the oracle's output; a block with a GPU path keeps them, since a lost device
+// re-binds the experts on the CPU. White-box: the block's resolved weights.
+import { describe, expect, it } from 'vitest';
+import * as api from '../../ts/entry/node.js';
+import type { ResolvedMoE } from '../../ts/spec/moe-config.js';
+import type { MoE, MoEConfig } from '../../ts/spec/types.js';
+import { dawnDeviceFor, inCI } from './dawn-device.js';
+import { expectRelativeToNorm } from '../cases/compare.js';
+import { normal, rng } from '../cases/rng.js';
+
+const { device } = await dawnDeviceFor('held-weights');
+
+const [E, d, f, T] = [6, 24, 20, 5];
+const config: MoEConfig = {
+  dModel: d, router: { kind: 'topk', numExperts: E, topK: 2, normalize: true },
+  expert: { dFF: f, activation: 'swiglu' }, shared: { dFF: 12, gated: true },
+};
+const r = rng(404);
+const weights = {
+  'router.weight': normal(r, E * d), 'experts.gate': normal(r, E * f * d), 'experts.up': normal(r, E * f * d), 'experts.down': normal(r, E * d * f),
+  'shared.gate': normal(r, 12 * d), 'shared.up': normal(r, 12 * d), 'shared.down': normal(r, d * 12), 'shared.router': normal(r, d),
+};
+const hidden = normal(r, T * d);
+/** f32 paths against the reference: sums in another order (as the conformance cases). */
+const OUTPUT_REL = 1e-5;
+
+const held = (moe: MoE) => {
+  const { experts, shared } = (moe as unknown as { resolved: ResolvedMoE }).resolved;
+  return [experts.gate, experts.up, experts.down, shared!.experts.gate, shared!.experts.up, shared!.experts.down].map((a) => a.length);
+};
+
+describe('the expert arrays a block keeps', () => {
+  it('CPU paths let them go and still compute the oracle; the caller’s arrays are untouched', async () => {
+    const oracle = await api.createMoE(config, weights, { backend: 'reference' });
+    const want = (await oracle.forward(hidden, { tokens: T })).output;
+    expect(held(oracle)).toEqual([0, 0, 0, 0, 0, 0]);
+    for (const options of [{ backend: 'wasm' as const }, { backend: 'wasm' as const, weightDtype: 'int8' as const }]) {
+      const moe = await api.createMoE(config, weights, options);
+      expect(held(moe)).toEqual([0, 0, 0, 0, 0, 0]);
+      const got = (await moe.forward(hidden, { tokens: T })).output;
+      expectRelativeToNorm(`${JSON.stringify(options)} output`, got, want, options.weightDtype ? 4e-2 : OUTPUT_REL);
+      moe.destroy();
+    }
+    // The reference still runs (it holds its own references), and the caller's arrays are as they were.
+    expectRelativeToNorm('reference again', (await oracle.forward(hidden, { tokens: T })).output, want, 0);
+    expect(weights['experts.gate'].length).toBe(E * f * d);
+    oracle.destroy();
+  });
+
+  it.runIf(device || inCI)('a block with a GPU path keeps them, for the CPU fallback of a lost device', async () => {
+    expect(device, 'no WebGPU adapter').toBeDefined();
+    for (const backend of ['webgpu', 'auto'] as const) {
+      const moe = await api.createMoE(config, weights, { backend, device });
+      expect(held(moe)).toEqual([E * f * d, E * f * d, E * d * f, 12 * d, 12 * d, d * 12]);
+      moe.destroy();
+    }
+  });
+});
