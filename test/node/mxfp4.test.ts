@@ -5,6 +5,7 @@
 // convert_moe_packed_tensors reads: low nibble first, value · 2^(scale − 127), then the last two axes swapped.
 // MXFP4 values are exact in f32, so the canonical weights must agree bit for bit, and so must the outputs.
 import { describe, expect, it } from 'vitest';
+import { DeferredTensor } from '../../ts/formats/deferred-tensor.js';
 import { rng } from '../cases/rng.js';
 import { fromHuggingFace } from '../../ts/entry/node.js';
 import { f32ToBf16 } from '../../ts/formats/dtype.js';
@@ -13,6 +14,9 @@ import { readSafetensors, readSafetensorsHeader, safetensorsHeaderSize } from '.
 import type { CheckpointTensor } from '../../ts/spec/types.js';
 import { errorOf } from './error-of.js';
 import { writeSafetensors } from './huggingface-checkpoint.js';
+import { dawnDeviceFor, inCI } from './dawn-device.js';
+
+const { device } = await dawnDeviceFor('mxfp4');
 
 const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
 
@@ -80,9 +84,27 @@ describe('GPT-OSS MXFP4 experts', () => {
         { ...l.common, ...l.mx, 'experts.gate_up_proj': l.fused['experts.gate_up_proj'] },
       ];
       for (const tensors of forms) {
-        const got = huggingFaceToCanonical({ config: l.config, tensors }).weights;
+        // The caller's bytes may be reused once the layer is converted: a deferred projection reads its own copy.
+        const own = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t instanceof Float32Array ? t : { ...t, data: (t.data as Uint8Array).slice() }]));
+        const got = huggingFaceToCanonical({ config: l.config, tensors: own }).weights;
+        for (const t of Object.values(own)) if (!(t instanceof Float32Array)) (t.data as Uint8Array).fill(0);
         expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
-        for (const name of Object.keys(want)) expect(got[name], name).toEqual(want[name]);
+        for (const name of Object.keys(want)) {
+          const t = got[name];
+          if (!(t instanceof DeferredTensor)) {
+            expect(t, name).toEqual(want[name]);
+            continue;
+          }
+          // Deferred (the MXFP4 projections): whole, and by runs of rows at even and odd places in an array.
+          const whole = want[name] as Float32Array;
+          expect(t.values(), name).toEqual(whole);
+          for (const [r0, r1, at] of [[0, 1, 0], [1, 3, 1], [t.rows - 2, t.rows, 6]]) {
+            const out = new Float32Array(at + (r1 - r0) * t.cols + 2).fill(7);
+            t.read(r0, r1, out, at);
+            expect(out.subarray(at, at + (r1 - r0) * t.cols), `${name} rows ${r0}..${r1} at ${at}`).toEqual(whole.subarray(r0 * t.cols, r1 * t.cols));
+            expect([out[at - 1] ?? 7, out[at + (r1 - r0) * t.cols]]).toEqual([7, 7]);
+          }
+        }
       }
     }
   });
@@ -109,10 +131,13 @@ describe('GPT-OSS MXFP4 experts', () => {
       ...l.common, ...l.fused,
       'experts.gate_up_proj_bias': bf16('experts.gate_up_proj_bias', [E, 2 * f]), 'experts.down_proj_bias': bf16('experts.down_proj_bias', [E, d]),
     };
-    for (const backend of ['reference', 'wasm'] as const) {
-      const fromFile = await fromHuggingFace({ config: l.config, tensors: file, prefix }, { backend });
-      const fromDense = await fromHuggingFace({ config: l.config, tensors: dense }, { backend });
-      const fromRanges = await fromHuggingFace({ config: l.config, tensors: ranged, prefix }, { backend });
+    // wasm packs the MXFP4 projections from runs of dequantised rows (no f32 copy of the whole); the dense
+    // layer's weights, f32 or converted to f16 / int8 alike, must come out the same.
+    const runs = [['reference', 'f32'], ['wasm', 'f32'], ['wasm', 'f16'], ['wasm', 'int8']] as const;
+    for (const [backend, weightDtype] of runs) {
+      const fromFile = await fromHuggingFace({ config: l.config, tensors: file, prefix }, { backend, weightDtype });
+      const fromDense = await fromHuggingFace({ config: l.config, tensors: dense }, { backend, weightDtype });
+      const fromRanges = await fromHuggingFace({ config: l.config, tensors: ranged, prefix }, { backend, weightDtype });
       const a = await fromFile.forward(l.hidden, { tokens: 5 });
       const b = await fromDense.forward(l.hidden, { tokens: 5 });
       expect(a.routing.indices).toEqual(b.routing.indices);
@@ -122,6 +147,20 @@ describe('GPT-OSS MXFP4 experts', () => {
       fromFile.destroy();
       fromDense.destroy();
       fromRanges.destroy();
+    }
+  });
+
+  it.runIf(device || inCI)('load on WebGPU (the deferred projections made whole) as the fused layer does, f32 and int8', async () => {
+    expect(device, 'no WebGPU adapter').toBeDefined();
+    const [E, k, d, f] = shapes[1];
+    const l = layer(8, E, k, d, f);
+    for (const weightDtype of ['f32', 'int8'] as const) {
+      const options = { backend: 'webgpu' as const, device, weightDtype };
+      const fromMx = await fromHuggingFace({ config: l.config, tensors: { ...l.common, ...l.mx } }, options);
+      const fromDense = await fromHuggingFace({ config: l.config, tensors: { ...l.common, ...l.fused } }, options);
+      expect((await fromMx.forward(l.hidden, { tokens: 5 })).output).toEqual((await fromDense.forward(l.hidden, { tokens: 5 })).output);
+      fromMx.destroy();
+      fromDense.destroy();
     }
   });
 

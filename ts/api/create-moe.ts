@@ -2,7 +2,7 @@
 // planner: one path when the backend is forced, or under 'auto' with a single path here; otherwise the GPU
 // and the best CPU path, chosen per shape class from measured costs (ts/api/planner.ts).
 import type { MoE, MoEConfig, ResolvedBackend, RuntimeOptions, TensorLike } from '../spec/types.js';
-import { resolveMoE, type ResolvedMoE } from '../spec/moe-config.js';
+import { resolveMoE, type ResolvedMoE, type WeightSource } from '../spec/moe-config.js';
 import type { CpuBackend, ExpertWeights } from '../backends/backend.js';
 import type { WebGpuBackend } from '../backends/webgpu.js';
 import { SwitchyardError } from '../errors.js';
@@ -102,6 +102,11 @@ function signature(resolved: ResolvedMoE, weightDtype: WeightDtype, gpu: WebGpuB
  * const { output, routing } = await moe.forward(hidden, { tokens: 16 });
  */
 export async function createMoE(config: MoEConfig, weights: Record<string, TensorLike>, options?: RuntimeOptions): Promise<MoE> {
+  return buildMoE(config, weights, options);
+}
+
+/** createMoE over weights that may include deferred checkpoint tensors (fromHuggingFace's MXFP4 experts). */
+export async function buildMoE(config: MoEConfig, weights: WeightSource, options?: RuntimeOptions): Promise<MoE> {
   const resolved = resolveMoE(config, weights);
   const forced = backendOption(options);
   const weightDtype = oneOf(options?.weightDtype, ['f32', 'f16', 'int8'] as const, 'options.weightDtype', 'f32');
@@ -173,7 +178,10 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
  */
 function releaseExpertArrays(resolved: ResolvedMoE): void {
   const none = new Float32Array(0);
-  const strip = (w: ExpertWeights): ExpertWeights => ({ ...w, gate: none, up: none, down: none, gateBias: undefined, upBias: undefined, downBias: undefined });
+  // Every field named: a deferred projection's getter (not enumerable) must not run, and its reader goes too.
+  const strip = (w: ExpertWeights): ExpertWeights => ({
+    nExpert: w.nExpert, dModel: w.dModel, dFF: w.dFF, activation: w.activation, alpha: w.alpha, limit: w.limit, gate: none, up: none, down: none,
+  });
   resolved.experts = strip(resolved.experts);
   if (resolved.shared) resolved.shared = { ...resolved.shared, experts: strip(resolved.shared.experts) };
 }

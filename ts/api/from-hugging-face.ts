@@ -1,7 +1,7 @@
 // fromHuggingFace(): a MoE block from a Hugging Face config.json and checkpoint tensors.
 import { huggingFaceToCanonical, type HuggingFaceArgs } from '../formats/huggingface.js';
 import type { MoE, RuntimeOptions } from '../spec/types.js';
-import { createMoE } from './create-moe.js';
+import { buildMoE } from './create-moe.js';
 
 /**
  * Builds the MoE block of one layer from a parsed config.json and its tensors, named as in the
@@ -13,5 +13,5 @@ import { createMoE } from './create-moe.js';
  */
 export async function fromHuggingFace(args: HuggingFaceArgs, options?: RuntimeOptions): Promise<MoE> {
   const { config, weights } = huggingFaceToCanonical(args);
-  return createMoE(config, weights, options);
+  return buildMoE(config, weights, options);
 }

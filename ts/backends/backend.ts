@@ -4,6 +4,7 @@ import type { Activation, DispatchPlan, ResolvedBackend, Routing } from '../spec
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 import type { DeviceWeightWriter } from './device-weights.js';
+import type { RowReader } from '../formats/deferred-tensor.js';
 
 /** A routing as a path computes it; the facade adds which path it was. */
 export type RoutingCore = Omit<Routing, 'backend'>;
@@ -35,6 +36,12 @@ export interface ExpertWeights {
   upBias?: Float32Array;
   /** [nExpert, dModel] */
   downBias?: Float32Array;
+  /**
+   * Readers of the projections a checkpoint keeps quantised (formats/deferred-tensor.ts), by name: rows of
+   * [nExpert · dFF, dModel] (gate, up) or [nExpert · dModel, dFF] (down). Where one is present, that projection's
+   * array is made when first asked for; a path that packs from runs of rows (wasm) reads them here instead.
+   */
+  rows?: Partial<Record<'gate' | 'up' | 'down', RowReader>>;
 }
 
 /** Whether an activation reads a gate projection beside the up projection. */

@@ -9,6 +9,7 @@ import { checkF16Range, F16_MAX } from '../formats/dtype.js';
 import { checkQ8Range, Q8_BLOCK, Q8_MAX_WEIGHT } from '../formats/q8.js';
 import type { ExpertWeights } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
+import type { RowReader } from '../formats/deferred-tensor.js';
 import { GATED_COLS, PANEL, type PackedPointers, type PackedShape, type WasmWeightDtype } from './wasm-experts.js';
 
 /** The module's packing and converters (assembly/ffn/pack-panels.ts, convert.ts). */
@@ -26,8 +27,8 @@ const CHUNK_BYTES = 256 * 1024;
 /** One projection of the packed layout: where its rows come from and how they become panels. */
 interface Projection {
   /** Rows [nRow, len] per expert; `hi` gives the high four columns of a gated panel (absent: the next four rows of lo). */
-  lo: Float32Array;
-  hi: Float32Array | undefined;
+  lo: RowReader;
+  hi: RowReader | undefined;
   nRow: number;
   len: number;
   /** Panels per expert, and steps per panel (len padded) */
@@ -61,11 +62,11 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
   try {
     for (const k of Object.keys(sizes) as (keyof PackedPointers)[]) ptrs[k] = sizes[k] === 0 ? 0 : heap.alloc(sizes[k]);
     const gateUp: Projection = {
-      lo: s.gated ? w.gate : w.up, hi: s.gated ? w.up : undefined, nRow: w.dFF, len: w.dModel,
+      lo: rowsOf(w, s.gated ? 'gate' : 'up', w.dModel), hi: s.gated ? rowsOf(w, 'up', w.dModel) : undefined, nRow: w.dFF, len: w.dModel,
       nPanel: s.nPanel, K: s.dModelK, ptr: ptrs.gateUp, scales: ptrs.gateUpScales,
     };
     const down: Projection = {
-      lo: w.down, hi: undefined, nRow: w.dModel, len: w.dFF, nPanel: s.dModelPad / PANEL, K: s.dFFPad, ptr: ptrs.down, scales: ptrs.downScales,
+      lo: rowsOf(w, 'down', w.dFF), hi: undefined, nRow: w.dModel, len: w.dFF, nPanel: s.dModelPad / PANEL, K: s.dFFPad, ptr: ptrs.down, scales: ptrs.downScales,
     };
     const chunk = Math.max(chunkPanels(gateUp.K), chunkPanels(down.K));
     const rows = chunk * PANEL * Math.max(gateUp.len, down.len);
@@ -92,6 +93,14 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
   return ptrs;
 }
 
+/** A projection's rows: its reader when a checkpoint keeps it quantised, else copies from its array. */
+function rowsOf(w: ExpertWeights, name: 'gate' | 'up' | 'down', cols: number): RowReader {
+  const reader = w.rows?.[name];
+  if (reader) return reader;
+  const a = w[name];
+  return (r0, r1, out, at) => out.set(a.subarray(r0 * cols, r1 * cols), at);
+}
+
 /** Panels per call for panels of K steps: whole groups of four (convert.ts interleaves by group). */
 function chunkPanels(K: number): number {
   return 4 * Math.max(1, Math.floor(CHUNK_BYTES / (4 * K * PANEL * 4)));
@@ -110,11 +119,11 @@ function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number
     const r1 = Math.min(nRow, (p0 + n) * rowStep);
     const count = Math.max(0, r1 - r0);
     const f32 = heap.f32;
-    const from = (e * nRow + r0) * len;
-    f32.set(p.lo.subarray(from, from + count * len), staging >>> 2);
+    const from = e * nRow + r0;
+    p.lo(from, from + count, f32, staging >>> 2);
     // Gated: up's rows after gate's; plain: the high four columns are the next four rows of the same run.
     const hiAt = hi ? staging + count * len * 4 : staging + GATED_COLS * len * 4;
-    if (hi) f32.set(hi.subarray(from, from + count * len), hiAt >>> 2);
+    if (hi) hi(from, from + count, f32, hiAt >>> 2);
     const nHi = hi ? count : count - GATED_COLS;
     const first = e * p.nPanel + p0;
     const dst = dtype === 'f32' ? p.ptr + first * stepsPerPanel * 4 : panels;

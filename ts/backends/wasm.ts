@@ -218,9 +218,11 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   prepareExperts(weights: ExpertWeights, weightDtype: WasmWeightDtype = 'f32', name = 'experts'): PreparedExperts {
     const { nExpert, dModel, dFF } = weights;
     const gated = isGated(weights.activation);
-    if (gated) expectLength(`${name}.gate`, weights.gate, nExpert * dFF * dModel);
-    expectLength(`${name}.up`, weights.up, nExpert * dFF * dModel);
-    expectLength(`${name}.down`, weights.down, nExpert * dModel * dFF);
+    // A projection read by rows (ExpertWeights.rows) had its shape checked where it was made, and asking
+    // for its length would make its whole f32 array.
+    if (gated && !weights.rows?.gate) expectLength(`${name}.gate`, weights.gate, nExpert * dFF * dModel);
+    if (!weights.rows?.up) expectLength(`${name}.up`, weights.up, nExpert * dFF * dModel);
+    if (!weights.rows?.down) expectLength(`${name}.down`, weights.down, nExpert * dModel * dFF);
     if (gated && weights.gateBias) expectLength(`${name}.gate_bias`, weights.gateBias, nExpert * dFF);
     if (weights.upBias) expectLength(`${name}.up_bias`, weights.upBias, nExpert * dFF);
     if (weights.downBias) expectLength(`${name}.down_bias`, weights.downBias, nExpert * dModel);

@@ -5,7 +5,8 @@
 // wholesale — only the one block asked for.
 
 import { SwitchyardError, describe } from '../errors.js';
-import type { CheckpointTensor, MoEConfig, TensorLike } from '../spec/types.js';
+import type { CheckpointTensor, MoEConfig } from '../spec/types.js';
+import type { WeightSource } from '../spec/moe-config.js';
 import type { Family, TensorSource } from './families/common.js';
 import { familyOf } from './families/index.js';
 import { weightMapOf, type SafetensorsIndex } from './layers.js';
@@ -49,9 +50,9 @@ export interface HuggingFaceArgs {
  * @example
  * const file = readSafetensors(bytes);
  * const { config, weights } = huggingFaceToCanonical({ config: configJson, tensors: file, prefix: 'model.layers.0.block_sparse_moe.' });
- * // weights['experts.gate'] is Float32Array [E, dFF, d]
+ * // weights['experts.gate'] is Float32Array [E, dFF, d] (or, from MXFP4 bytes, a DeferredTensor of that shape)
  */
-export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConfig; weights: Record<string, TensorLike> } {
+export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConfig; weights: WeightSource } {
   if (args === null || typeof args !== 'object') {
     throw new SwitchyardError('config', 'args', `expected { config, tensors | files, prefix?, modelType? }, got ${describe(args)}`);
   }

@@ -17,56 +17,84 @@ const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
 /** e8m0 255 is NaN (OCP MX v1.0 §5.4); every other byte is 2^(s − 127). */
 const SCALE_NAN = 255;
 
-/** Where a dequantised row goes: values [offset, offset + cols) of `array` (offset even, the array 8-byte aligned). */
-export interface RowPlace {
-  array: Float32Array;
-  offset: number;
-}
-
 /**
- * The f32 values [rows, cols] of an MXFP4 matrix (cols a multiple of 32): into a new array, row after row;
- * or, with `place`, each row where it says (GPT-OSS splits its interleaved gate / up rows so, without a
- * second copy of the matrix). The caller has checked the lengths: blocks rows · cols / 2 bytes, scales
- * rows · cols / 32.
- * @throws SwitchyardError 'range' for a NaN scale, or a value past f32's range (a scale ≥ 2^126 on a nonzero value)
+ * Refuses an MXFP4 matrix whose values are not all f32 numbers, before any is read: a scale of 255 (NaN), or a
+ * block whose scale (≥ 2^126) takes one of its values past f32's range. After it every read is finite.
+ * @param scales [rows · cols / 32]; blocks [rows · cols / 2] (lengths checked by the caller)
  */
-export function dequantizeMxfp4(
-  blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number, argument: string, place?: (row: number) => RowPlace,
-): Float32Array | undefined {
-  const out = place ? undefined : new Float32Array(rows * cols);
-  const blocksPerRow = cols / MXFP4_BLOCK;
-  const nBlock = rows * blocksPerRow;
-  // Each byte becomes two f32 values, stored at once as the 8 bytes of one f64 taken from a table of the
-  // block's scale (one table of 256 pairs per scale the matrix uses): 2.7× faster here than two lookups
-  // and multiplies per byte. The f64 store keeps the bits as they are: only a NaN could be rewritten, and
-  // a pair is a NaN only when its second value is an f32 NaN, which e2m1 × 2^k never is.
-  const tables: (Float64Array | undefined)[] = [];
-  let array: Float32Array | undefined;
-  let pairs: Float64Array = new Float64Array(0);
-  for (let r = 0; r < rows; r++) {
-    const row = out ? { array: out, offset: r * cols } : place!(r);
-    if (row.array !== array) {
-      array = row.array;
-      pairs = new Float64Array(array.buffer, array.byteOffset, array.length >> 1);
-    }
-    for (let g = 0; g < blocksPerRow; g++) {
-      const b = r * blocksPerRow + g;
-      const s = scales[b];
-      const table = tables[s] ?? (tables[s] = pairTable(s, b, nBlock, argument));
-      const from = b * BLOCK_BYTES;
-      const to = (row.offset >> 1) + g * BLOCK_BYTES;
-      for (let j = 0; j < BLOCK_BYTES; j++) pairs[to + j] = table[blocks[from + j]];
-      if (s >= 253) {
-        // 6 · 2^126 is past f32's largest value: such a block holds ±∞ unless its values are all small enough.
-        for (let i = 2 * to; i < 2 * to + MXFP4_BLOCK; i++) {
-          if (!Number.isFinite(array[i])) {
-            throw new SwitchyardError('range', argument, `expected values within f32, got ${array[i]} (scale 2^${s - 127}) in block ${b} of ${nBlock}`);
-          }
+export function checkMxfp4(blocks: Uint8Array, scales: Uint8Array, argument: string): void {
+  const nBlock = scales.length;
+  for (let b = 0; b < nBlock; b++) {
+    const s = scales[b];
+    if (s < 253) continue;
+    // 6 · 2^126 is past f32's largest value: such a block holds ±∞ unless its values are all small enough.
+    const pair = new Float32Array(pairTable(s, b, nBlock, argument).buffer);
+    for (let j = 0; j < BLOCK_BYTES; j++) {
+      const byte = blocks[b * BLOCK_BYTES + j];
+      for (const v of [pair[2 * byte], pair[2 * byte + 1]]) {
+        if (!Number.isFinite(v)) {
+          throw new SwitchyardError('range', argument, `expected values within f32, got ${v} (scale 2^${s - 127}) in block ${b} of ${nBlock}`);
         }
       }
     }
   }
-  return out;
+}
+
+/**
+ * Rows of an MXFP4 matrix [rows, cols] (cols a multiple of 32) dequantised to f32 on demand, after
+ * checkMxfp4. Each byte's two values are stored at once as the 8 bytes of one f64 taken from a table of the
+ * block's scale (one table of 256 pairs per scale the matrix uses): 2.7× faster here than two lookups and
+ * multiplies per byte. The f64 store keeps the bits as they are: only a NaN could be rewritten, and a pair is
+ * a NaN only when its second value is an f32 NaN, which e2m1 × 2^k never is.
+ */
+export class Mxfp4Rows {
+  private readonly tables: (Float64Array | undefined)[] = [];
+  private readonly blocksPerRow: number;
+  private array: Float32Array | undefined;
+  private pairs: Float64Array = new Float64Array(0);
+
+  constructor(private readonly blocks: Uint8Array, private readonly scales: Uint8Array, readonly cols: number, private readonly argument: string) {
+    this.blocksPerRow = cols / MXFP4_BLOCK;
+  }
+
+  /** Row `row`'s values into out[at, at + cols). */
+  read(row: number, out: Float32Array, at: number): void {
+    if ((out.byteOffset + 4 * at) % 8 !== 0) {
+      this.readUnaligned(row, out, at);
+      return;
+    }
+    if (out !== this.array) {
+      this.array = out;
+      this.pairs = new Float64Array(out.buffer, out.byteOffset, out.length >> 1);
+    }
+    const pairs = this.pairs;
+    const first = row * this.blocksPerRow;
+    for (let g = 0; g < this.blocksPerRow; g++) {
+      const table = this.table(first + g);
+      const from = (first + g) * BLOCK_BYTES;
+      const to = (at >> 1) + g * BLOCK_BYTES;
+      for (let j = 0; j < BLOCK_BYTES; j++) pairs[to + j] = table[this.blocks[from + j]];
+    }
+  }
+
+  /** read() for an odd f32 position (no f64 view reaches it): value by value. */
+  private readUnaligned(row: number, out: Float32Array, at: number): void {
+    const first = row * this.blocksPerRow;
+    for (let g = 0; g < this.blocksPerRow; g++) {
+      const pair = new Float32Array(this.table(first + g).buffer);
+      const from = (first + g) * BLOCK_BYTES;
+      for (let j = 0; j < BLOCK_BYTES; j++) {
+        const byte = this.blocks[from + j];
+        out[at + g * MXFP4_BLOCK + 2 * j] = pair[2 * byte];
+        out[at + g * MXFP4_BLOCK + 2 * j + 1] = pair[2 * byte + 1];
+      }
+    }
+  }
+
+  private table(block: number): Float64Array {
+    const s = this.scales[block];
+    return this.tables[s] ?? (this.tables[s] = pairTable(s, block, this.scales.length, this.argument));
+  }
 }
 
 /** For scale byte s, the f32 pair (low nibble's value, high nibble's) of every byte, as 256 f64. */

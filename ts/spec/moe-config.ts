@@ -2,6 +2,7 @@
 import { SwitchyardError, describe } from '../errors.js';
 import { isGated, type ExpertWeights } from '../backends/backend.js';
 import { tensorShape, toFloat32 } from '../formats/dtype.js';
+import { DeferredTensor } from '../formats/deferred-tensor.js';
 import type { Activation, MoEConfig, TensorLike } from './types.js';
 import { booleanFlag, finiteNumber, firstNonFinite, isKnownFinite, oneOf, positiveInteger } from './check.js';
 import { needsLogits, resolveRouterSpec, type ResolvedRouterSpec } from './router-spec.js';
@@ -67,13 +68,26 @@ function resolveDims(config: MoEConfig): Dims {
   return { dModel, dFF, router, activation, bias, alpha, limit, shared };
 }
 
-/** One named weight as f32, checked against its expected shape (a bare Float32Array is checked by length). */
-function weightOf(weights: Record<string, TensorLike>, name: string, shape: number[], required: boolean): Float32Array | undefined {
+/** What createMoE reads weights from: the caller's tensors, or (fromHuggingFace) deferred checkpoint tensors. */
+export type WeightSource = Record<string, TensorLike | DeferredTensor>;
+
+/**
+ * One named weight, checked against its expected shape (a bare Float32Array is checked by length): as f32,
+ * or as itself when it is deferred and `deferrable` (an expert projection, which the paths read by rows).
+ */
+function weightOf(weights: WeightSource, name: string, shape: number[], required: boolean, deferrable = false): Float32Array | DeferredTensor | undefined {
   const argument = `weights['${name}']`;
   const t = weights[name];
   if (t === undefined) {
     if (!required) return undefined;
     throw new SwitchyardError('shape', argument, `missing: expected a tensor [${shape.join(', ')}]`);
+  }
+  if (t instanceof DeferredTensor) {
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new SwitchyardError('shape', argument, `expected shape [${shape.join(', ')}], received [${t.shape.join(', ')}]`);
+    }
+    // Finite by construction (its reader's contract): no scan.
+    return deferrable ? t : t.values();
   }
   const expected = shape.reduce((a, b) => a * b, 1);
   if (t instanceof Float32Array) {
@@ -90,6 +104,24 @@ function weightOf(weights: Record<string, TensorLike>, name: string, shape: numb
   const i = isKnownFinite(values) ? -1 : firstNonFinite(values);
   if (i >= 0) throw new SwitchyardError('range', argument, `expected finite values, received ${values[i]} at element ${i}`);
   return values;
+}
+
+/**
+ * ExpertWeights from its projections: an array as it is; a deferred tensor through `rows`, with a getter that
+ * makes the array only if a path asks for it (not enumerable, so copying the object does not make it).
+ */
+function expertWeights(base: Omit<ExpertWeights, 'gate' | 'up' | 'down'>, projections: Record<'gate' | 'up' | 'down', Float32Array | DeferredTensor>): ExpertWeights {
+  const w = { ...base } as ExpertWeights;
+  for (const name of ['gate', 'up', 'down'] as const) {
+    const p = projections[name];
+    if (p instanceof DeferredTensor) {
+      (w.rows ??= {})[name] = p.read;
+      Object.defineProperty(w, name, { get: () => p.values(), enumerable: false, configurable: true });
+    } else {
+      w[name] = p;
+    }
+  }
+  return w;
 }
 
 const KNOWN_WEIGHTS = [
@@ -110,7 +142,7 @@ function withSelectionBias(router: ResolvedRouterSpec, bias: Float32Array | unde
   return { ...router, selectionBias: bias };
 }
 
-export function resolveMoE(config: MoEConfig, weights: Record<string, TensorLike>): ResolvedMoE {
+export function resolveMoE(config: MoEConfig, weights: WeightSource): ResolvedMoE {
   const dims = resolveDims(config);
   const { dModel, dFF, activation, bias } = dims;
   if (weights === null || typeof weights !== 'object') {
@@ -129,7 +161,11 @@ export function resolveMoE(config: MoEConfig, weights: Record<string, TensorLike
   const read = new Set<string>();
   const take = (name: string, shape: number[], required: boolean): Float32Array | undefined => {
     read.add(name);
-    return weightOf(weights, name, shape, required);
+    return weightOf(weights, name, shape, required) as Float32Array | undefined;
+  };
+  const takeProjection = (name: string, shape: number[]): Float32Array | DeferredTensor => {
+    read.add(name);
+    return weightOf(weights, name, shape, true, true)!;
   };
   // The router's small tensors are read on every call by every path: copied, so that a caller reusing its
   // buffers after createMoE changes nothing (the experts' are copied by each path's prepareExperts).
@@ -143,15 +179,16 @@ export function resolveMoE(config: MoEConfig, weights: Record<string, TensorLike
       throw new SwitchyardError('range', 'config.router.offset', `expected offset + numExperts ≤ dModel = ${dModel}, received offset ${offset} with numExperts ${E}`);
     }
   }
-  const experts: ExpertWeights = {
+  const experts = expertWeights({
     nExpert: E, dModel, dFF, activation, alpha: dims.alpha, limit: dims.limit,
-    gate: gated ? take('experts.gate', [E, dFF, dModel], true)! : new Float32Array(0),
-    up: take('experts.up', [E, dFF, dModel], true)!,
-    down: take('experts.down', [E, dModel, dFF], true)!,
     gateBias: bias && gated ? take('experts.gate_bias', [E, dFF], true) : undefined,
     upBias: bias ? take('experts.up_bias', [E, dFF], true) : undefined,
     downBias: bias ? take('experts.down_bias', [E, dModel], true) : undefined,
-  };
+  }, {
+    gate: gated ? takeProjection('experts.gate', [E, dFF, dModel]) : new Float32Array(0),
+    up: takeProjection('experts.up', [E, dFF, dModel]),
+    down: takeProjection('experts.down', [E, dModel, dFF]),
+  });
   let shared: ResolvedShared | undefined;
   if (dims.shared) {
     const f = dims.shared.dFF;

@@ -6,6 +6,7 @@ import { SwitchyardError, describe } from '../../errors.js';
 import type { Activation, CheckpointTensor, MoEConfig, TensorLike } from '../../spec/types.js';
 import { shapeSize, tensorShape, toFloat32 } from '../dtype.js';
 import { allFinite, markFinite } from '../../spec/check.js';
+import type { WeightSource } from '../../spec/moe-config.js';
 import { dequantizeBlockFp8, fp8BlockSize, scaleShape } from '../fp8.js';
 
 /** Looks tensors up by their full checkpoint name. */
@@ -24,8 +25,11 @@ export interface FamilyContext {
 
 export interface CanonicalMoE {
   config: MoEConfig;
-  /** Canonical names of DESIGN.md §3 (router.weight, experts.gate, …); f32 values may alias the input. */
-  weights: Record<string, TensorLike>;
+  /**
+   * Canonical names of DESIGN.md §3 (router.weight, experts.gate, …); f32 values may alias the input. An
+   * expert projection may be deferred (GPT-OSS's MXFP4): dequantised when a path reads it.
+   */
+  weights: WeightSource;
 }
 
 export type FamilyConverter = (ctx: FamilyContext) => CanonicalMoE;

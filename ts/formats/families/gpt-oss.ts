@@ -15,7 +15,8 @@
 
 import { SwitchyardError } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
-import { dequantizeMxfp4, MXFP4_BLOCK } from '../mxfp4.js';
+import { checkMxfp4, Mxfp4Rows, MXFP4_BLOCK } from '../mxfp4.js';
+import { DeferredTensor } from '../deferred-tensor.js';
 import { markFinite } from '../../spec/check.js';
 import {
   expertSizes, configNumberOr, decoderPrefixes, everyDecoderLayer, hasTensor, takeF32, takeU8,
@@ -42,6 +43,14 @@ function mxfp4Projection(ctx: FamilyContext, name: string, nExpert: number, rows
   return { blocks, scales, argument };
 }
 
+/** The projection's rows, dequantised on demand, over a copy of its bytes checked by checkMxfp4. */
+function mxfp4Rows(mx: { blocks: Uint8Array; scales: Uint8Array; argument: string }, cols: number): Mxfp4Rows {
+  checkMxfp4(mx.blocks, mx.scales, mx.argument);
+  return new Mxfp4Rows(mx.blocks.slice(), mx.scales.slice(), cols, mx.argument);
+}
+
+const finite = (w: Float32Array | DeferredTensor): Float32Array | DeferredTensor => (w instanceof Float32Array ? markFinite(w) : w);
+
 function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_local_experts', 'intermediate_size');
@@ -54,24 +63,38 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   const downMx = mxfp4Projection(ctx, 'experts.down_proj', nExpert, dModel, dFF);
   const downIn = downMx ? undefined : takeF32(ctx, 'experts.down_proj', [nExpert, dFF, dModel]); // [E, dFF, d]
 
-  const gate = new Float32Array(nExpert * dFF * dModel); // [E, dFF, d]
-  const up = new Float32Array(nExpert * dFF * dModel); // [E, dFF, d]
   const gateBias = new Float32Array(nExpert * dFF); // [E, dFF]
   const upBias = new Float32Array(nExpert * dFF); // [E, dFF]
-  // MXFP4 rows are the canonical layout already: down [E, d, dFF] as it comes, gate / up row 2f / 2f + 1
-  // of each expert straight into row f of gate / up.
-  const down = downMx
-    ? dequantizeMxfp4(downMx.blocks, downMx.scales, nExpert * dModel, dFF, downMx.argument)!
-    : new Float32Array(nExpert * dModel * dFF); // [E, d, dFF]
+  // MXFP4 projections stay bytes (copied: the block must not depend on the caller's buffers), dequantised
+  // by rows when a path reads them. Their rows are the canonical layout already: down [E, d, dFF] as it
+  // comes; gate / up row f of expert e is row 2f / 2f + 1 of the expert's fused rows.
+  let gate: Float32Array | DeferredTensor;
+  let up: Float32Array | DeferredTensor;
   if (gateUpMx) {
-    dequantizeMxfp4(gateUpMx.blocks, gateUpMx.scales, nExpert * 2 * dFF, dModel, gateUpMx.argument, (row) => {
-      const e = Math.floor(row / (2 * dFF));
-      const j = row - e * 2 * dFF;
-      return { array: j % 2 === 0 ? gate : up, offset: (e * dFF + (j >> 1)) * dModel };
+    const fused = mxfp4Rows(gateUpMx, dModel);
+    const half = (second: number) => new DeferredTensor([nExpert, dFF, dModel], (r0, r1, out, at) => {
+      for (let r = r0; r < r1; r++) {
+        const e = Math.floor(r / dFF);
+        fused.read(e * 2 * dFF + 2 * (r - e * dFF) + second, out, at + (r - r0) * dModel);
+      }
     });
+    gate = half(0);
+    up = half(1);
+  } else {
+    gate = new Float32Array(nExpert * dFF * dModel); // [E, dFF, d]
+    up = new Float32Array(nExpert * dFF * dModel);
+  }
+  let down: Float32Array | DeferredTensor;
+  if (downMx) {
+    const rows = mxfp4Rows(downMx, dFF);
+    down = new DeferredTensor([nExpert, dModel, dFF], (r0, r1, out, at) => {
+      for (let r = r0; r < r1; r++) rows.read(r, out, at + (r - r0) * dFF);
+    });
+  } else {
+    down = new Float32Array(nExpert * dModel * dFF); // [E, d, dFF]
   }
   for (let e = 0; e < nExpert; e++) {
-    if (gateUp) {
+    if (gateUp && gate instanceof Float32Array && up instanceof Float32Array) {
       for (let i = 0; i < dModel; i++) {
         const row = (e * dModel + i) * 2 * dFF; // gate_up_proj[e][i][·]
         for (let f = 0; f < dFF; f++) {
@@ -83,7 +106,7 @@ function convert(ctx: FamilyContext): CanonicalMoE {
     for (let f = 0; f < dFF; f++) {
       gateBias[e * dFF + f] = gateUpBias[(e * dFF + f) * 2];
       upBias[e * dFF + f] = gateUpBias[(e * dFF + f) * 2 + 1];
-      if (downIn) for (let o = 0; o < dModel; o++) down[(e * dModel + o) * dFF + f] = downIn[(e * dFF + f) * dModel + o];
+      if (downIn && down instanceof Float32Array) for (let o = 0; o < dModel; o++) down[(e * dModel + o) * dFF + f] = downIn[(e * dFF + f) * dModel + o];
     }
   }
   return {
@@ -95,10 +118,10 @@ function convert(ctx: FamilyContext): CanonicalMoE {
     weights: {
       'router.weight': takeF32(ctx, 'router.weight', [nExpert, dModel]),
       'router.bias': takeF32(ctx, 'router.bias', [nExpert]),
-      // Dequantised MXFP4 (finite: mxfp4.ts refuses values past f32) or copies of tensors takeF32 checked.
-      'experts.gate': markFinite(gate),
-      'experts.up': markFinite(up),
-      'experts.down': markFinite(down),
+      // Deferred MXFP4 (finite: checkMxfp4 refused the rest) or copies of tensors takeF32 checked.
+      'experts.gate': finite(gate),
+      'experts.up': finite(up),
+      'experts.down': finite(down),
       'experts.gate_bias': markFinite(gateBias),
       'experts.up_bias': markFinite(upBias),
       'experts.down_bias': takeF32(ctx, 'experts.down_proj_bias', [nExpert, dModel]),

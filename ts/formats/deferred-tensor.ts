@@ -1,0 +1,30 @@
+// A weight whose f32 values are made when they are read: a quantised checkpoint tensor kept as its bytes
+// (GPT-OSS's MXFP4 experts). fromHuggingFace hands createMoE one where a float tensor would go; createMoE
+// checks its shape without reading it, and the expert paths read it a run of rows at a time (wasm packs its
+// panels from such runs, so an f32 copy of the whole tensor is never made) or whole (the reference, WebGPU).
+// Not part of the public API: only this library makes one, and its reader yields finite values or throws.
+
+/** Rows [r0, r1) of a tensor seen as [rows, cols] (every dim but the last, the last), as f32 into out[at ..]. */
+export type RowReader = (r0: number, r1: number, out: Float32Array, at: number) => void;
+
+export class DeferredTensor {
+  readonly rows: number;
+  readonly cols: number;
+  private whole: Float32Array | undefined;
+
+  /** @param read must leave in `out` only finite values (the weight checks skip a deferred tensor). */
+  constructor(readonly shape: readonly number[], readonly read: RowReader) {
+    this.cols = shape[shape.length - 1];
+    this.rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  }
+
+  /** Every value, made on the first call and kept (for the paths that take the whole tensor). */
+  values(): Float32Array {
+    if (!this.whole) {
+      const whole = new Float32Array(this.rows * this.cols);
+      this.read(0, this.rows, whole, 0);
+      this.whole = whole;
+    }
+    return this.whole;
+  }
+}
