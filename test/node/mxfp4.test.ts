@@ -5,7 +5,6 @@
 // convert_moe_packed_tensors reads: low nibble first, value · 2^(scale − 127), then the last two axes swapped.
 // MXFP4 values are exact in f32, so the canonical weights must agree bit for bit, and so must the outputs.
 import { describe, expect, it } from 'vitest';
-import { DeferredTensor } from '../../ts/formats/deferred-tensor.js';
 import { rng } from '../cases/rng.js';
 import { fromHuggingFace } from '../../ts/entry/node.js';
 import { f32ToBf16 } from '../../ts/formats/dtype.js';
@@ -14,6 +13,7 @@ import { readSafetensors, readSafetensorsHeader, safetensorsHeaderSize } from '.
 import type { CheckpointTensor } from '../../ts/spec/types.js';
 import { errorOf } from './error-of.js';
 import { writeSafetensors } from './huggingface-checkpoint.js';
+import { expectCanonical } from './canonical-weights.js';
 import { dawnDeviceFor, inCI } from './dawn-device.js';
 
 const { device } = await dawnDeviceFor('mxfp4');
@@ -88,23 +88,7 @@ describe('GPT-OSS MXFP4 experts', () => {
         const own = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t instanceof Float32Array ? t : { ...t, data: (t.data as Uint8Array).slice() }]));
         const got = huggingFaceToCanonical({ config: l.config, tensors: own }).weights;
         for (const t of Object.values(own)) if (!(t instanceof Float32Array)) (t.data as Uint8Array).fill(0);
-        expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
-        for (const name of Object.keys(want)) {
-          const t = got[name];
-          if (!(t instanceof DeferredTensor)) {
-            expect(t, name).toEqual(want[name]);
-            continue;
-          }
-          // Deferred (the MXFP4 projections): whole, and by runs of rows at even and odd places in an array.
-          const whole = want[name] as Float32Array;
-          expect(t.values(), name).toEqual(whole);
-          for (const [r0, r1, at] of [[0, 1, 0], [1, 3, 1], [t.rows - 2, t.rows, 6]]) {
-            const out = new Float32Array(at + (r1 - r0) * t.cols + 2).fill(7);
-            t.read(r0, r1, out, at);
-            expect(out.subarray(at, at + (r1 - r0) * t.cols), `${name} rows ${r0}..${r1} at ${at}`).toEqual(whole.subarray(r0 * t.cols, r1 * t.cols));
-            expect([out[at - 1] ?? 7, out[at + (r1 - r0) * t.cols]]).toEqual([7, 7]);
-          }
-        }
+        expectCanonical(got, want);
       }
     }
   });

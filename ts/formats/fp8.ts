@@ -44,33 +44,96 @@ export function scaleShape(shape: readonly number[], [bm, bn]: readonly [number,
   return [...shape.slice(0, -2), Math.ceil(rows / bm), Math.ceil(cols / bn)];
 }
 
+/** f32's largest finite value: a block whose |scale| · 448 (e4m3's largest) stays under it cannot overflow. */
+const F32_MAX = 3.4028234663852886e38;
+const E4M3_MAX = 448;
+
 /**
- * The f32 values of a block-wise FP8 weight [..., rows, cols] (bytes row-major), scaleInv laid out as
- * scaleShape says. The caller has checked both lengths.
- * @throws SwitchyardError 'range' for an e4m3 NaN byte
+ * Refuses a block-wise FP8 weight [..., rows, cols] whose values are not all f32 numbers, before any is read:
+ * a NaN byte (the first, in element order), then a product past f32 (checked only in blocks whose scale could
+ * reach it). scaleInv is laid out as scaleShape says; the caller has checked both lengths and that the
+ * scales are finite.
  */
-export function dequantizeBlockFp8(
-  bytes: Uint8Array, scaleInv: Float32Array, shape: readonly number[], block: readonly [number, number], argument: string,
-): Float32Array {
-  const rows = shape[shape.length - 2];
-  const cols = shape[shape.length - 1];
-  const [bm, bn] = block;
-  const gridRows = Math.ceil(rows / bm);
-  const gridCols = Math.ceil(cols / bn);
-  const out = new Float32Array(bytes.length);
-  const matrices = rows * cols === 0 ? 0 : bytes.length / (rows * cols);
-  for (let m = 0; m < matrices; m++) {
-    for (let i = 0; i < rows; i++) {
-      const at = (m * rows + i) * cols;
-      const scales = ((m * gridRows) + Math.floor(i / bm)) * gridCols;
-      for (let j = 0; j < cols; j++) {
-        const v = E4M3[bytes[at + j]];
-        if (v !== v) {
-          throw new SwitchyardError('range', argument, `expected f8_e4m3 values, got the NaN byte 0x${bytes[at + j].toString(16)} at element ${at + j}`);
-        }
-        out[at + j] = v * scaleInv[scales + Math.floor(j / bn)];
-      }
+export function checkBlockFp8(bytes: Uint8Array, scaleInv: Float32Array, shape: readonly number[], block: readonly [number, number], argument: string): void {
+  for (let i = 0; i < bytes.length; i++) {
+    if ((bytes[i] & 0x7f) === 0x7f) {
+      throw new SwitchyardError('range', argument, `expected f8_e4m3 values, got the NaN byte 0x${bytes[i].toString(16)} at element ${i}`);
     }
   }
-  return out;
+  const rows = new Fp8Rows(bytes, scaleInv, shape, block);
+  const row = new Float32Array(rows.cols);
+  for (let r = 0; r < rows.rows; r++) {
+    if (!rows.mayOverflow(r)) continue;
+    rows.read(r, row, 0);
+    const j = row.findIndex((v) => !Number.isFinite(v));
+    if (j >= 0) {
+      throw new SwitchyardError('range', argument, `expected finite values [${shape.join(', ')}], received ${row[j]} at element ${r * rows.cols + j}`);
+    }
+  }
+}
+
+/**
+ * Rows of a block-wise FP8 weight [..., rows, cols] (every leading axis folded into rows) dequantised to f32
+ * on demand, each e4m3 × its block's scale rounded once to f32; after checkBlockFp8 every value is finite.
+ */
+export class Fp8Rows {
+  /** Rows of all the matrices together, and values per row. */
+  readonly rows: number;
+  readonly cols: number;
+  private readonly matrixRows: number;
+  private readonly gridRows: number;
+  private readonly gridCols: number;
+  private readonly tables: Float32Array[] = [];
+  private tablesAt = -1;
+
+  constructor(private readonly bytes: Uint8Array, private readonly scaleInv: Float32Array, shape: readonly number[], private readonly block: readonly [number, number]) {
+    this.matrixRows = shape[shape.length - 2];
+    this.cols = shape[shape.length - 1];
+    this.rows = this.cols === 0 ? 0 : bytes.length / this.cols;
+    this.gridRows = Math.ceil(this.matrixRows / block[0]);
+    this.gridCols = Math.ceil(this.cols / block[1]);
+  }
+
+  /** Row `row`'s values into out[at, at + cols). */
+  read(row: number, out: Float32Array, at: number): void {
+    const { cols, bytes } = this;
+    const bn = this.block[1];
+    const tables = this.tablesFor(this.scaleRow(row));
+    const from = row * cols;
+    for (let g = 0; g < this.gridCols; g++) {
+      const table = tables[g];
+      const end = Math.min(cols, (g + 1) * bn);
+      for (let j = g * bn; j < end; j++) out[at + j] = table[bytes[from + j]];
+    }
+  }
+
+  /**
+   * The products e4m3(b) · scale of every byte b, one table per block of the row of blocks whose first scale
+   * is `first` (rounded to f32 when stored, as the product stored into the weights would be): a row's values
+   * are then lookups. Kept for the last row of blocks read, which the next rows mostly share.
+   */
+  private tablesFor(first: number): Float32Array[] {
+    if (first !== this.tablesAt) {
+      for (let g = 0; g < this.gridCols; g++) {
+        const table = (this.tables[g] ??= new Float32Array(256));
+        const scale = this.scaleInv[first + g];
+        for (let b = 0; b < 256; b++) table[b] = E4M3[b] * scale;
+      }
+      this.tablesAt = first;
+    }
+    return this.tables;
+  }
+
+  /** Whether a value of row `row` could pass f32's range (a scale of its blocks over F32_MAX / 448). */
+  mayOverflow(row: number): boolean {
+    const first = this.scaleRow(row);
+    for (let g = 0; g < this.gridCols; g++) if (Math.abs(this.scaleInv[first + g]) * E4M3_MAX >= F32_MAX) return true;
+    return false;
+  }
+
+  /** Index of the first scale of row `row`'s blocks. */
+  private scaleRow(row: number): number {
+    const m = Math.floor(row / this.matrixRows);
+    return (m * this.gridRows + Math.floor((row - m * this.matrixRows) / this.block[0])) * this.gridCols;
+  }
 }

@@ -7,7 +7,8 @@ import type { Activation, CheckpointTensor, MoEConfig, TensorLike } from '../../
 import { shapeSize, tensorShape, toFloat32 } from '../dtype.js';
 import { allFinite, markFinite } from '../../spec/check.js';
 import type { WeightSource } from '../../spec/moe-config.js';
-import { dequantizeBlockFp8, fp8BlockSize, scaleShape } from '../fp8.js';
+import { checkBlockFp8, Fp8Rows, fp8BlockSize, scaleShape } from '../fp8.js';
+import { DeferredTensor } from '../deferred-tensor.js';
 
 /** Looks tensors up by their full checkpoint name. */
 export interface TensorSource {
@@ -185,6 +186,15 @@ export function hasTensor(ctx: FamilyContext, name: string): boolean {
  * length is checked.
  */
 export function takeF32(ctx: FamilyContext, name: string, shape: readonly number[]): Float32Array {
+  const t = takeWeight(ctx, name, shape);
+  return t instanceof DeferredTensor ? markFinite(t.values()) : t;
+}
+
+/**
+ * takeF32, except that an FP8 weight stays its bytes (copied) until a path reads it: what the expert
+ * projections are taken with, so that wasm packs them from runs of rows and no f32 copy of the whole is made.
+ */
+export function takeWeight(ctx: FamilyContext, name: string, shape: readonly number[]): Float32Array | DeferredTensor {
   const full = ctx.prefix + name;
   const t = ctx.source.get(full);
   if (t === undefined) {
@@ -217,7 +227,7 @@ function sameShape(got: unknown, shape: readonly number[]): boolean {
  * -FP8); or, for a matrix, `<name>_scale`, one per tensor or one per output row (compressed-tensors'
  * float-quantized checkpoints), which are blocks of the whole matrix or of one row.
  */
-function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, Float32Array>, shape: readonly number[]): Float32Array {
+function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, Float32Array>, shape: readonly number[]): DeferredTensor {
   if (shape.length < 2) {
     throw new SwitchyardError('dtype', full, `expected f32, f16 or bf16 for a tensor [${shape.join(', ')}], got f8_e4m3`);
   }
@@ -257,10 +267,13 @@ function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, 
     scales = toFloat32(blockScale, scaleName);
   }
   allFinite(scales, scaleName, `[${scales.length}]`);
-  const values = dequantizeBlockFp8(t.data, scales, shape, block, full);
-  // A product past f32 is ∞: refused here, under the checkpoint's name.
-  allFinite(values, full, `[${shape.join(', ')}]`);
-  return markFinite(values);
+  // NaN bytes and products past f32 refused now, under the checkpoint's name; the rest is read when needed,
+  // from copies (the block must not depend on the caller's buffers).
+  checkBlockFp8(t.data, scales, shape, block, full);
+  const fp8 = new Fp8Rows(t.data.slice(), scales.slice(), shape, block);
+  return new DeferredTensor(shape, (r0, r1, out, at) => {
+    for (let r = r0; r < r1; r++) fp8.read(r, out, at + (r - r0) * cols);
+  });
 }
 
 /** A u8 tensor of the layer (kept as bytes by readSafetensors, e.g. MXFP4 blocks), after checking its shape. */
@@ -321,7 +334,7 @@ export function sharedSwiglu(ctx: FamilyContext, name: string, dFF: number, dMod
  * Accepts the fused names of transformers v5 (`experts.gate_up_proj` [E, 2·dFF, d], gate rows first, and
  * `experts.down_proj` [E, d, dFF]) or per-expert `experts.N.{w1,w3,w2}.weight` / `{gate,up,down}_proj.weight`.
  */
-export function swigluExperts(ctx: FamilyContext, nExpert: number, dFF: number, dModel: number): Record<string, Float32Array> {
+export function swigluExperts(ctx: FamilyContext, nExpert: number, dFF: number, dModel: number): Record<string, Float32Array | DeferredTensor> {
   if (hasTensor(ctx, 'experts.gate_up_proj')) {
     const gateUp = takeF32(ctx, 'experts.gate_up_proj', [nExpert, 2 * dFF, dModel]); // [E, 2·dFF, d]
     const down = takeF32(ctx, 'experts.down_proj', [nExpert, dModel, dFF]); // [E, d, dFF]
@@ -343,16 +356,33 @@ export function swigluExperts(ctx: FamilyContext, nExpert: number, dFF: number, 
   };
 }
 
-/** Stacks one [rows, cols] matrix per expert into [nExpert, rows, cols]. */
+/**
+ * Stacks one [rows, cols] matrix per expert into [nExpert, rows, cols]; deferred when any expert's is (FP8):
+ * then a run of stacked rows is read expert by expert.
+ */
 export function stackExperts(
   ctx: FamilyContext, nExpert: number, name: (e: number) => string, shape: readonly [number, number],
-): Float32Array {
+): Float32Array | DeferredTensor {
   // Every expert's tensor first, then the stack: its size then comes from tensors that exist, never from
   // a config's expert count alone (a hostile config.json would otherwise size an allocation).
-  const parts = Array.from({ length: nExpert }, (_, e) => takeF32(ctx, name(e), shape));
-  const slab = shape[0] * shape[1];
+  const parts = Array.from({ length: nExpert }, (_, e) => takeWeight(ctx, name(e), shape));
+  const [rows, cols] = shape;
+  if (parts.some((part) => part instanceof DeferredTensor)) {
+    return new DeferredTensor([nExpert, rows, cols], (r0, r1, out, at) => {
+      for (let r = r0; r < r1;) {
+        const e = Math.floor(r / rows);
+        const end = Math.min(r1, (e + 1) * rows);
+        const part = parts[e];
+        const [from, to] = [r - e * rows, end - e * rows];
+        if (part instanceof DeferredTensor) part.read(from, to, out, at + (r - r0) * cols);
+        else out.set(part.subarray(from * cols, to * cols), at + (r - r0) * cols);
+        r = end;
+      }
+    });
+  }
+  const slab = rows * cols;
   const out = new Float32Array(nExpert * slab);
-  parts.forEach((part, e) => out.set(part, e * slab));
+  parts.forEach((part, e) => out.set(part as Float32Array, e * slab));
   // Copies of tensors takeF32 has checked.
   return markFinite(out);
 }
