@@ -105,7 +105,7 @@ export async function createMoE(config: MoEConfig, weights: Record<string, Tenso
   return buildMoE(config, weights, options);
 }
 
-/** createMoE over weights that may include deferred checkpoint tensors (fromHuggingFace's MXFP4 experts). */
+/** createMoE over weights that may include deferred checkpoint tensors (fromHuggingFace's MXFP4 / FP8 experts). */
 export async function buildMoE(config: MoEConfig, weights: WeightSource, options?: RuntimeOptions): Promise<MoE> {
   const resolved = resolveMoE(config, weights);
   const forced = backendOption(options);
@@ -171,10 +171,11 @@ export async function buildMoE(config: MoEConfig, weights: WeightSource, options
 }
 
 /**
- * Lets go of the canonical f32 expert arrays once every path that will run holds its own copy (wasm packs
- * them; the reference keeps what it needs itself), so that a block holds only its packed weights: a
- * GPT-OSS-20B layer from fromHuggingFace keeps 0.8 GB of int8, not that and the 3.2 GB of f32 it was
- * converted from. Arrays a caller passed stay the caller's; only this block's references go.
+ * Lets go of the canonical expert weights once every path that will run holds its own copy (wasm packs
+ * them; the reference keeps what it needs itself), so that a block holds only its packed weights: f32
+ * arrays the block made (a converted checkpoint) and the quantised bytes a deferred projection reads
+ * (fromHuggingFace's MXFP4 / FP8) are freed with it. Arrays a caller passed stay the caller's; only this
+ * block's references go.
  */
 function releaseExpertArrays(resolved: ResolvedMoE): void {
   const none = new Float32Array(0);

@@ -179,16 +179,18 @@ export function resolveMoE(config: MoEConfig, weights: WeightSource): ResolvedMo
       throw new SwitchyardError('range', 'config.router.offset', `expected offset + numExperts ≤ dModel = ${dModel}, received offset ${offset} with numExperts ${E}`);
     }
   }
+  // Projections before biases: the order their errors are reported in.
+  const projections = {
+    gate: gated ? takeProjection('experts.gate', [E, dFF, dModel]) : new Float32Array(0),
+    up: takeProjection('experts.up', [E, dFF, dModel]),
+    down: takeProjection('experts.down', [E, dModel, dFF]),
+  };
   const experts = expertWeights({
     nExpert: E, dModel, dFF, activation, alpha: dims.alpha, limit: dims.limit,
     gateBias: bias && gated ? take('experts.gate_bias', [E, dFF], true) : undefined,
     upBias: bias ? take('experts.up_bias', [E, dFF], true) : undefined,
     downBias: bias ? take('experts.down_bias', [E, dModel], true) : undefined,
-  }, {
-    gate: gated ? takeProjection('experts.gate', [E, dFF, dModel]) : new Float32Array(0),
-    up: takeProjection('experts.up', [E, dFF, dModel]),
-    down: takeProjection('experts.down', [E, dModel, dFF]),
-  });
+  }, projections);
   let shared: ResolvedShared | undefined;
   if (dims.shared) {
     const f = dims.shared.dFF;

@@ -28,7 +28,7 @@ export interface CanonicalMoE {
   config: MoEConfig;
   /**
    * Canonical names of DESIGN.md §3 (router.weight, experts.gate, …); f32 values may alias the input. An
-   * expert projection may be deferred (GPT-OSS's MXFP4): dequantised when a path reads it.
+   * expert projection may be deferred (MXFP4 or FP8 bytes): dequantised when a path reads it.
    */
   weights: WeightSource;
 }
