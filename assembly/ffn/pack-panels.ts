@@ -2,6 +2,7 @@
 // run of a projection's rows into memory and these transpose them, four steps of four rows per shuffle.
 // In TypeScript the same packing took ~2.5 ns a weight (2 s of a GPT-OSS-20B layer's load); here it runs
 // chunk by chunk, so for f16 and int8 the panels are still in cache when convert.ts reads them.
+import { transposeStoreStrided } from './pack';
 
 /**
  * Panels p = 0 .. nPanel−1, [K][8] f32 each, at dst: column c (0..3) of panel p is row p·rowStep + c of lo,
@@ -28,8 +29,9 @@ export function packPanels(lo: usize, nLo: i32, hi: usize, nHi: i32, rowStep: i3
       m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(a0), f32x4.abs(a1)), f32x4.max(f32x4.abs(a2), f32x4.abs(a3))));
       m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(b0), f32x4.abs(b1)), f32x4.max(f32x4.abs(b2), f32x4.abs(b3))));
       const o = out + (at << 3);
-      transposeSteps(a0, a1, a2, a3, o);
-      transposeSteps(b0, b1, b2, b3, o + 16);
+      // Four steps of four columns, one panel step (32 bytes) apart.
+      transposeStoreStrided(a0, a1, a2, a3, o, 32);
+      transposeStoreStrided(b0, b1, b2, b3, o + 16, 32);
     }
     for (let k = whole; k < len; k++) {
       const at = <usize>k << 2;
@@ -64,17 +66,4 @@ export function packPanels(lo: usize, nLo: i32, hi: usize, nHi: i32, rowStep: i3
   const v: f32 = row ? load<f32>(row + at) : 0;
   store<f32>(o, v);
   return abs(v);
-}
-
-/** Four rows' four steps → steps k .. k+3 of four adjacent columns, 32 bytes apart (one panel step each). */
-// @ts-ignore: decorator
-@inline function transposeSteps(r0: v128, r1: v128, r2: v128, r3: v128, dst: usize): void {
-  const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5);
-  const t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
-  const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
-  const t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
-  v128.store(dst, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
-  v128.store(dst, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 32);
-  v128.store(dst, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 64);
-  v128.store(dst, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 96);
 }

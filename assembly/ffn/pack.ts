@@ -4,17 +4,23 @@
 // differ by a power of two: with dModel = 1024 four unpacked rows sit 4 KiB apart, alias in L1 and
 // halve the kernel's speed (measured: 16 vs 28 GFLOP/s at M = 64).
 
-/** Columns of a 4×4 block from its rows (lanes: row 0..3). */
+/** Columns of a 4×4 block from its rows (lanes: row 0..3), the four columns `stride` bytes apart. */
 // @ts-ignore: decorator
-@inline export function transposeStore(r0: v128, r1: v128, r2: v128, r3: v128, dst: usize): void {
+@inline export function transposeStoreStrided(r0: v128, r1: v128, r2: v128, r3: v128, dst: usize, stride: usize): void {
   const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5);
   const t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
   const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
   const t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
   v128.store(dst, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
-  v128.store(dst, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
-  v128.store(dst, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
-  v128.store(dst, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+  v128.store(dst + stride, i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * stride, i32x4.shuffle(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * stride, i32x4.shuffle(t2, t3, 2, 3, 6, 7));
+}
+
+/** Columns of a 4×4 block from its rows (lanes: row 0..3), one after the other. */
+// @ts-ignore: decorator
+@inline export function transposeStore(r0: v128, r1: v128, r2: v128, r3: v128, dst: usize): void {
+  transposeStoreStrided(r0, r1, r2, r3, dst, 16);
 }
 
 /** Columns of a 2×4 block from its rows into two adjacent lanes of four [4]-lane groups 16 bytes apart (dst: the first lane). */
