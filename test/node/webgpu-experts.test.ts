@@ -434,6 +434,25 @@ describe.skipIf(!device)(`WebGPU expert functions on ${device ? deviceDescriptio
     }
   });
 
+  it('reads projections a checkpoint keeps quantised by rows, never asking for their arrays', async () => {
+    const gpu = await backend({ maxBindingBytes: 2 * D_FF * D_MODEL * 4, matvecMaxTokens: 0 });
+    const { w, hidden } = makeCase({ seed: 94, activation: 'swiglu', bias: true, shared: 'none', given: false });
+    // The same experts, their projections behind readers (ExpertWeights.rows) and arrays that must not be read.
+    const deferred = { ...w.experts, rows: {} as NonNullable<ExpertWeights['rows']> };
+    for (const [what, cols] of [['gate', D_MODEL], ['up', D_MODEL], ['down', D_FF]] as const) {
+      const a = w.experts[what];
+      deferred.rows[what] = (r0, r1, out, at) => out.set(a.subarray(r0 * cols, r1 * cols), at);
+      Object.defineProperty(deferred, what, { get: () => { throw new Error(`experts.${what} read whole`); } });
+    }
+    for (const weightDtype of ['f32', 'f16', 'int8'] as const) {
+      const plain = gpu.prepareBlock({ ...w, weightDtype });
+      const byRows = gpu.prepareBlock({ ...w, experts: deferred, weightDtype });
+      expectExact(`${weightDtype} output`, (await byRows.forward(hidden, 64)).output, (await plain.forward(hidden, 64)).output);
+      plain.destroy();
+      byRows.destroy();
+    }
+  });
+
   it("falls back to f32 weights on a device without shader-f16, and says so", async () => {
     const adapter = await (await getGpu())!.requestAdapter();
     const plain = await adapter!.requestDevice();
@@ -445,6 +464,13 @@ describe.skipIf(!device)(`WebGPU expert functions on ${device ? deviceDescriptio
     const plan = ref.buildPlan(got.indices, got.weights, 7, K, E);
     expectRelativeToNorm('fallback output', got.output, expected(w, hidden, 7, plan), OUTPUT_REL);
     block.destroy();
+    // It still refuses what f16 could not hold, naming the element in the whole tensor (here in the third of
+    // three binding groups).
+    const split = await backend({ maxBindingBytes: 2 * D_FF * D_MODEL * 4 }, plain);
+    const down = w.experts.down.slice();
+    down[4 * D_MODEL * D_FF + 3] = -70000;
+    expect(() => split.prepareBlock({ ...w, experts: { ...w.experts, down }, weightDtype: 'f16' }))
+      .toThrowError(expect.objectContaining({ code: 'range', argument: 'experts.down', message: expect.stringContaining(`at element ${4 * D_MODEL * D_FF + 3}`) }));
     plain.destroy();
   });
 

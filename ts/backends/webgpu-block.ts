@@ -9,7 +9,6 @@ import type { DispatchPlan } from '../spec/types.js';
 import { writeFloats, writeWords, type BufferSet, type GpuContext } from './webgpu-context.js';
 import { DeviceExperts, type ExpertBindGroups } from './webgpu-experts.js';
 import { typescriptWeightWriter } from './device-weights.js';
-import { checkF16Range } from '../formats/dtype.js';
 import type { GpuForwardOptions, GpuMoEBlock, GpuMoEBlockOutput, GpuMoEBlockWeights, GpuRouting } from './webgpu.js';
 import type { WeightDtype } from '../kernels/activation.js';
 import { routerTopk, routerTopkConstants, routerTopkWorkgroups } from '../kernels/router-topk.js';
@@ -70,17 +69,14 @@ export class Block implements GpuMoEBlock {
     // nothing: its words are unpacked with integer shifts.
     this.weightDtype = w.weightDtype === 'int8' ? 'int8'
       : w.weightDtype === 'f16' && ctx.device.features.has('shader-f16') ? 'f16' : 'f32';
-    if (w.weightDtype === 'f16' && this.weightDtype === 'f32') {
-      for (const [name, e] of [['experts', w.experts], ['shared', w.shared?.experts]] as const) {
-        if (e) for (const what of ['gate', 'up', 'down'] as const) checkF16Range(e[what], `${name}.${what}`);
-      }
-    }
+    // ... though it still refuses weights f16 could not hold (DeviceExperts checks them as it uploads).
+    const f16Range = w.weightDtype === 'f16' && this.weightDtype === 'f32';
     const writer = w.weightWriter ?? typescriptWeightWriter;
     const set = (this.weights = ctx.buffers());
     try {
       this.none = set.storage(16, 'unused binding');
       this.router = this.uploadRouter(set);
-      this.routed = new DeviceExperts(ctx, set, w.experts, this.weightDtype, 'experts', this.none, writer);
+      this.routed = new DeviceExperts(ctx, set, w.experts, this.weightDtype, 'experts', this.none, writer, f16Range);
       if (w.shared) {
         const s = w.shared.experts;
         if (s.nExpert !== 1 || s.dModel !== dModel) {
@@ -90,7 +86,7 @@ export class Block implements GpuMoEBlock {
           throw new SwitchyardError('shape', 'shared.gate', `expected [${dModel}] = ${dModel} values, got ${w.shared.gate.length}`);
         }
         this.shared = {
-          experts: new DeviceExperts(ctx, set, s, this.weightDtype, 'shared', this.none, writer),
+          experts: new DeviceExperts(ctx, set, s, this.weightDtype, 'shared', this.none, writer, f16Range),
           gate: w.shared.gate ? set.upload(w.shared.gate) : undefined,
         };
       }

@@ -4,6 +4,7 @@
 // for its routed experts and one for its shared expert; both run the same kernels.
 import { SwitchyardError } from '../errors.js';
 import { q8RowBytes } from './webgpu-q8.js';
+import { checkF16Range } from '../formats/dtype.js';
 import type { DeviceWeightWriter } from './device-weights.js';
 import { isGated, type ExpertWeights } from './backend.js';
 import type { BufferSet, GpuContext } from './webgpu-context.js';
@@ -75,9 +76,11 @@ export class DeviceExperts {
    * @param name the argument name in errors ('experts', 'shared': the canonical weight names' prefix)
    * @param none a 16-byte buffer bound where a bias is absent (the kernels never read it then)
    * @param writer converts the weights to f16 or int8 and checks their range (device-weights.ts)
+   * @param f16Range whether f32 weights must still be within f16's range (f16 asked for on a device without
+   *   shader-f16: the block keeps f32, and refuses what f16 would)
    */
   constructor(private readonly ctx: GpuContext, set: BufferSet, w: ExpertWeights, dtype: WeightDtype,
-    name: string, none: GPUBuffer, writer: DeviceWeightWriter) {
+    name: string, none: GPUBuffer, writer: DeviceWeightWriter, f16Range = false) {
     const { nExpert, dModel, dFF } = w;
     this.nExpert = nExpert;
     this.dModel = dModel;
@@ -97,17 +100,26 @@ export class DeviceExperts {
       throw new SwitchyardError('limits', name, `one expert's [dFF, dModel] = ${perExpertBytes} bytes exceeds the ` +
         `storage binding limit of ${ctx.maxWeightBindingBytes} bytes`);
     }
-    const weights = (a: Float32Array, nRow: number, len: number, what: string) =>
-      set.upload(dtype === 'f16' ? writer.f16(a, `${name}.${what}`) : dtype === 'int8' ? writer.q8Rows(a, nRow, len, `${name}.${what}`) : a);
+    // A group's experts of one projection, [count · rows, cols]: a view of its array, or, for a projection a
+    // checkpoint keeps quantised (ExpertWeights.rows), its rows read into an array for this upload only, so
+    // the f32 array of the whole projection is never made.
+    const weights = (what: 'gate' | 'up' | 'down', base: number, count: number, rows: number, cols: number) => {
+      const reader = w.rows?.[what];
+      const a = reader ? new Float32Array(count * rows * cols) : w[what].subarray(base * rows * cols, (base + count) * rows * cols);
+      reader?.(base * rows, (base + count) * rows, a, 0);
+      const argument = `${name}.${what}`;
+      if (dtype === 'f32' && f16Range) checkF16Range(a, argument, base * rows * cols);
+      return set.upload(dtype === 'f16' ? writer.f16(a, argument) : dtype === 'int8' ? writer.q8Rows(a, count * rows, cols, argument) : a);
+    };
     for (let base = 0; base < nExpert; base += perGroup) {
       const count = Math.min(perGroup, nExpert - base);
       const range = (a: Float32Array, per: number) => a.subarray(base * per, (base + count) * per);
-      const up = weights(range(w.up, dFF * dModel), count * dFF, dModel, 'up');
+      const up = weights('up', base, count, dFF, dModel);
       this.groups.push({
         base, count, up,
         // Ungated activations never read the gate; the up buffer fills the binding.
-        gate: gated ? weights(range(w.gate, dFF * dModel), count * dFF, dModel, 'gate') : up,
-        down: weights(range(w.down, dModel * dFF), count * dModel, dFF, 'down'),
+        gate: gated ? weights('gate', base, count, dFF, dModel) : up,
+        down: weights('down', base, count, dModel, dFF),
         gateBias: w.gateBias && gated ? set.upload(range(w.gateBias, dFF)) : none,
         upBias: w.upBias ? set.upload(range(w.upBias, dFF)) : none,
         downBias: w.downBias ? set.upload(range(w.downBias, dModel)) : none,
@@ -207,9 +219,10 @@ function checkExpertShapes(w: ExpertWeights, name: string, gated: boolean): void
   const expect = (what: string, a: Float32Array | undefined, n: number, shape: string) => {
     if (a && a.length !== n) throw new SwitchyardError('shape', `${name}.${what}`, `expected ${shape} = ${n} values, got ${a.length}`);
   };
-  if (gated) expect('gate', w.gate, E * dFF * d, `[${E}, ${dFF}, ${d}]`);
-  expect('up', w.up, E * dFF * d, `[${E}, ${dFF}, ${d}]`);
-  expect('down', w.down, E * d * dFF, `[${E}, ${d}, ${dFF}]`);
+  // A projection read by rows had its shape checked where it was made (its length would make its array).
+  if (gated && !w.rows?.gate) expect('gate', w.gate, E * dFF * d, `[${E}, ${dFF}, ${d}]`);
+  if (!w.rows?.up) expect('up', w.up, E * dFF * d, `[${E}, ${dFF}, ${d}]`);
+  if (!w.rows?.down) expect('down', w.down, E * d * dFF, `[${E}, ${d}, ${dFF}]`);
   expect('gateBias', w.gateBias, E * dFF, `[${E}, ${dFF}]`);
   expect('upBias', w.upBias, E * dFF, `[${E}, ${dFF}]`);
   expect('downBias', w.downBias, E * d, `[${E}, ${d}]`);

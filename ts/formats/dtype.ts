@@ -11,12 +11,13 @@ export const F16_MAX = 65504;
 
 /**
  * Refuses weights that f16 cannot hold (|w| > 65504) rather than rounding them to ±inf; every path stores
- * f16 weights under this rule, so a block is refused or not whatever path it meets.
+ * f16 weights under this rule, so a block is refused or not whatever path it meets. `offset`: where a[0]
+ * sits in the tensor the error names (a part checked on its own).
  */
-export function checkF16Range(a: Float32Array, argument: string): void {
+export function checkF16Range(a: Float32Array, argument: string, offset = 0): void {
   for (let i = 0; i < a.length; i++) {
     if (Math.abs(a[i]) > F16_MAX) {
-      throw new SwitchyardError('range', argument, `expected |weight| ≤ ${F16_MAX} for f16 weights, received ${a[i]} at element ${i}`);
+      throw new SwitchyardError('range', argument, `expected |weight| ≤ ${F16_MAX} for f16 weights, received ${a[i]} at element ${offset + i}`);
     }
   }
 }
