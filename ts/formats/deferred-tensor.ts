@@ -1,7 +1,8 @@
 // A weight whose f32 values are made when they are read: a quantised checkpoint tensor kept as its bytes
-// (GPT-OSS's MXFP4 experts). fromHuggingFace hands createMoE one where a float tensor would go; createMoE
-// checks its shape without reading it, and the expert paths read it a run of rows at a time (wasm packs its
-// panels from such runs, so an f32 copy of the whole tensor is never made) or whole (the reference, WebGPU).
+// (GPT-OSS's MXFP4 experts, block-FP8 ones). fromHuggingFace hands createMoE one where a float tensor would
+// go; createMoE checks its shape without reading it, and the expert paths read it a run of rows at a time
+// (wasm packs its panels from such runs, WebGPU uploads a binding group from one, so an f32 copy of the whole
+// tensor is never made) or whole (the reference).
 // Not part of the public API: only this library makes one, and its reader yields finite values or throws.
 
 /** Rows [r0, r1) of a tensor seen as [rows, cols] (every dim but the last, the last), as f32 into out[at ..]. */
