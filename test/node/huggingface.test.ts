@@ -2,6 +2,8 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { DeferredTensor } from '../../ts/formats/deferred-tensor.js';
+import { expectCanonical } from './canonical-weights.js';
 import { SwitchyardError } from '../../ts/errors.js';
 import { decodeBf16, encodeBf16, f32ToBf16, toFloat32 } from '../../ts/formats/dtype.js';
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
@@ -188,12 +190,11 @@ describe('huggingFaceToCanonical: per-expert names under a prefix', () => {
   it('widens bf16 checkpoints', () => {
     const file = readSafetensors(writeSafetensors(perExpertTensors(prefix, f32ToBf16, 'bf16')));
     const { weights } = huggingFaceToCanonical({ config: caseJson.config, tensors: file, prefix, modelType: 'mixtral' });
-    for (const name of Object.keys(reference)) {
-      const got = weights[name] as Float32Array;
-      const want = reference[name] as Float32Array;
-      // Exactly the bf16 rounding of each f32 weight, widened back (bf16 → f32 is exact).
-      expectSame(got, Float32Array.from(want, (x) => decodeBf16(encodeBf16(x))));
-    }
+    // Exactly the bf16 rounding of each f32 weight, widened back (bf16 → f32 is exact); the expert projections
+    // stay bf16 until read (deferred), whole or by rows.
+    const want = Object.fromEntries(Object.keys(reference).map((name) => [name, Float32Array.from(reference[name] as Float32Array, (x) => decodeBf16(encodeBf16(x)))]));
+    expect(weights['experts.gate']).toBeInstanceOf(DeferredTensor);
+    expectCanonical(weights, want);
   });
 
   it('accepts gate_proj / up_proj / down_proj per-expert names', () => {
@@ -263,6 +264,21 @@ describe('huggingFaceToCanonical: errors', () => {
     };
     expectError(() => run(withNaN(`${prefix}gate.weight`, E * d)), 'range', `${prefix}gate.weight`);
     expectError(() => run(withNaN(`${prefix}experts.3.w2.weight`, d * dFF)), 'range', `${prefix}experts.3.w2.weight`);
+    // bf16 / f16: ±∞ and NaN found in the bits before anything is widened, the element named — in a router
+    // weight (widened now) and in an expert projection (kept as bits until a path reads it).
+    for (const [dtype, bits, shown] of [['bf16', 0x7fc1, 'NaN'], ['bf16', 0xff80, '-Infinity'], ['f16', 0x7c00, 'Infinity'], ['f16', 0xfe01, 'NaN']] as const) {
+      for (const [name, n] of [[`${prefix}gate.weight`, E * d], [`${prefix}experts.3.w2.weight`, d * dFF]] as const) {
+        const data = new Uint16Array(n).fill(0x3c00);
+        data[n - 2] = bits;
+        let caught: unknown;
+        try {
+          run({ ...full, [name]: { dtype, shape: full[name].shape, data } });
+        } catch (e) {
+          caught = e;
+        }
+        expect(caught, `${dtype} ${bits.toString(16)} in ${name}`).toMatchObject({ code: 'range', argument: name, message: expect.stringContaining(`received ${shown} at element ${n - 2}`) });
+      }
+    }
 
     const fused = { 'gate.weight': golden.tensors.get('gate.weight')!, 'experts.gate_up_proj': golden.tensors.get('experts.gate_up_proj')! };
     expectError(() => huggingFaceToCanonical({ config, tensors: fused, modelType: 'mixtral' }), 'shape', 'experts.down_proj');

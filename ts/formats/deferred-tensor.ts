@@ -15,7 +15,7 @@ export class DeferredTensor {
 
   /** @param read must leave in `out` only finite values (the weight checks skip a deferred tensor). */
   constructor(readonly shape: readonly number[], readonly read: RowReader) {
-    this.cols = shape[shape.length - 1];
+    this.cols = shape.length === 0 ? 1 : shape[shape.length - 1];
     this.rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
   }
 

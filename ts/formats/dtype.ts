@@ -54,6 +54,63 @@ export function shapeSize(shape: readonly number[]): number {
  */
 export function toFloat32(t: CheckpointTensor, argument: string): Float32Array {
   if (t instanceof Float32Array) return t;
+  const { dtype, n } = checkedTensor(t, argument);
+  if (dtype === 'f32') return elements(t.data, Float32Array, n);
+  const out = new Float32Array(n);
+  halfReader(dtype, elements(t.data, Uint16Array, n), n)(0, 1, out, 0);
+  return out;
+}
+
+/**
+ * The bits of an f16 or bf16 tensor, validated as toFloat32 validates it (a view of its data when aligned);
+ * undefined for a tensor of f32 values.
+ */
+export function halfBits(t: CheckpointTensor, argument: string): { dtype: 'f16' | 'bf16'; bits: Uint16Array } | undefined {
+  if (t instanceof Float32Array) return undefined;
+  const { dtype, n } = checkedTensor(t, argument);
+  return dtype === 'f32' ? undefined : { dtype, bits: elements(t.data, Uint16Array, n) };
+}
+
+/** Index of the first bits of an f16 / bf16 array that are ±∞ or NaN (the exponent all ones), or −1. */
+export function firstNonFiniteHalf(dtype: 'f16' | 'bf16', bits: Uint16Array): number {
+  const mask = dtype === 'bf16' ? 0x7f80 : 0x7c00;
+  for (let i = 0; i < bits.length; i++) if ((bits[i] & mask) === mask) return i;
+  return -1;
+}
+
+/** The f32 value of f16 / bf16 bits. */
+export function halfValue(dtype: 'f16' | 'bf16', h: number): number {
+  return dtype === 'bf16' ? decodeBf16(h) : decodeF16(h);
+}
+
+/**
+ * Rows of `cols` f16 / bf16 values widened to f32, exactly, into out[at ..]: bfloat16 is the high half of a
+ * float32, so shifting its bits up is the conversion (NaN payloads included); f16 goes through a table.
+ */
+export function halfReader(dtype: 'f16' | 'bf16', bits: Uint16Array, cols: number): (r0: number, r1: number, out: Float32Array, at: number) => void {
+  if (dtype === 'bf16') {
+    let view: Float32Array | undefined;
+    let out32: Uint32Array = new Uint32Array(0);
+    return (r0, r1, out, at) => {
+      if (out !== view) {
+        view = out;
+        out32 = new Uint32Array(out.buffer, out.byteOffset, out.length);
+      }
+      const from = r0 * cols;
+      const n = (r1 - r0) * cols;
+      for (let i = 0; i < n; i++) out32[at + i] = bits[from + i] << 16;
+    };
+  }
+  const table = f16Table();
+  return (r0, r1, out, at) => {
+    const from = r0 * cols;
+    const n = (r1 - r0) * cols;
+    for (let i = 0; i < n; i++) out[at + i] = table[bits[from + i]];
+  };
+}
+
+/** A tensor object's dtype and element count, after every check toFloat32 makes (a bad one throws). */
+function checkedTensor(t: Exclude<CheckpointTensor, Float32Array>, argument: string): { dtype: 'f32' | 'f16' | 'bf16'; n: number } {
   // Values of another element type (a Float64Array, a plain array, a number) are a dtype mistake, as for
   // route()'s inputs; a tensor object without a shape list is a shape mistake.
   if (t === null || typeof t !== 'object' || ArrayBuffer.isView(t) || Array.isArray(t)) {
@@ -84,19 +141,7 @@ export function toFloat32(t: CheckpointTensor, argument: string): Float32Array {
     throw new SwitchyardError('shape', argument,
       `expected ${n * DTYPE_SIZE[dtype]} bytes of ${dtype} for shape [${t.shape.join(', ')}], got ${t.data.byteLength}`);
   }
-  if (dtype === 'f32') return elements(t.data, Float32Array, n);
-
-  const bits = elements(t.data, Uint16Array, n);
-  const out = new Float32Array(n);
-  if (dtype === 'bf16') {
-    // bfloat16 is the high half of a float32: shifting the bits up is the exact conversion, NaN payloads included.
-    const out32 = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) out32[i] = bits[i] << 16;
-  } else {
-    const table = f16Table();
-    for (let i = 0; i < n; i++) out[i] = table[bits[i]];
-  }
-  return out;
+  return { dtype, n };
 }
 
 /** Validates a tensor's shape (non-negative safe integers, safe product) and returns its element count. */

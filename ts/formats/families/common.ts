@@ -4,7 +4,7 @@
 
 import { SwitchyardError, describe } from '../../errors.js';
 import type { Activation, CheckpointTensor, MoEConfig, TensorLike } from '../../spec/types.js';
-import { shapeSize, tensorShape, toFloat32 } from '../dtype.js';
+import { firstNonFiniteHalf, halfBits, halfReader, halfValue, shapeSize, tensorShape, toFloat32 } from '../dtype.js';
 import { allFinite, markFinite } from '../../spec/check.js';
 import type { WeightSource } from '../../spec/moe-config.js';
 import { checkBlockFp8, Fp8Rows, fp8BlockSize, scaleShape } from '../fp8.js';
@@ -186,15 +186,41 @@ export function hasTensor(ctx: FamilyContext, name: string): boolean {
  * length is checked.
  */
 export function takeF32(ctx: FamilyContext, name: string, shape: readonly number[]): Float32Array {
-  const t = takeWeight(ctx, name, shape);
-  return t instanceof DeferredTensor ? markFinite(t.values()) : t;
+  const { full, t } = lookUp(ctx, name, shape);
+  if (t instanceof DeferredTensor) return markFinite(t.values());
+  const values = toFloat32(t, full);
+  // Checked here, so that a NaN names the checkpoint's tensor, not its canonical name. A converted tensor
+  // (bf16, f16) is a new array no caller holds: createMoE need not scan it again. Any other is the
+  // caller's own memory, which it checks again.
+  allFinite(values, full, `[${shape.join(', ')}]`);
+  return t instanceof Float32Array || t.dtype === 'f32' ? values : markFinite(values);
 }
 
 /**
- * takeF32, except that an FP8 weight stays its bytes (copied) until a path reads it: what the expert
- * projections are taken with, so that wasm packs them from runs of rows and no f32 copy of the whole is made.
+ * takeF32, except that a weight stored in fewer bytes than f32 (bf16, f16, FP8) stays so (copied) until a
+ * path reads it: what the expert projections are taken with, so that wasm and WebGPU read them by runs of
+ * rows and no f32 copy of the whole is made.
  */
 export function takeWeight(ctx: FamilyContext, name: string, shape: readonly number[]): Float32Array | DeferredTensor {
+  const { full, t } = lookUp(ctx, name, shape);
+  if (t instanceof DeferredTensor) return t;
+  const half = halfBits(t, full);
+  if (!half) {
+    // f32: the caller's own memory (createMoE checks it again, and each path copies it).
+    const values = toFloat32(t, full);
+    allFinite(values, full, `[${shape.join(', ')}]`);
+    return values;
+  }
+  // Checked now, under the checkpoint's name; widened when a path reads it (a copy of half the bytes of f32).
+  const bad = firstNonFiniteHalf(half.dtype, half.bits);
+  if (bad >= 0) {
+    throw new SwitchyardError('range', full, `expected finite values [${shape.join(', ')}], received ${halfValue(half.dtype, half.bits[bad])} at element ${bad}`);
+  }
+  return new DeferredTensor(shape, halfReader(half.dtype, half.bits.slice(), shape.length === 0 ? 1 : shape[shape.length - 1]));
+}
+
+/** The layer's tensor `name`, its shape checked; an FP8 one already as its deferred values (takeFp8). */
+function lookUp(ctx: FamilyContext, name: string, shape: readonly number[]): { full: string; t: CheckpointTensor | DeferredTensor } {
   const full = ctx.prefix + name;
   const t = ctx.source.get(full);
   if (t === undefined) {
@@ -202,18 +228,13 @@ export function takeWeight(ctx: FamilyContext, name: string, shape: readonly num
   }
   // Not a Float32Array nor a tensor with a shape list: toFloat32 says what it is ('dtype' / 'shape').
   if (!(t instanceof Float32Array) && !Array.isArray((t as { shape?: unknown } | null)?.shape)) toFloat32(t, full);
-  if (!(t instanceof Float32Array) && t.dtype === 'f8_e4m3') return takeFp8(ctx, full, t, shape);
+  if (!(t instanceof Float32Array) && t.dtype === 'f8_e4m3') return { full, t: takeFp8(ctx, full, t, shape) };
   const got: unknown = t instanceof Float32Array ? undefined : t.shape;
   if (t instanceof Float32Array ? t.length !== shapeSize(shape) : !sameShape(got, shape)) {
     const received = Array.isArray(got) || got === undefined ? `[${tensorShape(t).join(', ')}]` : describe(got);
     throw new SwitchyardError('shape', full, `expected [${shape.join(', ')}], got ${received}`);
   }
-  const values = toFloat32(t, full);
-  // Checked here, so that a NaN names the checkpoint's tensor, not its canonical name. A converted tensor
-  // (bf16, f16) is a new array no caller holds: createMoE need not scan it again. Any other is the
-  // caller's own memory, which it checks again.
-  allFinite(values, full, `[${shape.join(', ')}]`);
-  return t instanceof Float32Array || t.dtype === 'f32' ? values : markFinite(values);
+  return { full, t };
 }
 
 /** Whether `got` is exactly `shape` (a shape list from a checkpoint, not yet trusted). */
@@ -305,10 +326,22 @@ const PER_EXPERT_NAMES: readonly (readonly [string, string, string])[] = [
 
 /**
  * Splits a fused [E, 2·dFF, dModel] gate/up tensor, gate rows first (transformers v5 `gate_up_proj`,
- * Granite's `input_linear`, both split by `chunk(2)`), into gate and up [E, dFF, dModel]. `fused` comes from
- * takeF32, which has checked it: the copies are marked finite.
+ * Granite's `input_linear`, both split by `chunk(2)`), into gate and up [E, dFF, dModel]: two copies of an
+ * array takeF32 has checked (marked finite), or two readers of a deferred tensor's rows.
  */
-export function splitGateFirst(fused: Float32Array, nExpert: number, dFF: number, dModel: number): { gate: Float32Array; up: Float32Array } {
+export function splitGateFirst(fused: Float32Array | DeferredTensor, nExpert: number, dFF: number, dModel: number): Record<'gate' | 'up', Float32Array | DeferredTensor> {
+  if (fused instanceof DeferredTensor) {
+    const half = (offset: number) => new DeferredTensor([nExpert, dFF, dModel], (r0, r1, out, at) => {
+      for (let r = r0; r < r1;) {
+        const e = Math.floor(r / dFF);
+        const end = Math.min(r1, (e + 1) * dFF);
+        const from = e * 2 * dFF + offset + (r - e * dFF);
+        fused.read(from, from + (end - r), out, at + (r - r0) * dModel);
+        r = end;
+      }
+    });
+    return { gate: half(0), up: half(dFF) };
+  }
   const slab = dFF * dModel;
   const gate = new Float32Array(nExpert * slab);
   const up = new Float32Array(nExpert * slab);
@@ -336,8 +369,8 @@ export function sharedSwiglu(ctx: FamilyContext, name: string, dFF: number, dMod
  */
 export function swigluExperts(ctx: FamilyContext, nExpert: number, dFF: number, dModel: number): Record<string, Float32Array | DeferredTensor> {
   if (hasTensor(ctx, 'experts.gate_up_proj')) {
-    const gateUp = takeF32(ctx, 'experts.gate_up_proj', [nExpert, 2 * dFF, dModel]); // [E, 2·dFF, d]
-    const down = takeF32(ctx, 'experts.down_proj', [nExpert, dModel, dFF]); // [E, d, dFF]
+    const gateUp = takeWeight(ctx, 'experts.gate_up_proj', [nExpert, 2 * dFF, dModel]); // [E, 2·dFF, d]
+    const down = takeWeight(ctx, 'experts.down_proj', [nExpert, dModel, dFF]); // [E, d, dFF]
     const { gate, up } = splitGateFirst(gateUp, nExpert, dFF, dModel);
     return { 'experts.gate': gate, 'experts.up': up, 'experts.down': down };
   }

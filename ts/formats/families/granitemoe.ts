@@ -7,7 +7,7 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, gatedActivation, decoderPrefixes, everyDecoderLayer, splitGateFirst, takeF32,
+  expertSizes, gatedActivation, decoderPrefixes, everyDecoderLayer, splitGateFirst, takeF32, takeWeight,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 
@@ -15,14 +15,14 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const { dModel, dFF, nExpert, topK } = expertSizes(config, 'num_local_experts', 'intermediate_size');
   const activation = gatedActivation(config);
-  const { gate, up } = splitGateFirst(takeF32(ctx, 'input_linear.weight', [nExpert, 2 * dFF, dModel]), nExpert, dFF, dModel);
+  const { gate, up } = splitGateFirst(takeWeight(ctx, 'input_linear.weight', [nExpert, 2 * dFF, dModel]), nExpert, dFF, dModel);
   return {
     config: { dModel, router: routers.granite({ E: nExpert, k: topK }), expert: { dFF, activation } },
     weights: {
       'router.weight': takeF32(ctx, 'router.layer.weight', [nExpert, dModel]),
       'experts.gate': gate,
       'experts.up': up,
-      'experts.down': takeF32(ctx, 'output_linear.weight', [nExpert, dModel, dFF]),
+      'experts.down': takeWeight(ctx, 'output_linear.weight', [nExpert, dModel, dFF]),
     },
   };
 }
