@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { firstNonFinite, isKnownFinite } from '../../ts/spec/check.js';
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
 import { DeferredTensor } from '../../ts/formats/deferred-tensor.js';
-import { f32ToBf16 } from '../../ts/formats/dtype.js';
+import { decodeBf16, decodeF16, f32ToBf16, firstNonFiniteHalf } from '../../ts/formats/dtype.js';
 import { rng } from '../cases/rng.js';
 
 const oracle = (a: Float32Array): number => a.findIndex((v) => !Number.isFinite(v));
@@ -38,6 +38,28 @@ describe('firstNonFinite', () => {
     expect(firstNonFinite(a)).toBe(100_002);
     a[77_777] = NaN;
     expect(firstNonFinite(a)).toBe(77_777);
+  });
+});
+
+describe('firstNonFiniteHalf', () => {
+  it('finds the first ±∞ or NaN bits of bf16 and f16 arrays as decoding each would, at every position, length and alignment', () => {
+    const next = rng(37);
+    for (const dtype of ['bf16', 'f16'] as const) {
+      const decode = dtype === 'bf16' ? decodeBf16 : decodeF16;
+      // Finite edges (largest, smallest, zeros) and the non-finite patterns of each format.
+      const finite = dtype === 'bf16' ? [0x0000, 0x8000, 0x7f7f, 0xff7f, 0x0001, 0x3f80] : [0x0000, 0x8000, 0x7bff, 0xfbff, 0x0001, 0x3c00];
+      const bad = dtype === 'bf16' ? [0x7f80, 0xff80, 0x7fc0, 0xffff, 0x7f81] : [0x7c00, 0xfc00, 0x7e00, 0xffff, 0x7c01];
+      for (let n = 0; n <= 19; n++) {
+        for (let trial = 0; trial < 30; trial++) {
+          const skew = trial % 2; // odd trials start 2 bytes into a word
+          const bits = new Uint16Array(n + 2).subarray(skew, skew + n);
+          for (let i = 0; i < n; i++) bits[i] = finite[Math.floor(next() * finite.length)];
+          for (let p = Math.floor(next() * 3); p > 0 && n > 0; p--) bits[Math.floor(next() * n)] = bad[Math.floor(next() * bad.length)];
+          const want = Array.from(bits).findIndex((h) => !Number.isFinite(decode(h)));
+          expect(firstNonFiniteHalf(dtype, bits), `${dtype} n ${n} skew ${skew} ${Array.from(bits, (b) => b.toString(16))}`).toBe(want);
+        }
+      }
+    }
   });
 });
 
