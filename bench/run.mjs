@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // switchyard benchmarks (issue #5): each suite measures switchyard beside its peers in the same process,
 // prints a table per suite and saves every row as JSON under bench/results/<timestamp>.json.
-//   node bench/run.mjs [--suite gemm|moe|router|webgpu]... [--quick] [--relaxed] [--no-save]
-//     --suite    repeatable or comma-separated; default: all four
+//   node bench/run.mjs [--suite gemm|moe|router|webgpu|load]... [--quick] [--relaxed] [--no-save]
+//     --suite    repeatable or comma-separated; default: all five
 //     --quick    fewer shapes and ~120 ms per measurement (instead of ~400 ms)
 //     --relaxed  re-runs itself under `node --experimental-wasm-relaxed-simd` (Node 20 lacks relaxed SIMD
 //                by default): switchyard then takes its relaxed-SIMD (FMA) build
@@ -23,8 +23,9 @@ import { gemmSuite } from './suites/gemm.mjs';
 import { moeSuite } from './suites/moe.mjs';
 import { routerSuite } from './suites/router.mjs';
 import { webgpuSuite } from './suites/webgpu.mjs';
+import { loadSuite } from './suites/load.mjs';
 
-const SUITES = { gemm: gemmSuite, moe: moeSuite, router: routerSuite, webgpu: webgpuSuite };
+const SUITES = { gemm: gemmSuite, moe: moeSuite, router: routerSuite, webgpu: webgpuSuite, load: loadSuite };
 const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
 
 function parseArgs(argv) {

@@ -4,3 +4,4 @@
 export { createWasmBackend } from '../../ts/backends/wasm.js';
 export { nodeThreadProvider } from '../../ts/entry/node-threads.js';
 export { rng, normal } from '../../test/cases/rng.js';
+export { f32ToBf16 } from '../../ts/formats/dtype.js';

@@ -29,11 +29,25 @@ export function interleaveGateUp(gate, up, nExpert, dFF, dModel) {
  * @param w { router [E, d], gate/up [E, f, d], down [E, d, f] }
  * @returns { run(hidden [T, d], T): Promise<Float32Array [T, d]>, release() }
  */
-export async function ortNodeMoE({ dModel, dFF, nExpert, k }, w) {
+export async function ortNodeMoE(block, w) {
+  const { ort, create } = await ortNodeMoESession(block, w);
+  const session = await create();
+  const { dModel } = block;
+  return {
+    run: async (hidden, T) => (await session.run({ X: new ort.Tensor('float32', hidden, [T, dModel]) })).Y.data,
+    release: () => session.release(),
+  };
+}
+
+/**
+ * The block's ONNX graph, encoded once; create() makes a session of it (what the load suite times).
+ * @returns { ort, create(): Promise<InferenceSession> }
+ */
+export async function ortNodeMoESession({ dModel, dFF, nExpert, k }, w) {
   const ort = await loadOrtNode();
   const routerT = new Float32Array(dModel * nExpert); // [d, E] for MatMul
   for (let e = 0; e < nExpert; e++) for (let i = 0; i < dModel; i++) routerT[i * nExpert + e] = w.router[e * dModel + i];
-  let model = encodeModel({
+  const model = encodeModel({
     nodes: [
       { op: 'MatMul', inputs: ['X', 'router_t'], outputs: ['logits'] },
       {
@@ -50,10 +64,5 @@ export async function ortNodeMoE({ dModel, dFF, nExpert, k }, w) {
     ],
     opsets: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }],
   });
-  const session = await ort.InferenceSession.create(model, ORT_NODE_ONE_THREAD);
-  model = undefined; // several hundred MB for the larger block; ORT holds its own copy now
-  return {
-    run: async (hidden, T) => (await session.run({ X: new ort.Tensor('float32', hidden, [T, dModel]) })).Y.data,
-    release: () => session.release(),
-  };
+  return { ort, create: () => ort.InferenceSession.create(model, ORT_NODE_ONE_THREAD) };
 }
