@@ -7,7 +7,7 @@
 //         64 weights, becomes 17 u32 words — the two blocks' f16 scales (the even block's in the low half),
 //         then the 64 values as int8, the lowest k in the lowest byte.
 import { halves } from './f16-bits';
-import { blockScale, q8Pair } from './q8-rule';
+import { blockScale, q8Quad, reciprocal } from './q8-rule';
 
 /** n finite f32 at src (n % 8 == 0) → binary16 bits at dst. Returns the largest |w| (the host's range check). */
 export function convertF16Values(src: usize, n: i32, dst: usize): f32 {
@@ -37,15 +37,16 @@ export function quantizeQ8Pairs(src: usize, nPair: i32, dst: usize): f32 {
 // @ts-ignore: decorator
 @inline function quantizeBlock(from: usize, scaleAt: usize, q: usize): f32 {
   let m = f32x4.splat(0);
-  for (let i = 0; i < 8; i++) m = f32x4.max(m, f32x4.abs(v128.load(from + (<usize>i << 4))));
+  for (let i = 0; i < 8; i++) m = f32x4.pmax(m, f32x4.abs(v128.load(from + (<usize>i << 4))));
   const amax = laneMax(m);
-  const scale = f64x2.splat(blockScale(amax, scaleAt));
+  const scale = f32x4.splat(<f32>blockScale(amax, scaleAt));
+  const inv = reciprocal(scale);
   for (let half = 0; half < 2; half++) {
     const at = from + (<usize>half << 6);
-    const a = quad(v128.load(at), scale);
-    const b = quad(v128.load(at, 16), scale);
-    const c = quad(v128.load(at, 32), scale);
-    const d = quad(v128.load(at, 48), scale);
+    const a = q8Quad(v128.load(at), scale, inv);
+    const b = q8Quad(v128.load(at, 16), scale, inv);
+    const c = q8Quad(v128.load(at, 32), scale, inv);
+    const d = q8Quad(v128.load(at, 48), scale, inv);
     v128.store(q + (<usize>half << 4), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, d)));
   }
   return amax;
@@ -56,10 +57,3 @@ export function quantizeQ8Pairs(src: usize, nPair: i32, dst: usize): f32 {
   return max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
 }
 
-/** Four weights by one scale → their int8 values in i32 lanes (|q| ≤ 127, so the narrowing above is exact). */
-// @ts-ignore: decorator
-@inline function quad(w: v128, scale: v128): v128 {
-  const lo = q8Pair(f64x2.promote_low_f32x4(w), scale);
-  const hi = q8Pair(f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)), scale);
-  return i32x4.shuffle(lo, hi, 0, 1, 4, 5);
-}

@@ -2,14 +2,14 @@
 // [nPanel][K][8] (layout.ts): the same bits as the TypeScript writers of these layouts (test/node/
 // wasm-layouts.ts, the reference wasm-convert.test.ts compares with; ts/formats/q8.ts holds the int8 rule),
 // in a fraction of the time: in TypeScript int8 took ~17 ns a weight and f16 ~10 (a GPT-OSS-20B layer's
-// int8 load spent 23 s there), here 2.3 and 0.6.
+// int8 load spent 23 s there), here 1.1 and 0.6 (q8-rule.ts: no division per weight).
 //   f16:  round to nearest even; whole groups of four panels interleaved step by step, [K][4][8].
 //   int8: per 32 steps of one column, scale = f16(amax / 127 in f32); q = w / scale rounded half away from
 //         zero, clamped to ±127; pairs of steps [K / 2][8][2], whole groups of four panels interleaved pair
 //         by pair, [K / 2][4][8][2]; scales [nPanel][K / 32][8] as f16 bits.
 import { Q8_BLOCK } from './weights';
 import { halves } from './f16-bits';
-import { blockScale, q8Pair } from './q8-rule';
+import { blockScale, q8Quad, reciprocal } from './q8-rule';
 
 const PANEL: i32 = 8;
 const GROUP: i32 = 4;
@@ -51,28 +51,30 @@ export function convertInt8(src: usize, nPanel: i32, K: i32, q: usize, scales: u
       let lo = f32x4.splat(0);
       let hi = f32x4.splat(0);
       for (let k = 0; k < Q8_BLOCK; k++) {
-        lo = f32x4.max(lo, f32x4.abs(v128.load(first + (<usize>k << 5))));
-        hi = f32x4.max(hi, f32x4.abs(v128.load(first + (<usize>k << 5), 16)));
+        lo = f32x4.pmax(lo, f32x4.abs(v128.load(first + (<usize>k << 5))));
+        hi = f32x4.pmax(hi, f32x4.abs(v128.load(first + (<usize>k << 5), 16)));
       }
       const scaleAt = scales + ((<usize>((p * nBlock + b) * PANEL)) << 1);
-      const s01 = f64x2.replace_lane(f64x2.splat(blockScale(f32x4.extract_lane(lo, 0), scaleAt)), 1, blockScale(f32x4.extract_lane(lo, 1), scaleAt + 2));
-      const s23 = f64x2.replace_lane(f64x2.splat(blockScale(f32x4.extract_lane(lo, 2), scaleAt + 4)), 1, blockScale(f32x4.extract_lane(lo, 3), scaleAt + 6));
-      const s45 = f64x2.replace_lane(f64x2.splat(blockScale(f32x4.extract_lane(hi, 0), scaleAt + 8)), 1, blockScale(f32x4.extract_lane(hi, 1), scaleAt + 10));
-      const s67 = f64x2.replace_lane(f64x2.splat(blockScale(f32x4.extract_lane(hi, 2), scaleAt + 12)), 1, blockScale(f32x4.extract_lane(hi, 3), scaleAt + 14));
-      for (let k = 0; k < Q8_BLOCK; k++) {
-        const kk = b * Q8_BLOCK + k;
+      // The eight columns' scales, f32 lanes: columns 0..3, then 4..7.
+      let sLo = f32x4.splat(0);
+      let sHi = f32x4.splat(0);
+      sLo = f32x4.replace_lane(sLo, 0, <f32>blockScale(f32x4.extract_lane(lo, 0), scaleAt));
+      sLo = f32x4.replace_lane(sLo, 1, <f32>blockScale(f32x4.extract_lane(lo, 1), scaleAt + 2));
+      sLo = f32x4.replace_lane(sLo, 2, <f32>blockScale(f32x4.extract_lane(lo, 2), scaleAt + 4));
+      sLo = f32x4.replace_lane(sLo, 3, <f32>blockScale(f32x4.extract_lane(lo, 3), scaleAt + 6));
+      sHi = f32x4.replace_lane(sHi, 0, <f32>blockScale(f32x4.extract_lane(hi, 0), scaleAt + 8));
+      sHi = f32x4.replace_lane(sHi, 1, <f32>blockScale(f32x4.extract_lane(hi, 1), scaleAt + 10));
+      sHi = f32x4.replace_lane(sHi, 2, <f32>blockScale(f32x4.extract_lane(hi, 2), scaleAt + 12));
+      sHi = f32x4.replace_lane(sHi, 3, <f32>blockScale(f32x4.extract_lane(hi, 3), scaleAt + 14));
+      const iLo = reciprocal(sLo);
+      const iHi = reciprocal(sHi);
+      // Two steps at a time: their 16 values are one pair of the layout, [8][2], stored at once.
+      for (let k = 0; k < Q8_BLOCK; k += 2) {
         const row = first + (<usize>k << 5);
-        const at = q + <usize>(pairs + (kk >> 1) * stride + (kk & 1));
-        const lo = v128.load(row);
-        const hi = v128.load(row, 16);
-        const q01 = q8Pair(f64x2.promote_low_f32x4(lo), s01);
-        const q23 = q8Pair(f64x2.promote_low_f32x4(i32x4.shuffle(lo, lo, 2, 3, 0, 1)), s23);
-        const q45 = q8Pair(f64x2.promote_low_f32x4(hi), s45);
-        const q67 = q8Pair(f64x2.promote_low_f32x4(i32x4.shuffle(hi, hi, 2, 3, 0, 1)), s67);
-        store<i8>(at, <i8>i32x4.extract_lane(q01, 0)); store<i8>(at, <i8>i32x4.extract_lane(q01, 1), 2);
-        store<i8>(at, <i8>i32x4.extract_lane(q23, 0), 4); store<i8>(at, <i8>i32x4.extract_lane(q23, 1), 6);
-        store<i8>(at, <i8>i32x4.extract_lane(q45, 0), 8); store<i8>(at, <i8>i32x4.extract_lane(q45, 1), 10);
-        store<i8>(at, <i8>i32x4.extract_lane(q67, 0), 12); store<i8>(at, <i8>i32x4.extract_lane(q67, 1), 14);
+        const even = i16x8.narrow_i32x4_s(q8Quad(v128.load(row), sLo, iLo), q8Quad(v128.load(row, 16), sHi, iHi));
+        const odd = i16x8.narrow_i32x4_s(q8Quad(v128.load(row, 32), sLo, iLo), q8Quad(v128.load(row, 48), sHi, iHi));
+        const bytes = i8x16.narrow_i16x8_s(even, odd);
+        v128.store(q + <usize>(pairs + ((b * Q8_BLOCK + k) >> 1) * stride), i8x16.shuffle(bytes, bytes, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
       }
     }
   }

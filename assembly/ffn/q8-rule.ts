@@ -15,20 +15,30 @@ import { decodeF16, encodeF16 } from './f16-bits';
 }
 
 /**
- * Two weights (f64 lanes) by their scales: w / scale rounded half away from zero, clamped to ±127, in i32
- * lanes 0 and 1; 0 where the scale is 0 (an all-zero block, or one whose scale underflows f16) — q8.ts
- * q8Value. The rounding is Math.round's: floor, then up when the fraction is at least one half (a − floor(a)
- * is exact).
+ * Four weights (f32 lanes) by their scales (per lane): w / scale rounded half away from zero, clamped to
+ * ±127, as i32 lanes; 0 where the scale is 0 (an all-zero block, or one whose scale underflows f16) — q8.ts
+ * q8Value, which divides in f64. Here no division: `inv` is 1 / scale in f32, per block. |w| · inv is
+ * within ~2^-22 of |w| / scale relative (≤ 127.1 here), so its floor t is floor(|w| / scale), or one off
+ * where |w| / scale is that close to an integer; then |w| ≥ (t + 0.5) · scale decides the rounding exactly
+ * (t + 0.5 has ≤ 9 significant bits and a f16 scale 11, so the product is exact in f32, and so is |w|):
+ * Math.round's answer in every case, exact ties included, four lanes to an instruction. The clamp is pmax /
+ * pmin (the weights are finite), the integer leaves through q + 1.5 · 2^23: V8 spends several instructions
+ * on f32x4.min's NaN rules and on trunc_sat.
  */
 // @ts-ignore: decorator
-@inline export function q8Pair(w: v128, scale: v128): v128 {
-  const v = f64x2.div(w, scale);
-  const a = f64x2.abs(v);
-  let r = f64x2.floor(a);
-  r = f64x2.add(r, v128.and(f64x2.ge(f64x2.sub(a, r), f64x2.splat(0.5)), f64x2.splat(1)));
-  r = f64x2.min(r, f64x2.splat(127));
-  // v's sign onto r (≥ 0), then no lane at all where the scale is 0 (w / 0 is ±∞ or NaN there).
-  r = v128.or(r, v128.and(v, f64x2.splat(-0.0)));
-  r = v128.andnot(r, f64x2.eq(scale, f64x2.splat(0)));
-  return i32x4.trunc_sat_f64x2_s_zero(r);
+@inline export function q8Quad(w: v128, scale: v128, inv: v128): v128 {
+  const a = f32x4.abs(w);
+  const t = f32x4.floor(f32x4.mul(a, inv));
+  let r = f32x4.add(t, v128.and(f32x4.ge(a, f32x4.mul(f32x4.add(t, f32x4.splat(0.5)), scale)), f32x4.splat(1)));
+  r = f32x4.pmin(r, f32x4.splat(127));
+  // w's sign onto r (≥ 0; the scale is positive), then no lane at all where the scale is 0 (inv is ∞ there).
+  r = v128.or(r, v128.and(w, f32x4.splat(-0.0)));
+  r = v128.andnot(r, f32x4.eq(scale, f32x4.splat(0)));
+  return i32x4.sub(f32x4.add(r, f32x4.splat(12582912.0)), i32x4.splat(0x4b400000));
+}
+
+/** 1 / scale in every f32 lane (∞ for a zero scale, which q8Quad masks). */
+// @ts-ignore: decorator
+@inline export function reciprocal(scale: v128): v128 {
+  return f32x4.div(f32x4.splat(1), scale);
 }

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { writeF16, writeInt8 } from './wasm-layouts.js';
 import { rng } from '../cases/rng.js';
 import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
+import { multiplesOfScales } from './q8-edge-weights.js';
 import { randomExperts } from './wasm-experts-cases.js';
 import { createWasmBackend } from '../../ts/backends/wasm.js';
 import { packedShape, type PackedShape, type WasmExperts } from '../../ts/backends/wasm-experts.js';
@@ -69,6 +70,27 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('load-
       expect(new Uint16Array(x.memory.buffer, scalePtr, n / 32)).toEqual(wantScales);
     });
   }
+
+  it('int8 of panels whose blocks are exact multiples and half-multiples of non-power-of-two scales equals the TypeScript writer', async () => {
+    const x = await converters(file);
+    const [nPanel, K] = [6, 256];
+    // Rows [8 · nPanel, K] of such blocks, then panels by the layout's definition: column c of panel p is row 8p + c.
+    const rows = multiplesOfScales(92, 8 * nPanel, K);
+    const src = new Float32Array(nPanel * K * 8);
+    for (let p = 0; p < nPanel; p++) for (let k = 0; k < K; k++) for (let c = 0; c < 8; c++) src[(p * K + k) * 8 + c] = rows[(8 * p + c) * K + k];
+    const n = src.length;
+    const base = Math.ceil(x.heapBase() / 64) * 64;
+    const need = base + n * 4 + n + n / 16 + 256;
+    if (need > x.memory.buffer.byteLength) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+    new Float32Array(x.memory.buffer, base, n).set(src);
+    const [qPtr, scalePtr] = [base + n * 4, base + n * 5 + 16];
+    x.convertInt8(base, nPanel, K, qPtr, scalePtr);
+    const wantQ = new Int8Array(n);
+    const wantScales = new Uint16Array(n / 32);
+    writeInt8(wantQ, 0, wantScales, 0, src, nPanel, K);
+    expect(new Int8Array(x.memory.buffer, qPtr, n)).toEqual(wantQ);
+    expect(new Uint16Array(x.memory.buffer, scalePtr, n / 32)).toEqual(wantScales);
+  });
 
   it('f16 of 256k values over the whole f32 range, subnormal halves to overflow, equals the TypeScript writer', async () => {
     const x = await converters(file);

@@ -12,6 +12,7 @@ import { wasmWeightWriter, type RowConvertExports } from '../../ts/backends/wasm
 import { typescriptWeightWriter } from '../../ts/backends/device-weights.js';
 import { createWasmBackend } from '../../ts/backends/wasm.js';
 import { Q8_MAX_WEIGHT } from '../../ts/formats/q8.js';
+import { multiplesOfScales } from './q8-edge-weights.js';
 
 async function instance(file: string): Promise<{ heap: WasmHeap; exports: RowConvertExports; module: WebAssembly.Module }> {
   const module = await WebAssembly.compile(readFileSync(new URL(`../../build/wasm/${file}`, import.meta.url)));
@@ -52,6 +53,13 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('WebGP
     const writer = wasmWeightWriter(heap, exports)!;
     const a = rows(nRow * 7919 + len, nRow, len);
     expectSame(writer.q8Rows(a, nRow, len, 'w'), typescriptWeightWriter.q8Rows(a, nRow, len, 'w'));
+  });
+
+  it('int8 rows of exact multiples and half-multiples of their scales (ties and near-integers) equal packQ8Rows', async () => {
+    const { heap, exports } = await instance(file);
+    const writer = wasmWeightWriter(heap, exports)!;
+    const a = multiplesOfScales(91, 512, 64);
+    expectSame(writer.q8Rows(a, 512, 64, 'w'), typescriptWeightWriter.q8Rows(a, 512, 64, 'w'));
   });
 
   it.each([0, 5, 8, 4096 + 3, (1 << 20) + 13])('f16 of %i values equals f32ToF16', async (n) => {
