@@ -9,7 +9,7 @@ import { checkF16Range, F16_MAX } from '../formats/dtype.js';
 import { checkQ8Range, Q8_BLOCK, Q8_MAX_WEIGHT } from '../formats/q8.js';
 import type { ExpertWeights } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
-import type { RowReader } from '../formats/deferred-tensor.js';
+import type { Bf16RowReader, RowReader } from '../formats/deferred-tensor.js';
 import { GATED_COLS, PANEL, type PackedPointers, type PackedShape, type WasmWeightDtype } from './wasm-experts.js';
 
 /** The module's packing and converters (assembly/ffn/pack-panels.ts, convert.ts). */
@@ -17,6 +17,8 @@ export interface PackExports {
   packPanels(lo: number, nLo: number, hi: number, nHi: number, rowStep: number, nPanel: number, len: number, K: number, dst: number): number;
   convertF16(src: number, nPanel: number, K: number, dst: number): void;
   convertInt8(src: number, nPanel: number, K: number, q: number, scales: number): void;
+  /** Absent from builds before it (an injected older module): bf16 rows are then widened here. */
+  widenBf16?(src: number, n: number, dst: number): void;
 }
 
 const WEIGHT_BYTES: Record<WasmWeightDtype, number> = { f32: 4, f16: 2, int8: 1 };
@@ -29,6 +31,9 @@ interface Projection {
   /** Rows [nRow, len] per expert; `hi` gives the high four columns of a gated panel (absent: the next four rows of lo). */
   lo: RowReader;
   hi: RowReader | undefined;
+  /** The same rows' bf16 bits, when they are bf16 and the module widens them (assembly/ffn/widen.ts) */
+  loBf16: Bf16RowReader | undefined;
+  hiBf16: Bf16RowReader | undefined;
   nRow: number;
   len: number;
   /** Panels per expert, and steps per panel (len padded) */
@@ -61,12 +66,14 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
   const scratch: number[] = [];
   try {
     for (const k of Object.keys(sizes) as (keyof PackedPointers)[]) ptrs[k] = sizes[k] === 0 ? 0 : heap.alloc(sizes[k]);
+    const bf16 = (name: 'gate' | 'up' | 'down') => (x.widenBf16 ? w.rowsBf16?.[name] : undefined);
     const gateUp: Projection = {
       lo: rowsOf(w, s.gated ? 'gate' : 'up', w.dModel), hi: s.gated ? rowsOf(w, 'up', w.dModel) : undefined, nRow: w.dFF, len: w.dModel,
+      loBf16: bf16(s.gated ? 'gate' : 'up'), hiBf16: s.gated ? bf16('up') : undefined,
       nPanel: s.nPanel, K: s.dModelK, ptr: ptrs.gateUp, scales: ptrs.gateUpScales,
     };
     const down: Projection = {
-      lo: rowsOf(w, 'down', w.dFF), hi: undefined, nRow: w.dModel, len: w.dFF, nPanel: s.dModelPad / PANEL, K: s.dFFPad, ptr: ptrs.down, scales: ptrs.downScales,
+      lo: rowsOf(w, 'down', w.dFF), hi: undefined, loBf16: bf16('down'), hiBf16: undefined, nRow: w.dModel, len: w.dFF, nPanel: s.dModelPad / PANEL, K: s.dFFPad, ptr: ptrs.down, scales: ptrs.downScales,
     };
     const chunk = Math.max(chunkPanels(gateUp.K), chunkPanels(down.K));
     const rows = chunk * PANEL * Math.max(gateUp.len, down.len);
@@ -118,12 +125,11 @@ function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number
     const r0 = p0 * rowStep;
     const r1 = Math.min(nRow, (p0 + n) * rowStep);
     const count = Math.max(0, r1 - r0);
-    const f32 = heap.f32;
     const from = e * nRow + r0;
-    p.lo(from, from + count, f32, staging >>> 2);
+    readRows(heap, x, p.lo, p.loBf16, from, count, len, staging);
     // Gated: up's rows after gate's; plain: the high four columns are the next four rows of the same run.
     const hiAt = hi ? staging + count * len * 4 : staging + GATED_COLS * len * 4;
-    if (hi) hi(from, from + count, f32, hiAt >>> 2);
+    if (hi) readRows(heap, x, hi, p.hiBf16, from, count, len, hiAt);
     const nHi = hi ? count : count - GATED_COLS;
     const first = e * p.nPanel + p0;
     const dst = dtype === 'f32' ? p.ptr + first * stepsPerPanel * 4 : panels;
@@ -132,6 +138,20 @@ function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number
     else if (dtype === 'int8') x.convertInt8(panels, n, K, p.ptr + first * stepsPerPanel, p.scales + (first * stepsPerPanel / Q8_BLOCK) * 2);
   }
   return amax;
+}
+
+/**
+ * Rows [from, from + count) of `len` values as f32 at `at`: bf16 ones as their bits in the block's second
+ * half, widened by the module in place (2 ns a value in TypeScript), others by their reader.
+ */
+function readRows(heap: WasmHeap, x: PackExports, read: RowReader, readBf16: Bf16RowReader | undefined, from: number, count: number, len: number, at: number): void {
+  if (readBf16 && x.widenBf16) {
+    const n = count * len;
+    readBf16(from, from + count, heap.u16, (at + 2 * n) >>> 1);
+    x.widenBf16(at + 2 * n, n, at);
+  } else {
+    read(from, from + count, heap.f32, at >>> 2);
+  }
 }
 
 /** A packed |w| past the format's range: the weights' own check names the first one, under its own name. */

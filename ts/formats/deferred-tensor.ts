@@ -8,13 +8,19 @@
 /** Rows [r0, r1) of a tensor seen as [rows, cols] (every dim but the last, the last), as f32 into out[at ..]. */
 export type RowReader = (r0: number, r1: number, out: Float32Array, at: number) => void;
 
+/** The same rows of a bf16 tensor as their bits into out[at ..], for a path that widens them itself (wasm). */
+export type Bf16RowReader = (r0: number, r1: number, out: Uint16Array, at: number) => void;
+
 export class DeferredTensor {
   readonly rows: number;
   readonly cols: number;
   private whole: Float32Array | undefined;
 
-  /** @param read must leave in `out` only finite values (the weight checks skip a deferred tensor). */
-  constructor(readonly shape: readonly number[], readonly read: RowReader) {
+  /**
+   * @param read must leave in `out` only finite values (the weight checks skip a deferred tensor)
+   * @param readBf16 where the tensor is bf16: its bits, which `read` widens
+   */
+  constructor(readonly shape: readonly number[], readonly read: RowReader, readonly readBf16?: Bf16RowReader) {
     this.cols = shape.length === 0 ? 1 : shape[shape.length - 1];
     this.rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
   }

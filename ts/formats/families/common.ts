@@ -216,7 +216,12 @@ export function takeWeight(ctx: FamilyContext, name: string, shape: readonly num
   if (bad >= 0) {
     throw new SwitchyardError('range', full, `expected finite values [${shape.join(', ')}], received ${halfValue(half.dtype, half.bits[bad])} at element ${bad}`);
   }
-  return new DeferredTensor(shape, halfReader(half.dtype, half.bits.slice(), shape.length === 0 ? 1 : shape[shape.length - 1]));
+  const bits = half.bits.slice();
+  const cols = shape.length === 0 ? 1 : shape[shape.length - 1];
+  const readBf16 = half.dtype === 'bf16'
+    ? (r0: number, r1: number, out: Uint16Array, at: number) => out.set(bits.subarray(r0 * cols, r1 * cols), at)
+    : undefined;
+  return new DeferredTensor(shape, halfReader(half.dtype, bits, cols), readBf16);
 }
 
 /** The layer's tensor `name`, its shape checked; an FP8 one already as its deferred values (takeFp8). */
@@ -331,15 +336,20 @@ const PER_EXPERT_NAMES: readonly (readonly [string, string, string])[] = [
  */
 export function splitGateFirst(fused: Float32Array | DeferredTensor, nExpert: number, dFF: number, dModel: number): Record<'gate' | 'up', Float32Array | DeferredTensor> {
   if (fused instanceof DeferredTensor) {
-    const half = (offset: number) => new DeferredTensor([nExpert, dFF, dModel], (r0, r1, out, at) => {
+    // Rows [r0, r1) of the gate (offset 0) or up (offset dFF) half: per expert, a run of the fused rows.
+    const byExpert = (offset: number, r0: number, r1: number, each: (from: number, to: number, at: number) => void) => {
       for (let r = r0; r < r1;) {
         const e = Math.floor(r / dFF);
         const end = Math.min(r1, (e + 1) * dFF);
         const from = e * 2 * dFF + offset + (r - e * dFF);
-        fused.read(from, from + (end - r), out, at + (r - r0) * dModel);
+        each(from, from + (end - r), (r - r0) * dModel);
         r = end;
       }
-    });
+    };
+    const readBf16 = fused.readBf16;
+    const half = (offset: number) => new DeferredTensor([nExpert, dFF, dModel],
+      (r0, r1, out, at) => byExpert(offset, r0, r1, (from, to, o) => fused.read(from, to, out, at + o)),
+      readBf16 && ((r0, r1, out, at) => byExpert(offset, r0, r1, (from, to, o) => readBf16(from, to, out, at + o))));
     return { gate: half(0), up: half(dFF) };
   }
   const slab = dFF * dModel;
@@ -401,17 +411,21 @@ export function stackExperts(
   const parts = Array.from({ length: nExpert }, (_, e) => takeWeight(ctx, name(e), shape));
   const [rows, cols] = shape;
   if (parts.some((part) => part instanceof DeferredTensor)) {
-    return new DeferredTensor([nExpert, rows, cols], (r0, r1, out, at) => {
+    // A run of stacked rows, expert by expert: rows [from, to) of expert e go to out[at + (r - r0) · cols ..].
+    const byExpert = (r0: number, r1: number, each: (e: number, from: number, to: number, offset: number) => void) => {
       for (let r = r0; r < r1;) {
         const e = Math.floor(r / rows);
         const end = Math.min(r1, (e + 1) * rows);
-        const part = parts[e];
-        const [from, to] = [r - e * rows, end - e * rows];
-        if (part instanceof DeferredTensor) part.read(from, to, out, at + (r - r0) * cols);
-        else out.set(part.subarray(from * cols, to * cols), at + (r - r0) * cols);
+        each(e, r - e * rows, end - e * rows, (r - r0) * cols);
         r = end;
       }
-    });
+    };
+    const bf16 = parts.every((part) => part instanceof DeferredTensor && part.readBf16) ? (parts as DeferredTensor[]) : undefined;
+    return new DeferredTensor([nExpert, rows, cols], (r0, r1, out, at) => byExpert(r0, r1, (e, from, to, offset) => {
+      const part = parts[e];
+      if (part instanceof DeferredTensor) part.read(from, to, out, at + offset);
+      else out.set(part.subarray(from * cols, to * cols), at + offset);
+    }), bf16 && ((r0, r1, out, at) => byExpert(r0, r1, (e, from, to, offset) => bf16[e].readBf16!(from, to, out, at + offset))));
   }
   const slab = rows * cols;
   const out = new Float32Array(nExpert * slab);
