@@ -7,15 +7,9 @@
 // allocator has already faulted in, on both sides.
 import { measure } from '../lib/measure.mjs';
 import { ortNodeMoESession } from '../lib/ort-moe.mjs';
+import { uniform } from '../lib/weights.mjs';
 
 const BLOCK = { name: 'E32/k4/d1024/f512', nExpert: 32, k: 4, dModel: 1024, dFF: 512 };
-
-function uniform(random, n, std) {
-  const a = std * Math.sqrt(3);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (2 * random() - 1) * a;
-  return out;
-}
 
 export async function loadSuite(ctx) {
   const { internals, dist, budget, add, skip } = ctx;

@@ -7,6 +7,7 @@
 import { measure, measureInterleaved } from '../lib/measure.mjs';
 import { withSpeedup } from '../lib/speedup.mjs';
 import { ortNodeMoE } from '../lib/ort-moe.mjs';
+import { uniform } from '../lib/weights.mjs';
 
 const BLOCKS = [
   { name: 'E32/k4/d1024/f512', nExpert: 32, k: 4, dModel: 1024, dFF: 512 },
@@ -42,13 +43,6 @@ function relativeError(out, ref) {
   return Math.sqrt(err / norm);
 }
 
-/** Uniform weights of a given standard deviation (faster to draw than normals, and as good for timing). */
-function uniform(random, n, std) {
-  const a = std * Math.sqrt(3);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (2 * random() - 1) * a;
-  return out;
-}
 
 export async function moeSuite(ctx) {
   const { internals, dist, budget, quick, add, skip } = ctx;

@@ -43,6 +43,17 @@ function panels(seed: number, nPanel: number, K: number): Float32Array {
   return a;
 }
 
+/** convertInt8 of the panels `src` (already in memory at srcPtr) gives writeInt8's values and scales. */
+function expectInt8AsWriter(x: Converters, srcPtr: number, src: Float32Array, nPanel: number, K: number, qPtr: number, scalePtr: number): void {
+  const n = src.length;
+  x.convertInt8(srcPtr, nPanel, K, qPtr, scalePtr);
+  const wantQ = new Int8Array(n);
+  const wantScales = new Uint16Array(n / 32);
+  writeInt8(wantQ, 0, wantScales, 0, src, nPanel, K);
+  expect(new Int8Array(x.memory.buffer, qPtr, n)).toEqual(wantQ);
+  expect(new Uint16Array(x.memory.buffer, scalePtr, n / 32)).toEqual(wantScales);
+}
+
 describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('load-time conversion (%s)', (_name, file) => {
   for (const [nPanel, K] of [[4, 64], [7, 96], [1, 32], [9, 2880 / 10 * 2], [5, 4]] as const) {
     it(`f16 and int8 of ${nPanel} panels × K ${K} equal the TypeScript writers`, async () => {
@@ -61,13 +72,7 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('load-
       const wantF16 = new Uint16Array(n);
       writeF16(wantF16, 0, src, nPanel, K);
       expect(new Uint16Array(x.memory.buffer, f16Ptr, n)).toEqual(wantF16);
-      if (K % 32 !== 0) return;
-      x.convertInt8(srcPtr, nPanel, K, qPtr, scalePtr);
-      const wantQ = new Int8Array(n);
-      const wantScales = new Uint16Array(n / 32);
-      writeInt8(wantQ, 0, wantScales, 0, src, nPanel, K);
-      expect(new Int8Array(x.memory.buffer, qPtr, n)).toEqual(wantQ);
-      expect(new Uint16Array(x.memory.buffer, scalePtr, n / 32)).toEqual(wantScales);
+      if (K % 32 === 0) expectInt8AsWriter(x, srcPtr, src, nPanel, K, qPtr, scalePtr);
     });
   }
 
@@ -80,16 +85,10 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('load-
     for (let p = 0; p < nPanel; p++) for (let k = 0; k < K; k++) for (let c = 0; c < 8; c++) src[(p * K + k) * 8 + c] = rows[(8 * p + c) * K + k];
     const n = src.length;
     const base = Math.ceil(x.heapBase() / 64) * 64;
-    const need = base + n * 4 + n + n / 16 + 256;
+    const need = base + n * 5 + n / 16 + 256;
     if (need > x.memory.buffer.byteLength) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
     new Float32Array(x.memory.buffer, base, n).set(src);
-    const [qPtr, scalePtr] = [base + n * 4, base + n * 5 + 16];
-    x.convertInt8(base, nPanel, K, qPtr, scalePtr);
-    const wantQ = new Int8Array(n);
-    const wantScales = new Uint16Array(n / 32);
-    writeInt8(wantQ, 0, wantScales, 0, src, nPanel, K);
-    expect(new Int8Array(x.memory.buffer, qPtr, n)).toEqual(wantQ);
-    expect(new Uint16Array(x.memory.buffer, scalePtr, n / 32)).toEqual(wantScales);
+    expectInt8AsWriter(x, base, src, nPanel, K, base + n * 4, base + n * 5 + 16);
   });
 
   it('f16 of 256k values over the whole f32 range, subnormal halves to overflow, equals the TypeScript writer', async () => {
