@@ -114,11 +114,13 @@ export class DeviceExperts {
     for (let base = 0; base < nExpert; base += perGroup) {
       const count = Math.min(perGroup, nExpert - base);
       const range = (a: Float32Array, per: number) => a.subarray(base * per, (base + count) * per);
+      // gate, up, down: the order their range errors are reported in.
+      const gate = gated ? weights('gate', base, count, dFF, dModel) : undefined;
       const up = weights('up', base, count, dFF, dModel);
       this.groups.push({
         base, count, up,
         // Ungated activations never read the gate; the up buffer fills the binding.
-        gate: gated ? weights('gate', base, count, dFF, dModel) : up,
+        gate: gate ?? up,
         down: weights('down', base, count, dModel, dFF),
         gateBias: w.gateBias && gated ? set.upload(range(w.gateBias, dFF)) : none,
         upBias: w.upBias ? set.upload(range(w.upBias, dFF)) : none,
