@@ -16,7 +16,7 @@ export function convertF16Values(src: usize, n: i32, dst: usize): f32 {
     const from = src + (<usize>i << 2);
     const lo = v128.load(from);
     const hi = v128.load(from, 16);
-    m = f32x4.max(m, f32x4.max(f32x4.abs(lo), f32x4.abs(hi)));
+    m = f32x4.pmax(m, f32x4.pmax(f32x4.abs(lo), f32x4.abs(hi)));
     v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(halves(lo), halves(hi)));
   }
   return laneMax(m);

@@ -26,8 +26,9 @@ export function packPanels(lo: usize, nLo: i32, hi: usize, nHi: i32, rowStep: i3
       const at = <usize>k << 2;
       const a0 = rowLoad(l0, at), a1 = rowLoad(l1, at), a2 = rowLoad(l2, at), a3 = rowLoad(l3, at);
       const b0 = rowLoad(h0, at), b1 = rowLoad(h1, at), b2 = rowLoad(h2, at), b3 = rowLoad(h3, at);
-      m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(a0), f32x4.abs(a1)), f32x4.max(f32x4.abs(a2), f32x4.abs(a3))));
-      m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(b0), f32x4.abs(b1)), f32x4.max(f32x4.abs(b2), f32x4.abs(b3))));
+      // pmax, not max: the weights are finite, and V8 spends several instructions on max's NaN rules.
+      m = f32x4.pmax(m, f32x4.pmax(f32x4.pmax(f32x4.abs(a0), f32x4.abs(a1)), f32x4.pmax(f32x4.abs(a2), f32x4.abs(a3))));
+      m = f32x4.pmax(m, f32x4.pmax(f32x4.pmax(f32x4.abs(b0), f32x4.abs(b1)), f32x4.pmax(f32x4.abs(b2), f32x4.abs(b3))));
       const o = out + (at << 3);
       // Four steps of four columns, one panel step (32 bytes) apart.
       transposeStoreStrided(a0, a1, a2, a3, o, 32);

@@ -1,4 +1,4 @@
-// The int8 rule of ts/formats/q8.ts in the module: a block's f16 scale and two weights' values, shared by
+// The int8 rule of ts/formats/q8.ts in the module: a block's f16 scale and four weights' values, shared by
 // the load-time converters of both weight layouts (convert.ts, convert-rows.ts).
 import { decodeF16, encodeF16 } from './f16-bits';
 
