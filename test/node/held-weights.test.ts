@@ -9,6 +9,7 @@ import type { MoE, MoEConfig } from '../../ts/spec/types.js';
 import { dawnDeviceFor, inCI } from './dawn-device.js';
 import { expectRelativeToNorm } from '../cases/compare.js';
 import { normal, rng } from '../cases/rng.js';
+import { decodeBf16, f32ToBf16 } from '../../ts/formats/dtype.js';
 
 const { device } = await dawnDeviceFor('held-weights');
 
@@ -47,6 +48,32 @@ describe('the expert arrays a block keeps', () => {
     expectRelativeToNorm('reference again', (await oracle.forward(hidden, { tokens: T })).output, want, 0);
     expect(weights['experts.gate'].length).toBe(E * f * d);
     oracle.destroy();
+  });
+
+  it.runIf(device || inCI)('from a bf16 checkpoint: a GPU block copies the bytes it may read again; a CPU block holds none', async () => {
+    expect(device, 'no WebGPU adapter').toBeDefined();
+    const bf16 = (a: Float32Array, shape: number[]) => ({ dtype: 'bf16' as const, shape, data: f32ToBf16(a) });
+    const checkpoint = () => ({
+      config: { model_type: 'mixtral', hidden_size: d, intermediate_size: f, num_local_experts: E, num_experts_per_tok: 2 },
+      tensors: {
+        'gate.weight': bf16(weights['router.weight'], [E, d]),
+        'experts.gate_up_proj': bf16(Float32Array.from({ length: 2 * E * f * d }, (_, i) => Math.sin(i)), [E, 2 * f, d]),
+        'experts.down_proj': bf16(weights['experts.down'], [E, d, f]),
+      },
+    });
+    const cpu = await api.fromHuggingFace(checkpoint(), { backend: 'wasm' });
+    expect((cpu as unknown as { resolved: ResolvedMoE }).resolved.deferred).toEqual([]);
+    cpu.destroy();
+    // The caller reuses its buffers once fromHuggingFace returns: the GPU block's deferred projections (read
+    // again if the device is lost) must still give the checkpoint's values.
+    const layer = checkpoint();
+    const gpu = await api.fromHuggingFace(layer, { backend: 'webgpu', device });
+    const want = Float32Array.from(layer.tensors['experts.down_proj'].data, (h) => decodeBf16(h));
+    for (const t of Object.values(layer.tensors)) t.data.fill(0);
+    const { experts, deferred } = (gpu as unknown as { resolved: ResolvedMoE }).resolved;
+    expect(deferred.length).toBe(3);
+    expect(experts.down).toEqual(want);
+    gpu.destroy();
   });
 
   it.runIf(device || inCI)('a block with a GPU path keeps them, for the CPU fallback of a lost device', async () => {

@@ -5,6 +5,7 @@
 // convert_moe_packed_tensors reads: low nibble first, value · 2^(scale − 127), then the last two axes swapped.
 // MXFP4 values are exact in f32, so the canonical weights must agree bit for bit, and so must the outputs.
 import { describe, expect, it } from 'vitest';
+import { DeferredTensor } from '../../ts/formats/deferred-tensor.js';
 import { rng } from '../cases/rng.js';
 import { fromHuggingFace } from '../../ts/entry/node.js';
 import { f32ToBf16 } from '../../ts/formats/dtype.js';
@@ -84,9 +85,11 @@ describe('GPT-OSS MXFP4 experts', () => {
         { ...l.common, ...l.mx, 'experts.gate_up_proj': l.fused['experts.gate_up_proj'] },
       ];
       for (const tensors of forms) {
-        // The caller's bytes may be reused once the layer is converted: a deferred projection reads its own copy.
+        // After own() (what a block that keeps them calls) the caller's bytes may be reused: a deferred projection
+        // then reads its own copy.
         const own = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t instanceof Float32Array ? t : { ...t, data: (t.data as Uint8Array).slice() }]));
         const got = huggingFaceToCanonical({ config: l.config, tensors: own }).weights;
+        for (const t of Object.values(got)) if (t instanceof DeferredTensor) t.own();
         for (const t of Object.values(own)) if (!(t instanceof Float32Array)) (t.data as Uint8Array).fill(0);
         expectCanonical(got, want);
       }

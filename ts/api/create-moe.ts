@@ -165,8 +165,10 @@ export async function buildMoE(config: MoEConfig, weights: WeightSource, options
     }
     if (held.length < planner.candidates.length) planner = new Planner<ResolvedBackend>({ candidates: held, key: held.length > 1 ? key : '', oneTimeWork });
   }
-  // Without a GPU among the paths nothing binds the experts again (a lost device is the only late bind).
+  // Without a GPU among the paths nothing binds the experts again (a lost device is the only late bind);
+  // with one, a checkpoint's deferred projections take a copy of the caller's bytes, who may reuse them now.
   if (!paths.names.includes('webgpu')) releaseExpertArrays(resolved);
+  else for (const t of resolved.deferred) t.own();
   return new MoEBlock(config, resolved, paths, planner, fallback);
 }
 
@@ -185,4 +187,5 @@ function releaseExpertArrays(resolved: ResolvedMoE): void {
   });
   resolved.experts = strip(resolved.experts);
   if (resolved.shared) resolved.shared = { ...resolved.shared, experts: strip(resolved.shared.experts) };
+  resolved.deferred = [];
 }

@@ -16,13 +16,29 @@ export class DeferredTensor {
   readonly cols: number;
   private whole: Float32Array | undefined;
 
+  private owned = false;
+
   /**
    * @param read must leave in `out` only finite values (the weight checks skip a deferred tensor)
    * @param readBf16 where the tensor is bf16: its bits, which `read` widens
+   * @param ownSource replaces the caller's bytes the readers read with a copy (see own())
    */
-  constructor(readonly shape: readonly number[], readonly read: RowReader, readonly readBf16?: Bf16RowReader) {
+  constructor(readonly shape: readonly number[], readonly read: RowReader, readonly readBf16?: Bf16RowReader,
+    private readonly ownSource?: () => void) {
     this.cols = shape.length === 0 ? 1 : shape[shape.length - 1];
     this.rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  }
+
+  /**
+   * Reads from a copy of the caller's bytes from now on. Until then it reads the caller's own: a block whose
+   * paths pack everything before createMoE returns never needs the copy (a bf16 layer's largest cost after
+   * the packing itself); one that may read again later (it has a GPU path, whose lost device re-binds the
+   * experts on the CPU) calls this before returning, so the caller may reuse its buffers.
+   */
+  own(): void {
+    if (this.owned) return;
+    this.owned = true;
+    this.ownSource?.();
   }
 
   /** Every value, made on the first call and kept (for the paths that take the whole tensor). */

@@ -16,6 +16,8 @@ export interface ResolvedShared {
 }
 
 export interface ResolvedMoE {
+  /** The expert projections read by rows (DeferredTensor), to own() their bytes if the block keeps them. */
+  deferred: DeferredTensor[];
   dModel: number;
   dFF: number;
   router: ResolvedRouterSpec;
@@ -210,5 +212,6 @@ export function resolveMoE(config: MoEConfig, weights: WeightSource): ResolvedMo
   if (unread !== undefined) {
     throw new SwitchyardError('config', `weights['${unread}']`, 'given, but the config does not use it (check expert.activation, expert.bias and shared)');
   }
-  return { dModel, dFF, router, routerWeight, routerBias, experts, shared };
+  const deferred = Object.values(projections).filter((p): p is DeferredTensor => p instanceof DeferredTensor);
+  return { deferred, dModel, dFF, router, routerWeight, routerBias, experts, shared };
 }

@@ -216,12 +216,22 @@ export function takeWeight(ctx: FamilyContext, name: string, shape: readonly num
   if (bad >= 0) {
     throw new SwitchyardError('range', full, `expected finite values [${shape.join(', ')}], received ${halfValue(half.dtype, half.bits[bad])} at element ${bad}`);
   }
-  const bits = half.bits.slice();
-  const cols = shape.length === 0 ? 1 : shape[shape.length - 1];
-  const readBf16 = half.dtype === 'bf16'
-    ? (r0: number, r1: number, out: Uint16Array, at: number) => out.set(bits.subarray(r0 * cols, r1 * cols), at)
-    : undefined;
-  return new DeferredTensor(shape, halfReader(half.dtype, bits, cols), readBf16);
+  // The caller's bits until the block takes its own copy (DeferredTensor.own).
+  const { dtype } = half;
+  const cols = cols0(shape);
+  let bits = half.bits;
+  let read = halfReader(dtype, bits, cols);
+  return new DeferredTensor(shape, (r0, r1, out, at) => read(r0, r1, out, at),
+    dtype === 'bf16' ? (r0, r1, out, at) => out.set(bits.subarray(r0 * cols, r1 * cols), at) : undefined,
+    () => {
+      bits = bits.slice();
+      read = halfReader(dtype, bits, cols);
+    });
+}
+
+/** Values per row of a tensor of `shape` (its last dimension; 1 for a scalar). */
+function cols0(shape: readonly number[]): number {
+  return shape.length === 0 ? 1 : shape[shape.length - 1];
 }
 
 /** The layer's tensor `name`, its shape checked; an FP8 one already as its deferred values (takeFp8). */
@@ -296,9 +306,13 @@ function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, 
   // NaN bytes and products past f32 refused now, under the checkpoint's name; the rest is read when needed,
   // from copies (the block must not depend on the caller's buffers).
   checkBlockFp8(t.data, scales, shape, block, full);
-  const fp8 = new Fp8Rows(t.data.slice(), scales.slice(), shape, block);
+  // The caller's bytes until the block takes its own copy (DeferredTensor.own).
+  const bytes = t.data;
+  let fp8 = new Fp8Rows(bytes, scales, shape, block);
   return new DeferredTensor(shape, (r0, r1, out, at) => {
     for (let r = r0; r < r1; r++) fp8.read(r, out, at + (r - r0) * cols);
+  }, undefined, () => {
+    fp8 = new Fp8Rows(bytes.slice(), scales.slice(), shape, block);
   });
 }
 
@@ -349,7 +363,8 @@ export function splitGateFirst(fused: Float32Array | DeferredTensor, nExpert: nu
     const readBf16 = fused.readBf16;
     const half = (offset: number) => new DeferredTensor([nExpert, dFF, dModel],
       (r0, r1, out, at) => byExpert(offset, r0, r1, (from, to, o) => fused.read(from, to, out, at + o)),
-      readBf16 && ((r0, r1, out, at) => byExpert(offset, r0, r1, (from, to, o) => readBf16(from, to, out, at + o))));
+      readBf16 && ((r0, r1, out, at) => byExpert(offset, r0, r1, (from, to, o) => readBf16(from, to, out, at + o))),
+      () => fused.own());
     return { gate: half(0), up: half(dFF) };
   }
   const slab = dFF * dModel;
@@ -425,7 +440,8 @@ export function stackExperts(
       const part = parts[e];
       if (part instanceof DeferredTensor) part.read(from, to, out, at + offset);
       else out.set(part.subarray(from * cols, to * cols), at + offset);
-    }), bf16 && ((r0, r1, out, at) => byExpert(r0, r1, (e, from, to, offset) => bf16[e].readBf16!(from, to, out, at + offset))));
+    }), bf16 && ((r0, r1, out, at) => byExpert(r0, r1, (e, from, to, offset) => bf16[e].readBf16!(from, to, out, at + offset))),
+    () => { for (const part of parts) if (part instanceof DeferredTensor) part.own(); });
   }
   const slab = rows * cols;
   const out = new Float32Array(nExpert * slab);

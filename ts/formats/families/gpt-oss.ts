@@ -43,10 +43,22 @@ function mxfp4Projection(ctx: FamilyContext, name: string, nExpert: number, rows
   return { blocks, scales, argument };
 }
 
-/** The projection's rows, dequantised on demand, over a copy of its bytes checked by checkMxfp4. */
-function mxfp4Rows(mx: { blocks: Uint8Array; scales: Uint8Array; argument: string }, cols: number): Mxfp4Rows {
+/**
+ * The projection's rows, dequantised on demand from its bytes (checked by checkMxfp4): the caller's until
+ * own() — DeferredTensor.own of a tensor reading them — swaps in a copy (once, for all its tensors).
+ */
+function mxfp4Rows(mx: { blocks: Uint8Array; scales: Uint8Array; argument: string }, cols: number): { rows: () => Mxfp4Rows; own: () => void } {
   checkMxfp4(mx.blocks, mx.scales, mx.argument);
-  return new Mxfp4Rows(mx.blocks.slice(), mx.scales.slice(), cols, mx.argument);
+  let rows = new Mxfp4Rows(mx.blocks, mx.scales, cols, mx.argument);
+  let owned = false;
+  return {
+    rows: () => rows,
+    own: () => {
+      if (owned) return;
+      owned = true;
+      rows = new Mxfp4Rows(mx.blocks.slice(), mx.scales.slice(), cols, mx.argument);
+    },
+  };
 }
 
 const finite = (w: Float32Array | DeferredTensor): Float32Array | DeferredTensor => (w instanceof Float32Array ? markFinite(w) : w);
@@ -65,19 +77,20 @@ function convert(ctx: FamilyContext): CanonicalMoE {
 
   const gateBias = new Float32Array(nExpert * dFF); // [E, dFF]
   const upBias = new Float32Array(nExpert * dFF); // [E, dFF]
-  // MXFP4 projections stay bytes (copied: the block must not depend on the caller's buffers), dequantised
-  // by rows when a path reads them. Their rows are the canonical layout already: down [E, d, dFF] as it
+  // MXFP4 projections stay bytes (the caller's, until the block copies them: DeferredTensor.own),
+  // dequantised by rows when a path reads them. Their rows are the canonical layout already: down [E, d, dFF] as it
   // comes; gate / up row f of expert e is row 2f / 2f + 1 of the expert's fused rows.
   let gate: Float32Array | DeferredTensor;
   let up: Float32Array | DeferredTensor;
   if (gateUpMx) {
     const fused = mxfp4Rows(gateUpMx, dModel);
     const half = (second: number) => new DeferredTensor([nExpert, dFF, dModel], (r0, r1, out, at) => {
+      const rows = fused.rows();
       for (let r = r0; r < r1; r++) {
         const e = Math.floor(r / dFF);
-        fused.read(e * 2 * dFF + 2 * (r - e * dFF) + second, out, at + (r - r0) * dModel);
+        rows.read(e * 2 * dFF + 2 * (r - e * dFF) + second, out, at + (r - r0) * dModel);
       }
-    });
+    }, undefined, fused.own);
     gate = half(0);
     up = half(1);
   } else {
@@ -86,10 +99,11 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   }
   let down: Float32Array | DeferredTensor;
   if (downMx) {
-    const rows = mxfp4Rows(downMx, dFF);
+    const source = mxfp4Rows(downMx, dFF);
     down = new DeferredTensor([nExpert, dModel, dFF], (r0, r1, out, at) => {
+      const rows = source.rows();
       for (let r = r0; r < r1; r++) rows.read(r, out, at + (r - r0) * dFF);
-    });
+    }, undefined, source.own);
   } else {
     down = new Float32Array(nExpert * dModel * dFF); // [E, d, dFF]
   }
