@@ -1,5 +1,5 @@
-// A weight whose f32 values are made when they are read: a quantised checkpoint tensor kept as its bytes
-// (GPT-OSS's MXFP4 experts, block-FP8 ones). fromHuggingFace hands createMoE one where a float tensor would
+// A weight whose f32 values are made when they are read: a checkpoint tensor kept in its own format (bf16,
+// f16, GPT-OSS's MXFP4, block FP8). fromHuggingFace hands createMoE one where a float tensor would
 // go; createMoE checks its shape without reading it, and the expert paths read it a run of rows at a time
 // (wasm packs its panels from such runs, WebGPU uploads a binding group from one, so an f32 copy of the whole
 // tensor is never made) or whole (the reference).

@@ -171,7 +171,8 @@ export function resolveMoE(config: MoEConfig, weights: WeightSource): ResolvedMo
     return weightOf(weights, name, shape, true, true)!;
   };
   // The router's small tensors are read on every call by every path: copied, so that a caller reusing its
-  // buffers after createMoE changes nothing (the experts' are copied by each path's prepareExperts).
+  // buffers after createMoE changes nothing (the experts' are copied by each path's prepareExperts, and a
+  // deferred projection a block keeps copies its bytes before createMoE returns).
   const takeCopy = (name: string, shape: number[], required: boolean): Float32Array | undefined =>
     take(name, shape, required)?.slice();
   const routerWeight = takeCopy('router.weight', [E, dModel], needsLogits(dims.router));

@@ -28,7 +28,7 @@ export interface CanonicalMoE {
   config: MoEConfig;
   /**
    * Canonical names of DESIGN.md §3 (router.weight, experts.gate, …); f32 values may alias the input. An
-   * expert projection may be deferred (MXFP4 or FP8 bytes): dequantised when a path reads it.
+   * expert projection may be deferred (bf16, f16, MXFP4 or FP8 bits): widened when a path reads it.
    */
   weights: WeightSource;
 }
@@ -197,9 +197,9 @@ export function takeF32(ctx: FamilyContext, name: string, shape: readonly number
 }
 
 /**
- * takeF32, except that a weight stored in fewer bytes than f32 (bf16, f16, FP8) stays so (copied) until a
- * path reads it: what the expert projections are taken with, so that wasm and WebGPU read them by runs of
- * rows and no f32 copy of the whole is made.
+ * takeF32, except that a weight stored in fewer bytes than f32 (bf16, f16, FP8) stays so until a path reads
+ * it (the caller's bytes, until DeferredTensor.own): what the expert projections are taken with, so that wasm
+ * and WebGPU read them by runs of rows and no f32 copy of the whole is made.
  */
 export function takeWeight(ctx: FamilyContext, name: string, shape: readonly number[]): Float32Array | DeferredTensor {
   const { full, t } = lookUp(ctx, name, shape);
@@ -303,8 +303,7 @@ function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, 
     scales = toFloat32(blockScale, scaleName);
   }
   allFinite(scales, scaleName, `[${scales.length}]`);
-  // NaN bytes and products past f32 refused now, under the checkpoint's name; the rest is read when needed,
-  // from copies (the block must not depend on the caller's buffers).
+  // NaN bytes and products past f32 refused now, under the checkpoint's name; the rest is read when needed.
   checkBlockFp8(t.data, scales, shape, block, full);
   // The caller's bytes until the block takes its own copy (DeferredTensor.own).
   const bytes = t.data;
@@ -415,8 +414,8 @@ export function swigluExperts(ctx: FamilyContext, nExpert: number, dFF: number, 
 }
 
 /**
- * Stacks one [rows, cols] matrix per expert into [nExpert, rows, cols]; deferred when any expert's is (FP8):
- * then a run of stacked rows is read expert by expert.
+ * Stacks one [rows, cols] matrix per expert into [nExpert, rows, cols]; deferred when any expert's is (bf16,
+ * f16, FP8): then a run of stacked rows is read expert by expert.
  */
 export function stackExperts(
   ctx: FamilyContext, nExpert: number, name: (e: number) => string, shape: readonly [number, number],
