@@ -7,7 +7,8 @@ import * as api from '../../ts/entry/node.js';
 import type { ResolvedMoE } from '../../ts/spec/moe-config.js';
 import type { MoE, MoEConfig } from '../../ts/spec/types.js';
 import { dawnDeviceFor, inCI } from './dawn-device.js';
-import { expectRelativeToNorm } from '../cases/compare.js';
+import { expectExact, expectRelativeToNorm } from '../cases/compare.js';
+import { getGpu } from '../../ts/runtime/providers.js';
 import { normal, rng } from '../cases/rng.js';
 import { decodeBf16, f32ToBf16 } from '../../ts/formats/dtype.js';
 
@@ -74,6 +75,46 @@ describe('the expert arrays a block keeps', () => {
     expect(deferred.length).toBe(3);
     expect(experts.down).toEqual(want);
     gpu.destroy();
+  });
+
+  it.runIf(device || inCI)('after its device is lost, a block from bf16 bytes the caller has since zeroed runs on wasm with the checkpoint\'s weights', async () => {
+    expect(device, 'no WebGPU adapter').toBeDefined();
+    const own = await (await (await getGpu())!.requestAdapter())!.requestDevice();
+    const next = rng(405);
+    const bits = (n: number) => Uint16Array.from({ length: n }, () => (next() < 0.5 ? 0x8000 : 0) | ((121 + Math.floor(next() * 6)) << 7) | Math.floor(next() * 128));
+    const [router, gateUp, down] = [bits(E * d), bits(2 * E * f * d), bits(E * d * f)];
+    const decode = (b: Uint16Array) => Float32Array.from(b, (h) => decodeBf16(h));
+    const gate = new Float32Array(E * f * d);
+    const up = new Float32Array(E * f * d);
+    for (let e = 0; e < E; e++) {
+      gate.set(decode(gateUp.subarray(2 * e * f * d, (2 * e + 1) * f * d)), e * f * d);
+      up.set(decode(gateUp.subarray((2 * e + 1) * f * d, (2 * e + 2) * f * d)), e * f * d);
+    }
+    const dense = await api.createMoE(
+      { dModel: d, router: { kind: 'topk', numExperts: E, topK: 2, normalize: true }, expert: { dFF: f, activation: 'swiglu' } },
+      { 'router.weight': decode(router), 'experts.gate': gate, 'experts.up': up, 'experts.down': decode(down) }, { backend: 'wasm' });
+    const layer = {
+      config: { model_type: 'mixtral', hidden_size: d, intermediate_size: f, num_local_experts: E, num_experts_per_tok: 2 },
+      tensors: {
+        'gate.weight': { dtype: 'bf16' as const, shape: [E, d], data: router },
+        'experts.gate_up_proj': { dtype: 'bf16' as const, shape: [E, 2 * f, d], data: gateUp },
+        'experts.down_proj': { dtype: 'bf16' as const, shape: [E, d, f], data: down },
+      },
+    };
+    const moe = await api.fromHuggingFace(layer, { backend: 'webgpu', device: own });
+    for (const b of [router, gateUp, down]) b.fill(0);
+    own.destroy();
+    const warn = console.warn;
+    console.warn = () => {};
+    try {
+      const got = await moe.forward(hidden, { tokens: T });
+      expect(got.backend).toBe('wasm');
+      expectExact('output after the loss', got.output, (await dense.forward(hidden, { tokens: T })).output);
+    } finally {
+      console.warn = warn;
+      moe.destroy();
+      dense.destroy();
+    }
   });
 
   it.runIf(device || inCI)('a block with a GPU path keeps them, for the CPU fallback of a lost device', async () => {
