@@ -51,16 +51,15 @@ const E4M3_MAX = 448;
 /**
  * Refuses a block-wise FP8 weight [..., rows, cols] whose values are not all f32 numbers, before any is read:
  * a NaN byte (the first, in element order), then a product past f32 (checked only in blocks whose scale could
- * reach it). scaleInv is laid out as scaleShape says; the caller has checked both lengths and that the
- * scales are finite.
+ * reach it), reading through `rows`, the reader over the same bytes and their scales (laid out as scaleShape
+ * says; the caller has checked both lengths and that the scales are finite).
  */
-export function checkBlockFp8(bytes: Uint8Array, scaleInv: Float32Array, shape: readonly number[], block: readonly [number, number], argument: string): void {
+export function checkBlockFp8(rows: Fp8Rows, bytes: Uint8Array, shape: readonly number[], argument: string): void {
   for (let i = 0; i < bytes.length; i++) {
     if ((bytes[i] & 0x7f) === 0x7f) {
       throw new SwitchyardError('range', argument, `expected f8_e4m3 values, got the NaN byte 0x${bytes[i].toString(16)} at element ${i}`);
     }
   }
-  const rows = new Fp8Rows(bytes, scaleInv, shape, block);
   const row = new Float32Array(rows.cols);
   for (let r = 0; r < rows.rows; r++) {
     if (!rows.mayOverflow(r)) continue;

@@ -186,24 +186,31 @@ export function hasTensor(ctx: FamilyContext, name: string): boolean {
  * length is checked.
  */
 export function takeF32(ctx: FamilyContext, name: string, shape: readonly number[]): Float32Array {
-  const { full, t } = lookUp(ctx, name, shape);
-  if (t instanceof DeferredTensor) return markFinite(t.values());
-  const values = toFloat32(t, full);
-  // Checked here, so that a NaN names the checkpoint's tensor, not its canonical name. A converted tensor
-  // (bf16, f16) is a new array no caller holds: createMoE need not scan it again. Any other is the
-  // caller's own memory, which it checks again.
-  allFinite(values, full, `[${shape.join(', ')}]`);
-  return t instanceof Float32Array || t.dtype === 'f32' ? values : markFinite(values);
+  const t = takeWeight(ctx, name, shape);
+  // A widened or dequantised tensor is a new array no caller holds: createMoE need not scan it again.
+  return t instanceof DeferredTensor ? markFinite(t.values()) : t;
 }
 
 /**
  * takeF32, except that a weight stored in fewer bytes than f32 (bf16, f16, FP8) stays so until a path reads
  * it (the caller's bytes, until DeferredTensor.own): what the expert projections are taken with, so that wasm
- * and WebGPU read them by runs of rows and no f32 copy of the whole is made.
+ * and WebGPU read them by runs of rows and no f32 copy of the whole is made. Every value is checked here, so
+ * that a NaN names the checkpoint's tensor, not its canonical name.
  */
 export function takeWeight(ctx: FamilyContext, name: string, shape: readonly number[]): Float32Array | DeferredTensor {
-  const { full, t } = lookUp(ctx, name, shape);
-  if (t instanceof DeferredTensor) return t;
+  const full = ctx.prefix + name;
+  const t = ctx.source.get(full);
+  if (t === undefined) {
+    throw new SwitchyardError('shape', full, `expected a tensor [${shape.join(', ')}], got none`);
+  }
+  // Not a Float32Array nor a tensor with a shape list: toFloat32 says what it is ('dtype' / 'shape').
+  if (!(t instanceof Float32Array) && !Array.isArray((t as { shape?: unknown } | null)?.shape)) toFloat32(t, full);
+  if (!(t instanceof Float32Array) && t.dtype === 'f8_e4m3') return takeFp8(ctx, full, t, shape);
+  const got: unknown = t instanceof Float32Array ? undefined : t.shape;
+  if (t instanceof Float32Array ? t.length !== shapeSize(shape) : !sameShape(got, shape)) {
+    const received = Array.isArray(got) || got === undefined ? `[${tensorShape(t).join(', ')}]` : describe(got);
+    throw new SwitchyardError('shape', full, `expected [${shape.join(', ')}], got ${received}`);
+  }
   const half = halfBits(t, full);
   if (!half) {
     // f32: the caller's own memory (createMoE checks it again, and each path copies it).
@@ -211,14 +218,13 @@ export function takeWeight(ctx: FamilyContext, name: string, shape: readonly num
     allFinite(values, full, `[${shape.join(', ')}]`);
     return values;
   }
-  // Checked now, under the checkpoint's name; widened when a path reads it (a copy of half the bytes of f32).
   const bad = firstNonFiniteHalf(half.dtype, half.bits);
   if (bad >= 0) {
     throw new SwitchyardError('range', full, `expected finite values [${shape.join(', ')}], received ${halfValue(half.dtype, half.bits[bad])} at element ${bad}`);
   }
   // The caller's bits until the block takes its own copy (DeferredTensor.own).
   const { dtype } = half;
-  const cols = cols0(shape);
+  const cols = shape[shape.length - 1] ?? 1;
   let bits = half.bits;
   let read = halfReader(dtype, bits, cols);
   return new DeferredTensor(shape, (r0, r1, out, at) => read(r0, r1, out, at),
@@ -227,29 +233,6 @@ export function takeWeight(ctx: FamilyContext, name: string, shape: readonly num
       bits = bits.slice();
       read = halfReader(dtype, bits, cols);
     });
-}
-
-/** Values per row of a tensor of `shape` (its last dimension; 1 for a scalar). */
-function cols0(shape: readonly number[]): number {
-  return shape.length === 0 ? 1 : shape[shape.length - 1];
-}
-
-/** The layer's tensor `name`, its shape checked; an FP8 one already as its deferred values (takeFp8). */
-function lookUp(ctx: FamilyContext, name: string, shape: readonly number[]): { full: string; t: CheckpointTensor | DeferredTensor } {
-  const full = ctx.prefix + name;
-  const t = ctx.source.get(full);
-  if (t === undefined) {
-    throw new SwitchyardError('shape', full, `expected a tensor [${shape.join(', ')}], got none`);
-  }
-  // Not a Float32Array nor a tensor with a shape list: toFloat32 says what it is ('dtype' / 'shape').
-  if (!(t instanceof Float32Array) && !Array.isArray((t as { shape?: unknown } | null)?.shape)) toFloat32(t, full);
-  if (!(t instanceof Float32Array) && t.dtype === 'f8_e4m3') return { full, t: takeFp8(ctx, full, t, shape) };
-  const got: unknown = t instanceof Float32Array ? undefined : t.shape;
-  if (t instanceof Float32Array ? t.length !== shapeSize(shape) : !sameShape(got, shape)) {
-    const received = Array.isArray(got) || got === undefined ? `[${tensorShape(t).join(', ')}]` : describe(got);
-    throw new SwitchyardError('shape', full, `expected [${shape.join(', ')}], got ${received}`);
-  }
-  return { full, t };
 }
 
 /** Whether `got` is exactly `shape` (a shape list from a checkpoint, not yet trusted). */
@@ -304,10 +287,10 @@ function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, 
   }
   allFinite(scales, scaleName, `[${scales.length}]`);
   // NaN bytes and products past f32 refused now, under the checkpoint's name; the rest is read when needed.
-  checkBlockFp8(t.data, scales, shape, block, full);
   // The caller's bytes until the block takes its own copy (DeferredTensor.own).
   const bytes = t.data;
   let fp8 = new Fp8Rows(bytes, scales, shape, block);
+  checkBlockFp8(fp8, bytes, shape, full);
   return new DeferredTensor(shape, (r0, r1, out, at) => {
     for (let r = r0; r < r1; r++) fp8.read(r, out, at + (r - r0) * cols);
   }, undefined, () => {
