@@ -24,12 +24,12 @@ function tileStore(y: usize, yStride: usize, nValid: i32, acc: usize = ACC): voi
   }
 }
 
-/** ACC after a pair kernel (tile.ts pair2x16) → rows 0..1 of panel q at yCol, then of panel q + 1 (32 bytes of y further). */
+/** ACC after tile-kernel.ts pairKernel → rows 0..1 of the group's panels q .. q + 3 at yCol (32 bytes of y each). */
 function pairStore(yCol: usize, yStride: usize): void {
-  memory.copy(yCol, ACC, 32);
-  memory.copy(yCol + yStride, ACC + 32, 32);
-  memory.copy(yCol + 32, ACC + 64, 32);
-  memory.copy(yCol + yStride + 32, ACC + 96, 32);
+  for (let at: usize = 0; at < 256; at += 64) {
+    memory.copy(yCol + (at >> 1), ACC + at, 32);
+    memory.copy(yCol + yStride + (at >> 1), ACC + at + 32, 32);
+  }
 }
 
 /**
@@ -123,14 +123,9 @@ export function down<W>(
         }
       }
       if (lastPair) {
-        const tile = hk + <usize>lastTile * hTileBytes;
-        const yRows = y + <usize>(lastTile << 2) * yStride;
-        for (let q = q0; q < q1; q += 2) {
-          const panel = panelAt<W>(packed, q, dModelPad / PANEL, panelBytes);
-          const pb = bias ? bias + (<usize>q << 5) : 0;
-          pairKernel<W>(tile, panel, panelBytes, dFFPad, pb, fold);
-          pairStore(yRows + (<usize>(q * PANEL) << 2), yStride);
-        }
+        pairKernel<W>(hk + <usize>lastTile * hTileBytes, panelAt<W>(packed, q0, dModelPad / PANEL, panelBytes), panelBytes, dFFPad,
+          bias ? bias + (<usize>q0 << 5) : 0, fold);
+        pairStore(y + <usize>(lastTile << 2) * yStride + (<usize>(q0 * PANEL) << 2), yStride);
       }
       if (!single || t1 < nTile) continue;
       if (q1 - q0 == 4) {

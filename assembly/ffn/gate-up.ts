@@ -46,19 +46,22 @@ function halfTileEpilogue(hTile: usize, acc: usize, lane: usize, act: i32, alpha
   }
 }
 
-/** ACC (rows 0..1 × 8 sums of two panels, tile.ts pair2x16) → act → hTile at both panels' columns; rows 2..3 zero. */
-function pairEpilogue(hTile: usize, act: i32, alpha: f32, limit: f32): void {
+/**
+ * Rows 0..1 × 8 sums of two panels at acc (ACC or ACC + 128 after tile-kernel.ts pairKernel) → act → hTile
+ * at both panels' columns; rows 2..3 zero.
+ */
+function pairEpilogue(hTile: usize, acc: usize, act: i32, alpha: f32, limit: f32): void {
   const z = f32x4.splat(0);
   if (isGated(act)) {
-    transposeStore(gatedVec(act, v128.load(ACC), v128.load(ACC, 16), alpha, limit),
-      gatedVec(act, v128.load(ACC, 32), v128.load(ACC, 48), alpha, limit), z, z, hTile);
-    transposeStore(gatedVec(act, v128.load(ACC, 64), v128.load(ACC, 80), alpha, limit),
-      gatedVec(act, v128.load(ACC, 96), v128.load(ACC, 112), alpha, limit), z, z, hTile + 64);
+    transposeStore(gatedVec(act, v128.load(acc), v128.load(acc, 16), alpha, limit),
+      gatedVec(act, v128.load(acc, 32), v128.load(acc, 48), alpha, limit), z, z, hTile);
+    transposeStore(gatedVec(act, v128.load(acc, 64), v128.load(acc, 80), alpha, limit),
+      gatedVec(act, v128.load(acc, 96), v128.load(acc, 112), alpha, limit), z, z, hTile + 64);
   } else {
-    transposeStore(ungatedVec(act, v128.load(ACC)), ungatedVec(act, v128.load(ACC, 32)), z, z, hTile);
-    transposeStore(ungatedVec(act, v128.load(ACC, 16)), ungatedVec(act, v128.load(ACC, 48)), z, z, hTile + 64);
-    transposeStore(ungatedVec(act, v128.load(ACC, 64)), ungatedVec(act, v128.load(ACC, 96)), z, z, hTile + 128);
-    transposeStore(ungatedVec(act, v128.load(ACC, 80)), ungatedVec(act, v128.load(ACC, 112)), z, z, hTile + 192);
+    transposeStore(ungatedVec(act, v128.load(acc)), ungatedVec(act, v128.load(acc, 32)), z, z, hTile);
+    transposeStore(ungatedVec(act, v128.load(acc, 16)), ungatedVec(act, v128.load(acc, 48)), z, z, hTile + 64);
+    transposeStore(ungatedVec(act, v128.load(acc, 64)), ungatedVec(act, v128.load(acc, 96)), z, z, hTile + 128);
+    transposeStore(ungatedVec(act, v128.load(acc, 80)), ungatedVec(act, v128.load(acc, 112)), z, z, hTile + 192);
   }
 }
 
@@ -114,8 +117,8 @@ export function gateUp<W>(
   const fold = single ? foldScale<W>(single, dModelK, xFolded) : false;
   const x1 = fold ? xFolded : single;
   // A last tile of three or two real rows leaves its padding rows out of the multiplies (tile-kernel.ts).
-  // One of two rows (f32, f16 not widened), in each whole group of four panels, runs instead as pairs over
-  // two panels at a time (tile.ts pair2x16) after the other tiles, unless a 6-row group takes it. Measured
+  // One of two rows (f32, f16 not widened), in each whole group of four panels, runs instead as pairs of
+  // rows over the group's panels (tile-kernel.ts pairKernel) after the other tiles, unless a 6-row group takes it. Measured
   // here (one process, alternating builds), f32: 6 rows d1024 f512 0.66–0.75 → 0.52–0.63 ms; E8/k2/d2048 at
   // T24 (six rows per expert) 34–35 → 28.5–29.6 ms.
   const lastTile = nTile - 1;
@@ -169,13 +172,11 @@ export function gateUp<W>(
         }
       }
       if (lastPair) {
-        const tile = tiles + <usize>lastTile * tileBytes;
-        for (let p = p0; p < p1; p += 2) {
-          const panel = panelAt<W>(packed, p, dFFPad / cols, panelBytes);
-          const pb = bias ? bias + (<usize>p << 5) : 0;
-          pairKernel<W>(tile, panel, panelBytes, dModelK, pb, foldTiles);
-          pairEpilogue(h + <usize>lastTile * hTileBytes + <usize>(p * cols << 4), act, alpha, limit);
-        }
+        pairKernel<W>(tiles + <usize>lastTile * tileBytes, panelAt<W>(packed, p0, dFFPad / cols, panelBytes), panelBytes, dModelK,
+          bias ? bias + (<usize>p0 << 5) : 0, foldTiles);
+        const hTile = h + <usize>lastTile * hTileBytes + <usize>(p0 * cols << 4);
+        pairEpilogue(hTile, ACC, act, alpha, limit);
+        pairEpilogue(hTile + <usize>(cols << 5), ACC + 128, act, alpha, limit);
       }
       if (!single || t1 < nTile) continue;
       if (p1 - p0 == 4) {

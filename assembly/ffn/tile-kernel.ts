@@ -9,7 +9,7 @@
 // that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8, q8Tile3x32, q8Tile2x32). Every real
 // row's sums are the 4-row kernel's, in the same order, so the choice never changes a bit of the output.
 import { q8Tile2x32, q8Tile2x8, q8Tile3x32, q8Tile3x8, q8Tile4x32, q8Tile4x8 } from './q8';
-import { pair2x16, pair2x16F32, pair2x16Folded, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { pair2x16, pair2x16Folded, pair2x32F32, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
 import { tileRows } from './pack';
 import { isQ8 } from './weights';
 
@@ -55,14 +55,25 @@ import { isQ8 } from './weights';
 }
 
 /**
- * ACC = rows 0..1 of a tile × panels p and p + 1 (tile.ts pair2x16): a last tile of two rows, f32 or f16
- * panels as stored (fold: the tile scaled by F16_SCALE). panel is panel p (weights.ts panelAt), p even.
+ * ACC = rows 0..1 of a tile × the four panels of a whole group (64 bytes a panel: row 0's 8 sums, then row
+ * 1's): a last tile of two rows, f32 or f16 panels as stored (fold: the tile scaled by F16_SCALE). f32 takes
+ * the four panels together (tile.ts pair2x32F32); f16 its group's two pairs in turn (pair2x16), panels
+ * p + 2 and p + 3 starting 32 bytes into the interleaved group (weights.ts panelAt).
+ * @param panel  the group's first panel p (weights.ts panelAt), p % 4 == 0
+ * @param bias   [4][8], or 0
  */
 // @ts-ignore: decorator
 @inline export function pairKernel<W>(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize, fold: bool): void {
-  if (sizeof<W>() == 4) pair2x16F32(tile, panel, panelBytes, K, bias);
-  else if (fold) pair2x16Folded(tile, panel, K, bias);
-  else pair2x16(tile, panel, K, bias);
+  const bias2 = bias ? bias + 64 : 0;
+  if (sizeof<W>() == 4) {
+    pair2x32F32(tile, panel, panelBytes, K, bias);
+  } else if (fold) {
+    pair2x16Folded(tile, panel, K, bias, 0);
+    pair2x16Folded(tile, panel + 32, K, bias2, 128);
+  } else {
+    pair2x16(tile, panel, K, bias, 0);
+    pair2x16(tile, panel + 32, K, bias2, 128);
+  }
 }
 
 /**

@@ -9,10 +9,11 @@
 //               (cols 0..3, 4..7). f16 splits each step's halves as row1x32 does (row1.ts).
 //   tile3x8:    tile4x8 without row 3 (padding): a last tile of three rows (f32: tile3x8F32). ACC row 3 =
 //               the bias.
-//   tile2x8F32: tile4x8 of f32 without rows 2..3: a last tile of two rows where pair2x16 cannot take it.
-//   pair2x16:   rows 0..1 of a tile × two panels, without tile4x8's two padding rows: an expert of two rows
-//               (f32: also the last tile of a longer one). f16 from an interleaved group; f32 (pair2x16F32)
-//               from two panels panelBytes apart. ACC = panel 0 rows 0..1 × (cols 0..3, 4..7), then panel 1.
+//   tile2x8F32: tile4x8 of f32 without rows 2..3: a last tile of two rows where the pair kernels cannot take it.
+//   pair2x16:   rows 0..1 of a tile × two panels of an interleaved f16 group, without tile4x8's two padding
+//               rows: an expert of two rows. ACC (from an offset) = panel 0 rows 0..1 × (cols 0..3, 4..7),
+//               then panel 1. pair2x32F32: the same over the four f32 panels of a whole group at once, for an
+//               expert of two rows and the last tile of a longer one.
 //   tile6x8Even/Odd: relaxed build only (SIX_ROW_GROUPS), f32 panels: six rows from two consecutive tiles
 //               × one panel, 12 accumulators. Three tiles make two groups: Even = rows 0..3 of the first
 //               tile and 0..1 of the next, Odd = rows 2..3 of that one and 0..3 of the one after. ACC = rows
@@ -45,13 +46,14 @@ export function useAccumulators(ptr: usize): void {
   ACC = ptr;
 }
 
-/** The 8 accumulators of a kernel into ACC, in order. */
+/** The 8 accumulators of a kernel into ACC (from byte `at` of it), in order. */
 // @ts-ignore: decorator
-@inline export function storeAccumulators(a0: v128, a1: v128, a2: v128, a3: v128, a4: v128, a5: v128, a6: v128, a7: v128): void {
-  v128.store(ACC, a0); v128.store(ACC, a1, 16);
-  v128.store(ACC, a2, 32); v128.store(ACC, a3, 48);
-  v128.store(ACC, a4, 64); v128.store(ACC, a5, 80);
-  v128.store(ACC, a6, 96); v128.store(ACC, a7, 112);
+@inline export function storeAccumulators(a0: v128, a1: v128, a2: v128, a3: v128, a4: v128, a5: v128, a6: v128, a7: v128, at: usize = 0): void {
+  const acc = ACC + at;
+  v128.store(acc, a0); v128.store(acc, a1, 16);
+  v128.store(acc, a2, 32); v128.store(acc, a3, 48);
+  v128.store(acc, a4, 64); v128.store(acc, a5, 80);
+  v128.store(acc, a6, 96); v128.store(acc, a7, 112);
 }
 
 // @ts-ignore: decorator
@@ -242,7 +244,7 @@ export function tile3x8(tile: usize, panel: usize, K: i32, bias: usize, step: us
 
 /**
  * tile3x8 of f32 panels (as stored, step 32): the f32 tile kernel without row 3 — a quarter fewer
- * instructions per weight, as pair2x16F32 has half. Measured here, one process, alternating builds: one
+ * instructions per weight, as pair2x32F32 has half. Measured here, one process, alternating builds: one
  * expert of three rows d1024 f512 0.33 → 0.27 ms; E32/k4/d1024 at T24 (three rows per expert) 15.2–18.8 →
  * 12.7–13.1 ms; E8/k2/d2048 at T12 21.8–24.8 → 18.5–19.4 ms.
  */
@@ -284,9 +286,10 @@ export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize, st
 // (weights.ts), each step's halves split as row1x32HalfOf does. For an expert of two rows, which tile4x8
 // would run as a tile of four, two of them padding: the same 8 accumulators here hold only real sums, for
 // half the multiplies per weight. Each column sums k in order from its bias, as in tile4x8 (the same
-// products: bit-identical). ACC = rows 0..1 × (cols 0..3, 4..7) of the first panel, then of the second.
+// products: bit-identical). ACC from byte `at` = rows 0..1 × (cols 0..3, 4..7) of the first panel, then of
+// the second.
 // @ts-ignore: decorator
-@inline function pair2x16HalfOf<F>(tile: usize, panel: usize, K: i32, bias: usize): void {
+@inline function pair2x16HalfOf<F>(tile: usize, panel: usize, K: i32, bias: usize, at: usize): void {
   let a0 = biasEven(bias, 0), a1 = biasOdd(bias, 0);
   let b0 = a0, b1 = a1;
   let c0 = biasEven(bias, 32), c1 = biasOdd(bias, 32);
@@ -309,42 +312,44 @@ export function tile4x8Folded(tile: usize, panel: usize, K: i32, bias: usize, st
     t += 16;
     q += 64;
   }
-  storeAccumulators(a0, a1, b0, b1, c0, c1, d0, d1);
-  unzipAccumulators();
+  storeAccumulators(a0, a1, b0, b1, c0, c1, d0, d1, at);
+  unzipAccumulators(at);
 }
 
 /**
  * @param tile   [K][4] packed rows (rows 2 and 3 unread)
  * @param panel  the first of two panels p, p + 1 of one interleaved f16 group (weights.ts panelAt), p even
  * @param bias   [2][8], or 0
+ * @param at     where in ACC the sums go: 0, or 128 for the group's second pair
  */
-export function pair2x16(tile: usize, panel: usize, K: i32, bias: usize): void {
-  pair2x16HalfOf<Unfolded>(tile, panel, K, bias);
+export function pair2x16(tile: usize, panel: usize, K: i32, bias: usize, at: usize): void {
+  pair2x16HalfOf<Unfolded>(tile, panel, K, bias, at);
 }
 
 /** pair2x16 on a tile scaled by foldScale. */
-export function pair2x16Folded(tile: usize, panel: usize, K: i32, bias: usize): void {
-  pair2x16HalfOf<Folded>(tile, panel, K, bias);
+export function pair2x16Folded(tile: usize, panel: usize, K: i32, bias: usize, at: usize): void {
+  pair2x16HalfOf<Folded>(tile, panel, K, bias, at);
 }
 
-// pair2x16 of f32: rows 0 and 1 of a packed tile × panels p and p + 1 (panelBytes apart). Against tile4x8,
-// which multiplies two padding rows, half the multiply-adds per weight, so half the instructions per byte
-// of weights: from L3 it is that much faster, and from DRAM the core keeps twice the bytes in flight. (The
-// number of streams is not what counts: tile4x8 reading its panel as two halves of K was slower.) Measured
-// here, one process, alternating builds: one expert d1024 f512 (in L3) 0.33 → 0.19 ms, d2048 f1408 (from
-// DRAM) 2.6 → 1.75 ms; E8/k2/d2048 blocks at T8 (two rows per expert) 20.6 → 14.8–15.6 ms. Each column sums
-// k in order from its bias, as in tile4x8: bit-identical sums. ACC as pair2x16's: rows 0..1 ×
-// (cols 0..3, 4..7) of the first panel, then of the second.
-export function pair2x16F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  let a0 = biasLo(bias, 0), a1 = biasLo(bias, 16);
-  let b0 = a0, b1 = a1;
-  let c0 = biasLo(bias, 32), c1 = biasLo(bias, 48);
-  let d0 = c0, d1 = c1;
-  let t = tile;
-  let p = panel;
-  let q = panel + panelBytes;
-  const end = tile + (<usize>K << 4);
-  while (t < end) {
+// pair2x32 of f32: rows 0 and 1 of a packed tile × the four panels p .. p + 3 of a whole group (panelBytes
+// apart). Against tile4x8, which multiplies two padding rows, half the multiply-adds per weight, so half the
+// instructions per byte of weights. K is walked in chunks of PAIR_CHUNK steps, each chunk over panels
+// p, p + 1 and then p + 2, p + 3, their sums parked in ACC in between: four weight streams advance side by
+// side, as row1x32 reads them, where a pair of panels at a time left the second pair for a second pass.
+// Measured here (scratch kernels, K 1024, weights from DRAM, alternating rounds): 13.4–14.0 → 17.9–19.4
+// GB/s, the memory probe 21; in L2 41 → 44. Chunks of 16 or 48 steps read 18.4 and 17.0; the same chunking
+// of f16 pairs (pair2x16) gained nothing from DRAM, where they are bound by their decode. Each column sums
+// k in order from its bias, as in tile4x8: bit-identical sums. ACC = rows 0..1 × (cols 0..3, 4..7) of
+// panel p, then of p + 1, p + 2, p + 3 (each panel 64 bytes: row 0, row 1).
+const PAIR_CHUNK: usize = 32;
+
+/** Rows 0..1 × panels at p and p + panelBytes over the tile steps [t, tEnd), continuing the sums at acc. */
+// @ts-ignore: decorator
+@inline function pairChunkF32(acc: usize, t: usize, tEnd: usize, p: usize, panelBytes: usize): void {
+  let a0 = v128.load(acc), a1 = v128.load(acc, 16), b0 = v128.load(acc, 32), b1 = v128.load(acc, 48);
+  let c0 = v128.load(acc, 64), c1 = v128.load(acc, 80), d0 = v128.load(acc, 96), d1 = v128.load(acc, 112);
+  let q = p + panelBytes;
+  while (t < tEnd) {
     const x0 = v128.load32_splat(t);
     const x1 = v128.load32_splat(t, 4);
     let w0 = v128.load(p);
@@ -359,7 +364,32 @@ export function pair2x16F32(tile: usize, panel: usize, panelBytes: usize, K: i32
     p += 32;
     q += 32;
   }
-  storeAccumulators(a0, a1, b0, b1, c0, c1, d0, d1);
+  v128.store(acc, a0); v128.store(acc, a1, 16); v128.store(acc, b0, 32); v128.store(acc, b1, 48);
+  v128.store(acc, c0, 64); v128.store(acc, c1, 80); v128.store(acc, d0, 96); v128.store(acc, d1, 112);
+}
+
+/**
+ * @param tile   [K][4] packed rows (rows 2 and 3 unread)
+ * @param panel  panel p of four consecutive f32 panels [K][8], panelBytes apart
+ * @param bias   [4][8], or 0
+ */
+export function pair2x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  for (let at: usize = 0; at < 256; at += 64) {
+    const lo = biasLo(bias, at >> 1);
+    const hi = biasLo(bias, (at >> 1) + 16);
+    v128.store(ACC + at, lo); v128.store(ACC + at, hi, 16);
+    v128.store(ACC + at, lo, 32); v128.store(ACC + at, hi, 48);
+  }
+  const end = tile + (<usize>K << 4);
+  let t = tile;
+  let p = panel;
+  while (t < end) {
+    const tEnd = min(t + (PAIR_CHUNK << 4), end);
+    pairChunkF32(ACC, t, tEnd, p, panelBytes);
+    pairChunkF32(ACC + 128, t, tEnd, p + (panelBytes << 1), panelBytes);
+    t = tEnd;
+    p += PAIR_CHUNK << 5;
+  }
 }
 
 /** Four f16 columns from the high halves of v (weights.ts highHalfBits): widened, or Folded bits as they are. */
@@ -379,9 +409,9 @@ export function pair2x16F32(tile: usize, panel: usize, panelBytes: usize, K: i32
   return bias ? i32x4.shuffle(v128.load(bias + at), v128.load(bias + at, 16), 1, 3, 5, 7) : f32x4.splat(0);
 }
 
-/** ACC as (even, odd) columns per panel → (cols 0..3, 4..7). */
-export function unzipAccumulators(): void {
-  for (let i: usize = 0; i < 128; i += 32) {
+/** 128 bytes of ACC from byte `at`, as (even, odd) columns per panel → (cols 0..3, 4..7). */
+export function unzipAccumulators(at: usize = 0): void {
+  for (let i = at; i < at + 128; i += 32) {
     const even = v128.load(ACC + i);
     const odd = v128.load(ACC + i, 16);
     v128.store(ACC + i, i32x4.shuffle(even, odd, 0, 4, 1, 5));

@@ -94,7 +94,7 @@ describe.each(builds)('wasm experts, %s build: row grouping', (build) => {
     }
   });
 
-  // An expert of two rows runs them as a pair over two panels at a time (tile.ts pair2x16, pair2x16F32)
+  // An expert of two rows runs them as a pair over the panels of a group (tile.ts pair2x16, pair2x32F32)
   // wherever a whole group of four panels allows, and tile2x8F32 or the 4-row tile kernel on the panels
   // after the last group; an expert of three rows leaves its padding row out (tile3x8, tile3x8F32); int8
   // leaves the padding rows out of its integer dot products (q8Tile2x8, q8Tile3x8). Each row's sums are the
