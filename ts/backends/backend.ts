@@ -4,7 +4,7 @@ import type { Activation, DispatchPlan, ResolvedBackend, Routing } from '../spec
 import type { ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 import type { DeviceWeightWriter } from './device-weights.js';
-import type { Bf16RowReader, RowReader } from '../formats/deferred-tensor.js';
+import type { EncodedRows, RowReader } from '../formats/deferred-tensor.js';
 
 /** A routing as a path computes it; the facade adds which path it was. */
 export type RoutingCore = Omit<Routing, 'backend'>;
@@ -42,8 +42,8 @@ export interface ExpertWeights {
    * array is made when first asked for; a path that packs from runs of rows (wasm) reads them here instead.
    */
   rows?: Partial<Record<'gate' | 'up' | 'down', RowReader>>;
-  /** Of those, the bf16 ones' bits by rows, for a path that widens them itself (wasm). */
-  rowsBf16?: Partial<Record<'gate' | 'up' | 'down', Bf16RowReader>>;
+  /** Of those, the ones whose bytes a path may decode itself (wasm: bf16, MXFP4), by rows. */
+  rowsEncoded?: Partial<Record<'gate' | 'up' | 'down', EncodedRows>>;
 }
 
 /** Whether an activation reads a gate projection beside the up projection. */

@@ -53,6 +53,7 @@ export class WasmHeap {
   private viewF64: Float64Array;
   private viewU16: Uint16Array;
   private viewI8: Int8Array;
+  private viewU8: Uint8Array;
 
   constructor(memory: WebAssembly.Memory, heapBase: number) {
     this.memory = memory;
@@ -63,6 +64,7 @@ export class WasmHeap {
     this.viewF64 = new Float64Array(memory.buffer);
     this.viewU16 = new Uint16Array(memory.buffer);
     this.viewI8 = new Int8Array(memory.buffer);
+    this.viewU8 = new Uint8Array(memory.buffer);
   }
 
   /** f32 view of the whole memory, re-created when growth has detached the previous buffer. */
@@ -94,12 +96,19 @@ export class WasmHeap {
     return this.viewI8;
   }
 
+  /** u8 view (checkpoint bytes the module decodes: bf16, MXFP4). */
+  get u8(): Uint8Array {
+    if (this.viewU8.buffer !== this.memory.buffer) this.remap();
+    return this.viewU8;
+  }
+
   private remap(): void {
     this.viewF32 = new Float32Array(this.memory.buffer);
     this.viewI32 = new Int32Array(this.memory.buffer);
     this.viewF64 = new Float64Array(this.memory.buffer);
     this.viewU16 = new Uint16Array(this.memory.buffer);
     this.viewI8 = new Int8Array(this.memory.buffer);
+    this.viewU8 = new Uint8Array(this.memory.buffer);
   }
 
   /** A 16-byte aligned block of at least `bytes` bytes (contents undefined). */

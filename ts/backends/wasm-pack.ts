@@ -9,7 +9,8 @@ import { checkF16Range, F16_MAX } from '../formats/dtype.js';
 import { checkQ8Range, Q8_BLOCK, Q8_MAX_WEIGHT } from '../formats/q8.js';
 import type { ExpertWeights } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
-import type { Bf16RowReader, RowReader } from '../formats/deferred-tensor.js';
+import type { EncodedRows, RowReader } from '../formats/deferred-tensor.js';
+import { MXFP4_BLOCK } from '../formats/mxfp4.js';
 import { GATED_COLS, PANEL, type PackedPointers, type PackedShape, type WasmWeightDtype } from './wasm-experts.js';
 
 /** The module's packing and converters (assembly/ffn/pack-panels.ts, convert.ts). */
@@ -17,8 +18,9 @@ export interface PackExports {
   packPanels(lo: number, nLo: number, hi: number, nHi: number, rowStep: number, nPanel: number, len: number, K: number, dst: number): number;
   convertF16(src: number, nPanel: number, K: number, dst: number): void;
   convertInt8(src: number, nPanel: number, K: number, q: number, scales: number): void;
-  /** Absent from builds before it (an injected older module): bf16 rows are then widened here. */
+  /** Absent from builds before them (an injected older module): such rows are then decoded here. */
   widenBf16?(src: number, n: number, dst: number): void;
+  widenMxfp4?(blocks: number, scales: number, nBlock: number, dst: number): void;
 }
 
 const WEIGHT_BYTES: Record<WasmWeightDtype, number> = { f32: 4, f16: 2, int8: 1 };
@@ -31,9 +33,9 @@ interface Projection {
   /** Rows [nRow, len] per expert; `hi` gives the high four columns of a gated panel (absent: the next four rows of lo). */
   lo: RowReader;
   hi: RowReader | undefined;
-  /** The same rows' bf16 bits, when they are bf16 and the module widens them (assembly/ffn/widen.ts) */
-  loBf16: Bf16RowReader | undefined;
-  hiBf16: Bf16RowReader | undefined;
+  /** The same rows' checkpoint bytes, when the module decodes them (assembly/ffn/widen.ts) */
+  loEncoded: EncodedRows | undefined;
+  hiEncoded: EncodedRows | undefined;
   nRow: number;
   len: number;
   /** Panels per expert, and steps per panel (len padded) */
@@ -66,26 +68,32 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
   const scratch: number[] = [];
   try {
     for (const k of Object.keys(sizes) as (keyof PackedPointers)[]) ptrs[k] = sizes[k] === 0 ? 0 : heap.alloc(sizes[k]);
-    const bf16 = (name: 'gate' | 'up' | 'down') => (x.widenBf16 ? w.rowsBf16?.[name] : undefined);
+    const encoded = (name: 'gate' | 'up' | 'down') => {
+      const e = w.rowsEncoded?.[name];
+      return e && (e.encoding === 'bf16' ? x.widenBf16 : x.widenMxfp4) ? e : undefined;
+    };
     const gateUp: Projection = {
       lo: rowsOf(w, s.gated ? 'gate' : 'up', w.dModel), hi: s.gated ? rowsOf(w, 'up', w.dModel) : undefined, nRow: w.dFF, len: w.dModel,
-      loBf16: bf16(s.gated ? 'gate' : 'up'), hiBf16: s.gated ? bf16('up') : undefined,
+      loEncoded: encoded(s.gated ? 'gate' : 'up'), hiEncoded: s.gated ? encoded('up') : undefined,
       nPanel: s.nPanel, K: s.dModelK, ptr: ptrs.gateUp, scales: ptrs.gateUpScales,
     };
     const down: Projection = {
-      lo: rowsOf(w, 'down', w.dFF), hi: undefined, loBf16: bf16('down'), hiBf16: undefined, nRow: w.dModel, len: w.dFF, nPanel: s.dModelPad / PANEL, K: s.dFFPad, ptr: ptrs.down, scales: ptrs.downScales,
+      lo: rowsOf(w, 'down', w.dFF), hi: undefined, loEncoded: encoded('down'), hiEncoded: undefined, nRow: w.dModel, len: w.dFF, nPanel: s.dModelPad / PANEL, K: s.dFFPad, ptr: ptrs.down, scales: ptrs.downScales,
     };
     const chunk = Math.max(chunkPanels(gateUp.K), chunkPanels(down.K));
     const rows = chunk * PANEL * Math.max(gateUp.len, down.len);
-    // Staging for the rows (gated: gate rows, then up rows), and for f16 / int8 the f32 panels.
+    // Staging for the rows (gated: gate rows, then up rows), their MXFP4 scales when they come so, and for
+    // f16 / int8 the f32 panels.
     const staging = heap.alloc(rows * 4);
     scratch.push(staging);
+    const mxScales = [gateUp.loEncoded, gateUp.hiEncoded, down.loEncoded].some((e) => e?.encoding === 'mxfp4') ? heap.alloc(rows / MXFP4_BLOCK + 16) : 0;
+    if (mxScales) scratch.push(mxScales);
     const panels = dtype === 'f32' ? 0 : heap.alloc(chunk * PANEL * Math.max(gateUp.K, down.K) * 4);
     if (panels) scratch.push(panels);
     let amax = 0;
     for (let e = 0; e < nExpert; e++) {
-      amax = Math.max(amax, packProjection(heap, x, gateUp, e, dtype, staging, panels));
-      amax = Math.max(amax, packProjection(heap, x, down, e, dtype, staging, panels));
+      amax = Math.max(amax, packProjection(heap, x, gateUp, e, dtype, { staging, mxScales, panels }));
+      amax = Math.max(amax, packProjection(heap, x, down, e, dtype, { staging, mxScales, panels }));
     }
     if (dtype !== 'f32') checkRange(w, s.gated, dtype, amax, name);
     const f32 = heap.f32;
@@ -113,9 +121,17 @@ function chunkPanels(K: number): number {
   return 4 * Math.max(1, Math.floor(CHUNK_BYTES / (4 * K * PANEL * 4)));
 }
 
+/** The scratch blocks of a packing: the rows' staging, MXFP4 scales (or 0), f32 panels for f16 / int8 (or 0). */
+interface Scratch {
+  staging: number;
+  mxScales: number;
+  panels: number;
+}
+
 /** Expert e's panels of one projection, a chunk at a time; returns the largest |w| packed. */
-function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number, dtype: WasmWeightDtype, staging: number, panels: number): number {
+function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number, dtype: WasmWeightDtype, scratch: Scratch): number {
   const { nRow, len, K, hi } = p;
+  const { staging, panels } = scratch;
   const rowStep = hi ? GATED_COLS : PANEL;
   const chunk = chunkPanels(K);
   const stepsPerPanel = K * PANEL;
@@ -126,10 +142,10 @@ function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number
     const r1 = Math.min(nRow, (p0 + n) * rowStep);
     const count = Math.max(0, r1 - r0);
     const from = e * nRow + r0;
-    readRows(heap, x, p.lo, p.loBf16, from, count, len, staging);
+    readRows(heap, x, p.lo, p.loEncoded, from, count, len, staging, scratch.mxScales);
     // Gated: up's rows after gate's; plain: the high four columns are the next four rows of the same run.
     const hiAt = hi ? staging + count * len * 4 : staging + GATED_COLS * len * 4;
-    if (hi) readRows(heap, x, hi, p.hiBf16, from, count, len, hiAt);
+    if (hi) readRows(heap, x, hi, p.hiEncoded, from, count, len, hiAt, scratch.mxScales);
     const nHi = hi ? count : count - GATED_COLS;
     const first = e * p.nPanel + p0;
     const dst = dtype === 'f32' ? p.ptr + first * stepsPerPanel * 4 : panels;
@@ -141,14 +157,20 @@ function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number
 }
 
 /**
- * Rows [from, from + count) of `len` values as f32 at `at`: bf16 ones as their bits in the block's second
- * half, widened by the module in place (2 ns a value in TypeScript), others by their reader.
+ * Rows [from, from + count) of `len` values as f32 at `at`. Rows whose checkpoint bytes the module decodes
+ * (TypeScript took ~2 ns a value) are copied to the end of their own f32 block and decoded forward in place:
+ * bf16 as their bits in its second half (widenBf16); MXFP4 as their blocks in its last eighth (widenMxfp4),
+ * their scales apart at mxScales. Others come from their reader.
  */
-function readRows(heap: WasmHeap, x: PackExports, read: RowReader, readBf16: Bf16RowReader | undefined, from: number, count: number, len: number, at: number): void {
-  if (readBf16 && x.widenBf16) {
-    const n = count * len;
-    readBf16(from, from + count, heap.u16, (at + 2 * n) >>> 1);
+function readRows(heap: WasmHeap, x: PackExports, read: RowReader, encoded: EncodedRows | undefined, from: number, count: number, len: number, at: number, mxScales: number): void {
+  const n = count * len;
+  if (encoded?.encoding === 'bf16' && x.widenBf16) {
+    encoded.read(from, from + count, { bytes: heap.u8, at: at + 2 * n, scalesAt: 0 }, 0);
     x.widenBf16(at + 2 * n, n, at);
+  } else if (encoded?.encoding === 'mxfp4' && x.widenMxfp4) {
+    const blocks = at + 4 * n - n / 2;
+    encoded.read(from, from + count, { bytes: heap.u8, at: blocks, scalesAt: mxScales }, 0);
+    x.widenMxfp4(blocks, mxScales, n / MXFP4_BLOCK, at);
   } else {
     read(from, from + count, heap.f32, at >>> 2);
   }

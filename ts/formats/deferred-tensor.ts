@@ -8,8 +8,24 @@
 /** Rows [r0, r1) of a tensor seen as [rows, cols] (every dim but the last, the last), as f32 into out[at ..]. */
 export type RowReader = (r0: number, r1: number, out: Float32Array, at: number) => void;
 
-/** The same rows of a bf16 tensor as their bits into out[at ..], for a path that widens them itself (wasm). */
-export type Bf16RowReader = (r0: number, r1: number, out: Uint16Array, at: number) => void;
+/**
+ * A run of rows in a checkpoint's own bytes, as a path that decodes them itself (wasm) lays it out: row i of
+ * the run at `at` + i · (bytes a row); for MXFP4 the blocks so, and the scales at `scalesAt` + i · (cols / 32).
+ */
+export interface EncodedRun {
+  bytes: Uint8Array;
+  at: number;
+  scalesAt: number;
+}
+
+/**
+ * The same rows in their checkpoint encoding (bf16: 2 bytes a value; mxfp4: formats/mxfp4.ts, cols / 2 bytes of
+ * values and cols / 32 scales a row): rows [r0, r1) into run rows row0, row0 + 1, ….
+ */
+export interface EncodedRows {
+  readonly encoding: 'bf16' | 'mxfp4';
+  read(r0: number, r1: number, run: EncodedRun, row0: number): void;
+}
 
 export class DeferredTensor {
   readonly rows: number;
@@ -20,10 +36,10 @@ export class DeferredTensor {
 
   /**
    * @param read must leave in `out` only finite values (the weight checks skip a deferred tensor)
-   * @param readBf16 where the tensor is bf16: its bits, which `read` widens
+   * @param encoded where the path may decode them itself: the rows' bytes, which `read` decodes
    * @param ownSource replaces the caller's bytes the readers read with a copy (see own())
    */
-  constructor(readonly shape: readonly number[], readonly read: RowReader, readonly readBf16?: Bf16RowReader,
+  constructor(readonly shape: readonly number[], readonly read: RowReader, readonly encoded?: EncodedRows,
     private readonly ownSource?: () => void) {
     this.cols = shape.length === 0 ? 1 : shape[shape.length - 1];
     this.rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);

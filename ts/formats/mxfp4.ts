@@ -6,6 +6,7 @@
 // dequantises to holds the same values): dequantising loses nothing.
 
 import { SwitchyardError } from '../errors.js';
+import type { EncodedRun } from './deferred-tensor.js';
 
 /** Values per block, and bytes per block of values. */
 export const MXFP4_BLOCK = 32;
@@ -75,6 +76,13 @@ export class Mxfp4Rows {
       const to = (at >> 1) + g * BLOCK_BYTES;
       for (let j = 0; j < BLOCK_BYTES; j++) pairs[to + j] = table[this.blocks[from + j]];
     }
+  }
+
+  /** Row `row`'s bytes as they are into run row `runRow` (deferred-tensor.ts EncodedRun): blocks, then scales apart. */
+  copyRow(row: number, run: EncodedRun, runRow: number): void {
+    const n = this.blocksPerRow;
+    run.bytes.set(this.blocks.subarray(row * n * BLOCK_BYTES, (row + 1) * n * BLOCK_BYTES), run.at + runRow * n * BLOCK_BYTES);
+    run.bytes.set(this.scales.subarray(row * n, (row + 1) * n), run.scalesAt + runRow * n);
   }
 
   /** read() for an odd f32 position (no f64 view reaches it): value by value. */

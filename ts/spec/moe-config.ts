@@ -118,7 +118,7 @@ function expertWeights(base: Omit<ExpertWeights, 'gate' | 'up' | 'down'>, projec
     const p = projections[name];
     if (p instanceof DeferredTensor) {
       (w.rows ??= {})[name] = p.read;
-      if (p.readBf16) (w.rowsBf16 ??= {})[name] = p.readBf16;
+      if (p.encoded) (w.rowsEncoded ??= {})[name] = p.encoded;
       Object.defineProperty(w, name, { get: () => p.values(), enumerable: false, configurable: true });
     } else {
       w[name] = p;

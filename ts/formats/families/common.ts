@@ -8,7 +8,7 @@ import { firstNonFiniteHalf, halfBits, halfReader, halfValue, shapeSize, tensorS
 import { allFinite, markFinite } from '../../spec/check.js';
 import type { WeightSource } from '../../spec/moe-config.js';
 import { checkBlockFp8, Fp8Rows, fp8BlockSize, scaleShape } from '../fp8.js';
-import { DeferredTensor } from '../deferred-tensor.js';
+import { DeferredTensor, type EncodedRows } from '../deferred-tensor.js';
 
 /** Looks tensors up by their full checkpoint name. */
 export interface TensorSource {
@@ -227,8 +227,11 @@ export function takeWeight(ctx: FamilyContext, name: string, shape: readonly num
   const cols = shape[shape.length - 1] ?? 1;
   let bits = half.bits;
   let read = halfReader(dtype, bits, cols);
-  return new DeferredTensor(shape, (r0, r1, out, at) => read(r0, r1, out, at),
-    dtype === 'bf16' ? (r0, r1, out, at) => out.set(bits.subarray(r0 * cols, r1 * cols), at) : undefined,
+  const encoded: EncodedRows | undefined = dtype === 'bf16' ? {
+    encoding: 'bf16',
+    read: (r0, r1, run, row0) => run.bytes.set(new Uint8Array(bits.buffer, bits.byteOffset + 2 * r0 * cols, 2 * (r1 - r0) * cols), run.at + 2 * row0 * cols),
+  } : undefined;
+  return new DeferredTensor(shape, (r0, r1, out, at) => read(r0, r1, out, at), encoded,
     () => {
       bits = bits.slice();
       read = halfReader(dtype, bits, cols);
@@ -332,20 +335,24 @@ const PER_EXPERT_NAMES: readonly (readonly [string, string, string])[] = [
  */
 export function splitGateFirst(fused: Float32Array | DeferredTensor, nExpert: number, dFF: number, dModel: number): Record<'gate' | 'up', Float32Array | DeferredTensor> {
   if (fused instanceof DeferredTensor) {
-    // Rows [r0, r1) of the gate (offset 0) or up (offset dFF) half: per expert, a run of the fused rows.
-    const byExpert = (offset: number, r0: number, r1: number, each: (from: number, to: number, at: number) => void) => {
+    // Rows [r0, r1) of the gate (offset 0) or up (offset dFF) half: per expert, a run of the fused rows,
+    // `each(from, to, rowOffset)` with rowOffset the run's first row from r0.
+    const byExpert = (offset: number) => (r0: number, r1: number, each: (from: number, to: number, rowOffset: number) => void) => {
       for (let r = r0; r < r1;) {
         const e = Math.floor(r / dFF);
         const end = Math.min(r1, (e + 1) * dFF);
         const from = e * 2 * dFF + offset + (r - e * dFF);
-        each(from, from + (end - r), (r - r0) * dModel);
+        each(from, from + (end - r), r - r0);
         r = end;
       }
     };
-    const readBf16 = fused.readBf16;
+    const encoded = fused.encoded;
     const half = (offset: number) => new DeferredTensor([nExpert, dFF, dModel],
-      (r0, r1, out, at) => byExpert(offset, r0, r1, (from, to, o) => fused.read(from, to, out, at + o)),
-      readBf16 && ((r0, r1, out, at) => byExpert(offset, r0, r1, (from, to, o) => readBf16(from, to, out, at + o))),
+      (r0, r1, out, at) => byExpert(offset)(r0, r1, (from, to, o) => fused.read(from, to, out, at + o * dModel)),
+      encoded && {
+        encoding: encoded.encoding,
+        read: (r0, r1, run, row0) => byExpert(offset)(r0, r1, (from, to, o) => encoded.read(from, to, run, row0 + o)),
+      },
       () => fused.own());
     return { gate: half(0), up: half(dFF) };
   }
@@ -408,21 +415,27 @@ export function stackExperts(
   const parts = Array.from({ length: nExpert }, (_, e) => takeWeight(ctx, name(e), shape));
   const [rows, cols] = shape;
   if (parts.some((part) => part instanceof DeferredTensor)) {
-    // A run of stacked rows, expert by expert: rows [from, to) of expert e go to out[at + (r - r0) · cols ..].
-    const byExpert = (r0: number, r1: number, each: (e: number, from: number, to: number, offset: number) => void) => {
+    // A run of stacked rows, expert by expert: rows [from, to) of expert e are the run's rows from rowOffset = r - r0.
+    const byExpert = (r0: number, r1: number, each: (e: number, from: number, to: number, rowOffset: number) => void) => {
       for (let r = r0; r < r1;) {
         const e = Math.floor(r / rows);
         const end = Math.min(r1, (e + 1) * rows);
-        each(e, r - e * rows, end - e * rows, (r - r0) * cols);
+        each(e, r - e * rows, end - e * rows, r - r0);
         r = end;
       }
     };
-    const bf16 = parts.every((part) => part instanceof DeferredTensor && part.readBf16) ? (parts as DeferredTensor[]) : undefined;
-    return new DeferredTensor([nExpert, rows, cols], (r0, r1, out, at) => byExpert(r0, r1, (e, from, to, offset) => {
+    // The bytes as they are when every expert's are in one encoding.
+    const encodings = parts.map((part) => (part instanceof DeferredTensor ? part.encoded : undefined));
+    const first = encodings[0];
+    const encoded: EncodedRows | undefined = first && encodings.every((c) => c?.encoding === first.encoding) ? {
+      encoding: first.encoding,
+      read: (r0, r1, run, row0) => byExpert(r0, r1, (e, from, to, o) => encodings[e]!.read(from, to, run, row0 + o)),
+    } : undefined;
+    return new DeferredTensor([nExpert, rows, cols], (r0, r1, out, at) => byExpert(r0, r1, (e, from, to, o) => {
       const part = parts[e];
-      if (part instanceof DeferredTensor) part.read(from, to, out, at + offset);
-      else out.set(part.subarray(from * cols, to * cols), at + offset);
-    }), bf16 && ((r0, r1, out, at) => byExpert(r0, r1, (e, from, to, offset) => bf16[e].readBf16!(from, to, out, at + offset))),
+      if (part instanceof DeferredTensor) part.read(from, to, out, at + o * cols);
+      else out.set(part.subarray(from * cols, to * cols), at + o * cols);
+    }), encoded,
     () => { for (const part of parts) if (part instanceof DeferredTensor) part.own(); });
   }
   const slab = rows * cols;

@@ -84,13 +84,20 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   let up: Float32Array | DeferredTensor;
   if (gateUpMx) {
     const fused = mxfp4Rows(gateUpMx, dModel);
+    const fusedRow = (r: number, second: number) => {
+      const e = Math.floor(r / dFF);
+      return e * 2 * dFF + 2 * (r - e * dFF) + second;
+    };
     const half = (second: number) => new DeferredTensor([nExpert, dFF, dModel], (r0, r1, out, at) => {
       const rows = fused.rows();
-      for (let r = r0; r < r1; r++) {
-        const e = Math.floor(r / dFF);
-        rows.read(e * 2 * dFF + 2 * (r - e * dFF) + second, out, at + (r - r0) * dModel);
-      }
-    }, undefined, fused.own);
+      for (let r = r0; r < r1; r++) rows.read(fusedRow(r, second), out, at + (r - r0) * dModel);
+    }, {
+      encoding: 'mxfp4',
+      read: (r0, r1, run, row0) => {
+        const rows = fused.rows();
+        for (let r = r0; r < r1; r++) rows.copyRow(fusedRow(r, second), run, row0 + r - r0);
+      },
+    }, fused.own);
     gate = half(0);
     up = half(1);
   } else {
@@ -103,7 +110,13 @@ function convert(ctx: FamilyContext): CanonicalMoE {
     down = new DeferredTensor([nExpert, dModel, dFF], (r0, r1, out, at) => {
       const rows = source.rows();
       for (let r = r0; r < r1; r++) rows.read(r, out, at + (r - r0) * dFF);
-    }, undefined, source.own);
+    }, {
+      encoding: 'mxfp4',
+      read: (r0, r1, run, row0) => {
+        const rows = source.rows();
+        for (let r = r0; r < r1; r++) rows.copyRow(r, run, row0 + r - r0);
+      },
+    }, source.own);
   } else {
     down = new Float32Array(nExpert * dModel * dFF); // [E, d, dFF]
   }

@@ -1,0 +1,89 @@
+// The module's checkpoint decoders (assembly/ffn/widen.ts) against the TypeScript ones they stand in for on the
+// WASM load path: widenMxfp4 against formats/mxfp4.ts Mxfp4Rows, exhaustively — every byte (both nibbles) under
+// every scale but 255 (NaN, refused before any read), including the subnormal scales 2^-127 and 2^-126 and
+// the scales whose largest values overflow to ±∞ (also refused before a read, but the two decoders must still
+// agree) — bit for bit, −0 included; apart, and in place as wasm-pack.ts lays the bytes out (the blocks in
+// the last eighth of their f32 block). widenBf16 against bf16 widening by hand, in place too.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
+import { Mxfp4Rows } from '../../ts/formats/mxfp4.js';
+
+interface Decoders {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  widenBf16(src: number, n: number, dst: number): void;
+  widenMxfp4(blocks: number, scales: number, nBlock: number, dst: number): void;
+}
+
+async function decoders(file: string): Promise<Decoders> {
+  const { instance } = await WebAssembly.instantiate(readFileSync(new URL(`../../build/wasm/${file}`, import.meta.url)), {});
+  return instance.exports as unknown as Decoders;
+}
+
+/** Blocks holding every byte 0..255 once per scale 0..254: 16 blocks a scale, rows of one block each. */
+function everyByteUnderEveryScale(): { blocks: Uint8Array; scales: Uint8Array } {
+  const nScale = 255;
+  const blocks = new Uint8Array(nScale * 16 * 16);
+  const scales = new Uint8Array(nScale * 16);
+  for (let s = 0; s < nScale; s++) {
+    for (let b = 0; b < 16; b++) {
+      scales[s * 16 + b] = s;
+      for (let j = 0; j < 16; j++) blocks[(s * 16 + b) * 16 + j] = ((b * 16 + j) * 7) & 255; // a permutation of 0..255 per scale (7 is odd)
+    }
+  }
+  return { blocks, scales };
+}
+
+function align(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}
+
+describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('checkpoint decoders (%s)', (_name, file) => {
+  it('widenMxfp4 = Mxfp4Rows, every byte under every scale, bit for bit, apart and in place', async () => {
+    const x = await decoders(file);
+    const { blocks, scales } = everyByteUnderEveryScale();
+    const nBlock = scales.length;
+    const n = nBlock * 32;
+    const want = new Float32Array(n);
+    const rows = new Mxfp4Rows(blocks, scales, 32, 'test');
+    for (let b = 0; b < nBlock; b++) rows.read(b, want, b * 32);
+    const wantBits = new Uint32Array(want.buffer);
+    expect(wantBits.some((bits) => bits === 0x80000000), '−0 among the values').toBe(true);
+    expect(want.some((v) => v === Infinity) && want.some((v) => v > 0 && v < 2 ** -126), '±∞ and subnormals among the values').toBe(true);
+
+    const base = align(x.heapBase());
+    const need = base + 4 * n + blocks.length + scales.length + 1024;
+    if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+    const mem = () => new Uint8Array(x.memory.buffer);
+    const dst = base;
+    const scalesAt = align(dst + 4 * n);
+    mem().set(scales, scalesAt);
+    // Apart: the blocks after the scales.
+    const apart = align(scalesAt + scales.length);
+    mem().set(blocks, apart);
+    x.widenMxfp4(apart, scalesAt, nBlock, dst);
+    expect(new Uint32Array(x.memory.buffer, dst, n)).toEqual(wantBits);
+    // In place: the blocks in the last eighth of the output.
+    new Uint32Array(x.memory.buffer, dst, n).fill(0xdeadbeef);
+    mem().set(blocks, dst + 4 * n - n / 2);
+    x.widenMxfp4(dst + 4 * n - n / 2, scalesAt, nBlock, dst);
+    expect(new Uint32Array(x.memory.buffer, dst, n)).toEqual(wantBits);
+  });
+
+  it('widenBf16 puts the bits in the high half, apart and in place, with a tail off the SIMD width', async () => {
+    const x = await decoders(file);
+    const n = 1003;
+    const bits = Uint16Array.from({ length: n }, (_, i) => (i * 40503 + 11) & 0xffff);
+    const want = Uint32Array.from(bits, (b) => b << 16 >>> 0);
+    const base = align(x.heapBase());
+    const need = base + 8 * n + 1024;
+    if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+    new Uint16Array(x.memory.buffer, base + 4 * n + 64, n).set(bits);
+    x.widenBf16(base + 4 * n + 64, n, base);
+    expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(want);
+    new Uint16Array(x.memory.buffer, base + 2 * n, n).set(bits);
+    x.widenBf16(base + 2 * n, n, base);
+    expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(want);
+  });
+});
