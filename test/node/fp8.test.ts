@@ -12,6 +12,7 @@ import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
 import { readSafetensors } from '../../ts/formats/safetensors.js';
 import type { CheckpointTensor } from '../../ts/spec/types.js';
 import { errorOf } from './error-of.js';
+import { firstNanByte } from '../../ts/formats/fp8.js';
 import { expectCanonical } from './canonical-weights.js';
 import { writeSafetensors } from './huggingface-checkpoint.js';
 
@@ -109,6 +110,32 @@ describe('block-wise FP8 weights (DeepSeek-V3 checkpoints)', () => {
       fromFile.destroy();
       fromF32.destroy();
     }
+  });
+
+  it('finds the first NaN byte at any position and alignment, as a byte-by-byte scan does', () => {
+    const next = rng(21);
+    const buffer = new Uint8Array(300).map(() => Math.floor(next() * 256) & 0xfe); // never 0x7f / 0xff
+    const scan = (b: Uint8Array) => b.findIndex((v) => (v & 0x7f) === 0x7f);
+    for (let offset = 0; offset < 4; offset++) {
+      for (const length of [0, 1, 3, 4, 5, 17, 64, 250]) {
+        const bytes = buffer.subarray(offset, offset + length);
+        expect(firstNanByte(bytes)).toBe(-1);
+        for (let at = 0; at < length; at++) {
+          for (const nan of [0x7f, 0xff]) {
+            const copy = bytes.slice();
+            const saved = bytes[at];
+            bytes[at] = nan;
+            if (at + 7 < length) bytes[at + 7] = 0x7f; // a later one does not change the answer
+            expect(firstNanByte(bytes), `offset ${offset}, length ${length}, at ${at}`).toBe(scan(bytes));
+            expect(firstNanByte(bytes)).toBe(at);
+            bytes.set(copy);
+            expect(bytes[at]).toBe(saved);
+          }
+        }
+      }
+    }
+    // Bytes one bit off the pattern are numbers: 0x7e, 0x3f, 0xfe, 0xbf.
+    expect(firstNanByte(Uint8Array.from([0x7e, 0x3f, 0xfe, 0xbf, 0x7e, 0x3f, 0xfe, 0xbf, 0x77]))).toBe(-1);
   });
 
   it('refuses NaN bytes, missing or misshapen scales, a bad block size, and products past f32', () => {
