@@ -10,7 +10,7 @@ export { useAccumulators } from './ffn/tile';
 export { convertF16, convertInt8 } from './ffn/convert';
 export { convertF16Values, quantizeQ8Pairs } from './ffn/convert-rows';
 export { packPanels } from './ffn/pack-panels';
-export { widenBf16, widenMxfp4 } from './ffn/widen';
+export { widenBf16, widenF16, widenFp8, widenMxfp4 } from './ffn/widen';
 export { selfLogits } from './router/self-logits';
 export { scoreLogits } from './router/scores';
 export { selectTopK, gatherWeights } from './router/select-topk';

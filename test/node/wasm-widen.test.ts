@@ -3,17 +3,27 @@
 // every scale but 255 (NaN, refused before any read), including the subnormal scales 2^-127 and 2^-126 and
 // the scales whose largest values overflow to ±∞ (also refused before a read, but the two decoders must still
 // agree) — bit for bit, −0 included; apart, and in place as wasm-pack.ts lays the bytes out (the blocks in
-// the last eighth of their f32 block). widenBf16 against bf16 widening by hand, in place too.
+// the last eighth of their f32 block). widenFp8 against formats/fp8.ts Fp8Rows: every e4m3 byte but the NaN
+// ones (refused before any read) under scales that make subnormal, overflowing, negative and zero products,
+// with blocks of 16 columns, of 7 (no whole SIMD step), of 40 over rows of 100 (a partial last block), and
+// one scale a row; apart and in place (the bytes in the last quarter). widenF16 against formats/dtype.ts
+// halfReader on every finite f16 (subnormals, ±0), with a tail off the SIMD width; widenBf16 against bf16
+// widening by hand; both in place too.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BUILD_FILES, buildsUnderTest } from './wasm-builds.js';
 import { Mxfp4Rows } from '../../ts/formats/mxfp4.js';
+import { Fp8Rows } from '../../ts/formats/fp8.js';
+import { rng } from '../cases/rng.js';
+import { halfReader } from '../../ts/formats/dtype.js';
 
 interface Decoders {
   memory: WebAssembly.Memory;
   heapBase(): number;
   widenBf16(src: number, n: number, dst: number): void;
+  widenF16(src: number, n: number, dst: number): void;
   widenMxfp4(blocks: number, scales: number, nBlock: number, dst: number): void;
+  widenFp8(src: number, scales: number, nRow: number, cols: number, blockCols: number, dst: number): void;
 }
 
 async function decoders(file: string): Promise<Decoders> {
@@ -69,6 +79,57 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('check
     mem().set(blocks, dst + 4 * n - n / 2);
     x.widenMxfp4(dst + 4 * n - n / 2, scalesAt, nBlock, dst);
     expect(new Uint32Array(x.memory.buffer, dst, n)).toEqual(wantBits);
+  });
+
+  it.each([[16, 64, 16], [9, 7, 7], [12, 100, 40], [5, 48, 48]])('widenFp8 = Fp8Rows, every e4m3 byte, rows %i × %i in blocks of %i columns, bit for bit, apart and in place', async (rows, cols, blockCols) => {
+    const x = await decoders(file);
+    const next = rng(rows * cols);
+    // Every byte that is a number, in turn, then random ones.
+    const numbers = Array.from({ length: 256 }, (_, b) => b).filter((b) => (b & 0x7f) !== 0x7f);
+    const bytes = Uint8Array.from({ length: rows * cols }, (_, i) => (i < numbers.length ? numbers[i] : numbers[Math.floor(next() * numbers.length)]));
+    const gridCols = Math.ceil(cols / blockCols);
+    // A row of blocks per row (block rows of 1); scales from 2^-140 (subnormal products) to 2^120 (past f32), ±, and 0.
+    const special = [2 ** -140, 2 ** 120, -3.5e-3, 0, -0, 1, 7.25e-5, 2 ** -126];
+    const scaleInv = Float32Array.from({ length: rows * gridCols }, (_, i) => (i < special.length ? special[i] : (next() - 0.5) * 2 ** (-20 + 30 * next())));
+    const fp8 = new Fp8Rows(bytes, scaleInv, [rows, cols], [1, blockCols]);
+    const want = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) fp8.read(r, want, r * cols);
+    const wantBits = new Uint32Array(want.buffer);
+
+    const n = rows * cols;
+    const base = align(x.heapBase());
+    const need = base + 8 * n + 4 * scaleInv.length + 1024;
+    if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+    const dst = base;
+    const scalesAt = align(dst + 4 * n);
+    new Float32Array(x.memory.buffer, scalesAt, scaleInv.length).set(scaleInv);
+    const apart = align(scalesAt + 4 * scaleInv.length);
+    new Uint8Array(x.memory.buffer).set(bytes, apart);
+    x.widenFp8(apart, scalesAt, rows, cols, blockCols, dst);
+    expect(new Uint32Array(x.memory.buffer, dst, n)).toEqual(wantBits);
+    new Uint32Array(x.memory.buffer, dst, n).fill(0xdeadbeef);
+    new Uint8Array(x.memory.buffer).set(bytes, dst + 3 * n);
+    x.widenFp8(dst + 3 * n, scalesAt, rows, cols, blockCols, dst);
+    expect(new Uint32Array(x.memory.buffer, dst, n)).toEqual(wantBits);
+  });
+
+  it('widenF16 = halfReader on every finite f16, bit for bit, apart and in place', async () => {
+    const x = await decoders(file);
+    const bits = Uint16Array.from({ length: 0x10000 }, (_, h) => h).filter((h) => (h & 0x7c00) !== 0x7c00).subarray(0, 63485); // not a multiple of 8
+    const n = bits.length;
+    const want = new Float32Array(n);
+    halfReader('f16', bits, n)(0, 1, want, 0);
+    const wantBits = new Uint32Array(want.buffer);
+    const base = align(x.heapBase());
+    const need = base + 8 * n + 1024;
+    if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+    new Uint16Array(x.memory.buffer, base + 4 * n + 64, n).set(bits);
+    x.widenF16(base + 4 * n + 64, n, base);
+    expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(wantBits);
+    new Uint32Array(x.memory.buffer, base, n).fill(0xdeadbeef);
+    new Uint16Array(x.memory.buffer, base + 2 * n, n).set(bits);
+    x.widenF16(base + 2 * n, n, base);
+    expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(wantBits);
   });
 
   it('widenBf16 puts the bits in the high half, apart and in place, with a tail off the SIMD width', async () => {

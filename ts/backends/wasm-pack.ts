@@ -20,7 +20,9 @@ export interface PackExports {
   convertInt8(src: number, nPanel: number, K: number, q: number, scales: number): void;
   /** Absent from builds before them (an injected older module): such rows are then decoded here. */
   widenBf16?(src: number, n: number, dst: number): void;
+  widenF16?(src: number, n: number, dst: number): void;
   widenMxfp4?(blocks: number, scales: number, nBlock: number, dst: number): void;
+  widenFp8?(src: number, scales: number, nRow: number, cols: number, blockCols: number, dst: number): void;
 }
 
 const WEIGHT_BYTES: Record<WasmWeightDtype, number> = { f32: 4, f16: 2, int8: 1 };
@@ -68,9 +70,10 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
   const scratch: number[] = [];
   try {
     for (const k of Object.keys(sizes) as (keyof PackedPointers)[]) ptrs[k] = sizes[k] === 0 ? 0 : heap.alloc(sizes[k]);
+    const decoders = { bf16: x.widenBf16, f16: x.widenF16, mxfp4: x.widenMxfp4, fp8: x.widenFp8 };
     const encoded = (name: 'gate' | 'up' | 'down') => {
       const e = w.rowsEncoded?.[name];
-      return e && (e.encoding === 'bf16' ? x.widenBf16 : x.widenMxfp4) ? e : undefined;
+      return e && decoders[e.encoding] ? e : undefined;
     };
     const gateUp: Projection = {
       lo: rowsOf(w, s.gated ? 'gate' : 'up', w.dModel), hi: s.gated ? rowsOf(w, 'up', w.dModel) : undefined, nRow: w.dFF, len: w.dModel,
@@ -82,18 +85,19 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
     };
     const chunk = Math.max(chunkPanels(gateUp.K), chunkPanels(down.K));
     const rows = chunk * PANEL * Math.max(gateUp.len, down.len);
-    // Staging for the rows (gated: gate rows, then up rows), their MXFP4 scales when they come so, and for
-    // f16 / int8 the f32 panels.
+    // Staging for the rows (gated: gate rows, then up rows), their scales when they come with some (MXFP4,
+    // FP8), and for f16 / int8 the f32 panels.
     const staging = heap.alloc(rows * 4);
     scratch.push(staging);
-    const mxScales = [gateUp.loEncoded, gateUp.hiEncoded, down.loEncoded].some((e) => e?.encoding === 'mxfp4') ? heap.alloc(rows / MXFP4_BLOCK + 16) : 0;
-    if (mxScales) scratch.push(mxScales);
+    const scaleBytes = Math.max(0, ...[gateUp, down].flatMap((p) => [p.loEncoded, p.hiEncoded].map((e) => runScaleBytes(e, chunk * PANEL, p.len))));
+    const scales = scaleBytes > 0 ? heap.alloc(scaleBytes) : 0;
+    if (scales) scratch.push(scales);
     const panels = dtype === 'f32' ? 0 : heap.alloc(chunk * PANEL * Math.max(gateUp.K, down.K) * 4);
     if (panels) scratch.push(panels);
     let amax = 0;
     for (let e = 0; e < nExpert; e++) {
-      amax = Math.max(amax, packProjection(heap, x, gateUp, e, dtype, { staging, mxScales, panels }));
-      amax = Math.max(amax, packProjection(heap, x, down, e, dtype, { staging, mxScales, panels }));
+      amax = Math.max(amax, packProjection(heap, x, gateUp, e, dtype, { staging, scales, panels }));
+      amax = Math.max(amax, packProjection(heap, x, down, e, dtype, { staging, scales, panels }));
     }
     if (dtype !== 'f32') checkRange(w, s.gated, dtype, amax, name);
     const f32 = heap.f32;
@@ -121,11 +125,18 @@ function chunkPanels(K: number): number {
   return 4 * Math.max(1, Math.floor(CHUNK_BYTES / (4 * K * PANEL * 4)));
 }
 
-/** The scratch blocks of a packing: the rows' staging, MXFP4 scales (or 0), f32 panels for f16 / int8 (or 0). */
+/** The scratch blocks of a packing: the rows' staging, their scales (MXFP4, FP8; or 0), f32 panels for f16 / int8 (or 0). */
 interface Scratch {
   staging: number;
-  mxScales: number;
+  scales: number;
   panels: number;
+}
+
+/** Bytes of the scales of a run of up to `rows` encoded rows of `len` values. */
+function runScaleBytes(e: EncodedRows | undefined, rows: number, len: number): number {
+  if (e?.encoding === 'mxfp4') return rows * (len / MXFP4_BLOCK);
+  if (e?.encoding === 'fp8') return 4 * rows * Math.ceil(len / e.blockCols!);
+  return 0;
 }
 
 /** Expert e's panels of one projection, a chunk at a time; returns the largest |w| packed. */
@@ -142,10 +153,10 @@ function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number
     const r1 = Math.min(nRow, (p0 + n) * rowStep);
     const count = Math.max(0, r1 - r0);
     const from = e * nRow + r0;
-    readRows(heap, x, p.lo, p.loEncoded, from, count, len, staging, scratch.mxScales);
+    readRows(heap, x, p.lo, p.loEncoded, from, count, len, staging, scratch.scales);
     // Gated: up's rows after gate's; plain: the high four columns are the next four rows of the same run.
     const hiAt = hi ? staging + count * len * 4 : staging + GATED_COLS * len * 4;
-    if (hi) readRows(heap, x, hi, p.hiEncoded, from, count, len, hiAt, scratch.mxScales);
+    if (hi) readRows(heap, x, hi, p.hiEncoded, from, count, len, hiAt, scratch.scales);
     const nHi = hi ? count : count - GATED_COLS;
     const first = e * p.nPanel + p0;
     const dst = dtype === 'f32' ? p.ptr + first * stepsPerPanel * 4 : panels;
@@ -158,22 +169,21 @@ function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number
 
 /**
  * Rows [from, from + count) of `len` values as f32 at `at`. Rows whose checkpoint bytes the module decodes
- * (TypeScript took ~2 ns a value) are copied to the end of their own f32 block and decoded forward in place:
- * bf16 as their bits in its second half (widenBf16); MXFP4 as their blocks in its last eighth (widenMxfp4),
- * their scales apart at mxScales. Others come from their reader.
+ * (TypeScript took ~2 ns a value) are copied to the end of their own f32 block and decoded forward in place
+ * (assembly/ffn/widen.ts): bf16 and f16 as their bits in its second half, MXFP4 as their blocks in its last eighth,
+ * FP8 as their bytes in its last quarter, scales apart at `scales`. Others come from their reader.
  */
-function readRows(heap: WasmHeap, x: PackExports, read: RowReader, encoded: EncodedRows | undefined, from: number, count: number, len: number, at: number, mxScales: number): void {
+function readRows(heap: WasmHeap, x: PackExports, read: RowReader, encoded: EncodedRows | undefined, from: number, count: number, len: number, at: number, scales: number): void {
   const n = count * len;
-  if (encoded?.encoding === 'bf16' && x.widenBf16) {
-    encoded.read(from, from + count, { bytes: heap.u8, at: at + 2 * n, scalesAt: 0 }, 0);
-    x.widenBf16(at + 2 * n, n, at);
-  } else if (encoded?.encoding === 'mxfp4' && x.widenMxfp4) {
-    const blocks = at + 4 * n - n / 2;
-    encoded.read(from, from + count, { bytes: heap.u8, at: blocks, scalesAt: mxScales }, 0);
-    x.widenMxfp4(blocks, mxScales, n / MXFP4_BLOCK, at);
-  } else {
-    read(from, from + count, heap.f32, at >>> 2);
-  }
+  const run = (bytesAt: number) => {
+    encoded!.read(from, from + count, { bytes: heap.u8, f32: heap.f32, at: bytesAt, scalesAt: scales }, 0);
+    return bytesAt;
+  };
+  if (encoded?.encoding === 'bf16' && x.widenBf16) x.widenBf16(run(at + 2 * n), n, at);
+  else if (encoded?.encoding === 'f16' && x.widenF16) x.widenF16(run(at + 2 * n), n, at);
+  else if (encoded?.encoding === 'mxfp4' && x.widenMxfp4) x.widenMxfp4(run(at + 4 * n - n / 2), scales, n / MXFP4_BLOCK, at);
+  else if (encoded?.encoding === 'fp8' && x.widenFp8) x.widenFp8(run(at + 3 * n), scales, count, len, encoded.blockCols!, at);
+  else read(from, from + count, heap.f32, at >>> 2);
 }
 
 /** A packed |w| past the format's range: the weights' own check names the first one, under its own name. */

@@ -9,21 +9,27 @@
 export type RowReader = (r0: number, r1: number, out: Float32Array, at: number) => void;
 
 /**
- * A run of rows in a checkpoint's own bytes, as a path that decodes them itself (wasm) lays it out: row i of
- * the run at `at` + i · (bytes a row); for MXFP4 the blocks so, and the scales at `scalesAt` + i · (cols / 32).
+ * A run of rows in a checkpoint's own bytes, as a path that decodes them itself (wasm) lays it out in `bytes`
+ * (and `f32`, a view of the same memory): row i of the run at byte `at` + i · (bytes a row), and where the
+ * encoding has scales, row i's at byte `scalesAt` + i · (bytes of a row's scales).
  */
 export interface EncodedRun {
   bytes: Uint8Array;
+  f32: Float32Array;
   at: number;
   scalesAt: number;
 }
 
 /**
- * The same rows in their checkpoint encoding (bf16: 2 bytes a value; mxfp4: formats/mxfp4.ts, cols / 2 bytes of
- * values and cols / 32 scales a row): rows [r0, r1) into run rows row0, row0 + 1, ….
+ * The same rows in their checkpoint encoding, rows [r0, r1) into run rows row0, row0 + 1, …:
+ *   bf16, f16: 2 bytes a value;
+ *   mxfp4: formats/mxfp4.ts, cols / 2 bytes of values and cols / 32 scale bytes a row;
+ *   fp8:   formats/fp8.ts, cols e4m3 bytes and ceil(cols / blockCols) f32 scales a row (its blocks' scales).
  */
 export interface EncodedRows {
-  readonly encoding: 'bf16' | 'mxfp4';
+  readonly encoding: 'bf16' | 'f16' | 'mxfp4' | 'fp8';
+  /** fp8: columns per scale along a row */
+  readonly blockCols?: number;
   read(r0: number, r1: number, run: EncodedRun, row0: number): void;
 }
 

@@ -8,6 +8,7 @@
 // Here the product is rounded once, to f32 (DeepSeek's kernel rounds it to bf16 afterwards).
 
 import { SwitchyardError, describe } from '../errors.js';
+import type { EncodedRun } from './deferred-tensor.js';
 
 /** e4m3 "fn" (OCP FP8): sign, 4 exponent bits (bias 7), 3 mantissa bits; no infinities; S.1111.111 is NaN. */
 const E4M3: Float32Array = (() => {
@@ -122,6 +123,19 @@ export class Fp8Rows {
       const end = Math.min(cols, (g + 1) * bn);
       for (let j = g * bn; j < end; j++) out[at + j] = table[bytes[from + j]];
     }
+  }
+
+  /** Columns per scale along a row. */
+  get blockCols(): number {
+    return this.block[1];
+  }
+
+  /** Row `row`'s bytes and its blocks' scales as they are into run row `runRow` (deferred-tensor.ts EncodedRun). */
+  copyRow(row: number, run: EncodedRun, runRow: number): void {
+    const { cols, gridCols } = this;
+    run.bytes.set(this.bytes.subarray(row * cols, (row + 1) * cols), run.at + runRow * cols);
+    const first = this.scaleRow(row);
+    run.f32.set(this.scaleInv.subarray(first, first + gridCols), (run.scalesAt >>> 2) + runRow * gridCols);
   }
 
   /**

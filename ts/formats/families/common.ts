@@ -227,10 +227,10 @@ export function takeWeight(ctx: FamilyContext, name: string, shape: readonly num
   const cols = shape[shape.length - 1] ?? 1;
   let bits = half.bits;
   let read = halfReader(dtype, bits, cols);
-  const encoded: EncodedRows | undefined = dtype === 'bf16' ? {
-    encoding: 'bf16',
+  const encoded: EncodedRows = {
+    encoding: dtype,
     read: (r0, r1, run, row0) => run.bytes.set(new Uint8Array(bits.buffer, bits.byteOffset + 2 * r0 * cols, 2 * (r1 - r0) * cols), run.at + 2 * row0 * cols),
-  } : undefined;
+  };
   return new DeferredTensor(shape, (r0, r1, out, at) => read(r0, r1, out, at), encoded,
     () => {
       bits = bits.slice();
@@ -296,7 +296,13 @@ function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, 
   checkBlockFp8(fp8, bytes, shape, full);
   return new DeferredTensor(shape, (r0, r1, out, at) => {
     for (let r = r0; r < r1; r++) fp8.read(r, out, at + (r - r0) * cols);
-  }, undefined, () => {
+  }, {
+    encoding: 'fp8',
+    blockCols: block[1],
+    read: (r0, r1, run, row0) => {
+      for (let r = r0; r < r1; r++) fp8.copyRow(r, run, row0 + r - r0);
+    },
+  }, () => {
     fp8 = new Fp8Rows(bytes.slice(), scales.slice(), shape, block);
   });
 }
@@ -351,6 +357,7 @@ export function splitGateFirst(fused: Float32Array | DeferredTensor, nExpert: nu
       (r0, r1, out, at) => byExpert(offset)(r0, r1, (from, to, o) => fused.read(from, to, out, at + o * dModel)),
       encoded && {
         encoding: encoded.encoding,
+        blockCols: encoded.blockCols,
         read: (r0, r1, run, row0) => byExpert(offset)(r0, r1, (from, to, o) => encoded.read(from, to, run, row0 + o)),
       },
       () => fused.own());
@@ -427,8 +434,9 @@ export function stackExperts(
     // The bytes as they are when every expert's are in one encoding.
     const encodings = parts.map((part) => (part instanceof DeferredTensor ? part.encoded : undefined));
     const first = encodings[0];
-    const encoded: EncodedRows | undefined = first && encodings.every((c) => c?.encoding === first.encoding) ? {
+    const encoded: EncodedRows | undefined = first && encodings.every((c) => c?.encoding === first.encoding && c.blockCols === first.blockCols) ? {
       encoding: first.encoding,
+      blockCols: first.blockCols,
       read: (r0, r1, run, row0) => byExpert(r0, r1, (e, from, to, o) => encodings[e]!.read(from, to, run, row0 + o)),
     } : undefined;
     return new DeferredTensor([nExpert, rows, cols], (r0, r1, out, at) => byExpert(r0, r1, (e, from, to, o) => {
