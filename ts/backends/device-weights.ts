@@ -4,6 +4,7 @@
 import { checkF16Range, f32ToF16 } from '../formats/dtype.js';
 import { checkQ8Range } from '../formats/q8.js';
 import { packQ8Rows } from './webgpu-q8.js';
+import type { EncodedRows } from '../formats/deferred-tensor.js';
 
 /** Both conversions refuse a weight past the format's range as SwitchyardError('range') naming `argument`. */
 export interface DeviceWeightWriter {
@@ -11,6 +12,11 @@ export interface DeviceWeightWriter {
   f16(a: Float32Array, argument: string): Uint16Array;
   /** a [nRow, len] finite f32 → the int8 row layout of webgpu-q8.ts. */
   q8Rows(a: Float32Array, nRow: number, len: number, argument: string): Uint32Array;
+  /**
+   * Rows [r0, r1) of `len` values of a checkpoint projection decoded from their bytes into out[0 ..], where
+   * this writer has a decoder for their encoding (true), else nothing (false: the caller reads them itself).
+   */
+  decode?(encoded: EncodedRows, r0: number, r1: number, len: number, out: Float32Array): boolean;
 }
 
 export const typescriptWeightWriter: DeviceWeightWriter = {

@@ -1,14 +1,15 @@
-// The WebGPU path's weight conversions run in this backend's module (assembly/ffn/convert-rows.ts): the
-// weights pass through a scratch block in chunks, so a layer of any size needs only a few MB of module
-// memory besides the result. Bit-identical to the TypeScript writers (device-weights.ts). The module returns
-// the largest |w| it converted, so the range check costs no pass of its own; only a failing one re-reads
-// the weights to name the first culprit.
+// The WebGPU path's weight conversions run in this backend's module (assembly/ffn/convert-rows.ts), and so do
+// the decoding of the checkpoint rows it uploads (wasm-decode.ts): the weights pass through a scratch block in
+// chunks, so a layer of any size needs only a few MB of module memory besides the result. Bit-identical to
+// the TypeScript writers (device-weights.ts) and readers. The module returns the largest |w| it converted, so
+// the range check costs no pass of its own; only a failing one re-reads the weights to name the first culprit.
 import type { DeviceWeightWriter } from './device-weights.js';
 import { checkF16Range, encodeF16, F16_MAX } from '../formats/dtype.js';
 import { checkQ8Range, Q8_MAX_WEIGHT } from '../formats/q8.js';
 import { SwitchyardError } from '../errors.js';
 import { Q8_PAIR, Q8_PAIR_WORDS } from '../kernels/grouped-gemm.js';
 import type { WasmHeap } from './wasm-heap.js';
+import { decodeRows, decodes, runScaleBytes, type DecodeExports } from './wasm-decode.js';
 
 export interface RowConvertExports {
   convertF16Values(src: number, n: number, dst: number): number;
@@ -19,7 +20,7 @@ export interface RowConvertExports {
 const CHUNK = 1 << 20;
 
 /** A writer over the module, or undefined for a module without the exports (an older build passed in). */
-export function wasmWeightWriter(heap: WasmHeap, exports: Partial<RowConvertExports>): DeviceWeightWriter | undefined {
+export function wasmWeightWriter(heap: WasmHeap, exports: Partial<RowConvertExports> & DecodeExports): DeviceWeightWriter | undefined {
   const { convertF16Values, quantizeQ8Pairs } = exports;
   if (typeof convertF16Values !== 'function' || typeof quantizeQ8Pairs !== 'function') return undefined;
   return {
@@ -74,6 +75,20 @@ export function wasmWeightWriter(heap: WasmHeap, exports: Partial<RowConvertExpo
       });
       if (amax > Q8_MAX_WEIGHT) refuse(checkQ8Range, a, argument, Q8_MAX_WEIGHT, amax);
       return out;
+    },
+    decode(encoded, r0, r1, len, out) {
+      if (!decodes(exports, encoded)) return false;
+      const nRow = r1 - r0;
+      if (nRow <= 0 || len === 0) return true;
+      const rowsPerChunk = Math.min(nRow, Math.max(1, Math.floor(CHUNK / len)));
+      withBlocks(heap, rowsPerChunk * len * 4, Math.max(16, runScaleBytes(encoded, rowsPerChunk, len)), (rows, scales) => {
+        for (let r = r0; r < r1; r += rowsPerChunk) {
+          const count = Math.min(rowsPerChunk, r1 - r);
+          decodeRows(heap, exports, encoded, r, count, len, rows, scales);
+          out.set(heap.f32.subarray(rows >>> 2, (rows >>> 2) + count * len), (r - r0) * len);
+        }
+      });
+      return true;
     },
   };
 }

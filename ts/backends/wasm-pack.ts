@@ -10,19 +10,14 @@ import { checkQ8Range, Q8_BLOCK, Q8_MAX_WEIGHT } from '../formats/q8.js';
 import type { ExpertWeights } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
 import type { EncodedRows, RowReader } from '../formats/deferred-tensor.js';
-import { MXFP4_BLOCK } from '../formats/mxfp4.js';
+import { decodeRows, decodes, runScaleBytes, type DecodeExports } from './wasm-decode.js';
 import { GATED_COLS, PANEL, type PackedPointers, type PackedShape, type WasmWeightDtype } from './wasm-experts.js';
 
-/** The module's packing and converters (assembly/ffn/pack-panels.ts, convert.ts). */
-export interface PackExports {
+/** The module's packing and converters (assembly/ffn/pack-panels.ts, convert.ts), and its checkpoint decoders. */
+export interface PackExports extends DecodeExports {
   packPanels(lo: number, nLo: number, hi: number, nHi: number, rowStep: number, nPanel: number, len: number, K: number, dst: number): number;
   convertF16(src: number, nPanel: number, K: number, dst: number): void;
   convertInt8(src: number, nPanel: number, K: number, q: number, scales: number): void;
-  /** Absent from builds before them (an injected older module): such rows are then decoded here. */
-  widenBf16?(src: number, n: number, dst: number): void;
-  widenF16?(src: number, n: number, dst: number): void;
-  widenMxfp4?(blocks: number, scales: number, nBlock: number, dst: number): void;
-  widenFp8?(src: number, scales: number, nRow: number, cols: number, blockCols: number, dst: number): void;
 }
 
 const WEIGHT_BYTES: Record<WasmWeightDtype, number> = { f32: 4, f16: 2, int8: 1 };
@@ -70,10 +65,9 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
   const scratch: number[] = [];
   try {
     for (const k of Object.keys(sizes) as (keyof PackedPointers)[]) ptrs[k] = sizes[k] === 0 ? 0 : heap.alloc(sizes[k]);
-    const decoders = { bf16: x.widenBf16, f16: x.widenF16, mxfp4: x.widenMxfp4, fp8: x.widenFp8 };
     const encoded = (name: 'gate' | 'up' | 'down') => {
       const e = w.rowsEncoded?.[name];
-      return e && decoders[e.encoding] ? e : undefined;
+      return decodes(x, e) ? e : undefined;
     };
     const gateUp: Projection = {
       lo: rowsOf(w, s.gated ? 'gate' : 'up', w.dModel), hi: s.gated ? rowsOf(w, 'up', w.dModel) : undefined, nRow: w.dFF, len: w.dModel,
@@ -132,13 +126,6 @@ interface Scratch {
   panels: number;
 }
 
-/** Bytes of the scales of a run of up to `rows` encoded rows of `len` values. */
-function runScaleBytes(e: EncodedRows | undefined, rows: number, len: number): number {
-  if (e?.encoding === 'mxfp4') return rows * (len / MXFP4_BLOCK);
-  if (e?.encoding === 'fp8') return 4 * rows * Math.ceil(len / e.blockCols!);
-  return 0;
-}
-
 /** Expert e's panels of one projection, a chunk at a time; returns the largest |w| packed. */
 function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number, dtype: WasmWeightDtype, scratch: Scratch): number {
   const { nRow, len, K, hi } = p;
@@ -167,22 +154,9 @@ function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number
   return amax;
 }
 
-/**
- * Rows [from, from + count) of `len` values as f32 at `at`. Rows whose checkpoint bytes the module decodes
- * (TypeScript took ~2 ns a value) are copied to the end of their own f32 block and decoded forward in place
- * (assembly/ffn/widen.ts): bf16 and f16 as their bits in its second half, MXFP4 as their blocks in its last eighth,
- * FP8 as their bytes in its last quarter, scales apart at `scales`. Others come from their reader.
- */
+/** Rows [from, from + count) of `len` values as f32 at `at`: decoded by the module where it can (wasm-decode.ts), else by their reader. */
 function readRows(heap: WasmHeap, x: PackExports, read: RowReader, encoded: EncodedRows | undefined, from: number, count: number, len: number, at: number, scales: number): void {
-  const n = count * len;
-  const run = (bytesAt: number) => {
-    encoded!.read(from, from + count, { bytes: heap.u8, f32: heap.f32, at: bytesAt, scalesAt: scales }, 0);
-    return bytesAt;
-  };
-  if (encoded?.encoding === 'bf16' && x.widenBf16) x.widenBf16(run(at + 2 * n), n, at);
-  else if (encoded?.encoding === 'f16' && x.widenF16) x.widenF16(run(at + 2 * n), n, at);
-  else if (encoded?.encoding === 'mxfp4' && x.widenMxfp4) x.widenMxfp4(run(at + 4 * n - n / 2), scales, n / MXFP4_BLOCK, at);
-  else if (encoded?.encoding === 'fp8' && x.widenFp8) x.widenFp8(run(at + 3 * n), scales, count, len, encoded.blockCols!, at);
+  if (encoded) decodeRows(heap, x, encoded, from, count, len, at, scales);
   else read(from, from + count, heap.f32, at >>> 2);
 }
 

@@ -101,12 +101,14 @@ export class DeviceExperts {
         `storage binding limit of ${ctx.maxWeightBindingBytes} bytes`);
     }
     // A group's experts of one projection, [count · rows, cols]: a view of its array, or, for a projection a
-    // checkpoint keeps quantised (ExpertWeights.rows), its rows read into an array for this upload only, so
-    // the f32 array of the whole projection is never made.
+    // checkpoint keeps quantised (ExpertWeights.rows), its rows read into an array for this upload only (decoded
+    // by the writer's module where it has a decoder: device-weights.ts), so the f32 array of the whole
+    // projection is never made.
     const weights = (what: 'gate' | 'up' | 'down', base: number, count: number, rows: number, cols: number) => {
       const reader = w.rows?.[what];
       const a = reader ? new Float32Array(count * rows * cols) : w[what].subarray(base * rows * cols, (base + count) * rows * cols);
-      reader?.(base * rows, (base + count) * rows, a, 0);
+      const encoded = w.rowsEncoded?.[what];
+      if (reader && !(encoded && writer.decode?.(encoded, base * rows, (base + count) * rows, cols, a))) reader(base * rows, (base + count) * rows, a, 0);
       const argument = `${name}.${what}`;
       if (dtype === 'f32' && f16Range) checkF16Range(a, argument, base * rows * cols);
       return set.upload(dtype === 'f16' ? writer.f16(a, argument) : dtype === 'int8' ? writer.q8Rows(a, count * rows, cols, argument) : a);
