@@ -1,6 +1,7 @@
 // Load: weights in memory to a block ready to run — switchyard's createMoE (wasm, 1 thread: packed, and for
-// f16 / int8 converted, in the module) and fromHuggingFace from a bf16 checkpoint layer (its expert
-// projections widened a few rows at a time as they are packed) — beside onnxruntime-node creating a session
+// f16 / int8 converted, in the module) and fromHuggingFace from checkpoint layers in bf16, FP8 and MXFP4 (their
+// expert projections decoded in the module a few rows at a time as they are packed; the FP8 and MXFP4 bytes
+// are random, which the timing does not depend on) — beside onnxruntime-node creating a session
 // of its com.microsoft.MoE graph over the same f32 weights (it copies and pre-packs its initializers; the
 // ONNX bytes are built once, outside the timing). Throughput: GB/s of the layer's f32 weights. Each timed
 // load is destroyed before the next, so a process's second and later loads are measured, with memory its
@@ -8,6 +9,7 @@
 import { measure } from '../lib/measure.mjs';
 import { ortNodeMoESession } from '../lib/ort-moe.mjs';
 import { uniform } from '../lib/weights.mjs';
+import { fp8Checkpoint, mxfp4Checkpoint } from '../lib/quantized-checkpoints.mjs';
 
 const BLOCK = { name: 'E32/k4/d1024/f512', nExpert: 32, k: 4, dModel: 1024, dFF: 512 };
 
@@ -44,6 +46,12 @@ export async function loadSuite(ctx) {
   for (const weightDtype of ['f32', 'int8']) {
     const make = () => dist.fromHuggingFace(checkpoint, { backend: 'wasm', weightDtype });
     add({ case: caseName, runtime: 'switchyard', backend: 'wasm', variant: `fromHuggingFace bf16 layer, ${weightDtype} 1t`, ours: true, work, ...(await measure(loadAndFree(make), budget)) });
+  }
+  const quantised = [['FP8 (Qwen3-MoE, 128 × 128 blocks)', fp8Checkpoint], ['MXFP4 (GPT-OSS)', mxfp4Checkpoint]];
+  for (const [what, make] of quantised) {
+    const layer = make(random, BLOCK, w.router);
+    const load = () => dist.fromHuggingFace(layer, { backend: 'wasm', weightDtype: 'int8' });
+    add({ case: caseName, runtime: 'switchyard', backend: 'wasm', variant: `fromHuggingFace ${what} layer, int8 1t`, ours: true, work, ...(await measure(loadAndFree(load), budget)) });
   }
   let ort;
   try {
