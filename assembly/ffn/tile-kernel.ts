@@ -6,8 +6,10 @@
 //   f32:             the f32 kernels on the panel as stored;
 //   f16, as stored:  the f16 kernels, on the tile scaled by F16_SCALE when it was (weights.ts foldScale).
 // A last tile of three or two real rows leaves its padding rows out of the multiplies where a kernel for
-// that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8, q8Tile3x32, q8Tile2x32). Every real
-// row's sums are the 4-row kernel's, in the same order, so the choice never changes a bit of the output.
+// that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8, q8Tile3x32, q8Tile2x32), and in a whole
+// group of panels takes the four at once where it can (lastTileByGroup: pairKernel, tile.ts tile3x32F32).
+// Every real row's sums are the 4-row kernel's, in the same order, so the choice never changes a bit of the
+// output.
 import { q8Tile2x32, q8Tile2x8, q8Tile3x32, q8Tile3x8, q8Tile4x32, q8Tile4x8 } from './q8';
 import { pair2x16, pair2x16Folded, pair2x32F32, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
 import { tileRows } from './pack';
@@ -76,13 +78,23 @@ import { isQ8 } from './weights';
   }
 }
 
+/** How the last tile of a row block runs over a whole group of four panels (lastTileByGroup). */
+export const BY_PANEL = 0;
+export const PAIRS = 2;
+export const TRIPLES = 3;
+
 /**
- * Whether the last tile of a row block [t0, t1) runs as pairs over a whole group of four panels (pairKernel)
- * rather than as a tile: it is the expert's last tile, holds two real rows, the panels are f32 or f16 as
- * stored (not int8, not widened), and no 6-row group takes it (six: the block runs tile6x8, which covers
- * the block's tiles three at a time).
+ * How the last tile of a row block [t0, t1) runs against a whole group of four panels: panel by panel like
+ * the others (BY_PANEL), or over the four panels at once — as pairs (pairKernel: two real rows, f32 or f16
+ * panels as stored) or as triples (tile.ts tile3x32F32: three real rows, f32 panels). Only the expert's last tile can
+ * have fewer than four real rows; int8 and widened f16 panels keep their own kernels, and where a 6-row
+ * group takes the tile (six: the block runs tile6x8, which covers the block's tiles three at a time) it runs
+ * there.
  */
 // @ts-ignore: decorator
-@inline export function lastTileAsPairs<W>(nRow: i32, nTile: i32, t0: i32, t1: i32, wholeGroup: bool, wide: bool, six: bool): bool {
-  return !isQ8<W>() && !wide && wholeGroup && t1 == nTile && tileRows(nRow, nTile - 1) == 2 && (!six || (t1 - t0) % 3 != 0);
+@inline export function lastTileByGroup<W>(nRow: i32, nTile: i32, t0: i32, t1: i32, wholeGroup: bool, wide: bool, six: bool): i32 {
+  if (isQ8<W>() || wide || !wholeGroup || t1 != nTile || (six && (t1 - t0) % 3 == 0)) return BY_PANEL;
+  const rows = tileRows(nRow, nTile - 1);
+  if (rows == 2) return PAIRS;
+  return rows == 3 && sizeof<W>() == 4 ? TRIPLES : BY_PANEL;
 }
