@@ -13,8 +13,8 @@ import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, tileRows, transposeStore, transposeStorePair } from './pack';
 import { acc4, q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
-import { ACC, SIX_ROW_GROUPS, tile3x32F32, tile6x8Even, tile6x8Odd } from './tile';
-import { BY_PANEL, lastTileByGroup, PAIRS, pairKernel, q8GroupKernel, tileKernel } from './tile-kernel';
+import { ACC, SIX_ROW_GROUPS, tile3x32F32, tile4x32F32, tile6x8Even, tile6x8Odd } from './tile';
+import { BY_PANEL, lastTileByGroup, PAIRS, pairKernel, q8GroupKernel, tileKernel, TRIPLES } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** Four rows of 8 sums at acc (ACC or a row of it) → act → hTile [.][4] at this panel's columns. */
@@ -117,9 +117,9 @@ export function gateUp<W>(
   const fold = single ? foldScale<W>(single, dModelK, xFolded) : false;
   const x1 = fold ? xFolded : single;
   // A last tile of three or two real rows leaves its padding rows out of the multiplies (tile-kernel.ts).
-  // One of two rows (f32, f16 not widened) or of three (f32), in each whole group of four panels, runs
-  // instead over the group's four panels at once (tile-kernel.ts lastTileByGroup) after the other tiles,
-  // unless a 6-row group takes it. Measured
+  // One of two rows (f32, f16 not widened) or of three (f32), and an expert's only tile of four (f32), runs
+  // instead over each whole group's four panels at once (tile-kernel.ts lastTileByGroup) after the other
+  // tiles, unless a 6-row group takes it. Measured
   // here (one process, alternating builds), f32: 6 rows d1024 f512 0.66–0.75 → 0.52–0.63 ms; E8/k2/d2048 at
   // T24 (six rows per expert) 34–35 → 28.5–29.6 ms.
   const lastTile = nTile - 1;
@@ -182,7 +182,8 @@ export function gateUp<W>(
           pairEpilogue(hTile, ACC, act, alpha, limit);
           pairEpilogue(hTile + <usize>(cols << 5), ACC + 128, act, alpha, limit);
         } else {
-          tile3x32F32(tile, panel, panelBytes, dModelK, pb);
+          if (byGroup == TRIPLES) tile3x32F32(tile, panel, panelBytes, dModelK, pb);
+          else tile4x32F32(tile, panel, panelBytes, dModelK, pb);
           for (let j = 0; j < 4; j++) tileEpilogue(hTile + <usize>(j * cols << 4), ACC + (<usize>j << 7), act, alpha, limit);
         }
       }

@@ -78,23 +78,27 @@ import { isQ8 } from './weights';
   }
 }
 
-/** How the last tile of a row block runs over a whole group of four panels (lastTileByGroup). */
+/** How the last tile of a row block runs over a whole group of four panels (lastTileByGroup): its real rows at once, or none. */
 export const BY_PANEL = 0;
 export const PAIRS = 2;
 export const TRIPLES = 3;
+export const QUADS = 4;
 
 /**
  * How the last tile of a row block [t0, t1) runs against a whole group of four panels: panel by panel like
  * the others (BY_PANEL), or over the four panels at once — as pairs (pairKernel: two real rows, f32 or f16
- * panels as stored) or as triples (tile.ts tile3x32F32: three real rows, f32 panels). Only the expert's last tile can
- * have fewer than four real rows; int8 and widened f16 panels keep their own kernels, and where a 6-row
- * group takes the tile (six: the block runs tile6x8, which covers the block's tiles three at a time) it runs
- * there.
+ * panels as stored), triples (tile.ts tile3x32F32: three real rows, f32 panels) or quads (tile4x32F32: an
+ * expert of four rows, f32 panels; a longer expert's tiles of four share each panel from cache, panel by
+ * panel). Only the expert's last tile can have fewer than four real rows; int8 and widened f16 panels keep
+ * their own kernels, and where a 6-row group takes the tile (six: the block runs tile6x8, which covers the
+ * block's tiles three at a time) it runs there.
  */
 // @ts-ignore: decorator
 @inline export function lastTileByGroup<W>(nRow: i32, nTile: i32, t0: i32, t1: i32, wholeGroup: bool, wide: bool, six: bool): i32 {
   if (isQ8<W>() || wide || !wholeGroup || t1 != nTile || (six && (t1 - t0) % 3 == 0)) return BY_PANEL;
   const rows = tileRows(nRow, nTile - 1);
   if (rows == 2) return PAIRS;
-  return rows == 3 && sizeof<W>() == 4 ? TRIPLES : BY_PANEL;
+  if (sizeof<W>() != 4) return BY_PANEL;
+  if (rows == 3) return TRIPLES;
+  return nRow == 4 ? QUADS : BY_PANEL;
 }

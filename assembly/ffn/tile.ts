@@ -14,8 +14,9 @@
 //               rows: an expert of two rows. ACC (from an offset) = panel 0 rows 0..1 × (cols 0..3, 4..7),
 //               then panel 1. pair2x32F32: the same over the four f32 panels of a whole group at once, for an
 //               expert of two rows and the last tile of a longer one.
-//   tile3x32F32: rows 0..2 of a tile × the four f32 panels of a whole group at once: the last tile of three
-//               rows. ACC = the four panels' rows 0..3 (row 3 the bias), 128 bytes each.
+//   tile3x32F32, tile4x32F32: rows 0..2 / 0..3 of a tile × the four f32 panels of a whole group at once: the
+//               last tile of three rows, an expert of four. ACC = the four panels' rows 0..3 (three rows: row
+//               3 the bias), 128 bytes each.
 //   tile6x8Even/Odd: relaxed build only (SIX_ROW_GROUPS), f32 panels: six rows from two consecutive tiles
 //               × one panel, 12 accumulators. Three tiles make two groups: Even = rows 0..3 of the first
 //               tile and 0..1 of the next, Odd = rows 2..3 of that one and 0..3 of the one after. ACC = rows
@@ -394,44 +395,55 @@ export function pair2x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32
   }
 }
 
-// tile3x32 of f32: rows 0..2 of a packed tile × the four panels of a whole group, K in chunks of GROUP_CHUNK
-// steps, each chunk over the panels in turn, their sums parked in ACC between chunks — the four weight
-// streams advance together, as in pair2x32F32. A last tile of three rows otherwise reads its panels one after
-// the other (tile3x8F32). Measured here (scratch kernels, K 1024, weights from DRAM, alternating rounds):
-// 14.2 → 16.7 GB/s (chunks of 32 steps: 16.1; in the library, one expert of three rows d2048 f1408, 32
-// against 16 steps: 0.96×), the memory probe 26; in L2 27 either way. (Four rows gain nothing so: they are
-// bound by their multiplies.) Each column sums k in order from its bias, as in tile4x8:
-// bit-identical sums. ACC = panel p's rows 0..3 × (cols 0..3, 4..7) (row 3 the bias, as tile3x8F32 leaves
-// it), then p + 1's, p + 2's and p + 3's (128 bytes each).
+// tile3x32 / tile4x32 of f32: rows 0..2 (or 0..3) of a packed tile × the four panels of a whole group, K in
+// chunks of GROUP_CHUNK steps, each chunk over the panels in turn, their sums parked in ACC between chunks —
+// the four weight streams advance together, as in pair2x32F32, where tile3x8F32 / tile4x8 read the panels
+// one after the other. For a tile whose panels come from DRAM: the last tile of three rows (the panels of a
+// longer expert's other tiles are still in cache then), or an expert of four rows, its only tile. Measured
+// here (scratch kernels, K 1024, weights from DRAM, alternating rounds): three rows 14.2 → 16.7 GB/s, four
+// 12.0 → 13.8, the memory probe 23–26; in L2 unchanged (27, 21). Chunks of 32 steps read 16.1 and 13.1 (in the
+// library, one expert of three rows d2048 f1408: 0.96× the time of 16). One step of K per pass: with two, the
+// four-row kernel ran 15 GB/s in L2. Each column sums k in order from its bias, as in tile4x8: bit-identical
+// sums. ACC = panel p's rows 0..3 × (cols 0..3, 4..7) (three rows: row 3 the bias, as tile3x8F32 leaves it),
+// then p + 1's, p + 2's and p + 3's (128 bytes each).
 const GROUP_CHUNK: usize = 16;
 
-/** Rows 0..2 × the panel at p over the tile steps [t, tEnd), continuing the sums at acc. */
+/** Rows 0..2 or 0..3 (R) × the panel at p over the tile steps [t, tEnd), continuing the sums at acc. */
 // @ts-ignore: decorator
-@inline function tripleChunkF32(acc: usize, t: usize, tEnd: usize, p: usize): void {
+@inline function groupChunkF32<R>(acc: usize, t: usize, tEnd: usize, p: usize): void {
   let a0 = v128.load(acc), a1 = v128.load(acc, 16), b0 = v128.load(acc, 32), b1 = v128.load(acc, 48);
   let c0 = v128.load(acc, 64), c1 = v128.load(acc, 80);
+  let d0 = f32x4.splat(0), d1 = d0;
+  if (isInteger<R>()) {
+    d0 = v128.load(acc, 96);
+    d1 = v128.load(acc, 112);
+  }
   while (t < tEnd) {
-    const x0 = v128.load32_splat(t);
-    const x1 = v128.load32_splat(t, 4);
-    const x2 = v128.load32_splat(t, 8);
     const w0 = v128.load(p);
     const w1 = v128.load(p, 16);
-    a0 = madd(x0, w0, a0); a1 = madd(x0, w1, a1);
-    b0 = madd(x1, w0, b0); b1 = madd(x1, w1, b1);
-    c0 = madd(x2, w0, c0); c1 = madd(x2, w1, c1);
+    let x = v128.load32_splat(t);
+    a0 = madd(x, w0, a0); a1 = madd(x, w1, a1);
+    x = v128.load32_splat(t, 4);
+    b0 = madd(x, w0, b0); b1 = madd(x, w1, b1);
+    x = v128.load32_splat(t, 8);
+    c0 = madd(x, w0, c0); c1 = madd(x, w1, c1);
+    if (isInteger<R>()) {
+      x = v128.load32_splat(t, 12);
+      d0 = madd(x, w0, d0); d1 = madd(x, w1, d1);
+    }
     t += 16;
     p += 32;
   }
   v128.store(acc, a0); v128.store(acc, a1, 16); v128.store(acc, b0, 32); v128.store(acc, b1, 48);
   v128.store(acc, c0, 64); v128.store(acc, c1, 80);
+  if (isInteger<R>()) {
+    v128.store(acc, d0, 96);
+    v128.store(acc, d1, 112);
+  }
 }
 
-/**
- * @param tile   [K][4] packed rows (row 3 unread)
- * @param panel  panel p of four consecutive f32 panels [K][8], panelBytes apart
- * @param bias   [4][8], or 0
- */
-export function tile3x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+// @ts-ignore: decorator
+@inline function tileGroupF32<R>(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
   for (let j: usize = 0; j < 4; j++) {
     const lo = biasLo(bias, j << 5);
     const hi = biasLo(bias, (j << 5) + 16);
@@ -446,10 +458,24 @@ export function tile3x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32
   let p = panel;
   while (t < end) {
     const tEnd = min(t + (GROUP_CHUNK << 4), end);
-    for (let j: usize = 0; j < 4; j++) tripleChunkF32(ACC + (j << 7), t, tEnd, p + j * panelBytes);
+    for (let j: usize = 0; j < 4; j++) groupChunkF32<R>(ACC + (j << 7), t, tEnd, p + j * panelBytes);
     t = tEnd;
     p += GROUP_CHUNK << 5;
   }
+}
+
+/**
+ * @param tile   [K][4] packed rows (row 3 unread)
+ * @param panel  panel p of four consecutive f32 panels [K][8], panelBytes apart
+ * @param bias   [4][8], or 0
+ */
+export function tile3x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  tileGroupF32<ThreeRows>(tile, panel, panelBytes, K, bias);
+}
+
+/** tile3x32F32 with all four rows. */
+export function tile4x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  tileGroupF32<FourRows>(tile, panel, panelBytes, K, bias);
 }
 
 /** Four f16 columns from the high halves of v (weights.ts highHalfBits): widened, or Folded bits as they are. */
