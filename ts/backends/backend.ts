@@ -42,7 +42,7 @@ export interface ExpertWeights {
    * array is made when first asked for; a path that packs from runs of rows (wasm) reads them here instead.
    */
   rows?: Partial<Record<'gate' | 'up' | 'down', RowReader>>;
-  /** Of those, the ones whose bytes a path may decode itself (wasm: bf16, MXFP4), by rows. */
+  /** Of those, the ones whose bytes a WASM module may decode itself (bf16, f16, MXFP4, FP8), by rows. */
   rowsEncoded?: Partial<Record<'gate' | 'up' | 'down', EncodedRows>>;
 }
 

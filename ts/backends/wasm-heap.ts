@@ -96,7 +96,7 @@ export class WasmHeap {
     return this.viewI8;
   }
 
-  /** u8 view (checkpoint bytes the module decodes: bf16, MXFP4). */
+  /** u8 view (checkpoint bytes the module decodes). */
   get u8(): Uint8Array {
     if (this.viewU8.buffer !== this.memory.buffer) this.remap();
     return this.viewU8;

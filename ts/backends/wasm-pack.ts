@@ -1,5 +1,6 @@
 // Expert weights packed into a WASM backend's memory at load time, in the panel layout of
-// assembly/ffn/layout.ts: each projection's rows are copied into a staging block a few panels at a time,
+// assembly/ffn/layout.ts: each projection's rows are copied into a staging block a few panels at a time
+// (a checkpoint's bf16 / f16 / MXFP4 / FP8 rows as their bytes, which the module decodes: wasm-decode.ts),
 // the module transposes them into panels (assembly/ffn/pack-panels.ts) — straight into the expert's slot
 // for f32, or into a small scratch that it converts to f16 / int8 while it is still in cache
 // (assembly/ffn/convert.ts). The module also returns the largest |w| it packed, so the range check of f16

@@ -125,11 +125,6 @@ export class Fp8Rows {
     }
   }
 
-  /** Columns per scale along a row. */
-  get blockCols(): number {
-    return this.block[1];
-  }
-
   /** Row `row`'s bytes and its blocks' scales as they are into run row `runRow` (deferred-tensor.ts EncodedRun). */
   copyRow(row: number, run: EncodedRun, runRow: number): void {
     const { cols, gridCols } = this;
