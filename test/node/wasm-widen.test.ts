@@ -49,6 +49,25 @@ function align(n: number): number {
   return Math.ceil(n / 64) * 64;
 }
 
+/** Grows the module's memory to at least `bytes`. */
+function ensureMemory(x: Decoders, bytes: number): void {
+  if (x.memory.buffer.byteLength < bytes) x.memory.grow(Math.ceil((bytes - x.memory.buffer.byteLength) / 65536));
+}
+
+/** A half-precision widening of `bits` gives wantBits, from bits apart and in place (src = dst + 2n). */
+function expectHalfWidening(x: Decoders, widen: (src: number, n: number, dst: number) => void, bits: Uint16Array, wantBits: Uint32Array): void {
+  const n = bits.length;
+  const base = align(x.heapBase());
+  ensureMemory(x, base + 8 * n + 1024);
+  new Uint16Array(x.memory.buffer, base + 4 * n + 64, n).set(bits);
+  widen(base + 4 * n + 64, n, base);
+  expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(wantBits);
+  new Uint32Array(x.memory.buffer, base, n).fill(0xdeadbeef);
+  new Uint16Array(x.memory.buffer, base + 2 * n, n).set(bits);
+  widen(base + 2 * n, n, base);
+  expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(wantBits);
+}
+
 describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('checkpoint decoders (%s)', (_name, file) => {
   it('widenMxfp4 = Mxfp4Rows, every byte under every scale, bit for bit, apart and in place', async () => {
     const x = await decoders(file);
@@ -63,8 +82,7 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('check
     expect(want.some((v) => v === Infinity) && want.some((v) => v > 0 && v < 2 ** -126), '±∞ and subnormals among the values').toBe(true);
 
     const base = align(x.heapBase());
-    const need = base + 4 * n + blocks.length + scales.length + 1024;
-    if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+    ensureMemory(x, base + 4 * n + blocks.length + scales.length + 1024);
     const mem = () => new Uint8Array(x.memory.buffer);
     const dst = base;
     const scalesAt = align(dst + 4 * n);
@@ -98,8 +116,7 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('check
 
     const n = rows * cols;
     const base = align(x.heapBase());
-    const need = base + 8 * n + 4 * scaleInv.length + 1024;
-    if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+    ensureMemory(x, base + 8 * n + 4 * scaleInv.length + 1024);
     const dst = base;
     const scalesAt = align(dst + 4 * n);
     new Float32Array(x.memory.buffer, scalesAt, scaleInv.length).set(scaleInv);
@@ -116,35 +133,14 @@ describe.each(buildsUnderTest().map((name) => [name, BUILD_FILES[name]]))('check
   it('widenF16 = halfReader on every finite f16, bit for bit, apart and in place', async () => {
     const x = await decoders(file);
     const bits = Uint16Array.from({ length: 0x10000 }, (_, h) => h).filter((h) => (h & 0x7c00) !== 0x7c00).subarray(0, 63485); // not a multiple of 8
-    const n = bits.length;
-    const want = new Float32Array(n);
-    halfReader('f16', bits, n)(0, 1, want, 0);
-    const wantBits = new Uint32Array(want.buffer);
-    const base = align(x.heapBase());
-    const need = base + 8 * n + 1024;
-    if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
-    new Uint16Array(x.memory.buffer, base + 4 * n + 64, n).set(bits);
-    x.widenF16(base + 4 * n + 64, n, base);
-    expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(wantBits);
-    new Uint32Array(x.memory.buffer, base, n).fill(0xdeadbeef);
-    new Uint16Array(x.memory.buffer, base + 2 * n, n).set(bits);
-    x.widenF16(base + 2 * n, n, base);
-    expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(wantBits);
+    const want = new Float32Array(bits.length);
+    halfReader('f16', bits, bits.length)(0, 1, want, 0);
+    expectHalfWidening(x, x.widenF16, bits, new Uint32Array(want.buffer));
   });
 
   it('widenBf16 puts the bits in the high half, apart and in place, with a tail off the SIMD width', async () => {
     const x = await decoders(file);
-    const n = 1003;
-    const bits = Uint16Array.from({ length: n }, (_, i) => (i * 40503 + 11) & 0xffff);
-    const want = Uint32Array.from(bits, (b) => b << 16 >>> 0);
-    const base = align(x.heapBase());
-    const need = base + 8 * n + 1024;
-    if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
-    new Uint16Array(x.memory.buffer, base + 4 * n + 64, n).set(bits);
-    x.widenBf16(base + 4 * n + 64, n, base);
-    expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(want);
-    new Uint16Array(x.memory.buffer, base + 2 * n, n).set(bits);
-    x.widenBf16(base + 2 * n, n, base);
-    expect(new Uint32Array(x.memory.buffer, base, n)).toEqual(want);
+    const bits = Uint16Array.from({ length: 1003 }, (_, i) => (i * 40503 + 11) & 0xffff);
+    expectHalfWidening(x, x.widenBf16, bits, Uint32Array.from(bits, (b) => b << 16 >>> 0));
   });
 });
