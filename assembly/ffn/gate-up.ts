@@ -119,9 +119,9 @@ export function gateUp<W>(
   // A last tile of three or two real rows leaves its padding rows out of the multiplies (tile-kernel.ts).
   // One of two rows (f32, f16 not widened) or of three (f32), and an expert's only tile of four (f32), runs
   // instead over each whole group's four panels at once (tile-kernel.ts lastTileByGroup) after the other
-  // tiles, unless a 6-row group takes it. Measured
-  // here (one process, alternating builds), f32: 6 rows d1024 f512 0.66–0.75 → 0.52–0.63 ms; E8/k2/d2048 at
-  // T24 (six rows per expert) 34–35 → 28.5–29.6 ms.
+  // tiles, unless a 6-row group takes it. Measured here for the first of them (one process, alternating
+  // builds), f32 pairs: 6 rows d1024 f512 0.66–0.75 → 0.52–0.63 ms; E8/k2/d2048 at T24 (six rows per expert)
+  // 34–35 → 28.5–29.6 ms.
   const lastTile = nTile - 1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dModelK, kernelScratch, sx);

@@ -7,7 +7,8 @@
 //   f16, as stored:  the f16 kernels, on the tile scaled by F16_SCALE when it was (weights.ts foldScale).
 // A last tile of three or two real rows leaves its padding rows out of the multiplies where a kernel for
 // that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8, q8Tile3x32, q8Tile2x32), and in a whole
-// group of panels takes the four at once where it can (lastTileByGroup: pairKernel, tile.ts tile3x32F32).
+// group of panels takes the four at once where it can (lastTileByGroup: pairKernel, tile.ts tile3x32F32;
+// tile4x32F32 for an expert of four rows).
 // Every real row's sums are the 4-row kernel's, in the same order, so the choice never changes a bit of the
 // output.
 import { q8Tile2x32, q8Tile2x8, q8Tile3x32, q8Tile3x8, q8Tile4x32, q8Tile4x8 } from './q8';
