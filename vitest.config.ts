@@ -12,7 +12,7 @@ function wgslText(): Plugin {
 }
 
 /** The test files that run each WASM build they can compile (test/node/wasm-builds.ts). */
-const RELAXED_FILES = ['backend', 'convert', 'device-weights', 'experts', 'experts-dtype', 'experts-f16', 'experts-fold', 'router', 'row-groups', 'threads', 'widen', 'decode']
+const RELAXED_FILES = ['backend', 'convert', 'device-weights', 'experts', 'experts-dtype', 'experts-f16', 'experts-fold', 'router', 'row-groups', 'threads', 'widen', 'decode', 'pack-threads']
   .map((name) => `test/node/wasm-${name}.test.ts`);
 
 export default defineConfig({

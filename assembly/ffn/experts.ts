@@ -11,18 +11,22 @@
 //   ITEM_DOWN      down panels [q0, q1) of that expert from the shared h, once every ITEM_GATE_UP item of
 //                  it has finished (the host runs them as a second job):
 // the column split, for an expert with few rows, where cutting rows would make each thread stream all
-// of the expert's weights for a handful of rows.
+// of the expert's weights for a handful of rows. A load's job has items of its own, ITEM_PACK: one chunk of a
+// projection's packing (pack-item.ts), with the thread's tiles and h as its staging and panels.
 import { isGated } from './activation';
 import { combine } from './combine';
 import { down } from './down';
 import { gateUp } from './gate-up';
 import { GATED_COLS, PANEL, roundUp } from './layout';
 import { packTiles } from './pack';
+import { packItem } from './pack-item';
 import { isQ8, Q8_BLOCK, WEIGHT_F16, WEIGHT_INT8 } from './weights';
 
 export const ITEM_ROWS: i32 = 0;
 export const ITEM_GATE_UP: i32 = 1;
 export const ITEM_DOWN: i32 = 2;
+/** Not an expert's work: one chunk of the threaded load's packing (pack-item.ts), its description at `expert`. */
+export const ITEM_PACK: i32 = 3;
 
 /**
  * Rows r0 .. r0+n−1 of expert e (plan rows; y rows at the same indices), weights stored as W; an item of
@@ -137,6 +141,10 @@ export function runExpertItem(
   hidden: usize, rows: usize, kind: i32, expert: i32, rowBegin: i32, rowEnd: i32, panelBegin: i32, panelEnd: i32, hShared: usize,
   tiles: usize, h: usize, y: usize, kernelScratch: usize,
 ): void {
+  if (kind == ITEM_PACK) {
+    packItem(<usize><u32>expert, tiles, h);
+    return;
+  }
   expertItem(weightType, guPacked, guScales, guBias, downPacked, downScales, downBias, dModel, dFF, act, alpha, limit,
     hidden, rows, kind, expert, rowBegin, rowEnd, panelBegin, panelEnd, hShared, tiles, h, y, kernelScratch);
 }

@@ -47,6 +47,9 @@ export async function loadSuite(ctx) {
     const make = () => dist.fromHuggingFace(checkpoint, { backend: 'wasm', weightDtype });
     add({ case: caseName, runtime: 'switchyard', backend: 'wasm', variant: `fromHuggingFace bf16 layer, ${weightDtype} 1t`, ours: true, work, ...(await measure(loadAndFree(make), budget)) });
   }
+  // On 2 threads the workers start (each load here, since each block is destroyed before the next) and pack beside this one.
+  const make2t = () => dist.fromHuggingFace(checkpoint, { backend: 'wasm', weightDtype: 'int8', threads: 2 });
+  add({ case: caseName, runtime: 'switchyard', backend: 'wasm', variant: 'fromHuggingFace bf16 layer, int8 2t', ours: true, work, ...(await measure(loadAndFree(make2t), budget)) });
   const quantised = [['FP8 (Qwen3-MoE, 128 × 128 blocks)', fp8Checkpoint], ['MXFP4 (GPT-OSS)', mxfp4Checkpoint]];
   for (const [what, make] of quantised) {
     const layer = make(random, BLOCK, w.router);

@@ -29,10 +29,12 @@ async function bindCpu(
   if (weightDtype !== 'f32' && backend.name !== 'wasm') {
     throw new SwitchyardError('config', 'options.weightDtype', `'${weightDtype}' expert weights need the wasm or webgpu path, and neither loads here; available on the reference path: 'f32'`);
   }
+  // options.threads: the workers start before the weights are packed, and pack them with this thread; a block
+  // then runs on all of its threads from its first forward (and 'auto' calibrates the CPU path as it will
+  // run), not after its first ~10 calls.
+  await backend.startThreads?.(THREADS_START_WAIT_MS);
   const experts = backend.prepareExperts(resolved.experts, weightDtype);
   const shared = resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts, weightDtype, 'shared'), gate: resolved.shared.gate };
-  // options.threads: the workers start while the weights are packed; a block then runs on all of its threads
-  // from its first forward (and 'auto' calibrates the CPU path as it will run), not after its first ~10 calls.
   await backend.threadsStarted?.(THREADS_START_WAIT_MS);
   return { kind: 'cpu', backend, experts, shared };
 }

@@ -143,4 +143,6 @@ export interface CpuBackend {
    * the first wait for this start-up — a worker that never answers costs that once, not every call.
    */
   threadsStarted?(maxMs: number): Promise<void>;
+  /** threadsStarted before any experts are prepared: the workers then pack the weights too (wasm-pack-threads.ts). */
+  startThreads?(maxMs: number): Promise<void>;
 }

@@ -10,7 +10,8 @@ import { checkF16Range, F16_MAX } from '../formats/dtype.js';
 import { checkQ8Range, Q8_BLOCK, Q8_MAX_WEIGHT } from '../formats/q8.js';
 import type { ExpertWeights } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
-import type { EncodedRows, RowReader } from '../formats/deferred-tensor.js';
+import type { RowReader } from '../formats/deferred-tensor.js';
+import { packChunksThreaded, type PackChunk, type PackThreads, type RowSource } from './wasm-pack-threads.js';
 import { decodeRows, decodes, runScaleBytes, type DecodeExports } from './wasm-decode.js';
 import { GATED_COLS, PANEL, type PackedPointers, type PackedShape, type WasmWeightDtype } from './wasm-experts.js';
 
@@ -28,12 +29,12 @@ const CHUNK_BYTES = 256 * 1024;
 
 /** One projection of the packed layout: where its rows come from and how they become panels. */
 interface Projection {
-  /** Rows [nRow, len] per expert; `hi` gives the high four columns of a gated panel (absent: the next four rows of lo). */
-  lo: RowReader;
-  hi: RowReader | undefined;
-  /** The same rows' checkpoint bytes, when the module decodes them (assembly/ffn/widen.ts) */
-  loEncoded: EncodedRows | undefined;
-  hiEncoded: EncodedRows | undefined;
+  /**
+   * Rows [nRow, len] per expert (with their checkpoint bytes where the module decodes them); `hi` gives the
+   * high four columns of a gated panel (absent: the next four rows of lo).
+   */
+  lo: RowSource;
+  hi: RowSource | undefined;
   nRow: number;
   len: number;
   /** Panels per expert, and steps per panel (len padded) */
@@ -48,7 +49,9 @@ interface Projection {
  * Allocates and fills every block of a set of experts; on failure (memory, or a weight out of the f16 /
  * int8 range, reported under the weights' own names) nothing stays allocated.
  */
-export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype, x: PackExports, name = 'experts'): PackedPointers {
+export function packExperts(
+  heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype, x: PackExports, name = 'experts', threads?: Omit<PackThreads, 'stagingBytes' | 'panelBytes'>,
+): PackedPointers {
   const { nExpert } = w;
   const bytes = WEIGHT_BYTES[dtype];
   const guFloats = s.nPanel * s.dModelK * PANEL;
@@ -66,33 +69,45 @@ export function packExperts(heap: WasmHeap, w: ExpertWeights, s: PackedShape, dt
   const scratch: number[] = [];
   try {
     for (const k of Object.keys(sizes) as (keyof PackedPointers)[]) ptrs[k] = sizes[k] === 0 ? 0 : heap.alloc(sizes[k]);
-    const encoded = (name: 'gate' | 'up' | 'down') => {
+    const source = (name: 'gate' | 'up' | 'down', cols: number): RowSource => {
       const e = w.rowsEncoded?.[name];
-      return decodes(x, e) ? e : undefined;
+      return { read: rowsOf(w, name, cols), encoded: decodes(x, e) ? e : undefined };
     };
     const gateUp: Projection = {
-      lo: rowsOf(w, s.gated ? 'gate' : 'up', w.dModel), hi: s.gated ? rowsOf(w, 'up', w.dModel) : undefined, nRow: w.dFF, len: w.dModel,
-      loEncoded: encoded(s.gated ? 'gate' : 'up'), hiEncoded: s.gated ? encoded('up') : undefined,
+      lo: source(s.gated ? 'gate' : 'up', w.dModel), hi: s.gated ? source('up', w.dModel) : undefined, nRow: w.dFF, len: w.dModel,
       nPanel: s.nPanel, K: s.dModelK, ptr: ptrs.gateUp, scales: ptrs.gateUpScales,
     };
     const down: Projection = {
-      lo: rowsOf(w, 'down', w.dFF), hi: undefined, loEncoded: encoded('down'), hiEncoded: undefined, nRow: w.dModel, len: w.dFF, nPanel: s.dModelPad / PANEL, K: s.dFFPad, ptr: ptrs.down, scales: ptrs.downScales,
+      lo: source('down', w.dFF), hi: undefined, nRow: w.dModel, len: w.dFF, nPanel: s.dModelPad / PANEL, K: s.dFFPad, ptr: ptrs.down, scales: ptrs.downScales,
     };
+    const chunks: PackChunk[] = [];
+    for (let e = 0; e < nExpert; e++) chunks.push(...chunksOf(gateUp, e, dtype), ...chunksOf(down, e, dtype));
     const chunk = Math.max(chunkPanels(gateUp.K), chunkPanels(down.K));
     const rows = chunk * PANEL * Math.max(gateUp.len, down.len);
-    // Staging for the rows (gated: gate rows, then up rows), their scales when they come with some (MXFP4,
-    // FP8), and for f16 / int8 the f32 panels.
-    const staging = heap.alloc(rows * 4);
-    scratch.push(staging);
-    const scaleBytes = Math.max(0, ...[gateUp, down].flatMap((p) => [p.loEncoded, p.hiEncoded].map((e) => runScaleBytes(e, chunk * PANEL, p.len))));
-    const scales = scaleBytes > 0 ? heap.alloc(scaleBytes) : 0;
-    if (scales) scratch.push(scales);
-    const panels = dtype === 'f32' ? 0 : heap.alloc(chunk * PANEL * Math.max(gateUp.K, down.K) * 4);
-    if (panels) scratch.push(panels);
-    let amax = 0;
-    for (let e = 0; e < nExpert; e++) {
-      amax = Math.max(amax, packProjection(heap, x, gateUp, e, dtype, { staging, scales, panels }));
-      amax = Math.max(amax, packProjection(heap, x, down, e, dtype, { staging, scales, panels }));
+    // Staging for a chunk's rows (gated: gate rows, then up rows), and for f16 / int8 its f32 panels.
+    const stagingBytes = rows * 4;
+    const panelBytes = dtype === 'f32' ? 0 : chunk * PANEL * Math.max(gateUp.K, down.K) * 4;
+    let amax = -1;
+    if (threads && chunks.length > 1) {
+      try {
+        amax = packChunksThreaded(heap, { ...threads, stagingBytes, panelBytes }, chunks, dtype);
+      } catch {
+        // A worker failed (the pool now runs on one thread and says why when a forward uses it): the
+        // chunks are packed again here, all of them.
+        amax = -1;
+      }
+    }
+    if (amax < 0) {
+      const staging = heap.alloc(stagingBytes);
+      scratch.push(staging);
+      // Their scales when they come with some (MXFP4, FP8).
+      const scaleBytes = Math.max(0, ...[gateUp, down].flatMap((p) => [p.lo, p.hi].map((r) => runScaleBytes(r?.encoded, chunk * PANEL, p.len))));
+      const scales = scaleBytes > 0 ? heap.alloc(scaleBytes) : 0;
+      if (scales) scratch.push(scales);
+      const panels = panelBytes > 0 ? heap.alloc(panelBytes) : 0;
+      if (panels) scratch.push(panels);
+      amax = 0;
+      for (const c of chunks) amax = Math.max(amax, packChunk(heap, x, c, dtype, { staging, scales, panels }));
     }
     if (dtype !== 'f32') checkRange(w, s.gated, dtype, amax, name);
     const f32 = heap.f32;
@@ -120,45 +135,53 @@ function chunkPanels(K: number): number {
   return 4 * Math.max(1, Math.floor(CHUNK_BYTES / (4 * K * PANEL * 4)));
 }
 
-/** The scratch blocks of a packing: the rows' staging, their scales (MXFP4, FP8; or 0), f32 panels for f16 / int8 (or 0). */
+/** The scratch blocks of a packing on one thread: the rows' staging, their scales (MXFP4, FP8; or 0), f32 panels for f16 / int8 (or 0). */
 interface Scratch {
   staging: number;
   scales: number;
   panels: number;
 }
 
-/** Expert e's panels of one projection, a chunk at a time; returns the largest |w| packed. */
-function packProjection(heap: WasmHeap, x: PackExports, p: Projection, e: number, dtype: WasmWeightDtype, scratch: Scratch): number {
+/** Expert e's chunks of one projection: a few panels each (chunkPanels), with the rows they read and where they go. */
+function chunksOf(p: Projection, e: number, dtype: WasmWeightDtype): PackChunk[] {
   const { nRow, len, K, hi } = p;
-  const { staging, panels } = scratch;
   const rowStep = hi ? GATED_COLS : PANEL;
   const chunk = chunkPanels(K);
   const stepsPerPanel = K * PANEL;
-  let amax = 0;
+  const out: PackChunk[] = [];
   for (let p0 = 0; p0 < p.nPanel; p0 += chunk) {
     const n = Math.min(chunk, p.nPanel - p0);
     const r0 = p0 * rowStep;
     const r1 = Math.min(nRow, (p0 + n) * rowStep);
-    const count = Math.max(0, r1 - r0);
-    const from = e * nRow + r0;
-    readRows(heap, x, p.lo, p.loEncoded, from, count, len, staging, scratch.scales);
-    // Gated: up's rows after gate's; plain: the high four columns are the next four rows of the same run.
-    const hiAt = hi ? staging + count * len * 4 : staging + GATED_COLS * len * 4;
-    if (hi) readRows(heap, x, hi, p.hiEncoded, from, count, len, hiAt, scratch.scales);
-    const nHi = hi ? count : count - GATED_COLS;
     const first = e * p.nPanel + p0;
-    const dst = dtype === 'f32' ? p.ptr + first * stepsPerPanel * 4 : panels;
-    amax = Math.max(amax, x.packPanels(staging, count, hiAt, nHi, rowStep, n, len, K, dst));
-    if (dtype === 'f16') x.convertF16(panels, n, K, p.ptr + first * stepsPerPanel * 2);
-    else if (dtype === 'int8') x.convertInt8(panels, n, K, p.ptr + first * stepsPerPanel, p.scales + (first * stepsPerPanel / Q8_BLOCK) * 2);
+    out.push({
+      lo: p.lo, hi, from: e * nRow + r0, count: Math.max(0, r1 - r0), len, rowStep, nPanel: n, K,
+      dst: p.ptr + first * stepsPerPanel * WEIGHT_BYTES[dtype],
+      q8Scales: dtype === 'int8' ? p.scales + (first * stepsPerPanel / Q8_BLOCK) * 2 : 0,
+    });
   }
+  return out;
+}
+
+/** One chunk packed on this thread; returns the largest |w| packed. */
+function packChunk(heap: WasmHeap, x: PackExports, c: PackChunk, dtype: WasmWeightDtype, scratch: Scratch): number {
+  const { staging, panels } = scratch;
+  const { count, len, K, nPanel } = c;
+  readRows(heap, x, c.lo, c.from, count, len, staging, scratch.scales);
+  // Gated: up's rows after gate's; plain: the high four columns are the next four rows of the same run.
+  const hiAt = c.hi ? staging + count * len * 4 : staging + GATED_COLS * len * 4;
+  if (c.hi) readRows(heap, x, c.hi, c.from, count, len, hiAt, scratch.scales);
+  const nHi = c.hi ? count : count - GATED_COLS;
+  const amax = x.packPanels(staging, count, hiAt, nHi, c.rowStep, nPanel, len, K, dtype === 'f32' ? c.dst : panels);
+  if (dtype === 'f16') x.convertF16(panels, nPanel, K, c.dst);
+  else if (dtype === 'int8') x.convertInt8(panels, nPanel, K, c.dst, c.q8Scales);
   return amax;
 }
 
 /** Rows [from, from + count) of `len` values as f32 at `at`: decoded by the module where it can (wasm-decode.ts), else by their reader. */
-function readRows(heap: WasmHeap, x: PackExports, read: RowReader, encoded: EncodedRows | undefined, from: number, count: number, len: number, at: number, scales: number): void {
-  if (encoded) decodeRows(heap, x, encoded, from, count, len, at, scales);
-  else read(from, from + count, heap.f32, at >>> 2);
+function readRows(heap: WasmHeap, x: PackExports, source: RowSource, from: number, count: number, len: number, at: number, scales: number): void {
+  if (source.encoded) decodeRows(heap, x, source.encoded, from, count, len, at, scales);
+  else source.read(from, from + count, heap.f32, at >>> 2);
 }
 
 /** A packed |w| past the format's range: the weights' own check names the first one, under its own name. */

@@ -15,8 +15,9 @@ import {
   type TopKSoftmaxArgs, type TopKSoftmaxResult,
 } from './backend.js';
 import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
-import { packedShape, WasmExperts, type ExpertOwner, type WasmWeightDtype } from './wasm-experts.js';
+import { packedShape, WasmExperts, type ExpertOwner, type PackedPointers, type WasmWeightDtype } from './wasm-experts.js';
 import { packExperts, type PackExports } from './wasm-pack.js';
+import type { PackThreads } from './wasm-pack-threads.js';
 import { wasmWeightWriter, type RowConvertExports } from './wasm-device-weights.js';
 import type { DeviceWeightWriter } from './device-weights.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
@@ -80,6 +81,8 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   threadedCalls = 0;
   /** Experts split by columns over all threaded calls (for tests and benchmarks). */
   columnSplits = 0;
+  /** Jobs of a packing run on several threads (wasm-pack-threads.ts; for tests and benchmarks). */
+  threadedPackJobs = 0;
   private readonly columns: ColumnPolicy;
   readonly weightWriter: DeviceWeightWriter | undefined;
 
@@ -128,7 +131,11 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   }
 
   async threadsStarted(maxMs: number): Promise<void> {
-    if (!this.pool || this.liveExperts === 0) return;
+    if (this.liveExperts > 0) await this.startThreads(maxMs);
+  }
+
+  async startThreads(maxMs: number): Promise<void> {
+    if (!this.pool || this.pool.failure !== undefined) return;
     const started = this.pool.start();
     if (this.startWait?.started !== started) this.startWait = { started, deadline: Date.now() + maxMs };
     const left = this.startWait.deadline - Date.now();
@@ -228,10 +235,26 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     if (weights.downBias) expectLength(`${name}.down_bias`, weights.downBias, nExpert * dModel);
     // The f16 / int8 range is checked as the weights are packed (wasm-pack.ts), under their own names.
     const shape = packedShape(weights.activation, dModel, dFF, weightDtype);
-    const prepared = new WasmExperts(this, weights, weightDtype, shape, packExperts(this.heap, weights, shape, weightDtype, this.wasm, name));
+    let ptrs: PackedPointers;
+    try {
+      ptrs = packExperts(this.heap, weights, shape, weightDtype, this.wasm, name, this.packThreads());
+    } catch (e) {
+      // Workers started for this packing (startThreads) with no experts left to run stop again.
+      if (this.liveExperts === 0) this.pool?.terminate();
+      throw e;
+    }
+    const prepared = new WasmExperts(this, weights, weightDtype, shape, ptrs);
     this.liveExperts++;
     if (this.pool && this.pool.failure === undefined) void this.pool.start();
     return prepared;
+  }
+
+  /** The ready workers a packing may run on (wasm-pack-threads.ts): where this thread may block and no job holds the pool. */
+  private packThreads(): Omit<PackThreads, 'stagingBytes' | 'panelBytes'> | undefined {
+    const pool = this.pool;
+    if (!pool || pool.failure !== undefined || pool.busy || !this.blocking) return undefined;
+    const participants = pool.readyWorkers();
+    return participants.length > 0 ? { pool, participants, wasm: this.wasm, onJob: () => this.threadedPackJobs++ } : undefined;
   }
 
   /**
