@@ -3,7 +3,8 @@
 // thread packs — checked through the experts' outputs, bit for bit — for f32 arrays and for the checkpoint
 // encodings the module decodes (bf16, f16, MXFP4, FP8; gate and up in different ones), at f32, f16 and int8, with layers that take several
 // chunks and, for the f32 arrays, two batches of copied rows; a weight past the int8 range is refused under its
-// own name as on one thread, and the backend still packs and runs afterwards.
+// own name as on one thread, and the backend still packs and runs afterwards; a createMoE that fails on its
+// shared expert frees the routed experts it packed, so the workers it started stop.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ExpertWeights } from '../../ts/backends/backend.js';
@@ -18,7 +19,8 @@ import { planWithCounts, randomExperts } from './wasm-experts-cases.js';
 import { errorOf } from './error-of.js';
 import { buildsUnderTest } from './wasm-builds.js';
 // The Node entry registers the WASM loader and the worker_threads provider, as the bundle does.
-import '../../ts/entry/node.js';
+import { createMoE } from '../../ts/entry/node.js';
+import { wasmPath } from '../../ts/api/paths.js';
 
 const FILES: Record<WasmBuild, [string, string]> = {
   simd128: ['switchyard-simd.wasm', 'switchyard-simd-threads.wasm'],
@@ -127,5 +129,28 @@ describe.each(buildsUnderTest())('packing on threads, %s build', (build) => {
     expect(bits(b.runExperts(eb, hidden, 4, plan))).toEqual(bits(a.runExperts(ea, hidden, 4, plan)));
     ea.destroy();
     eb.destroy();
+  });
+});
+
+describe('createMoE that fails after packing', () => {
+  it('a shared expert past the int8 range: refused, and the packed experts freed (the workers stop)', async () => {
+    const [E, d, f] = [2, 64, 96];
+    const next = rng(77);
+    const weights: Record<string, Float32Array> = {
+      'router.weight': normal(next, E * d, 0.1), 'experts.gate': normal(next, E * f * d, 0.1), 'experts.up': normal(next, E * f * d, 0.1),
+      'experts.down': normal(next, E * d * f, 0.1), 'shared.gate': normal(next, f * d, 0.1), 'shared.up': normal(next, f * d, 0.1), 'shared.down': normal(next, d * f, 0.1),
+    };
+    weights['shared.down'][5] = 1e9;
+    const config = { dModel: d, router: { kind: 'topk' as const, numExperts: E, topK: 1 }, expert: { dFF: f, activation: 'swiglu' as const }, shared: { dFF: f, gated: false } };
+    const options = { backend: 'wasm' as const, weightDtype: 'int8' as const, threads: 3 };
+    await expect(createMoE(config, weights, options)).rejects.toMatchObject({ code: 'range', argument: 'shared.down' });
+    const backend = await wasmPath(options);
+    expect(backend.activeThreads, 'no experts left, no workers').toBe(1);
+    // The backend goes on: a valid block loads and runs on all its threads.
+    weights['shared.down'][5] = 0;
+    const moe = await createMoE(config, weights, options);
+    expect(backend.activeThreads).toBe(3);
+    expect((await moe.forward(normal(next, 4 * d), { tokens: 4 })).output.every(Number.isFinite)).toBe(true);
+    moe.destroy();
   });
 });

@@ -3,7 +3,7 @@
 // and the best CPU path, chosen per shape class from measured costs (ts/api/planner.ts).
 import type { MoE, MoEConfig, ResolvedBackend, RuntimeOptions, TensorLike } from '../spec/types.js';
 import { resolveMoE, type ResolvedMoE, type WeightSource } from '../spec/moe-config.js';
-import type { CpuBackend, ExpertWeights } from '../backends/backend.js';
+import type { CpuBackend, ExpertWeights, PreparedExperts } from '../backends/backend.js';
 import type { WebGpuBackend } from '../backends/webgpu.js';
 import { SwitchyardError } from '../errors.js';
 import { MoEBlock } from './moe-block.js';
@@ -34,7 +34,14 @@ async function bindCpu(
   // run), not after its first ~10 calls.
   await backend.startThreads?.(THREADS_START_WAIT_MS);
   const experts = backend.prepareExperts(resolved.experts, weightDtype);
-  const shared = resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts, weightDtype, 'shared'), gate: resolved.shared.gate };
+  let shared: { experts: PreparedExperts; gate: Float32Array | undefined } | undefined;
+  try {
+    shared = resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts, weightDtype, 'shared'), gate: resolved.shared.gate };
+  } catch (e) {
+    // The routed experts packed already: freed (and, were they the backend's last, its workers stopped).
+    experts.destroy();
+    throw e;
+  }
   await backend.threadsStarted?.(THREADS_START_WAIT_MS);
   return { kind: 'cpu', backend, experts, shared };
 }
