@@ -9,7 +9,7 @@ import { hasSingleRow, tileCount, tileRows } from './pack';
 import { acc4, q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
 import { ACC, SIX_ROW_GROUPS, tile3x32F32, tile4x32F32, tile6x8Even, tile6x8Odd } from './tile';
-import { BY_PANEL, lastTileByGroup, PAIRS, pairKernel, q8GroupKernel, tileKernel, TRIPLES } from './tile-kernel';
+import { firstTileByGroup, pairKernel, q8GroupKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /**
@@ -74,8 +74,7 @@ export function down<W>(
   const fold = !wide && foldScale<W>(h, (nTile * 4 + (hasSingle ? 1 : 0)) * dFFPad, hFold);
   const hk = fold ? hFold : h;
   const single = hasSingle ? hk + <usize>nTile * hTileBytes : 0;
-  // A last tile of three or two real rows as in gate-up.ts: padding rows left out, over a whole group at once.
-  const lastTile = nTile - 1;
+  // Tiles over a whole group at once, and a last tile's padding rows left out, as in gate-up.ts.
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dFFPad, kernelScratch, sx);
     quantizeTiles(h, nTile, dFFPad, qt, qs);
@@ -86,8 +85,7 @@ export function down<W>(
     const t1 = min(t0 + blockTiles, nTile);
     for (let q0 = qBegin; q0 < qStop; q0 += 4) {
       const q1 = min(q0 + 4, qStop);
-      const byGroup = lastTileByGroup<W>(nRow, nTile, t0, t1, q1 - q0 == 4, wide, six);
-      const tEnd = byGroup != BY_PANEL ? t1 - 1 : t1;
+      const tEnd = firstTileByGroup<W>(nRow, nTile, t0, t1, q1 - q0 == 4, wide, six, dFFPad);
       // int8, a whole group (interleaved, weights.ts): each tile against its four panels at once.
       const q8Group = isQ8<W>() && q1 - q0 == 4;
       for (let t = t0; q8Group && t < t1; t++) {
@@ -122,18 +120,19 @@ export function down<W>(
           tileStore(yCol + <usize>(t << 2) * yStride, yStride, tileRows(nRow, t));
         }
       }
-      if (byGroup != BY_PANEL) {
-        const tile = hk + <usize>lastTile * hTileBytes;
+      for (let t = tEnd; t < t1; t++) {
+        const tile = hk + <usize>t * hTileBytes;
         const panel = panelAt<W>(packed, q0, dModelPad / PANEL, panelBytes);
         const pb = bias ? bias + (<usize>q0 << 5) : 0;
-        const yRows = y + <usize>(lastTile << 2) * yStride + (<usize>(q0 * PANEL) << 2);
-        if (byGroup == PAIRS) {
+        const yRows = y + <usize>(t << 2) * yStride + (<usize>(q0 * PANEL) << 2);
+        const rows = tileRows(nRow, t);
+        if (rows == 2) {
           pairKernel<W>(tile, panel, panelBytes, dFFPad, pb, fold);
           pairStore(yRows, yStride);
         } else {
-          if (byGroup == TRIPLES) tile3x32F32(tile, panel, panelBytes, dFFPad, pb);
+          if (rows == 3) tile3x32F32(tile, panel, panelBytes, dFFPad, pb);
           else tile4x32F32(tile, panel, panelBytes, dFFPad, pb);
-          for (let j = 0; j < 4; j++) tileStore(yRows + (<usize>j << 5), yStride, byGroup == TRIPLES ? 3 : 4, ACC + (<usize>j << 7));
+          for (let j = 0; j < 4; j++) tileStore(yRows + (<usize>j << 5), yStride, rows, ACC + (<usize>j << 7));
         }
       }
       if (!single || t1 < nTile) continue;

@@ -14,7 +14,7 @@ import { hasSingleRow, tileCount, tileRows, transposeStore, transposeStorePair }
 import { acc4, q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
 import { ACC, SIX_ROW_GROUPS, tile3x32F32, tile4x32F32, tile6x8Even, tile6x8Odd } from './tile';
-import { BY_PANEL, lastTileByGroup, PAIRS, pairKernel, q8GroupKernel, tileKernel, TRIPLES } from './tile-kernel';
+import { firstTileByGroup, pairKernel, q8GroupKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
 
 /** Four rows of 8 sums at acc (ACC or a row of it) → act → hTile [.][4] at this panel's columns. */
@@ -117,12 +117,11 @@ export function gateUp<W>(
   const fold = single ? foldScale<W>(single, dModelK, xFolded) : false;
   const x1 = fold ? xFolded : single;
   // A last tile of three or two real rows leaves its padding rows out of the multiplies (tile-kernel.ts).
-  // One of two rows (f32, f16 not widened) or of three (f32), and an expert's only tile of four (f32), runs
-  // instead over each whole group's four panels at once (tile-kernel.ts lastTileByGroup) after the other
-  // tiles, unless a 6-row group takes it. Measured here for the first of them (one process, alternating
+  // One of two rows (f32, f16 not widened) or of three (f32), and every tile of an expert of one or two
+  // (f32), runs instead over each whole group's four panels at once (tile-kernel.ts firstTileByGroup) after
+  // the other tiles, unless a 6-row group takes it. Measured here for the first of them (one process, alternating
   // builds), f32 pairs: 6 rows d1024 f512 0.66–0.75 → 0.52–0.63 ms; E8/k2/d2048 at T24 (six rows per expert)
   // 34–35 → 28.5–29.6 ms.
-  const lastTile = nTile - 1;
   if (isQ8<W>()) {
     if (single) quantizeRow(single, dModelK, kernelScratch, sx);
     quantizeTiles(tiles, nTile, dModelK, qt, qs);
@@ -134,8 +133,7 @@ export function gateUp<W>(
     const t1 = min(t0 + blockTiles, nTile);
     for (let p0 = pBegin; p0 < pStop; p0 += 4) {
       const p1 = min(p0 + 4, pStop);
-      const byGroup = lastTileByGroup<W>(nRow, nTile, t0, t1, p1 - p0 == 4, wide, six);
-      const tEnd = byGroup != BY_PANEL ? t1 - 1 : t1;
+      const tEnd = firstTileByGroup<W>(nRow, nTile, t0, t1, p1 - p0 == 4, wide, six, dModelK);
       // int8, a whole group (interleaved, weights.ts): each tile against its four panels at once.
       const q8Group = isQ8<W>() && p1 - p0 == 4;
       for (let t = t0; q8Group && t < t1; t++) {
@@ -172,17 +170,18 @@ export function gateUp<W>(
           tileEpilogue(hCol + <usize>t * hTileBytes, ACC, act, alpha, limit);
         }
       }
-      if (byGroup != BY_PANEL) {
-        const tile = tiles + <usize>lastTile * tileBytes;
+      for (let t = tEnd; t < t1; t++) {
+        const tile = tiles + <usize>t * tileBytes;
         const panel = panelAt<W>(packed, p0, dFFPad / cols, panelBytes);
         const pb = bias ? bias + (<usize>p0 << 5) : 0;
-        const hTile = h + <usize>lastTile * hTileBytes + <usize>(p0 * cols << 4);
-        if (byGroup == PAIRS) {
+        const hTile = h + <usize>t * hTileBytes + <usize>(p0 * cols << 4);
+        const rows = tileRows(nRow, t);
+        if (rows == 2) {
           pairKernel<W>(tile, panel, panelBytes, dModelK, pb, foldTiles);
           pairEpilogue(hTile, ACC, act, alpha, limit);
           pairEpilogue(hTile + <usize>(cols << 5), ACC + 128, act, alpha, limit);
         } else {
-          if (byGroup == TRIPLES) tile3x32F32(tile, panel, panelBytes, dModelK, pb);
+          if (rows == 3) tile3x32F32(tile, panel, panelBytes, dModelK, pb);
           else tile4x32F32(tile, panel, panelBytes, dModelK, pb);
           for (let j = 0; j < 4; j++) tileEpilogue(hTile + <usize>(j * cols << 4), ACC + (<usize>j << 7), act, alpha, limit);
         }

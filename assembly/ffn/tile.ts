@@ -15,8 +15,8 @@
 //               then panel 1. pair2x32F32: the same over the four f32 panels of a whole group at once, for an
 //               expert of two rows and the last tile of a longer one.
 //   tile3x32F32, tile4x32F32: rows 0..2 / 0..3 of a tile × the four f32 panels of a whole group at once: the
-//               last tile of three rows, an expert of four. ACC = the four panels' rows 0..3 (three rows: row
-//               3 the bias), 128 bytes each.
+//               tiles of a short expert, the last tile of three rows. ACC = the four panels' rows 0..3 (three
+//               rows: row 3 the bias), 128 bytes each.
 //   tile6x8Even/Odd: relaxed build only (SIX_ROW_GROUPS), f32 panels: six rows from two consecutive tiles
 //               × one panel, 12 accumulators. Three tiles make two groups: Even = rows 0..3 of the first
 //               tile and 0..1 of the next, Odd = rows 2..3 of that one and 0..3 of the one after. ACC = rows
@@ -398,8 +398,8 @@ export function pair2x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32
 // tile3x32 / tile4x32 of f32: rows 0..2 (or 0..3) of a packed tile × the four panels of a whole group, K in
 // chunks of GROUP_CHUNK steps, each chunk over the panels in turn, their sums parked in ACC between chunks —
 // the four weight streams advance together, as in pair2x32F32, where tile3x8F32 / tile4x8 read the panels
-// one after the other. For a tile whose panels come from DRAM: the last tile of three rows (the panels of a
-// longer expert's other tiles are still in cache then), or an expert of four rows, its only tile. Measured
+// one after the other. For tiles whose panels come from DRAM: those of an expert of one or two tiles, or
+// the last tile of three rows of a longer one (tile-kernel.ts firstTileByGroup). Measured
 // here (scratch kernels, K 1024, weights from DRAM, alternating rounds): three rows 14.2 → 16.7 GB/s, four
 // 12.0 → 13.8, the memory probe 23–26; in L2 unchanged (27, 21). Chunks of 32 steps read 16.1 and 13.1 (in the
 // library, one expert of three rows d2048 f1408: 0.96× the time of 16). One step of K per pass: with two, the
