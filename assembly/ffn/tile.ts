@@ -12,8 +12,8 @@
 //   tile2x8F32: tile4x8 of f32 without rows 2..3: a last tile of two rows where the pair kernels cannot take it.
 //   pair2x16:   rows 0..1 of a tile × two panels of an interleaved f16 group, without tile4x8's two padding
 //               rows: an expert of two rows. ACC (from an offset) = panel 0 rows 0..1 × (cols 0..3, 4..7),
-//               then panel 1. pair2x32F32: the same over the four f32 panels of a whole group at once, for an
-//               expert of two rows and the last tile of a longer one.
+//               then panel 1. pair2x32F32: the same over the four f32 panels of a whole group at once, for
+//               every tile of two rows (tile-kernel.ts firstTileByGroup).
 //   tile3x32F32, tile4x32F32: rows 0..2 / 0..3 of a tile × the four f32 panels of a whole group at once: the
 //               tiles of a short expert, the last tile of three rows. ACC = the four panels' rows 0..3 (three
 //               rows: row 3 the bias), 128 bytes each.
