@@ -3,8 +3,9 @@
 // thread packs — checked through the experts' outputs, bit for bit — for f32 arrays and for the checkpoint
 // encodings the module decodes (bf16, f16, MXFP4, FP8; gate and up in different ones), at f32, f16 and int8, with layers that take several
 // chunks and, for the f32 arrays, two batches of copied rows; a weight past the int8 range is refused under its
-// own name as on one thread, and the backend still packs and runs afterwards; a createMoE that fails on its
-// shared expert frees the routed experts it packed, so the workers it started stop.
+// own name as on one thread, and the backend still packs and runs afterwards; a thread that may not block packs
+// on the workers through prepareExpertsAsync (awaited jobs) and on one thread through prepareExperts; a
+// createMoE that fails on its shared expert frees the routed experts it packed, so the workers it started stop.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ExpertWeights } from '../../ts/backends/backend.js';
@@ -108,6 +109,32 @@ describe.each(buildsUnderTest())('packing on threads, %s build', (build) => {
       expect(bits(b.runExperts(eb, hidden, 8, plan)), what).toEqual(bits(a.runExperts(ea, hidden, 8, plan)));
       ea.destroy();
       eb.destroy();
+    }
+  });
+
+  // A thread that may not block (a page's main thread; set here by the threading option) awaits the jobs.
+  let awaiting: Promise<WasmBackend> | undefined;
+  const nonBlocking = () => (awaiting ??= compile(FILES[build][1]).then((m) => createWasmBackend(m, { provider: getThreadProvider()!, threads: 3, blocking: false })));
+
+  it.each(['f32', 'int8'] as const)('%s: on a thread that may not block, prepareExpertsAsync packs on the workers, awaited; the same bits', async (dtype) => {
+    const [a, b] = await Promise.all([single(), nonBlocking()]);
+    for (const [what, w] of layers(60).filter((_, i) => i % 2 === 0)) {
+      await b.startThreads(5000);
+      const jobs = b.threadedPackJobs;
+      const eb = await b.prepareExpertsAsync(w, dtype);
+      expect(b.threadedPackJobs, `${what}: packed on the workers`).toBeGreaterThan(jobs);
+      // prepareExperts there may not block: one thread.
+      const afterAsync = b.threadedPackJobs;
+      const again = b.prepareExperts(w, dtype);
+      expect(b.threadedPackJobs, `${what}: prepareExperts packed on one thread`).toBe(afterAsync);
+      const ea = a.prepareExperts(w, dtype);
+      const counts = Array.from({ length: w.nExpert }, (_, e) => 1 + (e % 5));
+      const plan = planWithCounts(8, counts, 7);
+      const hidden = normal(rng(9), 8 * w.dModel);
+      const want = bits(a.runExperts(ea, hidden, 8, plan));
+      expect(bits(await b.runExpertsAsync(eb, hidden, 8, plan)), what).toEqual(want);
+      expect(bits(await b.runExpertsAsync(again, hidden, 8, plan)), `${what}, packed on one thread`).toEqual(want);
+      for (const e of [ea, eb, again]) e.destroy();
     }
   });
 

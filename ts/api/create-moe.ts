@@ -33,10 +33,11 @@ async function bindCpu(
   // then runs on all of its threads from its first forward (and 'auto' calibrates the CPU path as it will
   // run), not after its first ~10 calls.
   await backend.startThreads?.(THREADS_START_WAIT_MS);
-  const experts = backend.prepareExperts(resolved.experts, weightDtype);
+  const prepare = (weights: ExpertWeights, name?: string) => backend.prepareExpertsAsync?.(weights, weightDtype, name) ?? backend.prepareExperts(weights, weightDtype, name);
+  const experts = await prepare(resolved.experts);
   let shared: { experts: PreparedExperts; gate: Float32Array | undefined } | undefined;
   try {
-    shared = resolved.shared && { experts: backend.prepareExperts(resolved.shared.experts, weightDtype, 'shared'), gate: resolved.shared.gate };
+    shared = resolved.shared && { experts: await prepare(resolved.shared.experts, 'shared'), gate: resolved.shared.gate };
   } catch (e) {
     // The routed experts packed already: freed (and, were they the backend's last, its workers stopped).
     experts.destroy();

@@ -111,6 +111,8 @@ export interface CpuBackend {
    * name: how errors name these weights ('experts' when absent; 'shared' for a shared expert).
    */
   prepareExperts(weights: ExpertWeights, weightDtype?: 'f32' | 'f16' | 'int8', name?: string): PreparedExperts;
+  /** prepareExperts for a caller that may await: a threaded path then packs on its workers where the calling thread may not block. */
+  prepareExpertsAsync?(weights: ExpertWeights, weightDtype?: 'f32' | 'f16' | 'int8', name?: string): Promise<PreparedExperts>;
   /**
    * out[t] = Σ over plan rows r of token t: plan.weights[r] · down_e(silu(gate_e x_t) ⊙ up_e x_t).
    * @param hidden [nToken, dModel]

@@ -76,11 +76,18 @@ function chunkBytes(c: PackChunk): number {
   return total;
 }
 
+/** A job for the pool: its participants and the calling thread's share, to run blocking (pool.run) or awaited (pool.runAsync). */
+export interface ThreadJob {
+  participants: number[];
+  drain: () => void;
+}
+
 /**
- * Packs `chunks` on the calling thread and the pool's participants; returns the largest |w| packed. Throws
- * what the pool throws (a worker that failed): the caller then packs on its own thread.
+ * Packs `chunks` on the calling thread and the pool's participants, one job per batch — yielded for the caller
+ * to run (blocking or awaited: packing.ts drives it) — and returns the largest |w| packed. A job that fails
+ * (a worker failed) is thrown back in here and ends the packing: the caller then packs on its own thread.
  */
-export function packChunksThreaded(heap: WasmHeap, threads: PackThreads, chunks: PackChunk[], dtype: WasmWeightDtype): number {
+export function* packChunksThreaded(heap: WasmHeap, threads: PackThreads, chunks: PackChunk[], dtype: WasmWeightDtype): Generator<ThreadJob, number> {
   const { pool, participants, wasm } = threads;
   const nThread = participants.length + 1;
   const regions: number[] = [];
@@ -111,7 +118,7 @@ export function packChunksThreaded(heap: WasmHeap, threads: PackThreads, chunks:
       for (let i = first; i < end; i++) {
         i32.set([ITEM_PACK, descs + PACK_ITEM_BYTES * i, 0, 0, 0, 0, 0], (items >>> 2) + ITEM_WORDS * (i - first));
       }
-      runJob(heap, pool, participants, wasm, items, end - first, scratch);
+      yield stageJob(heap, pool, participants, wasm, items, end - first, scratch);
       threads.onJob?.();
       const f32 = heap.f32;
       for (let i = first; i < end; i++) amax = Math.max(amax, f32[((descs + PACK_ITEM_BYTES * i) >>> 2) + 16]);
@@ -147,8 +154,8 @@ function copyChunk(heap: WasmHeap, c: PackChunk, at: number, desc: number, dtype
   return at;
 }
 
-/** One job of `nItem` pack items at `items`: the workers' scratch into their slots, the calling thread's share, the wait. */
-function runJob(heap: WasmHeap, pool: WorkerPool, participants: number[], wasm: ThreadedExports, items: number, nItem: number, scratch: number[][]): void {
+/** One job of `nItem` pack items at `items`: the workers' scratch into their slots, and the calling thread's share. */
+function stageJob(heap: WasmHeap, pool: WorkerPool, participants: number[], wasm: ThreadedExports, items: number, nItem: number, scratch: number[][]): ThreadJob {
   const c = heap.i32;
   const base = pool.ctrl >>> 2;
   c[base + LAYOUT.nItem] = nItem;
@@ -161,13 +168,16 @@ function runJob(heap: WasmHeap, pool: WorkerPool, participants: number[], wasm: 
     c[slot + 3] = 0;
   });
   const [staging, panels] = scratch[0];
-  pool.run(participants, () => {
-    const ctrl = new Int32Array(heap.i32.buffer, pool.ctrl, LAYOUT.words);
-    const list = new Int32Array(heap.i32.buffer, items, ITEM_WORDS * nItem);
-    for (;;) {
-      const i = Atomics.add(ctrl, LAYOUT.next, 1);
-      if (i >= nItem) break;
-      wasm.runExpertItem(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ITEM_PACK, list[ITEM_WORDS * i + 1], 0, 0, 0, 0, 0, staging, panels, 0, 0);
-    }
-  });
+  return {
+    participants,
+    drain: () => {
+      const ctrl = new Int32Array(heap.i32.buffer, pool.ctrl, LAYOUT.words);
+      const list = new Int32Array(heap.i32.buffer, items, ITEM_WORDS * nItem);
+      for (;;) {
+        const i = Atomics.add(ctrl, LAYOUT.next, 1);
+        if (i >= nItem) break;
+        wasm.runExpertItem(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ITEM_PACK, list[ITEM_WORDS * i + 1], 0, 0, 0, 0, 0, staging, panels, 0, 0);
+      }
+    },
+  };
 }

@@ -11,7 +11,7 @@ import { checkQ8Range, Q8_BLOCK, Q8_MAX_WEIGHT } from '../formats/q8.js';
 import type { ExpertWeights } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
 import type { RowReader } from '../formats/deferred-tensor.js';
-import { packChunksThreaded, type PackChunk, type PackThreads, type RowSource } from './wasm-pack-threads.js';
+import { packChunksThreaded, type PackChunk, type PackThreads, type RowSource, type ThreadJob } from './wasm-pack-threads.js';
 import { decodeRows, decodes, runScaleBytes, type DecodeExports } from './wasm-decode.js';
 import { GATED_COLS, PANEL, type PackedPointers, type PackedShape, type WasmWeightDtype } from './wasm-experts.js';
 
@@ -50,8 +50,47 @@ interface Projection {
  * int8 range, reported under the weights' own names) nothing stays allocated.
  */
 export function packExperts(
-  heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype, x: PackExports, name = 'experts', threads?: Omit<PackThreads, 'stagingBytes' | 'panelBytes'>,
+  heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype, x: PackExports, name = 'experts', threads?: PackThreadsOf,
 ): PackedPointers {
+  const steps = packing(heap, w, s, dtype, x, name, threads);
+  let step = steps.next();
+  while (!step.done) {
+    try {
+      threads!.pool.run(step.value.participants, step.value.drain);
+    } catch (e) {
+      step = steps.throw(e);
+      continue;
+    }
+    step = steps.next();
+  }
+  return step.value;
+}
+
+/** packExperts for a thread that may not block: its thread jobs awaited (pool.runAsync). */
+export async function packExpertsAsync(
+  heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype, x: PackExports, name: string, threads: PackThreadsOf,
+): Promise<PackedPointers> {
+  const steps = packing(heap, w, s, dtype, x, name, threads);
+  let step = steps.next();
+  while (!step.done) {
+    try {
+      await threads.pool.runAsync(step.value.participants, step.value.drain);
+    } catch (e) {
+      step = steps.throw(e);
+      continue;
+    }
+    step = steps.next();
+  }
+  return step.value;
+}
+
+/** What a packing may run on besides the calling thread (wasm.ts gives it; the staging sizes are the packing's). */
+export type PackThreadsOf = Omit<PackThreads, 'stagingBytes' | 'panelBytes'>;
+
+/** The packing, yielding each job its threads run (the drivers above run them blocking or awaited). */
+function* packing(
+  heap: WasmHeap, w: ExpertWeights, s: PackedShape, dtype: WasmWeightDtype, x: PackExports, name: string, threads: PackThreadsOf | undefined,
+): Generator<ThreadJob, PackedPointers> {
   const { nExpert } = w;
   const bytes = WEIGHT_BYTES[dtype];
   const guFloats = s.nPanel * s.dModelK * PANEL;
@@ -90,7 +129,7 @@ export function packExperts(
     let amax = -1;
     if (threads && chunks.length > 1) {
       try {
-        amax = packChunksThreaded(heap, { ...threads, stagingBytes, panelBytes }, chunks, dtype);
+        amax = yield* packChunksThreaded(heap, { ...threads, stagingBytes, panelBytes }, chunks, dtype);
       } catch {
         // A worker failed (the pool now runs on one thread and says why when a forward uses it): the
         // chunks are packed again here, all of them.

@@ -15,9 +15,8 @@ import {
   type TopKSoftmaxArgs, type TopKSoftmaxResult,
 } from './backend.js';
 import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
-import { packedShape, WasmExperts, type ExpertOwner, type PackedPointers, type WasmWeightDtype } from './wasm-experts.js';
-import { packExperts, type PackExports } from './wasm-pack.js';
-import type { PackThreads } from './wasm-pack-threads.js';
+import { packedShape, WasmExperts, type ExpertOwner, type PackedPointers, type PackedShape, type WasmWeightDtype } from './wasm-experts.js';
+import { packExperts, packExpertsAsync, type PackExports, type PackThreadsOf } from './wasm-pack.js';
 import { wasmWeightWriter, type RowConvertExports } from './wasm-device-weights.js';
 import type { DeviceWeightWriter } from './device-weights.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
@@ -223,6 +222,41 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
    * here, once, by the module; the kernels widen them in registers).
    */
   prepareExperts(weights: ExpertWeights, weightDtype: WasmWeightDtype = 'f32', name = 'experts'): PreparedExperts {
+    const shape = this.checkExperts(weights, weightDtype, name);
+    let ptrs: PackedPointers;
+    try {
+      ptrs = packExperts(this.heap, weights, shape, weightDtype, this.wasm, name, this.packThreads(this.blocking));
+    } catch (e) {
+      this.stopIdleWorkers();
+      throw e;
+    }
+    return this.adopt(weights, weightDtype, shape, ptrs);
+  }
+
+  /**
+   * prepareExperts without blocking the calling thread: where it may not block, the packing's thread jobs are
+   * awaited, in turn with the awaited forwards of this backend's blocks; elsewhere, the same as prepareExperts.
+   */
+  async prepareExpertsAsync(weights: ExpertWeights, weightDtype: WasmWeightDtype = 'f32', name = 'experts'): Promise<PreparedExperts> {
+    if (this.blocking || !this.pool) return this.prepareExperts(weights, weightDtype, name);
+    const shape = this.checkExperts(weights, weightDtype, name);
+    const turn = this.queue.then(async () => {
+      const threads = this.packThreads(true);
+      try {
+        return threads
+          ? await packExpertsAsync(this.heap, weights, shape, weightDtype, this.wasm, name, threads)
+          : packExperts(this.heap, weights, shape, weightDtype, this.wasm, name);
+      } catch (e) {
+        this.stopIdleWorkers();
+        throw e;
+      }
+    });
+    this.queue = turn.catch(() => undefined);
+    return this.adopt(weights, weightDtype, shape, await turn);
+  }
+
+  /** The experts' lengths checked (the f16 / int8 range is checked as they are packed, under their own names); their packed shape. */
+  private checkExperts(weights: ExpertWeights, weightDtype: WasmWeightDtype, name: string): PackedShape {
     const { nExpert, dModel, dFF } = weights;
     const gated = isGated(weights.activation);
     // A projection read by rows (ExpertWeights.rows) had its shape checked where it was made, and asking
@@ -233,26 +267,26 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
     if (gated && weights.gateBias) expectLength(`${name}.gate_bias`, weights.gateBias, nExpert * dFF);
     if (weights.upBias) expectLength(`${name}.up_bias`, weights.upBias, nExpert * dFF);
     if (weights.downBias) expectLength(`${name}.down_bias`, weights.downBias, nExpert * dModel);
-    // The f16 / int8 range is checked as the weights are packed (wasm-pack.ts), under their own names.
-    const shape = packedShape(weights.activation, dModel, dFF, weightDtype);
-    let ptrs: PackedPointers;
-    try {
-      ptrs = packExperts(this.heap, weights, shape, weightDtype, this.wasm, name, this.packThreads());
-    } catch (e) {
-      // Workers started for this packing (startThreads) with no experts left to run stop again.
-      if (this.liveExperts === 0) this.pool?.terminate();
-      throw e;
-    }
-    const prepared = new WasmExperts(this, weights, weightDtype, shape, ptrs);
-    this.liveExperts++;
-    if (this.pool && this.pool.failure === undefined) void this.pool.start();
-    return prepared;
+    return packedShape(weights.activation, dModel, dFF, weightDtype);
   }
 
-  /** The ready workers a packing may run on (wasm-pack-threads.ts): where this thread may block and no job holds the pool. */
-  private packThreads(): Omit<PackThreads, 'stagingBytes' | 'panelBytes'> | undefined {
+  /** Workers started for a packing (startThreads) that failed, with no experts left to run: stopped again. */
+  private stopIdleWorkers(): void {
+    if (this.liveExperts === 0) this.pool?.terminate();
+  }
+
+  /** Experts over packed blocks; the workers start with the first (or keep running). */
+  private adopt(weights: ExpertWeights, weightDtype: WasmWeightDtype, shape: PackedShape, ptrs: PackedPointers): WasmExperts {
+    const experts = new WasmExperts(this, weights, weightDtype, shape, ptrs);
+    this.liveExperts++;
+    if (this.pool && this.pool.failure === undefined) void this.pool.start();
+    return experts;
+  }
+
+  /** The ready workers a packing may run on (wasm-pack-threads.ts), if the pool is free and its jobs may run (blocking, or awaited). */
+  private packThreads(mayRun: boolean): PackThreadsOf | undefined {
     const pool = this.pool;
-    if (!pool || pool.failure !== undefined || pool.busy || !this.blocking) return undefined;
+    if (!mayRun || !pool || pool.failure !== undefined || pool.busy) return undefined;
     const participants = pool.readyWorkers();
     return participants.length > 0 ? { pool, participants, wasm: this.wasm, onJob: () => this.threadedPackJobs++ } : undefined;
   }
