@@ -84,8 +84,9 @@ export interface ThreadJob {
 
 /**
  * Packs `chunks` on the calling thread and the pool's participants, one job per batch — yielded for the caller
- * to run (blocking or awaited: packing.ts drives it) — and returns the largest |w| packed. A job that fails
- * (a worker failed) is thrown back in here and ends the packing: the caller then packs on its own thread.
+ * to run, blocking or awaited (wasm-pack.ts packExperts, packExpertsAsync) — and returns the largest |w|
+ * packed. A job that fails (a worker failed) is thrown back in here and ends the packing: the caller then
+ * packs on its own thread.
  */
 export function* packChunksThreaded(heap: WasmHeap, threads: PackThreads, chunks: PackChunk[], dtype: WasmWeightDtype): Generator<ThreadJob, number> {
   const { pool, participants, wasm } = threads;
