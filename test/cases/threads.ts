@@ -2,7 +2,8 @@
 // oracle's within the wasm bound. Where a lane can run threads — Node, Deno, a cross-origin-isolated page
 // (whose main thread awaits its workers instead of blocking) — the case also requires that the block
 // ran on 2 threads from its first forward on (the block's threadStats). Where it cannot (workerd, a page that is not
-// isolated) the block runs on 1 thread and warns once; the case checks the output there.
+// isolated) the block runs on 1 thread and warns once; the case checks the output there. Where it can, the
+// block's weights must also have been packed on the threads (threadStats.threadedPackJobs).
 import { expectExact, expectRelativeToNorm } from './compare.js';
 import { denseMoE } from './oracle.js';
 import { normal, rng } from './rng.js';
@@ -14,7 +15,7 @@ const OUTPUT_BOUND = 1e-5;
 const FORWARDS = 4;
 
 /** Diagnostics MoEBlock offers beside the MoE contract (ts/api/moe-block.ts). */
-type ThreadStats = { active: number; threadedCalls: number };
+type ThreadStats = { active: number; threadedCalls: number; threadedPackJobs: number };
 const threadStats = (moe: object): ThreadStats | undefined => (moe as { threadStats?: ThreadStats }).threadStats;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -59,6 +60,10 @@ async function runThreads(s: Shape, ctx: CaseContext): Promise<void> {
       if (i === 0) first = stats?.threadedCalls ?? 0;
       if (threadsExpected() && (!stats || stats.active !== 2 || first < 1 || stats.threadedCalls !== first + i)) {
         throw new CaseFailure(`expected this lane to run every forward of the 2-thread block on 2 threads, threadStats after forward ${i}: ${JSON.stringify(stats)}`);
+      }
+      // createMoE starts the workers before it packs: they pack too (awaited jobs on a page's main thread).
+      if (threadsExpected() && (stats?.threadedPackJobs ?? 0) < 1) {
+        throw new CaseFailure(`expected this lane to pack the 2-thread block's weights on 2 threads, threadStats: ${JSON.stringify(stats)}`);
       }
       await pause(5);
     }

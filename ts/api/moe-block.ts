@@ -71,12 +71,13 @@ export class MoEBlock implements MoE {
 
   /**
    * Diagnostics outside the MoE contract (tests, benchmarks): the threads of the CPU path this block's
-   * experts last ran on — threads running now, and that path's calls split over several threads (all
-   * blocks on it together). undefined before the block ran its experts on the CPU.
+   * experts last ran on — threads running now, that path's calls split over several threads, and the jobs
+   * its packings ran on several (all blocks on it together). undefined before the block ran its experts on
+   * the CPU.
    */
-  get threadStats(): { active: number; threadedCalls: number } | undefined {
+  get threadStats(): { active: number; threadedCalls: number; threadedPackJobs: number } | undefined {
     const cpu = this.cpu;
-    return cpu && { active: cpu.activeThreads ?? 1, threadedCalls: cpu.threadedCalls ?? 0 };
+    return cpu && { active: cpu.activeThreads ?? 1, threadedCalls: cpu.threadedCalls ?? 0, threadedPackJobs: cpu.threadedPackJobs ?? 0 };
   }
 
   /**

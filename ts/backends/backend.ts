@@ -137,9 +137,10 @@ export interface CpuBackend {
   readonly weightWriter?: DeviceWeightWriter;
   /** The WASM build a wasm path runs (relaxed-SIMD FMA or plain SIMD128); absent on other paths. */
   readonly variant?: 'simd128' | 'relaxed-simd';
-  /** Diagnostics of a threaded path: threads running now, and runExperts calls split over several. */
+  /** Diagnostics of a threaded path: threads running now, runExperts calls split over several, packing jobs run on several. */
   readonly activeThreads?: number;
   readonly threadedCalls?: number;
+  readonly threadedPackJobs?: number;
   /**
    * A threaded path: resolves once the workers of its prepared experts run, or failed, or maxMs after
    * the first wait for this start-up — a worker that never answers costs that once, not every call.
