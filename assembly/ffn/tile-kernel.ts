@@ -8,11 +8,12 @@
 // A last tile of three or two real rows leaves its padding rows out of the multiplies where a kernel for
 // that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8, q8Tile3x32, q8Tile2x32), and the tiles
 // of a short expert take a whole group of panels at once where they can (firstTileByGroup: pairKernel,
-// tile.ts tile3x32F32, tile4x32F32).
+// group-tile.ts tile3x32F32, tile4x32F32).
 // Every real row's sums are the 4-row kernel's, in the same order, so the choice never changes a bit of the
 // output.
 import { q8Tile2x32, q8Tile2x8, q8Tile3x32, q8Tile3x8, q8Tile4x32, q8Tile4x8 } from './q8';
-import { pair2x16, pair2x16Folded, pair2x32F32, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
+import { pair2x32F32 } from './group-tile';
+import { pair2x16, pair2x16Folded, tile2x8F32, tile3x8, tile3x8F32, tile3x8Folded, tile4x8, tile4x8Folded } from './tile';
 import { tileRows } from './pack';
 import { isQ8 } from './weights';
 
@@ -60,7 +61,7 @@ import { isQ8 } from './weights';
 /**
  * ACC = rows 0..1 of a tile × the four panels of a whole group (64 bytes a panel: row 0's 8 sums, then row
  * 1's): a last tile of two rows, f32 or f16 panels as stored (fold: the tile scaled by F16_SCALE). f32 takes
- * the four panels together (tile.ts pair2x32F32); f16 its group's two pairs in turn (pair2x16), panels
+ * the four panels together (group-tile.ts pair2x32F32); f16 its group's two pairs in turn (pair2x16), panels
  * p + 2 and p + 3 starting 32 bytes into the interleaved group (weights.ts panelAt).
  * @param panel  the group's first panel p (weights.ts panelAt), p % 4 == 0
  * @param bias   [4][8], or 0
@@ -89,12 +90,12 @@ const GROUP_IN_L2_BYTES: usize = 512 << 10;
 /**
  * From which tile of a row block [t0, t1) the tiles run against a whole group of four panels at once rather
  * than panel by panel (t1: none): with f32 panels, every tile of the expert's last block when it has one or
- * two tiles (tile.ts tile4x32F32, tile3x32F32, pair2x32F32 by the tile's real rows) — the group's four weight
- * streams then come from DRAM together — where the group fits in L2; else the last tile, where it has two real
- * rows (f32 or f16 as stored: pairKernel) or three (f32). Only the expert's last tile can have fewer than four
- * real rows; int8 and widened f16 panels keep their own kernels, and where a 6-row group takes the block
- * (six: tile6x8 covers its tiles three at a time) it runs there. Measured here (createMoE f32 1t against
- * the last tile alone by group, one process, bit-identical): one expert d2048 f1408 of 5 / 6 / 8 rows
+ * two tiles (group-tile.ts tile4x32F32, tile3x32F32, pair2x32F32 by the tile's real rows) — the group's four
+ * weight streams then come from DRAM together — where the group fits in L2; else the last tile, where it has
+ * two real rows (f32 or f16 as stored: pairKernel) or three (f32). Only the expert's last tile can have fewer
+ * than four real rows; int8 and widened f16 panels keep their own kernels, and where a 6-row group takes the
+ * block (six: tile6x8 covers its tiles three at a time) it runs there. Measured here (createMoE f32 1t
+ * against the last tile alone by group, one process, bit-identical): one expert d2048 f1408 of 5 / 6 / 8 rows
  * 1.23–1.29× / 1.25× / 1.11–1.16×; E8/k2/d2048/f1408 T24 1.06–1.16×, T32 1.07–1.09×.
  */
 // @ts-ignore: decorator
