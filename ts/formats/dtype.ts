@@ -43,6 +43,11 @@ export function shapeSize(shape: readonly number[]): number {
   return n;
 }
 
+/** Whether `got` is exactly `shape` (a shape list from a checkpoint, not yet trusted). */
+export function sameShape(got: unknown, shape: readonly number[]): boolean {
+  return Array.isArray(got) && got.length === shape.length && got.every((dim, i) => dim === shape[i]);
+}
+
 /**
  * Converts a tensor to float32 values ([...shape] row-major, same element count).
  * f32 data is returned as is (no copy: the result may alias a checkpoint buffer); f16 and bf16 are widened

@@ -4,10 +4,10 @@
 
 import { SwitchyardError, describe } from '../../errors.js';
 import type { Activation, CheckpointTensor, MoEConfig, TensorLike } from '../../spec/types.js';
-import { firstNonFiniteHalf, halfBits, halfReader, halfValue, shapeSize, tensorShape, toFloat32 } from '../dtype.js';
+import { firstNonFiniteHalf, halfBits, halfReader, halfValue, sameShape, shapeSize, tensorShape, toFloat32 } from '../dtype.js';
 import { allFinite, markFinite } from '../../spec/check.js';
 import type { WeightSource } from '../../spec/moe-config.js';
-import { checkBlockFp8, Fp8Rows, fp8BlockSize, scaleShape } from '../fp8.js';
+import { takeFp8 } from './fp8-weight.js';
 import { DeferredTensor, type EncodedRows } from '../deferred-tensor.js';
 
 /** Looks tensors up by their full checkpoint name. */
@@ -236,75 +236,6 @@ export function takeWeight(ctx: FamilyContext, name: string, shape: readonly num
       bits = bits.slice();
       read = halfReader(dtype, bits, cols);
     });
-}
-
-/** Whether `got` is exactly `shape` (a shape list from a checkpoint, not yet trusted). */
-function sameShape(got: unknown, shape: readonly number[]): boolean {
-  return Array.isArray(got) && got.length === shape.length && got.every((dim, i) => dim === shape[i]);
-}
-
-/**
- * An FP8 weight (fp8.ts) as f32: its bytes, of `shape`, with their scales (f32 or bf16) — block-wise,
- * `<name>_scale_inv` on the grid of config.json's quantization_config.weight_block_size (DeepSeek-V3, Qwen3
- * -FP8); or, for a matrix, `<name>_scale`, one per tensor or one per output row (compressed-tensors'
- * float-quantized checkpoints), which are blocks of the whole matrix or of one row.
- */
-function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointTensor, Float32Array>, shape: readonly number[]): DeferredTensor {
-  if (shape.length < 2) {
-    throw new SwitchyardError('dtype', full, `expected f32, f16 or bf16 for a tensor [${shape.join(', ')}], got f8_e4m3`);
-  }
-  if (!(t.data instanceof Uint8Array)) {
-    throw new SwitchyardError('dtype', full, `expected f8_e4m3 data as bytes (a Uint8Array), got ${describe(t.data)}`);
-  }
-  if (!sameShape(t.shape, shape) || t.data.length !== shapeSize(shape)) {
-    throw new SwitchyardError('shape', full, `expected f8_e4m3 [${shape.join(', ')}] (${shapeSize(shape)} bytes), got [${tensorShape(t).join(', ')}] in ${t.data.length} bytes`);
-  }
-  const [rows, cols] = shape.slice(-2);
-  const blockName = `${full}_scale_inv`;
-  const plainName = `${full}_scale`;
-  const blockScale = ctx.source.get(blockName);
-  const plainScale = blockScale === undefined && shape.length === 2 ? ctx.source.get(plainName) : undefined;
-  let block: [number, number];
-  let scaleName: string;
-  let scales: Float32Array;
-  if (plainScale !== undefined) {
-    scaleName = plainName;
-    scales = toFloat32(plainScale, scaleName);
-    if (scales.length !== 1 && scales.length !== rows) {
-      throw new SwitchyardError('shape', scaleName, `expected one scale ([] or [1]) or one per row ([${rows}, 1]), got [${tensorShape(plainScale).join(', ')}]`);
-    }
-    block = scales.length === 1 ? [rows, cols] : [1, cols];
-  } else {
-    block = fp8BlockSize(ctx.config);
-    scaleName = blockName;
-    const grid = scaleShape(shape, block);
-    if (blockScale === undefined) {
-      throw new SwitchyardError('shape', scaleName,
-        `expected the scales of the f8_e4m3 weight ${full}: ${blockName} [${grid.join(', ')}]${shape.length === 2 ? ` or ${plainName}` : ''}, got neither`);
-    }
-    if (blockScale instanceof Float32Array ? blockScale.length !== shapeSize(grid) : !sameShape(blockScale.shape, grid)) {
-      throw new SwitchyardError('shape', scaleName,
-        `expected [${grid.join(', ')}] (blocks of ${block.join(' × ')}, quantization_config.weight_block_size), got [${tensorShape(blockScale).join(', ')}]`);
-    }
-    scales = toFloat32(blockScale, scaleName);
-  }
-  allFinite(scales, scaleName, `[${scales.length}]`);
-  // NaN bytes and products past f32 refused now, under the checkpoint's name; the rest is read when needed.
-  // The caller's bytes until the block takes its own copy (DeferredTensor.own).
-  const bytes = t.data;
-  let fp8 = new Fp8Rows(bytes, scales, shape, block);
-  checkBlockFp8(fp8, bytes, shape, full);
-  return new DeferredTensor(shape, (r0, r1, out, at) => {
-    for (let r = r0; r < r1; r++) fp8.read(r, out, at + (r - r0) * cols);
-  }, {
-    encoding: 'fp8',
-    blockCols: block[1],
-    read: (r0, r1, run, row0) => {
-      for (let r = r0; r < r1; r++) fp8.copyRow(r, run, row0 + r - r0);
-    },
-  }, () => {
-    fp8 = new Fp8Rows(bytes.slice(), scales.slice(), shape, block);
-  });
 }
 
 /** A u8 tensor of the layer (kept as bytes by readSafetensors, e.g. MXFP4 blocks), after checking its shape. */
