@@ -10,6 +10,7 @@ export { useAccumulators } from './ffn/tile';
 export { convertF16, convertInt8 } from './ffn/convert';
 export { convertF16Values, quantizeQ8Pairs } from './ffn/convert-rows';
 export { packPanels } from './ffn/pack-panels';
+export { packItem } from './ffn/pack-item';
 export { widenBf16, widenF16, widenFp8, widenMxfp4 } from './ffn/widen';
 export { selfLogits } from './router/self-logits';
 export { scoreLogits } from './router/scores';

@@ -22,6 +22,13 @@ export function decodes(x: DecodeExports, e: EncodedRows | undefined): e is Enco
   return e !== undefined && typeof x[DECODER[e.encoding]] === 'function';
 }
 
+/** Bytes of `rows` rows of `len` values in their encoding, scales apart. */
+export function encodedBytes(e: EncodedRows, rows: number, len: number): number {
+  const n = rows * len;
+  if (e.encoding === 'mxfp4') return n / 2;
+  return e.encoding === 'fp8' ? n : 2 * n;
+}
+
 /** Bytes of the scales of a run of up to `rows` encoded rows of `len` values (decodeRows' `scales` block). */
 export function runScaleBytes(e: EncodedRows | undefined, rows: number, len: number): number {
   if (e?.encoding === 'mxfp4') return rows * (len / MXFP4_BLOCK);
@@ -32,14 +39,13 @@ export function runScaleBytes(e: EncodedRows | undefined, rows: number, len: num
 /** Rows [from, from + count) of `len` values decoded to f32 at `at` (count · len · 4 bytes), their scales through `scales`. */
 export function decodeRows(heap: WasmHeap, x: DecodeExports, encoded: EncodedRows, from: number, count: number, len: number, at: number, scales: number): void {
   const n = count * len;
-  const run = (bytesAt: number) => {
-    encoded.read(from, from + count, { bytes: heap.u8, f32: heap.f32, at: bytesAt, scalesAt: scales }, 0);
-    return bytesAt;
-  };
+  // The bytes end where the f32 block ends: each step of the decoder writes only what it has read.
+  const src = at + 4 * n - encodedBytes(encoded, count, len);
+  encoded.read(from, from + count, { bytes: heap.u8, f32: heap.f32, at: src, scalesAt: scales }, 0);
   switch (encoded.encoding) {
-    case 'bf16': x.widenBf16!(run(at + 2 * n), n, at); break;
-    case 'f16': x.widenF16!(run(at + 2 * n), n, at); break;
-    case 'mxfp4': x.widenMxfp4!(run(at + 4 * n - n / 2), scales, n / MXFP4_BLOCK, at); break;
-    case 'fp8': x.widenFp8!(run(at + 3 * n), scales, count, len, encoded.blockCols!, at); break;
+    case 'bf16': x.widenBf16!(src, n, at); break;
+    case 'f16': x.widenF16!(src, n, at); break;
+    case 'mxfp4': x.widenMxfp4!(src, scales, n / MXFP4_BLOCK, at); break;
+    case 'fp8': x.widenFp8!(src, scales, count, len, encoded.blockCols!, at); break;
   }
 }

@@ -6,11 +6,10 @@
 // stays on the calling thread (it reads the caller's arrays) and costs a fraction of the rest: a GPT-OSS-20B-
 // sized MXFP4 layer packed to int8 here in 1.42 s on one thread, 0.93–1.01 s on two.
 import type { EncodedRows, RowReader } from '../formats/deferred-tensor.js';
-import { MXFP4_BLOCK } from '../formats/mxfp4.js';
+import { encodedBytes, runScaleBytes } from './wasm-decode.js';
 import type { WasmHeap } from './wasm-heap.js';
 import { LAYOUT, type WorkerPool } from './wasm-pool.js';
 import { ITEM_WORDS } from './wasm-split.js';
-import type { ThreadedExports } from './wasm-threads.js';
 import type { WasmWeightDtype } from './wasm-experts.js';
 
 /** assembly/ffn/experts.ts ITEM_PACK, and pack-item.ts's description: its size and its encodings and storages. */
@@ -45,11 +44,16 @@ export interface PackChunk {
   q8Scales: number;
 }
 
+/** The module's pack item (assembly/ffn/pack-item.ts); the workers reach it through runExpertItem's ITEM_PACK. */
+export interface PackItemExports {
+  packItem(desc: number, staging: number, panels: number): void;
+}
+
 /** The pool, its ready workers and the module, for a packing that may run on them. */
 export interface PackThreads {
   pool: WorkerPool;
   participants: number[];
-  wasm: ThreadedExports;
+  wasm: PackItemExports;
   /** each thread's staging for a chunk's decoded rows and its f32 panels, in bytes */
   stagingBytes: number;
   panelBytes: number;
@@ -59,12 +63,8 @@ export interface PackThreads {
 
 /** Bytes one run of `count` rows of `len` values takes in memory: [rows, scales]. */
 function runBytes(source: RowSource, count: number, len: number): [number, number] {
-  const n = count * len;
   const e = source.encoded;
-  if (e === undefined) return [4 * n, 0];
-  if (e.encoding === 'bf16' || e.encoding === 'f16') return [2 * n, 0];
-  if (e.encoding === 'mxfp4') return [n / 2, n / MXFP4_BLOCK];
-  return [n, 4 * count * Math.ceil(len / e.blockCols!)];
+  return e ? [encodedBytes(e, count, len), runScaleBytes(e, count, len)] : [4 * count * len, 0];
 }
 
 const align16 = (n: number): number => Math.ceil(n / 16) * 16;
@@ -156,7 +156,7 @@ function copyChunk(heap: WasmHeap, c: PackChunk, at: number, desc: number, dtype
 }
 
 /** One job of `nItem` pack items at `items`: the workers' scratch into their slots, and the calling thread's share. */
-function stageJob(heap: WasmHeap, pool: WorkerPool, participants: number[], wasm: ThreadedExports, items: number, nItem: number, scratch: number[][]): ThreadJob {
+function stageJob(heap: WasmHeap, pool: WorkerPool, participants: number[], wasm: PackItemExports, items: number, nItem: number, scratch: number[][]): ThreadJob {
   const c = heap.i32;
   const base = pool.ctrl >>> 2;
   c[base + LAYOUT.nItem] = nItem;
@@ -177,7 +177,7 @@ function stageJob(heap: WasmHeap, pool: WorkerPool, participants: number[], wasm
       for (;;) {
         const i = Atomics.add(ctrl, LAYOUT.next, 1);
         if (i >= nItem) break;
-        wasm.runExpertItem(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ITEM_PACK, list[ITEM_WORDS * i + 1], 0, 0, 0, 0, 0, staging, panels, 0, 0);
+        wasm.packItem(list[ITEM_WORDS * i + 1], staging, panels);
       }
     },
   };

@@ -17,6 +17,7 @@ import {
 import { copyIn, Scratch, WasmHeap } from './wasm-heap.js';
 import { packedShape, WasmExperts, type ExpertOwner, type PackedPointers, type PackedShape, type WasmWeightDtype } from './wasm-experts.js';
 import { packExperts, packExpertsAsync, type PackExports, type PackThreadsOf } from './wasm-pack.js';
+import type { PackItemExports } from './wasm-pack-threads.js';
 import { wasmWeightWriter, type RowConvertExports } from './wasm-device-weights.js';
 import type { DeviceWeightWriter } from './device-weights.js';
 import { ROUTER_EXPORTS, routeOnWasm, type WasmRouterExports } from './wasm-router.js';
@@ -286,9 +287,11 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   /** The ready workers a packing may run on (wasm-pack-threads.ts), if the pool is free and its jobs may run (blocking, or awaited). */
   private packThreads(mayRun: boolean): PackThreadsOf | undefined {
     const pool = this.pool;
-    if (!mayRun || !pool || pool.failure !== undefined || pool.busy) return undefined;
+    // A module without packItem (an injected older build) would take ITEM_PACK for an expert's item.
+    const { packItem } = this.wasm as Partial<PackItemExports>;
+    if (!mayRun || !pool || pool.failure !== undefined || pool.busy || typeof packItem !== 'function') return undefined;
     const participants = pool.readyWorkers();
-    return participants.length > 0 ? { pool, participants, wasm: this.wasm, onJob: () => this.threadedPackJobs++ } : undefined;
+    return participants.length > 0 ? { pool, participants, wasm: { packItem }, onJob: () => this.threadedPackJobs++ } : undefined;
   }
 
   /**
