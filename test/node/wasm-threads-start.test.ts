@@ -54,10 +54,10 @@ describe('wasm threads at createMoE', () => {
     const a = single.prepareExperts(w);
     const b = threaded.prepareExperts(w);
     try {
-      await threaded.threadsStarted(20);
+      await threaded.startThreads(20);
       // The deadline of this start-up has passed: a later wait, however long it may be, returns at once.
       const later = await Promise.race([
-        threaded.threadsStarted(600_000).then(() => 'returned'),
+        threaded.startThreads(600_000).then(() => 'returned'),
         new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2000)),
       ]);
       expect(later).toBe('returned');

@@ -43,7 +43,6 @@ async function bindCpu(
     experts.destroy();
     throw e;
   }
-  await backend.threadsStarted?.(THREADS_START_WAIT_MS);
   return { kind: 'cpu', backend, experts, shared };
 }
 

@@ -142,10 +142,9 @@ export interface CpuBackend {
   readonly threadedCalls?: number;
   readonly threadedPackJobs?: number;
   /**
-   * A threaded path: resolves once the workers of its prepared experts run, or failed, or maxMs after
-   * the first wait for this start-up — a worker that never answers costs that once, not every call.
+   * A threaded path: starts its workers (before any experts are prepared, so that they pack the weights too:
+   * wasm-pack-threads.ts) and resolves once they run, or failed, or maxMs after the first wait for this
+   * start-up — a worker that never answers costs that once, not every call.
    */
-  threadsStarted?(maxMs: number): Promise<void>;
-  /** threadsStarted before any experts are prepared: the workers then pack the weights too (wasm-pack-threads.ts). */
   startThreads?(maxMs: number): Promise<void>;
 }

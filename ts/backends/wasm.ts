@@ -65,7 +65,7 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   /** The other threads' workers (shared-memory builds only); they run while experts are prepared. */
   private readonly pool: WorkerPool | undefined;
   private readonly threadsAsked: number;
-  /** The workers' start-up that threadsStarted waited for first, and when it stops waiting for it. */
+  /** The workers' start-up that startThreads waited for first, and when it stops waiting for it. */
   private startWait?: { started: Promise<void>; deadline: number };
   /** false on a thread that may not block: the pool then runs only awaited jobs (runExpertsAsync). */
   readonly blocking: boolean;
@@ -128,10 +128,6 @@ export class WasmBackend implements CpuBackend, ExpertOwner {
   async threadsReady(): Promise<number> {
     if (this.pool && this.liveExperts > 0) await this.pool.start();
     return this.activeThreads;
-  }
-
-  async threadsStarted(maxMs: number): Promise<void> {
-    if (this.liveExperts > 0) await this.startThreads(maxMs);
   }
 
   async startThreads(maxMs: number): Promise<void> {
