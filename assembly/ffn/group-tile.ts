@@ -7,7 +7,7 @@
 //   tile3x32F32, tile4x32F32: rows 0..2 / 0..3, ACC = panel p's rows 0..3 (128 bytes; three rows: row 3 the
 //               bias, as tile3x8F32 leaves it), then p + 1's, p + 2's, p + 3's.
 import { madd } from '../simd';
-import { ACC, biasLo, FourRows, ThreeRows } from './tile';
+import { ACC, biasLo, FourRows, ThreeRows, TwoRows } from './tile';
 
 /** Each of the four panels' bias [8] (or zeros) as the starting sums of `rows` rows, panel after panel in ACC. */
 // @ts-ignore: decorator
@@ -66,17 +66,7 @@ const PAIR_CHUNK: usize = 32;
  * @param bias   [4][8], or 0
  */
 export function pair2x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  biasRows(bias, 2);
-  const end = tile + (<usize>K << 4);
-  let t = tile;
-  let p = panel;
-  while (t < end) {
-    const tEnd = min(t + (PAIR_CHUNK << 4), end);
-    pairChunkF32(ACC, t, tEnd, p, panelBytes);
-    pairChunkF32(ACC + 128, t, tEnd, p + (panelBytes << 1), panelBytes);
-    t = tEnd;
-    p += PAIR_CHUNK << 5;
-  }
+  tileGroupF32<TwoRows>(tile, panel, panelBytes, K, bias);
 }
 
 // tile3x32 / tile4x32 of f32: rows 0..2 (or 0..3) of a packed tile × the four panels of a whole group, K in
@@ -126,17 +116,25 @@ const GROUP_CHUNK: usize = 16;
   }
 }
 
+/** The four panels' sums of R's rows (TwoRows: pairChunkF32's chunks; ThreeRows, FourRows: groupChunkF32's) into ACC. */
 // @ts-ignore: decorator
 @inline function tileGroupF32<R>(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  biasRows(bias, 4);
+  const two = sizeof<R>() == 8;
+  const chunk: usize = two ? PAIR_CHUNK : GROUP_CHUNK;
+  biasRows(bias, two ? 2 : 4);
   const end = tile + (<usize>K << 4);
   let t = tile;
   let p = panel;
   while (t < end) {
-    const tEnd = min(t + (GROUP_CHUNK << 4), end);
-    for (let j: usize = 0; j < 4; j++) groupChunkF32<R>(ACC + (j << 7), t, tEnd, p + j * panelBytes);
+    const tEnd = min(t + (chunk << 4), end);
+    if (two) {
+      pairChunkF32(ACC, t, tEnd, p, panelBytes);
+      pairChunkF32(ACC + 128, t, tEnd, p + (panelBytes << 1), panelBytes);
+    } else {
+      for (let j: usize = 0; j < 4; j++) groupChunkF32<R>(ACC + (j << 7), t, tEnd, p + j * panelBytes);
+    }
     t = tEnd;
-    p += GROUP_CHUNK << 5;
+    p += chunk << 5;
   }
 }
 
