@@ -8,7 +8,7 @@ import { PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, tileRows } from './pack';
 import { acc4, q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
-import { tile3x32F32, tile4x32F32 } from './group-tile';
+import { groupTileF32 } from './group-tile';
 import { ACC, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
 import { firstTileByGroup, pairKernel, q8GroupKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
@@ -131,8 +131,7 @@ export function down<W>(
           pairKernel<W>(tile, panel, panelBytes, dFFPad, pb, fold);
           pairStore(yRows, yStride);
         } else {
-          if (rows == 3) tile3x32F32(tile, panel, panelBytes, dFFPad, pb);
-          else tile4x32F32(tile, panel, panelBytes, dFFPad, pb);
+          groupTileF32(tile, rows, panel, panelBytes, dFFPad, pb, t == t0);
           for (let j = 0; j < 4; j++) tileStore(yRows + (<usize>j << 5), yStride, rows, ACC + (<usize>j << 7));
         }
       }

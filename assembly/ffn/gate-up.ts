@@ -13,7 +13,7 @@ import { GATED_COLS, PANEL, rowBlockTiles } from './layout';
 import { hasSingleRow, tileCount, tileRows, transposeStore, transposeStorePair } from './pack';
 import { acc4, q8Row1x32, q8Row1x8, quantizeRow, quantizeTiles } from './q8';
 import { row1x32, row1x32Folded, row1x8, row1x8Folded } from './row1';
-import { tile3x32F32, tile4x32F32 } from './group-tile';
+import { groupTileF32 } from './group-tile';
 import { ACC, SIX_ROW_GROUPS, tile6x8Even, tile6x8Odd } from './tile';
 import { firstTileByGroup, pairKernel, q8GroupKernel, tileKernel } from './tile-kernel';
 import { foldScale, isQ8, panelAt, panelStep, Q8_BLOCK, widenPanel, WIDEN_MIN_TILES } from './weights';
@@ -182,8 +182,7 @@ export function gateUp<W>(
           pairEpilogue(hTile, ACC, act, alpha, limit);
           pairEpilogue(hTile + <usize>(cols << 5), ACC + 128, act, alpha, limit);
         } else {
-          if (rows == 3) tile3x32F32(tile, panel, panelBytes, dModelK, pb);
-          else tile4x32F32(tile, panel, panelBytes, dModelK, pb);
+          groupTileF32(tile, rows, panel, panelBytes, dModelK, pb, t == t0);
           for (let j = 0; j < 4; j++) tileEpilogue(hTile + <usize>(j * cols << 4), ACC + (<usize>j << 7), act, alpha, limit);
         }
       }

@@ -2,12 +2,31 @@
 // chooses them): rows 0..1, 0..2 or 0..3 of a packed tile (pack.ts) against panels p .. p + 3, K walked in
 // chunks over the panels in turn with the sums parked in ACC between chunks, so the four weight streams
 // advance together where tile.ts's kernels read one panel after another. Each column sums k in order from
-// its bias, as in tile4x8: the same sums, bit for bit.
-//   pair2x32F32: rows 0..1, ACC = panel p's row 0, row 1 (64 bytes), then p + 1's, p + 2's, p + 3's.
-//   tile3x32F32, tile4x32F32: rows 0..2 / 0..3, ACC = panel p's rows 0..3 (128 bytes; three rows: row 3 the
-//               bias, as tile3x8F32 leaves it), then p + 1's, p + 2's, p + 3's.
+// its bias, as in tile4x8: the same sums, bit for bit, whichever kernel runs.
+//   pair2x32F32:         rows 0..1, ACC = panel p's row 0, row 1 (64 bytes), then p + 1's, p + 2's, p + 3's.
+//   tile4x32F32:         rows 0..3 as two pairs of rows, ACC = panel p's rows 0..3 (128 bytes), then p + 1's,
+//                        p + 2's, p + 3's.
+//   tile3x32F32:         rows 0..2 a panel at a time, ACC as tile4x32F32's with row 3 the bias (as tile3x8F32
+//                        leaves it): for a group already in L2.
+//   tile3x32F32Streamed: the same sums as rows 0..1 in pairs of panels and row 2 over all four: for a group
+//                        that comes from DRAM.
 import { madd } from '../simd';
-import { ACC, biasLo, FourRows, ThreeRows, TwoRows } from './tile';
+import { ACC, biasLo } from './tile';
+
+// Why pairs of rows. Two rows over two panels spend 22 operations on a step of K's 64 bytes of weights, four
+// rows over one panel 22 on 32 bytes: with half the operations per cache line, the out-of-order window reaches
+// further ahead in the weight streams. Measured here (scratch kernels, K 1024 and 2048, weights from DRAM,
+// alternating rounds): four rows 13–14 GB/s in 4-row chunks, 17–18.4 as two pairs of rows over each chunk (the
+// second pair from L1), the 2-row kernel alone 21–26; in L2 both forms of four rows run 23–24. Chunks of 16
+// steps did best for four rows (32: 16.9, 64: 14.5; 8 the same as 16 at K 1024). Three rows from DRAM: 14.2 →
+// 18.1 GB/s as a pair and a single row over the four panels; in L2 that single row reads badly (22 against the
+// 3-row chunk's 30), so a 3-row tile whose group is already in L2 keeps its panel-at-a-time chunks. The 2-row
+// kernel's chunks of 32 steps over its two pairs of panels in turn read 17.9–19.4 GB/s where one pair of panels
+// after the other over the whole K read 13.4–14.0 (the session before, same method). In the library (createMoE
+// f32 1t against the 4-row chunks, one process, bit-identical): one expert d2048 f1408 of 3 / 4 / 7 / 8 rows
+// 1.18× / 1.25× / 1.17× / 1.18×, E8/k2/d2048/f1408 T8 1.18×, T16 1.27×, E32/k4/d1024/f512 T16 1.10×, T64
+// 1.01×; the relaxed build 1.15–1.37×. Running the whole-group tile first, so that every tile after it reads
+// the group from L2, gained nothing for experts of three or more tiles (11 rows 0.96×, E8/k2 T64 0.96×).
 
 /** Each of the four panels' bias [8] (or zeros) as the starting sums of `rows` rows, panel after panel in ACC. */
 // @ts-ignore: decorator
@@ -23,23 +42,22 @@ import { ACC, biasLo, FourRows, ThreeRows, TwoRows } from './tile';
   }
 }
 
-// pair2x32 of f32: rows 0 and 1 of a packed tile × the four panels p .. p + 3 of a whole group (panelBytes
-// apart). Against tile4x8, which multiplies two padding rows, half the multiply-adds per weight, so half the
-// instructions per byte of weights. K is walked in chunks of PAIR_CHUNK steps, each chunk over panels
-// p, p + 1 and then p + 2, p + 3, their sums parked in ACC in between: four weight streams advance side by
-// side, as row1x32 reads them, where a pair of panels at a time left the second pair for a second pass.
-// Measured here (scratch kernels, K 1024, weights from DRAM, alternating rounds): 13.4–14.0 → 17.9–19.4
-// GB/s, the memory probe 21; in L2 41 → 44. Chunks of 16 or 48 steps read 18.4 and 17.0; the same chunking
-// of f16 pairs (pair2x16) gained nothing from DRAM, where they are bound by their decode. Each column sums
-// k in order from its bias, as in tile4x8: bit-identical sums. ACC = rows 0..1 × (cols 0..3, 4..7) of
-// panel p, then of p + 1, p + 2, p + 3 (each panel 64 bytes: row 0, row 1).
+/** Steps of K per chunk: of the 2-row kernel, and of the 3- and 4-row ones. */
 const PAIR_CHUNK: usize = 32;
+const GROUP_CHUNK: usize = 16;
+/** Bytes from one panel's sums to the next panel's in ACC: two rows' (pair2x32F32), four rows' (the others). */
+const PAIR_SUMS: usize = 64;
+const TILE_SUMS: usize = 128;
 
-/** Rows 0..1 × panels at p and p + panelBytes over the tile steps [t, tEnd), continuing the sums at acc. */
+/**
+ * The two rows at t and t + 4 bytes (of a [K][4] tile) × panels p and p + panelBytes over the tile steps
+ * [t, tEnd), continuing the sums at acc (p's: row r at acc + 32 r) and at acc + next (the second panel's).
+ */
 // @ts-ignore: decorator
-@inline function pairChunkF32(acc: usize, t: usize, tEnd: usize, p: usize, panelBytes: usize): void {
+@inline function pairChunkF32(acc: usize, next: usize, t: usize, tEnd: usize, p: usize, panelBytes: usize): void {
+  const accQ = acc + next;
   let a0 = v128.load(acc), a1 = v128.load(acc, 16), b0 = v128.load(acc, 32), b1 = v128.load(acc, 48);
-  let c0 = v128.load(acc, 64), c1 = v128.load(acc, 80), d0 = v128.load(acc, 96), d1 = v128.load(acc, 112);
+  let c0 = v128.load(accQ), c1 = v128.load(accQ, 16), d0 = v128.load(accQ, 32), d1 = v128.load(accQ, 48);
   let q = p + panelBytes;
   while (t < tEnd) {
     const x0 = v128.load32_splat(t);
@@ -57,41 +75,35 @@ const PAIR_CHUNK: usize = 32;
     q += 32;
   }
   v128.store(acc, a0); v128.store(acc, a1, 16); v128.store(acc, b0, 32); v128.store(acc, b1, 48);
-  v128.store(acc, c0, 64); v128.store(acc, c1, 80); v128.store(acc, d0, 96); v128.store(acc, d1, 112);
+  v128.store(accQ, c0); v128.store(accQ, c1, 16); v128.store(accQ, d0, 32); v128.store(accQ, d1, 48);
 }
 
-/**
- * @param tile   [K][4] packed rows (rows 2 and 3 unread)
- * @param panel  panel p of four consecutive f32 panels [K][8], panelBytes apart
- * @param bias   [4][8], or 0
- */
-export function pair2x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  tileGroupF32<TwoRows>(tile, panel, panelBytes, K, bias);
-}
-
-// tile3x32 / tile4x32 of f32: rows 0..2 (or 0..3) of a packed tile × the four panels of a whole group, K in
-// chunks of GROUP_CHUNK steps, each chunk over the panels in turn, their sums parked in ACC between chunks —
-// the four weight streams advance together, as in pair2x32F32, where tile3x8F32 / tile4x8 read the panels
-// one after the other. For tiles whose panels come from DRAM: those of an expert of one or two tiles, or
-// the last tile of three rows of a longer one (tile-kernel.ts firstTileByGroup). Measured
-// here (scratch kernels, K 1024, weights from DRAM, alternating rounds): three rows 14.2 → 16.7 GB/s, four
-// 12.0 → 13.8, the memory probe 23–26; in L2 unchanged (27, 21). Chunks of 32 steps read 16.1 and 13.1 (in the
-// library, one expert of three rows d2048 f1408: 0.96× the time of 16). One step of K per pass: with two, the
-// four-row kernel ran 15 GB/s in L2. Each column sums k in order from its bias, as in tile4x8: bit-identical
-// sums. ACC = panel p's rows 0..3 × (cols 0..3, 4..7) (three rows: row 3 the bias, as tile3x8F32 leaves it),
-// then p + 1's, p + 2's and p + 3's (128 bytes each).
-const GROUP_CHUNK: usize = 16;
-
-/** Rows 0..2 or 0..3 (R) × the panel at p over the tile steps [t, tEnd), continuing the sums at acc. */
+/** The row at t × the four panels from p over the tile steps [t, tEnd), continuing panel j's sums at acc + 128 j. */
 // @ts-ignore: decorator
-@inline function groupChunkF32<R>(acc: usize, t: usize, tEnd: usize, p: usize): void {
+@inline function rowChunkF32(acc: usize, t: usize, tEnd: usize, p: usize, panelBytes: usize): void {
+  let a0 = v128.load(acc), a1 = v128.load(acc, 16), b0 = v128.load(acc, 128), b1 = v128.load(acc, 144);
+  let c0 = v128.load(acc, 256), c1 = v128.load(acc, 272), d0 = v128.load(acc, 384), d1 = v128.load(acc, 400);
+  while (t < tEnd) {
+    const x = v128.load32_splat(t);
+    const q = p + panelBytes;
+    const r = q + panelBytes;
+    const s = r + panelBytes;
+    a0 = madd(x, v128.load(p), a0); a1 = madd(x, v128.load(p, 16), a1);
+    b0 = madd(x, v128.load(q), b0); b1 = madd(x, v128.load(q, 16), b1);
+    c0 = madd(x, v128.load(r), c0); c1 = madd(x, v128.load(r, 16), c1);
+    d0 = madd(x, v128.load(s), d0); d1 = madd(x, v128.load(s, 16), d1);
+    t += 16;
+    p += 32;
+  }
+  v128.store(acc, a0); v128.store(acc, a1, 16); v128.store(acc, b0, 128); v128.store(acc, b1, 144);
+  v128.store(acc, c0, 256); v128.store(acc, c1, 272); v128.store(acc, d0, 384); v128.store(acc, d1, 400);
+}
+
+/** Rows 0..2 × the panel at p over the tile steps [t, tEnd), continuing the sums at acc (row r at acc + 32 r). */
+// @ts-ignore: decorator
+@inline function threeRowChunkF32(acc: usize, t: usize, tEnd: usize, p: usize): void {
   let a0 = v128.load(acc), a1 = v128.load(acc, 16), b0 = v128.load(acc, 32), b1 = v128.load(acc, 48);
   let c0 = v128.load(acc, 64), c1 = v128.load(acc, 80);
-  let d0 = f32x4.splat(0), d1 = d0;
-  if (isInteger<R>()) {
-    d0 = v128.load(acc, 96);
-    d1 = v128.load(acc, 112);
-  }
   while (t < tEnd) {
     const w0 = v128.load(p);
     const w1 = v128.load(p, 16);
@@ -101,53 +113,79 @@ const GROUP_CHUNK: usize = 16;
     b0 = madd(x, w0, b0); b1 = madd(x, w1, b1);
     x = v128.load32_splat(t, 8);
     c0 = madd(x, w0, c0); c1 = madd(x, w1, c1);
-    if (isInteger<R>()) {
-      x = v128.load32_splat(t, 12);
-      d0 = madd(x, w0, d0); d1 = madd(x, w1, d1);
-    }
     t += 16;
     p += 32;
   }
   v128.store(acc, a0); v128.store(acc, a1, 16); v128.store(acc, b0, 32); v128.store(acc, b1, 48);
   v128.store(acc, c0, 64); v128.store(acc, c1, 80);
-  if (isInteger<R>()) {
-    v128.store(acc, d0, 96);
-    v128.store(acc, d1, 112);
+}
+
+/**
+ * @param tile   [K][4] packed rows (rows 2 and 3 unread)
+ * @param panel  panel p of four consecutive f32 panels [K][8], panelBytes apart
+ * @param bias   [4][8], or 0
+ */
+export function pair2x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  biasRows(bias, 2);
+  const end = tile + (<usize>K << 4);
+  let p = panel;
+  for (let t = tile; t < end; p += PAIR_CHUNK << 5) {
+    const tEnd = min(t + (PAIR_CHUNK << 4), end);
+    pairChunkF32(ACC, PAIR_SUMS, t, tEnd, p, panelBytes);
+    pairChunkF32(ACC + 2 * PAIR_SUMS, PAIR_SUMS, t, tEnd, p + (panelBytes << 1), panelBytes);
+    t = tEnd;
   }
 }
 
-/** The four panels' sums of R's rows (TwoRows: pairChunkF32's chunks; ThreeRows, FourRows: groupChunkF32's) into ACC. */
-// @ts-ignore: decorator
-@inline function tileGroupF32<R>(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  const two = sizeof<R>() == 8;
-  const chunk: usize = two ? PAIR_CHUNK : GROUP_CHUNK;
-  biasRows(bias, two ? 2 : 4);
+/** Rows 0..3 of the tile × the four panels: rows 0..1 and then 2..3 over each chunk, the second pair from L1. */
+export function tile4x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  biasRows(bias, 4);
   const end = tile + (<usize>K << 4);
-  let t = tile;
+  const p2 = panelBytes << 1;
   let p = panel;
-  while (t < end) {
-    const tEnd = min(t + (chunk << 4), end);
-    if (two) {
-      pairChunkF32(ACC, t, tEnd, p, panelBytes);
-      pairChunkF32(ACC + 128, t, tEnd, p + (panelBytes << 1), panelBytes);
-    } else {
-      for (let j: usize = 0; j < 4; j++) groupChunkF32<R>(ACC + (j << 7), t, tEnd, p + j * panelBytes);
-    }
+  for (let t = tile; t < end; p += GROUP_CHUNK << 5) {
+    const tEnd = min(t + (GROUP_CHUNK << 4), end);
+    pairChunkF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
+    pairChunkF32(ACC + 2 * TILE_SUMS, TILE_SUMS, t, tEnd, p + p2, panelBytes);
+    pairChunkF32(ACC + 64, TILE_SUMS, t + 8, tEnd + 8, p, panelBytes);
+    pairChunkF32(ACC + 2 * TILE_SUMS + 64, TILE_SUMS, t + 8, tEnd + 8, p + p2, panelBytes);
     t = tEnd;
-    p += chunk << 5;
+  }
+}
+
+/** Rows 0..2 × the four panels, a panel after another over each chunk (row 3 of ACC: the bias). */
+export function tile3x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  biasRows(bias, 4);
+  const end = tile + (<usize>K << 4);
+  let p = panel;
+  for (let t = tile; t < end; p += GROUP_CHUNK << 5) {
+    const tEnd = min(t + (GROUP_CHUNK << 4), end);
+    for (let j: usize = 0; j < 4; j++) threeRowChunkF32(ACC + j * TILE_SUMS, t, tEnd, p + j * panelBytes);
+    t = tEnd;
+  }
+}
+
+/** tile3x32F32's sums as rows 0..1 over pairs of panels and row 2 over all four, for a group read from DRAM. */
+export function tile3x32F32Streamed(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  biasRows(bias, 4);
+  const end = tile + (<usize>K << 4);
+  let p = panel;
+  for (let t = tile; t < end; p += GROUP_CHUNK << 5) {
+    const tEnd = min(t + (GROUP_CHUNK << 4), end);
+    pairChunkF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
+    pairChunkF32(ACC + 2 * TILE_SUMS, TILE_SUMS, t, tEnd, p + (panelBytes << 1), panelBytes);
+    rowChunkF32(ACC + 64, t + 8, tEnd + 8, p, panelBytes);
+    t = tEnd;
   }
 }
 
 /**
- * @param tile   [K][4] packed rows (row 3 unread)
- * @param panel  panel p of four consecutive f32 panels [K][8], panelBytes apart
- * @param bias   [4][8], or 0
+ * ACC = rows 0..3 (rows: 4 or 3 real ones) of a tile × a whole group, laid out as tile4x32F32's.
+ * @param streamed  the group's first reader since it left the caches: a 3-row tile then reads it in pairs
  */
-export function tile3x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  tileGroupF32<ThreeRows>(tile, panel, panelBytes, K, bias);
-}
-
-/** tile3x32F32 with all four rows. */
-export function tile4x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  tileGroupF32<FourRows>(tile, panel, panelBytes, K, bias);
+// @ts-ignore: decorator
+@inline export function groupTileF32(tile: usize, rows: i32, panel: usize, panelBytes: usize, K: i32, bias: usize, streamed: bool): void {
+  if (rows == 4) tile4x32F32(tile, panel, panelBytes, K, bias);
+  else if (streamed) tile3x32F32Streamed(tile, panel, panelBytes, K, bias);
+  else tile3x32F32(tile, panel, panelBytes, K, bias);
 }

@@ -90,8 +90,8 @@ const GROUP_IN_L2_BYTES: usize = 512 << 10;
 /**
  * From which tile of a row block [t0, t1) the tiles run against a whole group of four panels at once rather
  * than panel by panel (t1: none): with f32 panels, every tile of the expert's last block when it has one or
- * two tiles (group-tile.ts tile4x32F32, tile3x32F32, pair2x32F32 by the tile's real rows) — the group's four
- * weight streams then come from DRAM together — where the group fits in L2; else the last tile, where it has
+ * two tiles (group-tile.ts groupTileF32 or pair2x32F32 by the tile's real rows) — the group's four weight
+ * streams then come from DRAM together — where the group fits in L2; else the last tile, where it has
  * two real rows (f32 or f16 as stored: pairKernel) or three (f32). Only the expert's last tile can have fewer
  * than four real rows; int8 and widened f16 panels keep their own kernels, and where a 6-row group takes the
  * block (six: tile6x8 covers its tiles three at a time) it runs there. Measured here (createMoE f32 1t
