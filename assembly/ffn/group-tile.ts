@@ -78,6 +78,13 @@ const TILE_SUMS: usize = 128;
   v128.store(accQ, c0); v128.store(accQ, c1, 16); v128.store(accQ, d0, 32); v128.store(accQ, d1, 48);
 }
 
+/** pairChunkF32 over the four panels from p: p and p + 1, then p + 2 and p + 3 (their sums from acc + 2 next). */
+// @ts-ignore: decorator
+@inline function pairOverGroupF32(acc: usize, next: usize, t: usize, tEnd: usize, p: usize, panelBytes: usize): void {
+  pairChunkF32(acc, next, t, tEnd, p, panelBytes);
+  pairChunkF32(acc + 2 * next, next, t, tEnd, p + (panelBytes << 1), panelBytes);
+}
+
 /** The row at t × the four panels from p over the tile steps [t, tEnd), continuing panel j's sums at acc + 128 j. */
 // @ts-ignore: decorator
 @inline function rowChunkF32(acc: usize, t: usize, tEnd: usize, p: usize, panelBytes: usize): void {
@@ -131,24 +138,20 @@ export function pair2x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32
   let p = panel;
   for (let t = tile; t < end; p += PAIR_CHUNK << 5) {
     const tEnd = min(t + (PAIR_CHUNK << 4), end);
-    pairChunkF32(ACC, PAIR_SUMS, t, tEnd, p, panelBytes);
-    pairChunkF32(ACC + 2 * PAIR_SUMS, PAIR_SUMS, t, tEnd, p + (panelBytes << 1), panelBytes);
+    pairOverGroupF32(ACC, PAIR_SUMS, t, tEnd, p, panelBytes);
     t = tEnd;
   }
 }
 
-/** Rows 0..3 of the tile × the four panels: rows 0..1 and then 2..3 over each chunk, the second pair from L1. */
+/** Rows 0..3 of the tile × the four panels (arguments as pair2x32F32's): rows 0..1, then 2..3 from L1, each chunk. */
 export function tile4x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
   biasRows(bias, 4);
   const end = tile + (<usize>K << 4);
-  const p2 = panelBytes << 1;
   let p = panel;
   for (let t = tile; t < end; p += GROUP_CHUNK << 5) {
     const tEnd = min(t + (GROUP_CHUNK << 4), end);
-    pairChunkF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
-    pairChunkF32(ACC + 2 * TILE_SUMS, TILE_SUMS, t, tEnd, p + p2, panelBytes);
-    pairChunkF32(ACC + 64, TILE_SUMS, t + 8, tEnd + 8, p, panelBytes);
-    pairChunkF32(ACC + 2 * TILE_SUMS + 64, TILE_SUMS, t + 8, tEnd + 8, p + p2, panelBytes);
+    pairOverGroupF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
+    pairOverGroupF32(ACC + 64, TILE_SUMS, t + 8, tEnd + 8, p, panelBytes);
     t = tEnd;
   }
 }
@@ -172,8 +175,7 @@ export function tile3x32F32Streamed(tile: usize, panel: usize, panelBytes: usize
   let p = panel;
   for (let t = tile; t < end; p += GROUP_CHUNK << 5) {
     const tEnd = min(t + (GROUP_CHUNK << 4), end);
-    pairChunkF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
-    pairChunkF32(ACC + 2 * TILE_SUMS, TILE_SUMS, t, tEnd, p + (panelBytes << 1), panelBytes);
+    pairOverGroupF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
     rowChunkF32(ACC + 64, t + 8, tEnd + 8, p, panelBytes);
     t = tEnd;
   }
