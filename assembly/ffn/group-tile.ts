@@ -127,58 +127,57 @@ const TILE_SUMS: usize = 128;
   v128.store(acc, c0, 64); v128.store(acc, c1, 80);
 }
 
+/** What a whole-group kernel multiplies per chunk (type markers, as tile.ts's FourRows, ThreeRows, TwoRows). */
+type Pair = f64; // rows 0..1, their sums 64 bytes a panel
+type TwoPairs = i32; // rows 0..1, then 2..3
+type ThreeByPanel = f32; // rows 0..2, a panel at a time
+type PairAndRow = i64; // rows 0..1, then row 2 over all four panels
+
+/** The bias, then K in chunks over the four panels from `panel`, each chunk as the marker R says. */
+// @ts-ignore: decorator
+@inline function groupKernelF32<R>(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
+  const pair = isFloat<R>() && sizeof<R>() == 8;
+  biasRows(bias, pair ? 2 : 4);
+  const chunk: usize = pair ? PAIR_CHUNK : GROUP_CHUNK;
+  const end = tile + (<usize>K << 4);
+  let p = panel;
+  for (let t = tile; t < end; p += chunk << 5) {
+    const tEnd = min(t + (chunk << 4), end);
+    if (pair) {
+      pairOverGroupF32(ACC, PAIR_SUMS, t, tEnd, p, panelBytes);
+    } else if (isFloat<R>()) {
+      for (let j: usize = 0; j < 4; j++) threeRowChunkF32(ACC + j * TILE_SUMS, t, tEnd, p + j * panelBytes);
+    } else {
+      pairOverGroupF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
+      if (sizeof<R>() == 4) pairOverGroupF32(ACC + 64, TILE_SUMS, t + 8, tEnd + 8, p, panelBytes);
+      else rowChunkF32(ACC + 64, t + 8, tEnd + 8, p, panelBytes);
+    }
+    t = tEnd;
+  }
+}
+
 /**
  * @param tile   [K][4] packed rows (rows 2 and 3 unread)
  * @param panel  panel p of four consecutive f32 panels [K][8], panelBytes apart
  * @param bias   [4][8], or 0
  */
 export function pair2x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  biasRows(bias, 2);
-  const end = tile + (<usize>K << 4);
-  let p = panel;
-  for (let t = tile; t < end; p += PAIR_CHUNK << 5) {
-    const tEnd = min(t + (PAIR_CHUNK << 4), end);
-    pairOverGroupF32(ACC, PAIR_SUMS, t, tEnd, p, panelBytes);
-    t = tEnd;
-  }
+  groupKernelF32<Pair>(tile, panel, panelBytes, K, bias);
 }
 
 /** Rows 0..3 of the tile × the four panels (arguments as pair2x32F32's): rows 0..1, then 2..3 from L1, each chunk. */
 export function tile4x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  biasRows(bias, 4);
-  const end = tile + (<usize>K << 4);
-  let p = panel;
-  for (let t = tile; t < end; p += GROUP_CHUNK << 5) {
-    const tEnd = min(t + (GROUP_CHUNK << 4), end);
-    pairOverGroupF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
-    pairOverGroupF32(ACC + 64, TILE_SUMS, t + 8, tEnd + 8, p, panelBytes);
-    t = tEnd;
-  }
+  groupKernelF32<TwoPairs>(tile, panel, panelBytes, K, bias);
 }
 
 /** Rows 0..2 × the four panels, a panel after another over each chunk (row 3 of ACC: the bias). */
 export function tile3x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  biasRows(bias, 4);
-  const end = tile + (<usize>K << 4);
-  let p = panel;
-  for (let t = tile; t < end; p += GROUP_CHUNK << 5) {
-    const tEnd = min(t + (GROUP_CHUNK << 4), end);
-    for (let j: usize = 0; j < 4; j++) threeRowChunkF32(ACC + j * TILE_SUMS, t, tEnd, p + j * panelBytes);
-    t = tEnd;
-  }
+  groupKernelF32<ThreeByPanel>(tile, panel, panelBytes, K, bias);
 }
 
 /** tile3x32F32's sums as rows 0..1 over pairs of panels and row 2 over all four, for a group read from DRAM. */
 export function tile3x32F32Streamed(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  biasRows(bias, 4);
-  const end = tile + (<usize>K << 4);
-  let p = panel;
-  for (let t = tile; t < end; p += GROUP_CHUNK << 5) {
-    const tEnd = min(t + (GROUP_CHUNK << 4), end);
-    pairOverGroupF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
-    rowChunkF32(ACC + 64, t + 8, tEnd + 8, p, panelBytes);
-    t = tEnd;
-  }
+  groupKernelF32<PairAndRow>(tile, panel, panelBytes, K, bias);
 }
 
 /**
