@@ -22,7 +22,7 @@ import { ACC, biasLo } from './tile';
 // 18.1 GB/s as a pair and a single row over the four panels; in L2 that single row reads badly (22 against the
 // 3-row chunk's 30), so a 3-row tile whose group is already in L2 keeps its panel-at-a-time chunks. The 2-row
 // kernel's chunks of 32 steps over its two pairs of panels in turn read 17.9–19.4 GB/s where one pair of panels
-// after the other over the whole K read 13.4–14.0 (the session before, same method). In the library (createMoE
+// after the other over the whole K read 13.4–14.0 (when it was written, same method). In the library (createMoE
 // f32 1t against the 4-row chunks, one process, bit-identical): one expert d2048 f1408 of 3 / 4 / 7 / 8 rows
 // 1.18× / 1.25× / 1.17× / 1.18×, E8/k2/d2048/f1408 T8 1.18×, T16 1.27×, E32/k4/d1024/f512 T16 1.10×, T64
 // 1.01×; the relaxed build 1.15–1.37×. Running the whole-group tile first, so that every tile after it reads
