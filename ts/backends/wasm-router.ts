@@ -36,7 +36,8 @@ export interface WasmRouterExports {
     offsets: number, rows: number, planWeights: number, slots: number, cursor: number): number;
   buildPaddedPlan(indices: number, weights: number, nToken: number, k: number, nExpert: number, L: number, C: number,
     offsets: number, rows: number, planWeights: number, slots: number, list: number, groupOffsets: number, cursor: number): number;
-  routingStats(offsets: number, slots: number, scores: number, nToken: number, nExpert: number, k: number, routed: number, load: number, out: number): void;
+  routingStats(offsets: number, slots: number, scores: number, nToken: number, nExpert: number, k: number, routed: number, load: number, out: number,
+    logits: number): void;
   auxLoss(scores: number, nToken: number, nExpert: number, k: number, S: number, normalizeRows: number, selected: number, work: number, out: number): void;
   zLoss(logits: number, lse: number, nToken: number, nExpert: number): number;
 }
@@ -248,7 +249,9 @@ export function routeOnWasm(wasm: WasmRouterExports, heap: WasmHeap, scratch: Sc
   const rows = padded
     ? wasm.buildPaddedPlan(r.indices, r.weights, T, k, E, L, C, r.offsets, r.rows, r.planWeights, r.slots, r.work, capOffsets, capCursor)
     : wasm.buildPlan(r.indices, r.weights, T, K, E, r.offsets, r.rows, r.planWeights, r.slots, r.cursor);
-  wasm.routingStats(r.offsets, r.slots, lossScores, T, E, K, routed, r.load, r.stats);
+  // Where the scores the token entropy reads are the softmax of these logits, it takes their logs from them.
+  const softmaxOfLogits = lseReady && lossScores === r.scores;
+  wasm.routingStats(r.offsets, r.slots, lossScores, T, E, K, routed, r.load, r.stats, softmaxOfLogits ? r.logits : 0);
   const z = source === 'none' ? 0 : wasm.zLoss(r.logits, lseReady ? r.lse : 0, T, E);
   scratch.check('route');
 
