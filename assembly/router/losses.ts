@@ -52,6 +52,14 @@ export function auxLoss(scores: usize, nToken: i32, nExpert: i32, k: i32, S: i32
         store<f64>(sumP + (<usize>e << 3), load<f64>(sumP + (<usize>e << 3)) + v);
         store<f64>(seqSumP + (<usize>e << 3), load<f64>(seqSumP + (<usize>e << 3)) + v);
       }
+      if (k >= nExpert) {
+        // A top-k of every expert (expert choice: k = E) counts each once, in whatever order: no ranking.
+        for (let e: usize = 0; e < <usize>nExpert; e++) {
+          store<f64>(counts + (e << 3), load<f64>(counts + (e << 3)) + 1);
+          store<f64>(seqCounts + (e << 3), load<f64>(seqCounts + (e << 3)) + 1);
+        }
+        continue;
+      }
       let chosen = chosenBuf;
       if (selected != 0) chosen = selected + (<usize>t * <usize>k << 2);
       else topKRow(p, nExpert, k, chosenBuf);
