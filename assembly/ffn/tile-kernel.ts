@@ -8,7 +8,7 @@
 // A last tile of three or two real rows leaves its padding rows out of the multiplies where a kernel for
 // that many rows exists (tile3x8, tile2x8F32, q8Tile3x8, q8Tile2x8, q8Tile3x32, q8Tile2x32), and the tiles
 // of a short expert take a whole group of panels at once where they can (firstTileByGroup: pairKernel,
-// group-tile.ts tile3x32F32, tile4x32F32).
+// group-tile.ts groupTileF32).
 // Every real row's sums are the 4-row kernel's, in the same order, so the choice never changes a bit of the
 // output.
 import { q8Tile2x32, q8Tile2x8, q8Tile3x32, q8Tile3x8, q8Tile4x32, q8Tile4x8 } from './q8';

@@ -15,6 +15,9 @@ import type { WasmWeightDtype } from './wasm-experts.js';
 /** assembly/ffn/experts.ts ITEM_PACK, and pack-item.ts's description: its size and its encodings and storages. */
 const ITEM_PACK = 3;
 const PACK_ITEM_BYTES = 80;
+/** The description's i32 words, in pack-item.ts's order: each run's four, then the chunk's eight; then the largest |w| (f32). */
+const RUN_WORDS = 4;
+const AMAX_WORD = 2 * RUN_WORDS + 8;
 const ROW_ENCODING: Record<'f32' | EncodedRows['encoding'], number> = { f32: 0, bf16: 1, f16: 2, mxfp4: 3, fp8: 4 };
 const PACK_DTYPE: Record<WasmWeightDtype, number> = { f32: 0, f16: 1, int8: 2 };
 
@@ -122,7 +125,7 @@ export function* packChunksThreaded(heap: WasmHeap, threads: PackThreads, chunks
       yield stageJob(heap, pool, participants, wasm, items, end - first, scratch);
       threads.onJob?.();
       const f32 = heap.f32;
-      for (let i = first; i < end; i++) amax = Math.max(amax, f32[((descs + PACK_ITEM_BYTES * i) >>> 2) + 16]);
+      for (let i = first; i < end; i++) amax = Math.max(amax, f32[((descs + PACK_ITEM_BYTES * i) >>> 2) + AMAX_WORD]);
       first = end;
     }
   } finally {
@@ -149,7 +152,7 @@ function copyChunk(heap: WasmHeap, c: PackChunk, at: number, desc: number, dtype
     return [ROW_ENCODING[source.encoded ? source.encoded.encoding : 'f32'], src, scales, source.encoded?.blockCols ?? 0];
   };
   heap.i32.set([
-    ...run(c.lo), ...(c.hi ? run(c.hi) : [0, 0, 0, 0]),
+    ...run(c.lo), ...(c.hi ? run(c.hi) : new Array<number>(RUN_WORDS).fill(0)),
     c.count, c.len, c.rowStep, c.nPanel, c.K, PACK_DTYPE[dtype], c.dst, c.q8Scales, 0, 0, 0, 0,
   ], desc >>> 2);
   return at;
