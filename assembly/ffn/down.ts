@@ -131,7 +131,7 @@ export function down<W>(
           pairKernel<W>(tile, panel, panelBytes, dFFPad, pb, fold);
           pairStore(yRows, yStride);
         } else {
-          groupTileF32(tile, rows, panel, panelBytes, dFFPad, pb, t == t0);
+          groupTileF32(tile, rows, panel, panelBytes, dFFPad, pb);
           for (let j = 0; j < 4; j++) tileStore(yRows + (<usize>j << 5), yStride, rows, ACC + (<usize>j << 7));
         }
       }

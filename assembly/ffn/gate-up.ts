@@ -182,7 +182,7 @@ export function gateUp<W>(
           pairEpilogue(hTile, ACC, act, alpha, limit);
           pairEpilogue(hTile + <usize>(cols << 5), ACC + 128, act, alpha, limit);
         } else {
-          groupTileF32(tile, rows, panel, panelBytes, dModelK, pb, t == t0);
+          groupTileF32(tile, rows, panel, panelBytes, dModelK, pb);
           for (let j = 0; j < 4; j++) tileEpilogue(hTile + <usize>(j * cols << 4), ACC + (<usize>j << 7), act, alpha, limit);
         }
       }

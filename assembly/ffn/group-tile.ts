@@ -6,10 +6,8 @@
 //   pair2x32F32:         rows 0..1, ACC = panel p's row 0, row 1 (64 bytes), then p + 1's, p + 2's, p + 3's.
 //   tile4x32F32:         rows 0..3 as two pairs of rows, ACC = panel p's rows 0..3 (128 bytes), then p + 1's,
 //                        p + 2's, p + 3's.
-//   tile3x32F32:         rows 0..2 a panel at a time, ACC as tile4x32F32's with row 3 the bias (as tile3x8F32
-//                        leaves it): for a group already in L2.
-//   tile3x32F32Streamed: the same sums as rows 0..1 in pairs of panels and row 2 over all four: for a group
-//                        that comes from DRAM.
+//   tile3x32F32:         rows 0..1 in pairs of panels, then row 2 over all four; ACC as tile4x32F32's with
+//                        row 3 the bias (as tile3x8F32 leaves it).
 import { madd } from '../simd';
 import { ACC, biasLo } from './tile';
 
@@ -19,8 +17,9 @@ import { ACC, biasLo } from './tile';
 // alternating rounds): four rows 13–14 GB/s in 4-row chunks, 17–18.4 as two pairs of rows over each chunk (the
 // second pair from L1), the 2-row kernel alone 21–26; in L2 both forms of four rows run 23–24. Chunks of 16
 // steps did best for four rows (32: 16.9, 64: 14.5; 8 the same as 16 at K 1024). Three rows from DRAM: 14.2 →
-// 18.1 GB/s as a pair and a single row over the four panels; in L2 that single row reads badly (22 against the
-// 3-row chunk's 30), so a 3-row tile whose group is already in L2 keeps its panel-at-a-time chunks. The 2-row
+// 18.1 GB/s as a pair and a single row over the four panels, one step per pass; with two steps per pass for
+// the single row (rowChunkF32) 16.0 / 20.1 GB/s at K 1024 / 2048 where three rows a panel at a time read 11.6 /
+// 12.1, and 28–30 in L2 as those do (they ran the 3-row tiles of groups already in L2 until then). The 2-row
 // kernel's chunks of 32 steps over its two pairs of panels in turn read 17.9–19.4 GB/s where one pair of panels
 // after the other over the whole K read 13.4–14.0 (when it was written, same method). In the library (createMoE
 // f32 1t against the 4-row chunks, one process, bit-identical): one expert d2048 f1408 of 3 / 4 / 7 / 8 rows
@@ -85,52 +84,41 @@ const TILE_SUMS: usize = 128;
   pairChunkF32(acc + 2 * next, next, t, tEnd, p + (panelBytes << 1), panelBytes);
 }
 
-/** The row at t × the four panels from p over the tile steps [t, tEnd), continuing panel j's sums at acc + 128 j. */
+/**
+ * The row at t × the four panels from p over the tile steps [t, tEnd) (an even number of them), continuing
+ * panel j's sums at acc + 128 j. Two steps of K per pass from one pointer, the other panels at offsets from
+ * it, as row1.ts's row1x32: one step per pass ran 19–21 GB/s in L2 where the pair kernels beside it run 40+,
+ * and held tile3x32F32Streamed to 20 in L2 (28–30 with two steps per pass, the same as tile3x32F32's).
+ */
 // @ts-ignore: decorator
 @inline function rowChunkF32(acc: usize, t: usize, tEnd: usize, p: usize, panelBytes: usize): void {
   let a0 = v128.load(acc), a1 = v128.load(acc, 16), b0 = v128.load(acc, 128), b1 = v128.load(acc, 144);
   let c0 = v128.load(acc, 256), c1 = v128.load(acc, 272), d0 = v128.load(acc, 384), d1 = v128.load(acc, 400);
+  const o1 = panelBytes;
+  const o2 = panelBytes << 1;
+  const o3 = o1 + o2;
   while (t < tEnd) {
-    const x = v128.load32_splat(t);
-    const q = p + panelBytes;
-    const r = q + panelBytes;
-    const s = r + panelBytes;
+    let x = v128.load32_splat(t);
     a0 = madd(x, v128.load(p), a0); a1 = madd(x, v128.load(p, 16), a1);
-    b0 = madd(x, v128.load(q), b0); b1 = madd(x, v128.load(q, 16), b1);
-    c0 = madd(x, v128.load(r), c0); c1 = madd(x, v128.load(r, 16), c1);
-    d0 = madd(x, v128.load(s), d0); d1 = madd(x, v128.load(s, 16), d1);
-    t += 16;
+    b0 = madd(x, v128.load(p + o1), b0); b1 = madd(x, v128.load(p + o1, 16), b1);
+    c0 = madd(x, v128.load(p + o2), c0); c1 = madd(x, v128.load(p + o2, 16), c1);
+    d0 = madd(x, v128.load(p + o3), d0); d1 = madd(x, v128.load(p + o3, 16), d1);
+    x = v128.load32_splat(t, 16);
+    p += 32;
+    a0 = madd(x, v128.load(p), a0); a1 = madd(x, v128.load(p, 16), a1);
+    b0 = madd(x, v128.load(p + o1), b0); b1 = madd(x, v128.load(p + o1, 16), b1);
+    c0 = madd(x, v128.load(p + o2), c0); c1 = madd(x, v128.load(p + o2, 16), c1);
+    d0 = madd(x, v128.load(p + o3), d0); d1 = madd(x, v128.load(p + o3, 16), d1);
+    t += 32;
     p += 32;
   }
   v128.store(acc, a0); v128.store(acc, a1, 16); v128.store(acc, b0, 128); v128.store(acc, b1, 144);
   v128.store(acc, c0, 256); v128.store(acc, c1, 272); v128.store(acc, d0, 384); v128.store(acc, d1, 400);
 }
 
-/** Rows 0..2 × the panel at p over the tile steps [t, tEnd), continuing the sums at acc (row r at acc + 32 r). */
-// @ts-ignore: decorator
-@inline function threeRowChunkF32(acc: usize, t: usize, tEnd: usize, p: usize): void {
-  let a0 = v128.load(acc), a1 = v128.load(acc, 16), b0 = v128.load(acc, 32), b1 = v128.load(acc, 48);
-  let c0 = v128.load(acc, 64), c1 = v128.load(acc, 80);
-  while (t < tEnd) {
-    const w0 = v128.load(p);
-    const w1 = v128.load(p, 16);
-    let x = v128.load32_splat(t);
-    a0 = madd(x, w0, a0); a1 = madd(x, w1, a1);
-    x = v128.load32_splat(t, 4);
-    b0 = madd(x, w0, b0); b1 = madd(x, w1, b1);
-    x = v128.load32_splat(t, 8);
-    c0 = madd(x, w0, c0); c1 = madd(x, w1, c1);
-    t += 16;
-    p += 32;
-  }
-  v128.store(acc, a0); v128.store(acc, a1, 16); v128.store(acc, b0, 32); v128.store(acc, b1, 48);
-  v128.store(acc, c0, 64); v128.store(acc, c1, 80);
-}
-
 /** What a whole-group kernel multiplies per chunk (type markers, as tile.ts's FourRows, ThreeRows, TwoRows). */
 type Pair = f64; // rows 0..1, their sums 64 bytes a panel
 type TwoPairs = i32; // rows 0..1, then 2..3
-type ThreeByPanel = f32; // rows 0..2, a panel at a time
 type PairAndRow = i64; // rows 0..1, then row 2 over all four panels
 
 /** The bias, then K in chunks over the four panels from `panel`, each chunk as the marker R says. */
@@ -145,8 +133,6 @@ type PairAndRow = i64; // rows 0..1, then row 2 over all four panels
     const tEnd = min(t + (chunk << 4), end);
     if (pair) {
       pairOverGroupF32(ACC, PAIR_SUMS, t, tEnd, p, panelBytes);
-    } else if (isFloat<R>()) {
-      for (let j: usize = 0; j < 4; j++) threeRowChunkF32(ACC + j * TILE_SUMS, t, tEnd, p + j * panelBytes);
     } else {
       pairOverGroupF32(ACC, TILE_SUMS, t, tEnd, p, panelBytes);
       if (sizeof<R>() == 4) pairOverGroupF32(ACC + 64, TILE_SUMS, t + 8, tEnd + 8, p, panelBytes);
@@ -159,6 +145,7 @@ type PairAndRow = i64; // rows 0..1, then row 2 over all four panels
 /**
  * @param tile   [K][4] packed rows (rows 2 and 3 unread)
  * @param panel  panel p of four consecutive f32 panels [K][8], panelBytes apart
+ * @param K      steps of the reduction, a multiple of 4 (layout.ts): every chunk has an even number
  * @param bias   [4][8], or 0
  */
 export function pair2x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
@@ -170,23 +157,14 @@ export function tile4x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32
   groupKernelF32<TwoPairs>(tile, panel, panelBytes, K, bias);
 }
 
-/** Rows 0..2 × the four panels, a panel after another over each chunk (row 3 of ACC: the bias). */
+/** Rows 0..2 × the four panels: rows 0..1 over pairs of panels, then row 2 over all four (row 3 of ACC: the bias). */
 export function tile3x32F32(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  groupKernelF32<ThreeByPanel>(tile, panel, panelBytes, K, bias);
-}
-
-/** tile3x32F32's sums as rows 0..1 over pairs of panels and row 2 over all four, for a group read from DRAM. */
-export function tile3x32F32Streamed(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
   groupKernelF32<PairAndRow>(tile, panel, panelBytes, K, bias);
 }
 
-/**
- * ACC = rows 0..3 (rows: 4 or 3 real ones) of a tile × a whole group, laid out as tile4x32F32's.
- * @param streamed  the group's first reader since it left the caches: a 3-row tile then reads it in pairs
- */
+/** ACC = rows 0..3 (rows: 4 or 3 real ones) of a tile × a whole group, laid out as tile4x32F32's. */
 // @ts-ignore: decorator
-@inline export function groupTileF32(tile: usize, rows: i32, panel: usize, panelBytes: usize, K: i32, bias: usize, streamed: bool): void {
+@inline export function groupTileF32(tile: usize, rows: i32, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
   if (rows == 4) tile4x32F32(tile, panel, panelBytes, K, bias);
-  else if (streamed) tile3x32F32Streamed(tile, panel, panelBytes, K, bias);
   else tile3x32F32(tile, panel, panelBytes, K, bias);
 }
