@@ -87,8 +87,8 @@ const TILE_SUMS: usize = 128;
 /**
  * The row at t × the four panels from p over the tile steps [t, tEnd) (an even number of them), continuing
  * panel j's sums at acc + 128 j. Two steps of K per pass from one pointer, the other panels at offsets from
- * it, as row1.ts's row1x32: one step per pass ran 19–21 GB/s in L2 where the pair kernels beside it run 40+,
- * and held tile3x32F32Streamed to 20 in L2 (28–30 with two steps per pass, the same as tile3x32F32's).
+ * it, as row1.ts's row1x32: with one step per pass the 3-row tile ran 19–21 GB/s in L2, with two 28–30, as fast
+ * as three rows a panel at a time (the form it replaced for groups already in L2).
  */
 // @ts-ignore: decorator
 @inline function rowChunkF32(acc: usize, t: usize, tEnd: usize, p: usize, panelBytes: usize): void {
