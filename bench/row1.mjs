@@ -6,18 +6,10 @@
 // Usage: flock /tmp/sy/bench.lock node bench/row1.mjs [file.wasm [extra exports...]]
 //   (default: bench/.build/row1.wasm, built here from bench/wasm/row1.ts; the weights are random halves:
 //   timing only, the tests check the results).
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { buildDir, root } from './lib/build.mjs';
+import { buildBenchWasm } from './lib/build.mjs';
 
-let file = process.argv[2];
-if (!file) {
-  file = join(buildDir, 'row1.wasm');
-  const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
-  const r = spawnSync(process.execPath, [asc, 'bench/wasm/row1.ts', '--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert', '--enable', 'simd', '-o', file], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) process.exit(1);
-}
+const file = process.argv[2] ?? (await buildBenchWasm('bench/wasm/row1.ts', 'row1.wasm'));
 const kernels = [['row1x32Folded', 2], ['row1x32F32', 4], ...process.argv.slice(3).map((n) => [n, 2])];
 const { instance } = await WebAssembly.instantiate(readFileSync(file), {});
 const x = instance.exports;

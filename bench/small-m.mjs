@@ -11,8 +11,7 @@
 //   timing only, the tests check the results).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { buildDir, root } from './lib/build.mjs';
+import { buildBenchWasm } from './lib/build.mjs';
 
 const relaxed = process.argv.includes('--relaxed');
 const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
@@ -20,11 +19,7 @@ if (relaxed && !process.execArgv.includes(RELAXED_FLAG)) {
   const r = spawnSync(process.execPath, [RELAXED_FLAG, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
-const file = join(buildDir, relaxed ? 'small-m-relaxed.wasm' : 'small-m.wasm');
-const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
-const features = ['--enable', 'simd', ...(relaxed ? ['--enable', 'relaxed-simd'] : [])];
-const built = spawnSync(process.execPath, [asc, 'bench/wasm/small-m.ts', '--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert', ...features, '-o', file], { cwd: root, stdio: 'inherit' });
-if (built.status !== 0) process.exit(1);
+const file = await buildBenchWasm('bench/wasm/small-m.ts', relaxed ? 'small-m-relaxed.wasm' : 'small-m.wasm', relaxed);
 
 const { instance } = await WebAssembly.instantiate(readFileSync(file), {});
 const x = instance.exports;

@@ -117,14 +117,14 @@ const TILE_SUMS: usize = 128;
 }
 
 /** What a whole-group kernel multiplies per chunk (type markers, as tile.ts's FourRows, ThreeRows, TwoRows). */
-type Pair = f64; // rows 0..1, their sums 64 bytes a panel
+type Pair = f32; // rows 0..1, their sums 64 bytes a panel (the float marker)
 type TwoPairs = i32; // rows 0..1, then 2..3
 type PairAndRow = i64; // rows 0..1, then row 2 over all four panels
 
 /** The bias, then K in chunks over the four panels from `panel`, each chunk as the marker R says. */
 // @ts-ignore: decorator
 @inline function groupKernelF32<R>(tile: usize, panel: usize, panelBytes: usize, K: i32, bias: usize): void {
-  const pair = isFloat<R>() && sizeof<R>() == 8;
+  const pair = isFloat<R>();
   biasRows(bias, pair ? 2 : 4);
   const chunk: usize = pair ? PAIR_CHUNK : GROUP_CHUNK;
   const end = tile + (<usize>K << 4);

@@ -48,11 +48,21 @@ export async function buildBenchArtifacts() {
     external: ['webgpu', 'node:*'],
     logLevel: 'warning',
   });
-  const common = ['bench/wasm/gemm.ts', '--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert'];
-  const gemm = { simd128: join(buildDir, 'gemm-simd.wasm'), 'relaxed-simd': join(buildDir, 'gemm-relaxed.wasm') };
-  await asc([...common, '--enable', 'simd', '-o', gemm.simd128]);
-  await asc([...common, '--enable', 'simd', '--enable', 'relaxed-simd', '-o', gemm['relaxed-simd']]);
-  const stream = join(buildDir, 'stream.wasm');
-  await asc(['bench/wasm/stream.ts', '--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert', '--enable', 'simd', '-o', stream]);
+  const gemm = {
+    simd128: await buildBenchWasm('bench/wasm/gemm.ts', 'gemm-simd.wasm'),
+    'relaxed-simd': await buildBenchWasm('bench/wasm/gemm.ts', 'gemm-relaxed.wasm', true),
+  };
+  const stream = await buildBenchWasm('bench/wasm/stream.ts', 'stream.wasm');
   return { internals: join(buildDir, 'internals.js'), gemm, stream };
+}
+
+/**
+ * A benchmark-only AssemblyScript entry (bench/wasm/) compiled to bench/.build/<name>: no runtime, no
+ * asserts, SIMD128, plus relaxed SIMD when asked. @returns the file's path
+ */
+export async function buildBenchWasm(entry, name, relaxed = false) {
+  await mkdir(buildDir, { recursive: true });
+  const file = join(buildDir, name);
+  await asc([entry, '--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert', '--enable', 'simd', ...(relaxed ? ['--enable', 'relaxed-simd'] : []), '-o', file]);
+  return file;
 }
