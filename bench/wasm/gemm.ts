@@ -1,8 +1,8 @@
 // Benchmark-only WASM entry (AssemblyScript): the expert FFN's own down-projection kernels (assembly/ffn/
 // down.ts: 4×8 tiles over packed row tiles — 6-row groups of them in the relaxed build —, the whole-group
-// kernels of small M, the single-row kernels of a last row) as a bare GEMM (assembly/ffn/gemm.ts), so the
-// GEMM suite measures exactly the micro-kernels the experts run, without the gate/up activation or the
-// combine around them.
+// kernels of two to four rows, the single-row kernels of decode and of a last row) as a bare GEMM
+// (assembly/ffn/gemm.ts), so the GEMM suite measures exactly the micro-kernels the experts run, without the
+// gate/up activation or the combine around them.
 //   C[M, N] = A[M, K] · Bᵀ, B given as [N, K] and pre-packed by the host into [N / 8, K, 8] panels; A's
 //   4-row tiles are packed into a scratch [M, K] on every call, as the experts pack theirs.
 // K must be a multiple of 4 and N of 8 (true of every benchmarked shape).
