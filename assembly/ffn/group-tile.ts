@@ -26,6 +26,11 @@ import { ACC, biasLo } from './tile';
 // 1.18× / 1.25× / 1.17× / 1.18×, E8/k2/d2048/f1408 T8 1.18×, T16 1.27×, E32/k4/d1024/f512 T16 1.10×, T64
 // 1.01×; the relaxed build 1.15–1.37×. Running the whole-group tile first, so that every tile after it reads
 // the group from L2, gained nothing for experts of three or more tiles (11 rows 0.96×, E8/k2 T64 0.96×).
+// Why four panels in flight and not one stream: the same kernels over a group stored chunk-blocked (per 32
+// steps, panel 0's 1 KiB, then 1's, 2's, 3's, so that the reads run forward through memory) read DRAM at half
+// the speed (2 rows 12.4–12.5 against 19.0–24.1 GB/s): with this much arithmetic per byte, it is the hardware
+// prefetcher's streams, one per panel, that keep the weights coming. Also measured slower or the same: touch-
+// ahead loads, row 1 a chunk behind row 0, two single-row passes per chunk, panels staggered off their pages.
 
 /** Each of the four panels' bias [8] (or zeros) as the starting sums of `rows` rows, panel after panel in ACC. */
 // @ts-ignore: decorator
