@@ -318,6 +318,16 @@ describe('routers.* presets', () => {
     expect(same.weights).toEqual(ec.weights);
     await expect(reference({ ...ecSpec, topK: 15 }, { tokens: T, logits: z })).rejects.toMatchObject({ code: 'config', argument: 'spec.topK' });
 
+    // c·T/E on a half: flaxformer's Python round() goes to the even neighbour (4.5 → 4, 5.5 → 6, 0.5 → 0),
+    // on both paths; with minCapacity 0 nothing then lifts C.
+    for (const [c, want] of [[2.25, 4], [2.75, 6], [0.25, 0]] as const) {
+      const spec = routers.expertChoice({ E: 16, capacityFactor: c });
+      for (const backend of ['reference', 'wasm'] as const) {
+        const r = await routeInNode({ ...spec, minCapacity: 0 }, { tokens: T, logits: z }, { backend });
+        expect(Array.from(r.stats.load), `${backend}, c = ${c}`).toEqual(new Array(16).fill(want));
+      }
+    }
+
     const d = 24;
     const hidden = Float32Array.from({ length: T * d }, (_, i) => Math.sin(i * 0.37));
     const self = routers.selfRouting({ E: 16, k: 2 });

@@ -62,7 +62,7 @@ export interface SinkhornRouterSpec extends RouterSpecBase {
 export interface ExpertChoiceRouterSpec extends RouterSpecBase {
   kind: 'expert-choice';
   capacityFactor: number;
-  /** Floor of C = round(c·T/E) (default 4); an integer ≥ 0, where 0 sets no floor (C may then be 0). */
+  /** Floor of C = round(c·T/E), rounded half to even as flaxformer does (default 4); an integer ≥ 0, where 0 sets no floor (C may then be 0). */
   minCapacity?: number;
 }
 
