@@ -13,6 +13,10 @@ export interface CapacitySpec {
   /** C itself, an integer ≥ 0 (0: every routed slot is dropped) */
   perExpert?: number;
   dropPolicy?: 'probs' | 'position';
+  /**
+   * Pad every expert's plan with weight-0 rows of the lowest-index unrouted tokens to exactly min(C, T) rows;
+   * with `per: 'sequence'` C applies within each sequence, so to min(C, S) rows of each, B·min(C, S) in all.
+   */
   padToCapacity?: boolean;
   per?: 'batch' | 'sequence';
 }
