@@ -294,7 +294,7 @@ describe('huggingFaceToCanonical: errors', () => {
     }
   });
 
-  it('names the prefixes that hold the block when no prefix, or one holding no tensor, is given', () => {
+  it('names the prefixes that hold the block when no prefix, one holding no tensor or the layer\'s is given', () => {
     const layers = ['model.layers.0.block_sparse_moe.', 'model.layers.1.block_sparse_moe.'];
     const twoLayers = Object.assign({}, ...layers.map((p) => perExpertTensors(p, (x) => x, 'f32'))) as Record<string, Tensor>;
     const run = (t: Record<string, TensorLike>, prefix?: string): unknown => huggingFaceToCanonical({ config, tensors: t, prefix, modelType: 'mixtral' });
@@ -303,6 +303,10 @@ describe('huggingFaceToCanonical: errors', () => {
       for (const p of layers) expect(e.message).toContain(`'${p}'`);
       expect(e.message).toContain(`${prefix ?? ''}gate.weight`);
     }
+    // The layer's prefix instead of its block's: the block's, under it, is named (and not the other layer's).
+    const e1 = expectError(() => run(twoLayers, 'model.layers.1'), 'config', 'prefix');
+    expect(e1.message).toContain(`'${layers[1]}'`);
+    expect(e1.message).not.toContain(layers[0]);
     // A prefix holding part of a block: that block is incomplete, so the missing tensor is what is reported.
     const { [`${layers[1]}gate.weight`]: _, ...incomplete } = twoLayers;
     const e = expectError(() => run(incomplete, layers[1]), 'shape', `${layers[1]}gate.weight`);

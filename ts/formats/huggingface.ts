@@ -74,7 +74,8 @@ export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConf
       throw new SwitchyardError('config', 'prefix', `'${prefix}' is layer ${dense.layer}, which config.json makes a dense MLP ` +
         `(its MoE layers: ${summarize(dense.moeLayers)}); the block could not be read (${(e as Error).message})`);
     }
-    // Or the prefix is missing or wrong: the tensor the block reads first is there, under other prefixes.
+    // Or the prefix is missing, wrong or names the layer: the tensor the block reads first is there, under
+    // other prefixes or deeper under this one.
     if (!(e instanceof SwitchyardError)) throw e;
     const others = prefixesHolding(source, prefix, e.argument);
     if (others.length === 0) throw e;
@@ -84,22 +85,26 @@ export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConf
 }
 
 /**
- * When no prefix was given, or no tensor is under the one given (a block whose prefix holds some tensors
- * but not all is incomplete, not misnamed): the prefixes under which the source holds the tensor that
- * `missing` (a full name under `prefix`) names relative to its layer, in the source's order — e.g. for a
- * missing 'gate.weight' with no prefix, 'model.layers.0.block_sparse_moe.',
- * 'model.layers.1.block_sparse_moe.', ….
+ * Where the source holds the tensor that `missing` (a full name under `prefix`) names relative to its block:
+ * under `prefix` but deeper — the prefix names the layer, not its block ('model.layers.1.' for
+ * 'model.layers.1.block_sparse_moe.') — or, when no tensor at all is under `prefix` (none was given, or a
+ * wrong one), under other prefixes, in the source's order: e.g. for a missing 'gate.weight' with no prefix,
+ * 'model.layers.0.block_sparse_moe.', 'model.layers.1.block_sparse_moe.', …. None when `prefix` holds some
+ * tensors and none deeper ends so: that block is incomplete, not misnamed.
  */
 function prefixesHolding(source: TensorSource, prefix: string, missing: string): string[] {
   if (!missing.startsWith(prefix) || source.get(missing) !== undefined) return [];
   const relative = missing.slice(prefix.length);
   if (relative === '') return [];
-  const found: string[] = [];
+  const deeper: string[] = [];
+  const elsewhere: string[] = [];
+  let holdsOthers = false;
   for (const name of source.names()) {
-    if (prefix !== '' && name.startsWith(prefix)) return [];
-    if (name.endsWith('.' + relative)) found.push(name.slice(0, name.length - relative.length));
+    const under = prefix !== '' && name.startsWith(prefix);
+    holdsOthers ||= under;
+    if (name.endsWith('.' + relative)) (under ? deeper : elsewhere).push(name.slice(0, name.length - relative.length));
   }
-  return found;
+  return deeper.length > 0 ? deeper : holdsOthers ? [] : elsewhere;
 }
 
 /** The first few prefixes, quoted, and how many there are. */
