@@ -6,6 +6,7 @@ import type { DispatchPlan, ForwardOptions, ForwardResult, MoE, MoEConfig, Resol
 import type { ResolvedMoE } from '../spec/moe-config.js';
 import { allFinite, finiteResult, positiveInteger } from '../spec/check.js';
 import { sequenceLengthOf, tokenIdsOf } from '../spec/router-input.js';
+import { refuseMisspeltFields } from '../spec/misspelt-fields.js';
 import { checkScoresSize, slotsPerToken, type ResolvedRouterSpec } from '../spec/router-spec.js';
 import type { RouterData } from '../spec/router-input.js';
 import { assembleRouting } from './routing-result.js';
@@ -103,6 +104,7 @@ export class MoEBlock implements MoE {
     if (options === null || typeof options !== 'object') {
       throw new SwitchyardError('shape', 'options', `expected { tokens }, received ${describe(options)}`);
     }
+    refuseMisspeltFields(options, ['tokens', 'tokenIds', 'sequenceLength'], 'options', 'forward options');
     const nToken = positiveInteger(options.tokens, 'options.tokens');
     checkScoresSize(nToken, this.resolved.router.numExperts, 'options.tokens');
     const sequenceLength = sequenceLengthOf(options.sequenceLength, nToken, 'options.sequenceLength');

@@ -9,6 +9,7 @@ import { loadWasmModule } from '../runtime/wasm-module.js';
 import { acquireDevice } from '../runtime/gpu-device.js';
 import type { BackendName, RuntimeOptions } from '../spec/types.js';
 import { oneOf } from '../spec/check.js';
+import { refuseMisspeltFields } from '../spec/misspelt-fields.js';
 import { loadThreadsModule, threadsOption, threadSupport, warnThreadsFallback } from '../runtime/threads.js';
 
 const wasmBackends = new WeakMap<WebAssembly.Module, Promise<WasmBackend>>();
@@ -25,6 +26,7 @@ export function backendOption(options: RuntimeOptions | undefined): BackendName 
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new SwitchyardError('config', 'options', `expected an options object ({ backend, device, wasmModule, weightDtype, threads }) or nothing, received ${describe(options)}`);
   }
+  if (options !== undefined) refuseMisspeltFields(options, ['backend', 'device', 'wasmModule', 'weightDtype', 'threads'], 'options', 'RuntimeOptions');
   const backend = oneOf(options?.backend, ['auto', 'reference', 'wasm', 'webgpu'] as const, 'options.backend', 'auto');
   if (options?.device !== undefined) deviceOption(options.device);
   if (options?.wasmModule !== undefined && !(options.wasmModule instanceof WebAssembly.Module)) {

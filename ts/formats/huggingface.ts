@@ -11,6 +11,7 @@ import type { Family, TensorSource } from './families/common.js';
 import { familyOf } from './families/index.js';
 import { weightMapOf, type SafetensorsIndex } from './layers.js';
 import type { SafetensorsFile } from './safetensors.js';
+import { refuseMisspeltFields } from '../spec/misspelt-fields.js';
 
 export { SUPPORTED_MODEL_TYPES } from './families/index.js';
 
@@ -56,6 +57,7 @@ export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConf
   if (args === null || typeof args !== 'object') {
     throw new SwitchyardError('config', 'args', `expected { config, tensors | files, prefix?, modelType? }, got ${describe(args)}`);
   }
+  refuseMisspeltFields(args, ['config', 'tensors', 'files', 'index', 'prefix', 'modelType'], 'args', 'fromHuggingFace\'s first argument');
   const { config } = args;
   const { family } = familyOf(config, args.modelType);
   const rawPrefix = args.prefix ?? '';

@@ -3,6 +3,7 @@
 // each micro-batch, Qiu et al. 2025, arXiv 2501.11873), Megatron-Core's running form of it, and a warning
 // when a layer's load collapses.
 import { SwitchyardError, describe } from '../errors.js';
+import { refuseMisspeltFields } from '../spec/misspelt-fields.js';
 import type { Routing } from '../spec/types.js';
 import { topKIndices } from '../reference/topk.js';
 import { normalizedEntropy } from '../reference/stats.js';
@@ -45,6 +46,7 @@ export class RouterMonitor {
     if (options === null || typeof options !== 'object') {
       throw new SwitchyardError('config', 'options', `expected { collapseThreshold?, onCollapse? } or nothing, received ${describe(options)}`);
     }
+    refuseMisspeltFields(options, ['collapseThreshold', 'onCollapse'], 'options', 'RouterMonitor options');
     this.threshold = options.collapseThreshold ?? 0.5;
     if (!(this.threshold >= 0 && this.threshold <= 1)) {
       throw new SwitchyardError('range', 'options.collapseThreshold', `expected a number in [0, 1], received ${describe(options.collapseThreshold)}`);

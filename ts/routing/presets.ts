@@ -1,6 +1,7 @@
 // Router presets named after the model families that use them, so a user writes routers.deepseekV3({...})
 // instead of re-deriving each family's score function, renormalisation and grouping.
 import { SwitchyardError, describe } from '../errors.js';
+import { refuseMisspeltFields } from '../spec/misspelt-fields.js';
 import type {
   ExpertChoiceRouterSpec, HashRouterSpec, ScoreFunction, SelfRouterSpec, SinkhornRouterSpec, TopKRouterSpec,
 } from '../spec/types.js';
@@ -84,28 +85,30 @@ function selfRouting({ E, k, offset, temperature }: Counts & { offset?: number; 
  * await route(routers.deepseekV3({ E: 256, k: 8, nGroup: 8, topkGroup: 4, bias }), { tokens: T, logits });
  */
 export const routers = {
-  mixtral: preset('mixtral', mixtral),
-  qwen: preset('qwen', qwen),
-  olmoe: preset('olmoe', qwen),
-  deepseekV3: preset('deepseekV3', deepseekV3),
-  switch: preset('switch', switchTransformer),
-  gptOss: preset('gptOss', gptOss),
-  granite: preset('granite', gptOss),
-  hashLayer: preset('hashLayer', hashLayer),
-  sinkhorn: preset('sinkhorn', sinkhornRouter),
-  expertChoice: preset('expertChoice', expertChoice),
-  selfRouting: preset('selfRouting', selfRouting),
+  mixtral: preset('mixtral', mixtral, ['E', 'k']),
+  qwen: preset('qwen', qwen, ['E', 'k', 'normTopkProb']),
+  olmoe: preset('olmoe', qwen, ['E', 'k', 'normTopkProb']),
+  deepseekV3: preset('deepseekV3', deepseekV3, ['E', 'k', 'nGroup', 'topkGroup', 'scale', 'bias', 'normTopkProb']),
+  switch: preset('switch', switchTransformer, ['E', 'capacityFactor', 'expertCapacity']),
+  gptOss: preset('gptOss', gptOss, ['E', 'k']),
+  granite: preset('granite', gptOss, ['E', 'k']),
+  hashLayer: preset('hashLayer', hashLayer, ['E', 'k', 'table', 'seed', 'score', 'scale']),
+  sinkhorn: preset('sinkhorn', sinkhornRouter, ['E', 'k', 'tolerance', 'maxIterations']),
+  expertChoice: preset('expertChoice', expertChoice, ['E', 'capacityFactor', 'minCapacity']),
+  selfRouting: preset('selfRouting', selfRouting, ['E', 'k', 'offset', 'temperature']),
 };
 
 /**
- * A preset that refuses a missing or non-object argument by name (its fields are checked where the spec
- * is used, by route() and createMoE, like any hand-written spec).
+ * A preset that refuses a missing or non-object argument by name, and a misspelt field of it (`fields`: the
+ * ones it reads); the values are checked where the spec is used, by route() and createMoE, like any
+ * hand-written spec's.
  */
-function preset<A extends object, R>(name: string, build: (args: A) => R): (args: A) => R {
+function preset<A extends object, R>(name: string, build: (args: A) => R, fields: readonly string[]): (args: A) => R {
   return (args) => {
     if (args === null || typeof args !== 'object') {
       throw new SwitchyardError('config', `routers.${name}`, `expected an object of counts and options ({ E, k, … }), received ${describe(args)}`);
     }
+    refuseMisspeltFields(args, fields, `routers.${name}`, `routers.${name}'s argument`);
     return build(args);
   };
 }

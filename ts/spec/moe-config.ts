@@ -5,6 +5,7 @@ import { tensorShape, toFloat32 } from '../formats/dtype.js';
 import { DeferredTensor } from '../formats/deferred-tensor.js';
 import type { Activation, MoEConfig, TensorLike } from './types.js';
 import { booleanFlag, finiteNumber, firstNonFinite, isKnownFinite, oneOf, positiveInteger } from './check.js';
+import { refuseMisspeltFields } from './misspelt-fields.js';
 import { needsLogits, resolveRouterSpec, type ResolvedRouterSpec } from './router-spec.js';
 
 /** A shared expert: one expert every token passes through, optionally behind a σ gate (Qwen2-MoE). */
@@ -46,11 +47,13 @@ function resolveDims(config: MoEConfig): Dims {
   if (config === null || typeof config !== 'object') {
     throw new SwitchyardError('config', 'config', `expected a MoEConfig object, received ${describe(config)}`);
   }
+  refuseMisspeltFields(config, ['dModel', 'router', 'expert', 'shared'], 'config', 'a MoEConfig');
   const dModel = positiveInteger(config.dModel, 'config.dModel');
   const router = resolveRouterSpec(config.router, 'config.router');
   if (config.expert === null || typeof config.expert !== 'object') {
     throw new SwitchyardError('config', 'config.expert', `expected { dFF, activation }, received ${describe(config.expert)}`);
   }
+  refuseMisspeltFields(config.expert, ['dFF', 'activation', 'bias', 'alpha', 'limit'], 'config.expert', 'config.expert');
   const dFF = positiveInteger(config.expert.dFF, 'config.expert.dFF');
   const activation = oneOf(config.expert.activation, ACTIVATIONS, 'config.expert.activation', 'swiglu');
   const bias = booleanFlag(config.expert.bias, 'config.expert.bias', false);
@@ -65,6 +68,7 @@ function resolveDims(config: MoEConfig): Dims {
     if (config.shared === null || typeof config.shared !== 'object') {
       throw new SwitchyardError('config', 'config.shared', `expected { dFF, gated }, received ${describe(config.shared)}`);
     }
+    refuseMisspeltFields(config.shared, ['dFF', 'gated'], 'config.shared', 'config.shared');
     shared = { dFF: positiveInteger(config.shared.dFF, 'config.shared.dFF'), gated: booleanFlag(config.shared.gated, 'config.shared.gated', false) };
   }
   return { dModel, dFF, router, activation, bias, alpha, limit, shared };

@@ -4,6 +4,7 @@ import { SwitchyardError, describe } from '../errors.js';
 import type { RouterInput } from './types.js';
 import { allFinite, float32Array, positiveInteger } from './check.js';
 import { checkScoresSize, needsLogits, type ResolvedRouterSpec } from './router-spec.js';
+import { refuseMisspeltFields } from './misspelt-fields.js';
 
 export interface RouterData {
   nToken: number;
@@ -50,6 +51,7 @@ export function resolveRouterInput(input: RouterInput, spec: ResolvedRouterSpec,
   if (input === null || typeof input !== 'object') {
     throw new SwitchyardError('shape', argument, `expected a RouterInput object, received ${describe(input)}`);
   }
+  refuseMisspeltFields(input, ['tokens', 'logits', 'hidden', 'weight', 'bias', 'tokenIds', 'sequenceLength'], argument, 'a RouterInput');
   const E = spec.numExperts;
   const nToken = positiveInteger(input.tokens, `${argument}.tokens`);
   checkScoresSize(nToken, E, `${argument}.tokens`);

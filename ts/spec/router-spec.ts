@@ -3,6 +3,7 @@
 import { SwitchyardError, describe } from '../errors.js';
 import type { RouterSpec, ScoreFunction } from './types.js';
 import { allFinite, booleanFlag, finiteNumber, float32Array, oneOf, positiveInteger } from './check.js';
+import { refuseMisspeltFields } from './misspelt-fields.js';
 
 export interface ResolvedCapacity {
   /** C, or undefined to derive it per call as ceil(L·k/E · factor). */
@@ -114,6 +115,7 @@ function groupsOf(value: unknown, E: number, k: number, argument: string): Resol
     throw new SwitchyardError('config', argument, `expected { count, topk, scoreTopN?, on? }, received ${describe(value)}`);
   }
   const g = value as Record<string, unknown>;
+  refuseMisspeltFields(g, ['count', 'topk', 'scoreTopN', 'on'], argument, 'groups');
   const count = positiveInteger(g.count, `${argument}.count`);
   if (E % count !== 0) {
     throw new SwitchyardError('config', `${argument}.count`, `expected a divisor of numExperts = ${E}, received ${count}`);
@@ -141,6 +143,7 @@ function capacityOf(value: unknown, argument: string): ResolvedCapacity | undefi
     throw new SwitchyardError('config', argument, `expected { factor | perExpert, dropPolicy?, padToCapacity?, per? }, received ${describe(value)}`);
   }
   const c = value as Record<string, unknown>;
+  refuseMisspeltFields(c, ['factor', 'perExpert', 'dropPolicy', 'padToCapacity', 'per'], argument, 'capacity');
   // 0 is allowed: every routed slot is dropped (transformers' Switch with expert_capacity 0 does the same).
   const perExpert = c.perExpert === undefined ? undefined : countFrom(0, c.perExpert, `${argument}.perExpert`);
   const factor = c.factor === undefined ? undefined : positiveNumber(c.factor, `${argument}.factor`);
@@ -205,6 +208,18 @@ export function checkScoresSize(nToken: number, nExpert: number, argument: strin
   }
 }
 
+/** The fields of each kind's RouterSpec (types.ts). */
+const SPEC_FIELDS: Record<RouterSpec['kind'], readonly string[]> = {
+  topk: ['kind', 'numExperts', 'topK', 'score', 'normalize', 'scale', 'selectionBias', 'groups', 'capacity'],
+  hash: ['kind', 'numExperts', 'topK', 'table', 'seed', 'weights', 'score', 'normalize', 'scale'],
+  sinkhorn: ['kind', 'numExperts', 'topK', 'tolerance', 'maxIterations'],
+  'expert-choice': ['kind', 'numExperts', 'topK', 'capacityFactor', 'minCapacity'],
+  self: ['kind', 'numExperts', 'topK', 'offset', 'temperature', 'score', 'normalize'],
+  random: ['kind', 'numExperts', 'topK', 'seed'],
+};
+/** Any kind's: a field of another kind is not refused as a misspelling (its value is not read). */
+const ALL_SPEC_FIELDS = [...new Set(Object.values(SPEC_FIELDS).flat())];
+
 export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): ResolvedRouterSpec {
   if (spec === null || typeof spec !== 'object') {
     throw new SwitchyardError('config', argument, `expected a RouterSpec object, received ${describe(spec)}`);
@@ -212,6 +227,7 @@ export function resolveRouterSpec(spec: RouterSpec, argument = 'spec'): Resolved
   const s = spec as unknown as Record<string, unknown>;
   if (s.kind === undefined) throw new SwitchyardError('config', `${argument}.kind`, `expected one of ${ROUTER_KINDS.map((k) => `'${k}'`).join(', ')}, received undefined`);
   const kind = oneOf(s.kind, ROUTER_KINDS, `${argument}.kind`, 'topk');
+  refuseMisspeltFields(s, SPEC_FIELDS[kind], argument, `a '${kind}' RouterSpec`, ALL_SPEC_FIELDS);
   const numExperts = positiveInteger(s.numExperts, `${argument}.numExperts`);
   if (numExperts > MAX_EXPERTS) {
     throw new SwitchyardError('range', `${argument}.numExperts`, `expected at most ${MAX_EXPERTS} experts (routing keeps dense [tokens, numExperts] scores), received ${numExperts}`);
