@@ -52,6 +52,10 @@ describe('misspelt fields through the public API', () => {
       [{ kind: 'sinkhorn', numExperts: E, topK: 1, maxIteration: 3 } as never, { tokens: 3, logits }, 'spec.maxIteration', 'maxIterations'],
       [{ kind: 'topk', numExperts: E, topK: 2 }, { tokens: 3, logits, sequenceLen: 1 }, 'input.sequenceLen', 'sequenceLength'],
     ];
+    // Not near either field capacity needs: the refusal of a capacity without one lists what it was given.
+    const e = await refusal(() => route({ kind: 'topk', numExperts: E, topK: 2, capacity: { capacityFactor: 1 } } as never, { tokens: 3, logits }));
+    expect(e).toMatchObject({ code: 'config', argument: 'spec.capacity' });
+    expect(e.message).toContain('its fields: capacityFactor');
     for (const [spec, input, argument, meant] of cases) {
       for (const backend of ['reference', 'wasm'] as const) {
         const e = await refusal(() => route(spec, input as never, { backend }));

@@ -148,7 +148,9 @@ function capacityOf(value: unknown, argument: string): ResolvedCapacity | undefi
   const perExpert = c.perExpert === undefined ? undefined : countFrom(0, c.perExpert, `${argument}.perExpert`);
   const factor = c.factor === undefined ? undefined : positiveNumber(c.factor, `${argument}.factor`);
   if (perExpert === undefined && factor === undefined) {
-    throw new SwitchyardError('config', argument, 'expected capacity.factor (> 0) or capacity.perExpert (an integer ≥ 0); received neither');
+    const given = Object.keys(c);
+    throw new SwitchyardError('config', argument, 'expected capacity.factor (> 0) or capacity.perExpert (an integer ≥ 0); received neither' +
+      (given.length > 0 ? ` (its fields: ${given.join(', ')})` : ''));
   }
   return {
     perExpert,
