@@ -11,6 +11,8 @@ import { SwitchyardError } from '../errors.js';
  * @param what  names the object in the message, e.g. "a 'topk' RouterSpec"
  */
 export function refuseMisspeltFields(value: object, known: readonly string[], argument: string, what: string, elsewhere: readonly string[] = []): void {
+  // An array where an object belongs is refused by the field checks after this; its indices are no fields.
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) return;
   for (const field of Object.keys(value)) {
     if (known.includes(field) || elsewhere.includes(field)) continue;
     const meant = known.find((k) => nearlySame(field, k));
