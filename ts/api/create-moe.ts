@@ -92,7 +92,7 @@ function signature(resolved: ResolvedMoE, weightDtype: WeightDtype, gpu: WebGpuB
 }
 
 /**
- * Builds a MoE block from a config and canonical weights (DESIGN.md §3 names). `backend: 'auto'` with a
+ * Builds a MoE block from a config and canonical weights (DESIGN.md §3 names; a record or a Map). `backend: 'auto'` with a
  * WebGPU adapter present measures, the first time each token count class (⌈log2 T⌉) is seen, the GPU and
  * the best CPU path (WASM, else the reference) on that call, within ~200 ms per block, and keeps the
  * cheaper for the class; without an adapter it runs WASM (else the reference). A forced backend never
@@ -110,8 +110,9 @@ function signature(resolved: ResolvedMoE, weightDtype: WeightDtype, gpu: WebGpuB
  * );
  * const { output, routing } = await moe.forward(hidden, { tokens: 16 });
  */
-export async function createMoE(config: MoEConfig, weights: Record<string, TensorLike>, options?: RuntimeOptions): Promise<MoE> {
-  return buildMoE(config, weights, options);
+export async function createMoE(config: MoEConfig, weights: Record<string, TensorLike> | Map<string, TensorLike>, options?: RuntimeOptions): Promise<MoE> {
+  // A Map of named tensors, as fromHuggingFace takes them, holds the same entries as the record.
+  return buildMoE(config, weights instanceof Map ? Object.fromEntries(weights) : weights, options);
 }
 
 /** createMoE over weights that may include deferred checkpoint tensors (fromHuggingFace's MXFP4 / FP8 experts). */
