@@ -142,7 +142,19 @@ describe('switchyard inspect', () => {
     const run = spawnSync(process.execPath, [cli, 'inspect', join(root, 'not-there')], { encoding: 'utf8' });
     expect(run.status).toBe(1);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
-    expect(run.stderr).toMatch(/^switchyard: ENOENT/);
+    expect(run.stderr).toMatch(/^switchyard: .*not-there: expected a Hugging Face checkpoint directory/);
+  });
+
+  it('names what it expected where a path or config.json is missing', async () => {
+    await expect(inspect([join(root, 'not-there')])).rejects.toMatchObject({ code: 'config', argument: join(root, 'not-there') });
+    const dir = join(root, 'no-config');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'model.safetensors'), new Uint8Array(16));
+    for (const path of [dir, join(dir, 'model.safetensors')]) {
+      const e = await inspect([path]).then(() => undefined, (x: SwitchyardError) => x);
+      expect(e, path).toMatchObject({ code: 'config', argument: join(dir, 'config.json') });
+      expect(e!.message).toContain("the model's config.json beside its safetensors files");
+    }
   });
 
   it('prints its usage', async () => {

@@ -39,8 +39,9 @@ const INDEX_FILE = 'model.safetensors.index.json';
  * only the shards it names are considered; otherwise every *.safetensors of the directory.
  */
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
-  const isFile = (await stat(path)).isFile();
+  const isFile = (await statOf(path, 'a Hugging Face checkpoint directory, or one of its .safetensors files')).isFile();
   const dir = isFile ? dirname(path) : path;
+  await statOf(join(dir, 'config.json'), `the model's config.json beside its safetensors files in ${dir}`);
   const config = await readJson(join(dir, 'config.json'));
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new SwitchyardError('config', join(dir, 'config.json'), 'expected a JSON object');
@@ -61,6 +62,16 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
   }
   const shards = await Promise.all(names.map((name) => readHeader(join(dir, name), name)));
   return { dir, config: config as Record<string, unknown>, index, shards };
+}
+
+/** stat(path), or SwitchyardError 'config' naming the path and what was expected there when nothing is. */
+async function statOf(path: string, expected: string): Promise<Awaited<ReturnType<typeof stat>>> {
+  try {
+    return await stat(path);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ENOENT') throw e;
+    throw new SwitchyardError('config', path, `expected ${expected}; there is no such file or directory`);
+  }
 }
 
 /**
