@@ -17,6 +17,9 @@ const wasmBackends = new WeakMap<WebAssembly.Module, Promise<WasmBackend>>();
 const threadedBackends = new WeakMap<WebAssembly.Module, Map<number, Promise<WasmBackend>>>();
 const gpuBackends = new WeakMap<GPUDevice, Promise<WebGpuBackend>>();
 
+/** The fields of RuntimeOptions (types.ts). */
+const RUNTIME_OPTIONS = ['backend', 'device', 'wasmModule', 'weightDtype', 'threads'] as const;
+
 /**
  * options.backend, after checking the injected objects of any path (a device or module of the wrong kind
  * is refused whichever path runs, as options.threads is: never a crash deep inside a path, nor a silent
@@ -24,9 +27,9 @@ const gpuBackends = new WeakMap<GPUDevice, Promise<WebGpuBackend>>();
  */
 export function backendOption(options: RuntimeOptions | undefined): BackendName {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw new SwitchyardError('config', 'options', `expected an options object ({ backend, device, wasmModule, weightDtype, threads }) or nothing, received ${describe(options)}`);
+    throw new SwitchyardError('config', 'options', `expected an options object ({ ${RUNTIME_OPTIONS.join(', ')} }) or nothing, received ${describe(options)}`);
   }
-  if (options !== undefined) refuseMisspeltFields(options, ['backend', 'device', 'wasmModule', 'weightDtype', 'threads'], 'options', 'RuntimeOptions');
+  if (options !== undefined) refuseMisspeltFields(options, RUNTIME_OPTIONS, 'options', 'RuntimeOptions');
   const backend = oneOf(options?.backend, ['auto', 'reference', 'wasm', 'webgpu'] as const, 'options.backend', 'auto');
   if (options?.device !== undefined) deviceOption(options.device);
   if (options?.wasmModule !== undefined && !(options.wasmModule instanceof WebAssembly.Module)) {

@@ -41,8 +41,7 @@ const INDEX_FILE = 'model.safetensors.index.json';
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
   const isFile = (await statOf(path, 'a Hugging Face checkpoint directory, or one of its .safetensors files')).isFile();
   const dir = isFile ? dirname(path) : path;
-  await statOf(join(dir, 'config.json'), `the model's config.json beside its safetensors files in ${dir}`);
-  const config = await readJson(join(dir, 'config.json'));
+  const config = await readJson(join(dir, 'config.json'), `the model's config.json beside its safetensors files in ${dir}`);
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new SwitchyardError('config', join(dir, 'config.json'), 'expected a JSON object');
   }
@@ -53,7 +52,7 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
   } else {
     const listing = await readdir(dir);
     if (listing.includes(INDEX_FILE)) {
-      index = { weight_map: weightMapOf(await readJson(join(dir, INDEX_FILE))) };
+      index = { weight_map: weightMapOf(await readJson(join(dir, INDEX_FILE), `the shard index ${INDEX_FILE}`)) };
       names = [...new Set(Object.values(index.weight_map))].sort();
     } else {
       names = listing.filter((f) => f.endsWith('.safetensors')).sort();
@@ -80,8 +79,8 @@ async function statOf(path: string, expected: string): Promise<Awaited<ReturnTyp
  */
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
-async function readJson(path: string): Promise<unknown> {
-  const { size } = await stat(path);
+async function readJson(path: string, expected: string): Promise<unknown> {
+  const { size } = await statOf(path, expected);
   if (size > MAX_JSON_BYTES) {
     throw new SwitchyardError('limits', path, `expected a JSON file of at most ${MAX_JSON_BYTES} bytes, got ${size}`);
   }
