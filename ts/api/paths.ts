@@ -117,8 +117,19 @@ export async function cpuPath(options: RuntimeOptions | undefined, forced: Backe
   } catch (e) {
     // The reference stands in only when no WASM loads by itself; a module the caller injected must work.
     if (forced === 'wasm' || options?.wasmModule !== undefined) throw e;
+    warnReferenceStandIn(e);
     return referenceBackend;
   }
+}
+
+let referenceStandInWarned = false;
+
+/** Says once per process that 'auto' runs the CPU work on the reference path, and why: it is many times slower. */
+function warnReferenceStandIn(cause: unknown): void {
+  if (referenceStandInWarned) return;
+  referenceStandInWarned = true;
+  const why = cause instanceof Error ? cause.message : String(cause);
+  console.warn(`switchyard: no WASM build loaded, so backend 'auto' runs its CPU work on the reference path (many times slower): ${why}`);
 }
 
 /** The WebGPU path, or undefined when the runtime offers no adapter. */

@@ -92,5 +92,13 @@ export async function loadWasmModule(options: { wasmModule?: WebAssembly.Module 
       if (e instanceof SwitchyardError) throw e;
     }
   }
-  return { module: await loadBuild('simd128'), build: 'simd128' };
+  try {
+    return { module: await loadBuild('simd128'), build: 'simd128' };
+  } catch (e) {
+    if (e instanceof SwitchyardError) throw e;
+    // A fetch that 404s or a server's HTML fallback page (a bundler that did not copy the .wasm files)
+    // surfaces here; say what was being loaded and how to bypass the loader.
+    throw new SwitchyardError('backend', 'options.wasmModule',
+      `expected switchyard's WASM build to load from beside its bundle, or a compiled WebAssembly.Module in options.wasmModule; loading the simd128 build failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
