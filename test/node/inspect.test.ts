@@ -1,5 +1,5 @@
 // `switchyard inspect` on checkpoints written to a temp dir: a sharded bf16 Mixtral with an index, a
-// single-file Qwen2-MoE with config.json beside it, and a Switch encoder-decoder.
+// single-file Qwen2-MoE with config.json beside it, a Switch encoder-decoder, and a hub cache folder.
 import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -155,6 +155,28 @@ describe('switchyard inspect', () => {
       expect(e, path).toMatchObject({ code: 'config', argument: join(dir, 'config.json') });
       expect(e!.message).toContain("the model's config.json beside its safetensors files");
     }
+  });
+
+  it("a Hugging Face hub cache folder is its refs/main snapshot, else its only one; several without refs/main are named", async () => {
+    const hub = join(root, 'models--org--tiny');
+    const config = { ...mixtral.caseJson.config, model_type: 'mixtral', num_hidden_layers: 1 };
+    await writeCheckpoint(join(hub, 'snapshots', 'aaaa1111'), config, mixtralLayer(mixtral, 0, 'f32'), 1);
+    const one = await inspect([hub, '--backend', 'reference', '--tokens', '4']);
+    expect(one.text).toContain(`checkpoint   ${hub} → ${join(hub, 'snapshots', 'aaaa1111')} (1 safetensors file`);
+    // A second snapshot of another model type: which one ran shows in the family line.
+    await writeCheckpoint(join(hub, 'snapshots', 'bbbb2222'), { ...config, model_type: 'qwen3_moe' }, mixtralLayer(mixtral, 0, 'f32'), 1);
+    const e = await inspect([hub]).then(() => undefined, (x: SwitchyardError) => x);
+    expect(e).toMatchObject({ code: 'config', argument: hub });
+    expect(e!.message).toContain('found snapshots aaaa1111, bbbb2222');
+    await mkdir(join(hub, 'refs'));
+    // A ref that is a path, not a revision, is not followed.
+    await writeFile(join(hub, 'refs', 'main'), '../snapshots/aaaa1111');
+    await expect(inspect([hub])).rejects.toMatchObject({ code: 'config', argument: hub });
+    await writeFile(join(hub, 'refs', 'main'), 'aaaa1111\n');
+    const main = await inspect([hub, '--backend', 'reference', '--tokens', '4']);
+    expect(main.code).toBe(0);
+    expect(main.text).toContain(`→ ${join(hub, 'snapshots', 'aaaa1111')}`);
+    expect(main.text).toContain('family       mixtral');
   });
 
   it('prints its usage', async () => {

@@ -4,6 +4,7 @@
 import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SwitchyardError } from '../errors.js';
+import { hubSnapshot } from './hub-cache.js';
 import { weightMapOf, type SafetensorsIndex } from '../formats/layers.js';
 import { checkNoOverlap, MAX_HEADER_BYTES, parseHeader, readSafetensors, type SafetensorsFile } from '../formats/safetensors.js';
 
@@ -35,12 +36,13 @@ export interface Checkpoint {
 const INDEX_FILE = 'model.safetensors.index.json';
 
 /**
- * Opens a checkpoint directory, or a single .safetensors file with config.json beside it. With an index
+ * Opens a checkpoint directory (or a hub cache folder: hub-cache.ts), or a single .safetensors file with
+ * config.json beside it. With an index
  * only the shards it names are considered; otherwise every *.safetensors of the directory.
  */
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
   const isFile = (await statOf(path, 'a Hugging Face checkpoint directory, or one of its .safetensors files')).isFile();
-  const dir = isFile ? dirname(path) : path;
+  const dir = isFile ? dirname(path) : ((await hubSnapshot(path)) ?? path);
   const config = await readJson(join(dir, 'config.json'), `the model's config.json beside its safetensors files in ${dir}`);
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new SwitchyardError('config', join(dir, 'config.json'), 'expected a JSON object');

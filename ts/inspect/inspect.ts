@@ -1,6 +1,7 @@
 // `switchyard inspect <dir-or-safetensors> [--layer N] [--stack encoder|decoder] [--tokens T] [--seed S]
 // [--backend B]` (Node only): what a checkpoint's MoE layer is — family, MoE layers, E, k, its tensors'
 // shapes and dtypes — and how it routes a seeded batch of random hidden states.
+import { dirname } from 'node:path';
 import { SwitchyardError, describe } from '../errors.js';
 import { fromHuggingFace } from '../api/from-hugging-face.js';
 import { gaussian, seededRandom } from '../demo/synthetic.js';
@@ -15,7 +16,8 @@ export const INSPECT_USAGE = `usage: switchyard inspect <dir | file.safetensors>
 
   inspect  reads config.json (+ model.safetensors.index.json) and the safetensors headers, prints the
            model family, its MoE layers, and one layer's E, k and tensors (default: the first MoE
-           layer), then routes T seeded random tokens through that layer and prints the routing stats`;
+           layer), then routes T seeded random tokens through that layer and prints the routing stats.
+           dir may be a Hugging Face hub cache folder (models--org--name): its refs/main snapshot, or its only one`;
 
 interface InspectOptions {
   path: string;
@@ -147,7 +149,7 @@ export async function runInspect(args: string[], print: (line: string) => void):
     throw new SwitchyardError('shape', `layer ${layer}`, `expected tensors under ${candidates.join(' or ')}, found none in the checkpoint`);
   }
 
-  print(`checkpoint   ${o.path} (${ckpt.shards.length} safetensors file${ckpt.shards.length > 1 ? 's' : ''}${ckpt.index ? ', with index' : ''})`);
+  print(`checkpoint   ${o.path}${ckpt.dir !== o.path && ckpt.dir !== dirname(o.path) ? ` → ${ckpt.dir}` : ''} (${ckpt.shards.length} safetensors file${ckpt.shards.length > 1 ? 's' : ''}${ckpt.index ? ', with index' : ''})`);
   print(`family       ${modelType}`);
   for (const s of stacks) {
     if (s === 'encoder' && layersOf.get(s)!.length === 0) continue;
