@@ -17,7 +17,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const PROGRAM = `
 import { route, createMoE, fromHuggingFace, readSafetensors, SwitchyardError, routers, RouterMonitor,
-  updateExpertBias, balancedHashTable } from 'switchyard';
+  updateExpertBias, balancedHashTable, toFloat32 } from 'switchyard';
 import type { BackendName, MoE, MoEConfig, RouterInput, RouterSpec, Routing, RuntimeOptions, TensorLike } from 'switchyard';
 
 export async function program(bytes: Uint8Array, device?: DEVICE): Promise<number> {
@@ -54,6 +54,7 @@ export async function program(bytes: Uint8Array, device?: DEVICE): Promise<numbe
   const { output, routing } = await moe.forward(new Float32Array(T * d), { tokens: T, tokenIds: new Int32Array(T), sequenceLength: T });
   moe.destroy();
   const file = readSafetensors(bytes);
+  const widened: Float32Array = toFloat32(file.tensors.get('gate.weight')!);
   const layer: MoE = await fromHuggingFace({ config: { model_type: 'mixtral' }, tensors: file, prefix: 'model.layers.0.' }, options);
   const layer2 = await fromHuggingFace({ config: {}, tensors: [file], prefix: '' });
   const monitor = new RouterMonitor();
@@ -64,12 +65,12 @@ export async function program(bytes: Uint8Array, device?: DEVICE): Promise<numbe
   try { await route(spec, input); } catch (e) { if (e instanceof SwitchyardError) return e.code.length; }
   return output.length + offsets.length + rows.length + weights.length + slots.length + load.length + dropped + droppedFraction +
     tokenEntropy + loadEntropy + maxOverMean + cv + deadExperts + aux + (seqAux ?? 0) + z + file.tensors.size + table.length +
-    presets.length + layer.config.dModel + layer2.backend.length + monitor.globalAux();
+    presets.length + widened.length + layer.config.dModel + layer2.backend.length + monitor.globalAux();
 }
 `;
 
 /** Compiles PROGRAM against the package with the given global typings; returns tsc's diagnostics. */
-function compile(name: string, types: string[], device: string): string {
+function compile(name: string, types: string[], device: string, lib?: string[], program = PROGRAM): string {
   const project = join(dir, name);
   mkdirSync(join(project, 'node_modules'), { recursive: true });
   symlinkSync(root, join(project, 'node_modules', 'switchyard'));
@@ -78,9 +79,9 @@ function compile(name: string, types: string[], device: string): string {
     mkdirSync(join(project, 'node_modules', scope), { recursive: true });
     symlinkSync(join(root, 'node_modules', scope, pkg), join(project, 'node_modules', scope, pkg));
   }
-  writeFileSync(join(project, 'program.ts'), PROGRAM.replace('DEVICE', device));
+  writeFileSync(join(project, 'program.ts'), program.replace('DEVICE', device));
   writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types },
+    compilerOptions: { strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types, ...(lib ? { lib } : {}) },
     files: ['program.ts'],
   }));
   const r = spawnSync(process.execPath, [tsc, '-p', project], { encoding: 'utf8' });
@@ -98,5 +99,14 @@ describe('the published type declarations', () => {
 
   it('compile it with @webgpu/types, options.device taking a GPUDevice', () => {
     expect(compile('webgpu', ['@webgpu/types'], 'GPUDevice')).toBe('');
+  }, 60_000);
+
+  it('compile it in a Node program without the DOM lib (lib es2022, @types/node), which has no WebAssembly namespace', () => {
+    expect(compile('node-lib', ['@types/node'], 'object', ['es2022'])).toBe('');
+  }, 60_000);
+
+  it('refuse an options.wasmModule that is not a WebAssembly.Module where the typings declare one', () => {
+    const wrong = `import type { RuntimeOptions } from 'switchyard';\nexport const o: RuntimeOptions = { wasmModule: 'switchyard-simd.wasm' };\n`;
+    expect(compile('wasm-module', [], 'object', undefined, wrong)).toMatch(/error TS2322[^\n]*'string'/);
   }, 60_000);
 });

@@ -210,10 +210,17 @@ export type CheckpointTensor = TensorLike | RawTensor;
  */
 export type GPUDeviceLike = typeof globalThis extends { GPUDevice: { prototype: infer D } } ? D : object;
 
+/**
+ * WebAssembly.Module where the program's typings declare it (lib.dom, lib.webworker, @types/deno…), else
+ * any object: a Node program compiled with lib ["es2022"] and @types/node has no WebAssembly namespace.
+ * `& object` because lib.dom's Module is an empty interface, which a string or a number satisfies too.
+ */
+export type WasmModuleLike = object & (typeof globalThis extends { WebAssembly: { Module: { prototype: infer M } } } ? M : object);
+
 export interface RuntimeOptions {
   backend?: BackendName;
   device?: GPUDeviceLike;
-  wasmModule?: WebAssembly.Module;
+  wasmModule?: WasmModuleLike;
   weightDtype?: 'f32' | 'f16' | 'int8';
   /**
    * Threads for the wasm experts, the calling one included (default 1; an integer from 1 to 64). Above 1,
