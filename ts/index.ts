@@ -3,6 +3,7 @@ export { route } from './api/route.js';
 export { createMoE } from './api/create-moe.js';
 export { fromHuggingFace } from './api/from-hugging-face.js';
 export { readSafetensors, readSafetensorsHeader, safetensorsHeaderSize } from './formats/safetensors.js';
+export { toFloat32 } from './formats/dtype.js';
 export type { SafetensorsEntry, SafetensorsFile, SafetensorsHeader } from './formats/safetensors.js';
 export type { HuggingFaceArgs } from './formats/huggingface.js';
 export { moeLayers, shardsForLayer, type SafetensorsIndex } from './formats/layers.js';

@@ -380,6 +380,19 @@ describe('toFloat32 and tensorShape', () => {
     expectError(() => toFloat32({ dtype: 'f32', shape: [-1], data: new Float32Array(1) }, 'w'), 'shape', 'w');
   });
 
+  it('is public: the entry widens a bf16 / f16 file tensor exactly and names it "tensor" unless told', async () => {
+    const api = await import('../../ts/entry/node.js');
+    const file = api.readSafetensors(encodeSafetensors([
+      { name: 'w', dtype: 'BF16', shape: [2], data: f32ToBf16([3.140625, -2]) },
+      { name: 'h', dtype: 'F16', shape: [2], data: f32ToF16([0.5, 65504]) },
+      { name: 'ids', dtype: 'I32', shape: [1], data: new Int32Array([7]) },
+    ]));
+    expect([...api.toFloat32(file.tensors.get('w')!)]).toEqual([3.140625, -2]);
+    expect([...api.toFloat32(file.tensors.get('h')!)]).toEqual([0.5, 65504]);
+    expectError(() => api.toFloat32(file.tensors.get('ids')!), 'dtype', 'tensor');
+    expectError(() => api.toFloat32(file.tensors.get('ids')!, 'ids'), 'dtype', 'ids');
+  });
+
   it('gives shapes', () => {
     expect(tensorShape(new Float32Array(6))).toEqual([6]);
     expect(tensorShape({ dtype: 'bf16', shape: [2, 3], data: new Uint16Array(6) })).toEqual([2, 3]);

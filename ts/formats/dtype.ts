@@ -53,11 +53,12 @@ export function sameShape(got: unknown, shape: readonly number[]): boolean {
  * f32 data is returned as is (no copy: the result may alias a checkpoint buffer); f16 and bf16 are widened
  * exactly (every half and bfloat16 value is representable in f32); i32 is refused, since reading ids or
  * counts as weights is a bug, not a conversion, and so are the dtypes a checkpoint keeps as bytes (u8, f8_e4m3).
+ * Public: readSafetensors hands out f16 / bf16 tensors as their bits. `argument` names the tensor in errors.
  *
  * @example
  * toFloat32({ dtype: 'bf16', shape: [2], data: f32ToBf16([1, -2]) }, 'router.weight'); // Float32Array [1, -2]
  */
-export function toFloat32(t: CheckpointTensor, argument: string): Float32Array {
+export function toFloat32(t: CheckpointTensor, argument = 'tensor'): Float32Array {
   if (t instanceof Float32Array) return t;
   const { dtype, n } = checkedTensor(t, argument);
   if (dtype === 'f32') return elements(t.data, Float32Array, n);
