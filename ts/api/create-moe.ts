@@ -3,6 +3,7 @@
 // and the best CPU path, chosen per shape class from measured costs (ts/api/planner.ts).
 import type { MoE, MoEConfig, ResolvedBackend, RuntimeOptions, TensorLike } from '../spec/types.js';
 import { resolveMoE, type ResolvedMoE, type WeightSource } from '../spec/moe-config.js';
+import { configSnapshot } from '../spec/config-snapshot.js';
 import type { CpuBackend, ExpertWeights, PreparedExperts } from '../backends/backend.js';
 import type { WebGpuBackend } from '../backends/webgpu.js';
 import { SwitchyardError } from '../errors.js';
@@ -179,7 +180,8 @@ export async function buildMoE(config: MoEConfig, weights: WeightSource, options
   // with one, a checkpoint's deferred projections take a copy of the caller's bytes, who may reuse them now.
   if (!paths.names.includes('webgpu')) releaseExpertArrays(resolved);
   else for (const t of resolved.deferred) t.own();
-  return new MoEBlock(config, resolved, paths, planner, fallback);
+  const selectionBias = resolved.router.kind === 'topk' ? resolved.router.selectionBias : undefined;
+  return new MoEBlock(configSnapshot(config, selectionBias), resolved, paths, planner, fallback);
 }
 
 /**

@@ -116,6 +116,8 @@ export class MoEBlock implements MoE {
       throw new SwitchyardError('shape', 'hidden', `expected a Float32Array [tokens=${nToken}, dModel=${dModel}] = ${nToken * dModel} elements, received ${describe(hidden)}`);
     }
     allFinite(hidden, 'hidden', `[${nToken}, ${dModel}]`);
+    // Read as it stands on every call (moe.config.router.selectionBias, updated in place between calls).
+    if (router.kind === 'topk' && router.selectionBias) allFinite(router.selectionBias, 'config.router.selectionBias', `[${router.numExperts}]`);
     const tokenIds = options.tokenIds === undefined ? undefined : tokenIdsOf(options.tokenIds, nToken, vocabOf(router), 'options.tokenIds');
     if (router.kind === 'hash' && !tokenIds) {
       throw new SwitchyardError('shape', 'options.tokenIds', `router 'hash' reads token ids, expected an Int32Array [tokens=${nToken}], received undefined`);

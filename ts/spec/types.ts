@@ -250,6 +250,11 @@ export interface ForwardResult {
 }
 
 export interface MoE {
+  /**
+   * The config createMoE was given, as a frozen snapshot of its plain objects; its arrays are the block's
+   * own. router.selectionBias (also a bias given as the weight router.selection_bias) is read as it stands
+   * on every call: updating it in place (updateExpertBias) steers the next forward.
+   */
   readonly config: MoEConfig;
   /** The path the last forward ran on (or will run on, before the first call). */
   readonly backend: ResolvedBackend;
