@@ -35,6 +35,15 @@ describe('nearlySame', () => {
     ]) expect(nearlySame(typed, name), `${typed} ~ ${name}`).toBe(true);
   });
 
+  it('matches the other names of a field: abbreviations, and the same setting as other libraries name it', () => {
+    for (const [typed, name] of [
+      ['seqLen', 'sequenceLength'], ['seq_len', 'sequenceLength'], ['input_ids', 'tokenIds'], ['maxIter', 'maxIterations'],
+      ['tol', 'tolerance'], ['padding', 'padToCapacity'], ['capacityFactor', 'capacity'], ['capacity_factor', 'factor'],
+      ['norm_topk_prob', 'normalize'], ['routed_scaling_factor', 'scale'], ['e_score_correction_bias', 'selectionBias'],
+      ['numThreads', 'threads'], ['dtype', 'weightDtype'],
+    ]) expect(nearlySame(typed, name), `${typed} ~ ${name}`).toBe(true);
+  });
+
   it('keeps apart names that only share a few letters', () => {
     for (const [typed, name] of [
       ['seed', 'scale'], ['score', 'scale'], ['bias', 'alpha'], ['on', 'count'], ['per', 'perExpert'], ['tokens', 'tokenIds'],
@@ -51,11 +60,18 @@ describe('misspelt fields through the public API', () => {
       [{ kind: 'topk', numExperts: E, topK: 2, capacity: { factor: 1, drop_policy: 'position' } } as never, { tokens: 3, logits }, 'spec.capacity.drop_policy', 'dropPolicy'],
       [{ kind: 'sinkhorn', numExperts: E, topK: 1, maxIteration: 3 } as never, { tokens: 3, logits }, 'spec.maxIteration', 'maxIterations'],
       [{ kind: 'topk', numExperts: E, topK: 2 }, { tokens: 3, logits, sequenceLen: 1 }, 'input.sequenceLen', 'sequenceLength'],
+      [{ kind: 'topk', numExperts: E, topK: 2 }, { tokens: 3, logits, seq_len: 1 }, 'input.seq_len', 'sequenceLength'],
+      [{ kind: 'sinkhorn', numExperts: E, topK: 1, tol: 1e-3 } as never, { tokens: 3, logits }, 'spec.tol', 'tolerance'],
+      [{ kind: 'topk', numExperts: E, topK: 2, norm_topk_prob: true } as never, { tokens: 3, logits }, 'spec.norm_topk_prob', 'normalize'],
+      // Expert choice's field, on a 'topk' spec: its capacity misnamed, which the other kinds' fields may not hide.
+      [{ kind: 'topk', numExperts: E, topK: 2, capacityFactor: 0.5 } as never, { tokens: 3, logits }, 'spec.capacityFactor', 'capacity'],
+      [{ kind: 'topk', numExperts: E, topK: 2, capacity: { capacityFactor: 1 } } as never, { tokens: 3, logits }, 'spec.capacity.capacityFactor', 'factor'],
+      [{ kind: 'topk', numExperts: E, topK: 2, capacity: { factor: 1, padding: true } } as never, { tokens: 3, logits }, 'spec.capacity.padding', 'padToCapacity'],
     ];
     // Not near either field capacity needs: the refusal of a capacity without one lists what it was given.
-    const e = await refusal(() => route({ kind: 'topk', numExperts: E, topK: 2, capacity: { capacityFactor: 1 } } as never, { tokens: 3, logits }));
+    const e = await refusal(() => route({ kind: 'topk', numExperts: E, topK: 2, capacity: { size: 1 } } as never, { tokens: 3, logits }));
     expect(e).toMatchObject({ code: 'config', argument: 'spec.capacity' });
-    expect(e.message).toContain('its fields: capacityFactor');
+    expect(e.message).toContain('its fields: size');
     for (const [spec, input, argument, meant] of cases) {
       for (const backend of ['reference', 'wasm'] as const) {
         const e = await refusal(() => route(spec, input as never, { backend }));
@@ -76,6 +92,10 @@ describe('misspelt fields through the public API', () => {
     const hidden = Float32Array.from({ length: 2 * d }, (_, i) => Math.sin(i));
     const e4 = await refusal(() => moe.forward(hidden, { tokens: 2, tokenIDs: new Int32Array(2) } as never));
     expect(e4).toMatchObject({ code: 'config', argument: 'options.tokenIDs' });
+    const e5 = await refusal(() => moe.forward(hidden, { tokens: 2, seqLen: 1 } as never));
+    expect(e5).toMatchObject({ code: 'config', argument: 'options.seqLen' });
+    const e6 = await refusal(() => createMoE(config, weights, { backend: 'wasm', numThreads: 2 } as never));
+    expect(e6).toMatchObject({ code: 'config', argument: 'options.numThreads' });
     // The block is unharmed: the same call spelt right answers.
     expect((await moe.forward(hidden, { tokens: 2 })).output.length).toBe(2 * d);
     moe.destroy();

@@ -14,8 +14,12 @@ export function refuseMisspeltFields(value: object, known: readonly string[], ar
   // An array where an object belongs is refused by the field checks after this; its indices are no fields.
   if (Array.isArray(value) || ArrayBuffer.isView(value)) return;
   for (const field of Object.keys(value)) {
-    if (known.includes(field) || elsewhere.includes(field)) continue;
-    const meant = known.find((k) => nearlySame(field, k));
+    if (known.includes(field)) continue;
+    // An abbreviation is refused even where another form takes the field: capacityFactor is expert
+    // choice's, and on a 'topk' spec it is its capacity misnamed.
+    const abbreviated = known.find((k) => abbreviates(field, k));
+    if (abbreviated === undefined && elsewhere.includes(field)) continue;
+    const meant = abbreviated ?? known.find((k) => nearlySame(field, k));
     if (meant === undefined) continue;
     throw new SwitchyardError('config', `${argument}.${field}`,
       `unknown field '${field}' — did you mean '${meant}'? (it would be ignored); the fields of ${what}: ${known.join(', ')}`);
@@ -23,14 +27,39 @@ export function refuseMisspeltFields(value: object, known: readonly string[], ar
 }
 
 /**
+ * Other names for a field, by its simplified name: the abbreviations in common use and the names of the
+ * same setting in Hugging Face configs (norm_topk_prob, routed_scaling_factor, e_score_correction_bias),
+ * onnxruntime (numThreads) and elsewhere — too far from the field's own name for nearlySame to see.
+ */
+const OTHER_NAMES: Readonly<Record<string, readonly string[]>> = {
+  sequencelength: ['seqlen', 'seqlength', 'seqlens'],
+  tokenids: ['inputids', 'ids'],
+  maxiterations: ['maxiter', 'maxiters', 'maxit', 'maxits', 'iterations', 'iters', 'niter', 'numiters'],
+  tolerance: ['tol'],
+  padtocapacity: ['pad', 'padding', 'padded'],
+  capacity: ['capacityfactor', 'expertcapacity'],
+  factor: ['capacityfactor'],
+  normalize: ['renormalize', 'renormalise', 'renorm', 'normtopkprob'],
+  scale: ['routedscalingfactor', 'scalingfactor'],
+  selectionbias: ['escorecorrectionbias', 'scorecorrectionbias', 'expertbias'],
+  threads: ['numthreads', 'nthreads'],
+  weightdtype: ['dtype'],
+};
+
+/** Whether `field` is one of the other names of `name` (OTHER_NAMES), case, '_' and '-' aside. */
+export function abbreviates(field: string, name: string): boolean {
+  return OTHER_NAMES[simplified(name)]?.includes(simplified(field)) ?? false;
+}
+
+/**
  * The same name but for case, '_' / '-', one or two letters (by length) or a cut-off end: 'normalise' and
  * 'normalize', 'tokenIDs' and 'tokenIds', 'd_model' and 'dModel', 'thread' and 'threads', 'sequenceLen' and
- * 'sequenceLength'.
+ * 'sequenceLength' — or one of its other names (abbreviates): 'seq_len', 'maxIter', 'numThreads'.
  */
 export function nearlySame(field: string, name: string): boolean {
   const a = simplified(field);
   const b = simplified(name);
-  if (a === b) return true;
+  if (a === b || abbreviates(field, name)) return true;
   const shorter = Math.min(a.length, b.length);
   if (shorter >= 4 && Math.abs(a.length - b.length) <= 3 && (a.startsWith(b) || b.startsWith(a))) return true;
   const allowed = shorter >= 8 ? 2 : shorter >= 4 ? 1 : 0;
