@@ -94,3 +94,21 @@ describe('fromHuggingFace marks only the arrays it made as checked', () => {
     for (const name of ['experts.gate', 'experts.up', 'experts.down']) expect(weights[name], name).toBeInstanceOf(DeferredTensor);
   });
 });
+
+describe('an f32 overflow inside a block', () => {
+  it("names hidden and says how large it was, so that huge weights are not mistaken for a huge input", async () => {
+    const { createMoE } = await import('../../ts/entry/node.js');
+    const [E, d, f] = [2, 4, 3];
+    const config = { dModel: d, router: { kind: 'topk' as const, numExperts: E, topK: 1 }, expert: { dFF: f, activation: 'relu' as const } };
+    const weights = (scale: number) => ({
+      'router.weight': new Float32Array(E * d).fill(0.1), 'experts.up': new Float32Array(E * f * d).fill(scale), 'experts.down': new Float32Array(E * d * f).fill(scale),
+    });
+    for (const backend of ['reference', 'wasm'] as const) {
+      const moe = await createMoE(config, weights(1e20), { backend });
+      const error = await moe.forward(new Float32Array(d).fill(0.25), { tokens: 1 }).catch((e: unknown) => e);
+      expect(error, backend).toMatchObject({ code: 'range', argument: 'hidden' });
+      expect((error as Error).message).toContain('the largest |hidden| is 0.25');
+      moe.destroy();
+    }
+  });
+});

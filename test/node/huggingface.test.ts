@@ -294,6 +294,20 @@ describe('huggingFaceToCanonical: errors', () => {
     }
   });
 
+  it('refuses config.json or the shard index passed unparsed, or the index\'s weight_map alone, saying so', () => {
+    const text = JSON.stringify(config);
+    for (const raw of [text, new TextEncoder().encode(text), Buffer.from(text), new TextEncoder().encode(text).buffer]) {
+      const e = expectError(() => huggingFaceToCanonical({ config: raw as never, tensors }), 'config', 'config');
+      expect(e.message).toContain('JSON.parse');
+    }
+    const weightMap = Object.fromEntries(Object.keys(tensors).map((name) => [name, 'model.safetensors']));
+    const files = [readSafetensors(readFileSync(new URL('tensors.safetensors', GOLDENS)))];
+    expect(expectError(() => huggingFaceToCanonical({ config, files, index: JSON.stringify({ weight_map: weightMap }) as never, modelType: 'mixtral' }), 'config', 'index').message)
+      .toContain('the parsed model.safetensors.index.json');
+    expect(expectError(() => huggingFaceToCanonical({ config, files, index: weightMap as never, modelType: 'mixtral' }), 'config', 'index').message)
+      .toContain('its weight_map alone?');
+  });
+
   it('names the prefixes that hold the block when no prefix, one holding no tensor or the layer\'s is given', () => {
     const layers = ['model.layers.0.block_sparse_moe.', 'model.layers.1.block_sparse_moe.'];
     const twoLayers = Object.assign({}, ...layers.map((p) => perExpertTensors(p, (x) => x, 'f32'))) as Record<string, Tensor>;

@@ -133,9 +133,9 @@ export class MoEBlock implements MoE {
         : this.runOn(name, hidden.subarray(0, n * dModel), prefixOf(data, n)));
       this.last = path;
       // Finite inputs can still overflow f32 inside the block (|hidden| ~ 1e30): an error, not ±∞ / NaN.
-      finiteResult(result.routing.logits, router.numExperts, 'hidden', 'the router logits');
+      finiteResult(result.routing.logits, router.numExperts, 'hidden', 'the router logits (hidden · router.weightᵀ)', hidden);
       finiteResult(result.routing.weights, slotsPerToken(router), 'config.router.scale', 'the routing weights (scores × scale)');
-      finiteResult(result.output, dModel, 'hidden', 'the block output, and every f32 value on the way to it,');
+      finiteResult(result.output, dModel, 'hidden', "the block output, and every f32 value on the way to it (hidden through the experts' weights),", hidden);
       return { ...result, backend: path };
     } catch (e) {
       if (!(e instanceof SwitchyardError && e.code === 'device-lost') || !this.recovering) throw e;

@@ -75,7 +75,7 @@ async function routeOnGpu(spec: ResolvedTopK, data: RouterData, cpu: CpuBackend,
 function checkedLogits(routing: Routing, spec: ResolvedRouterSpec, data: RouterData): Routing {
   if (data.logits === undefined || spec.kind === 'self') {
     const formula = spec.kind === 'self' ? 'the logits hidden / temperature' : 'the logits hidden · weightᵀ + bias';
-    finiteResult(routing.logits, spec.numExperts, 'input.hidden', formula);
+    finiteResult(routing.logits, spec.numExperts, 'input.hidden', formula, data.hidden);
   }
   finiteResult(routing.weights, slotsPerToken(spec), 'spec.scale', 'the routing weights (scores × scale)');
   return routing;

@@ -58,7 +58,13 @@ export function shardsForLayer(index: SafetensorsIndex, prefix: string): string[
 
 /** index.weight_map after checking it is a record of strings. */
 export function weightMapOf(index: unknown): Record<string, string> {
-  const map = index !== null && typeof index === 'object' ? (index as { weight_map?: unknown }).weight_map : undefined;
+  if (index === null || typeof index !== 'object' || Array.isArray(index) || ArrayBuffer.isView(index)) {
+    throw new SwitchyardError('config', 'index', `expected the parsed model.safetensors.index.json ({ weight_map }), got ${describe(index)}`);
+  }
+  const map = (index as { weight_map?: unknown }).weight_map;
+  if (map === undefined && Object.values(index).some((v) => typeof v === 'string')) {
+    throw new SwitchyardError('config', 'index', 'expected the parsed model.safetensors.index.json ({ weight_map }), got an object without weight_map whose values are strings — its weight_map alone? pass { weight_map }');
+  }
   if (map === null || typeof map !== 'object' || Array.isArray(map)) {
     throw new SwitchyardError('shape', 'index.weight_map', `expected an object of tensor name → shard file, got ${describe(map)}`);
   }

@@ -88,9 +88,17 @@ export function allFinite(values: Float32Array, argument: string, shape: string)
  * matmul, say): returned, it would be the silent ±∞ / NaN that allFinite keeps out of the inputs.
  * @param rowLength  values per row, to name the row (token) and column of the first non-finite value
  */
-export function finiteResult(values: Float32Array, rowLength: number, argument: string, what: string): void {
+export function finiteResult(values: Float32Array, rowLength: number, argument: string, what: string, input?: Float32Array): void {
   const i = firstNonFinite(values);
   if (i < 0) return;
+  // The product of an input and weights overflowed: the input's own size tells which of the two to shrink.
+  const largest = input ? `; the largest |${argument}| is ${maxAbs(input)}, so where that is moderate the weights it meets are the larger factor` : '';
   throw new SwitchyardError('range', argument,
-    `expected values small enough that ${what} stays finite in f32; it reaches ${values[i]} at token ${Math.floor(i / rowLength)}, column ${i % rowLength}`);
+    `expected values small enough that ${what} stays finite in f32; it reaches ${values[i]} at token ${Math.floor(i / rowLength)}, column ${i % rowLength}${largest}`);
+}
+
+function maxAbs(values: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) m = Math.max(m, Math.abs(values[i]));
+  return m;
 }

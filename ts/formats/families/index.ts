@@ -26,8 +26,9 @@ export const SUPPORTED_MODEL_TYPES: readonly string[] = [...FAMILIES.keys()];
 
 /** The family of `modelType`, or of config.model_type when it is undefined. */
 export function familyOf(config: Record<string, unknown>, modelType?: unknown): { modelType: string; family: Family } {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new SwitchyardError('config', 'config', `expected the parsed config.json object, got ${describe(config)}`);
+  // The file's bytes or text are the usual mistake: say to parse them.
+  if (config === null || typeof config !== 'object' || Array.isArray(config) || ArrayBuffer.isView(config) || config instanceof ArrayBuffer) {
+    throw new SwitchyardError('config', 'config', `expected the parsed config.json object (JSON.parse of the file's text), got ${describe(config)}`);
   }
   const name = modelType ?? (Object.prototype.hasOwnProperty.call(config, 'model_type') ? config['model_type'] : undefined);
   const family = typeof name === 'string' ? FAMILIES.get(name) : undefined;
