@@ -14,6 +14,7 @@ import { fromHuggingFace } from '../../ts/api/from-hugging-face.js';
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
 import { moeLayers } from '../../ts/formats/layers.js';
 import { errorOf as code } from './error-of.js';
+import type { SwitchyardError } from '../../ts/errors.js';
 
 const OUTPUT_TOLERANCE = 1e-5;
 const MIN_MARGIN = 1e-4;
@@ -449,6 +450,17 @@ describe('family configs', () => {
     };
     const { shared_expert_intermediate_size: _s, ...qwen3 } = q.config;
     expect(await forward({ ...q.config, shared_expert_intermediate_size: 0 })).toEqual(await forward({ ...qwen3, model_type: 'qwen3_moe' }));
+
+    // A shared expert whose width came from the default, not from config.json: its shape error says so.
+    const defaulted = (() => { try { huggingFaceToCanonical({ config: qwen3, tensors: q.tensors }); } catch (e) { return e as SwitchyardError; } })();
+    expect(defaulted).toMatchObject({ code: 'shape', argument: 'shared_expert.gate_proj.weight' });
+    expect(defaulted!.message).toMatch(/expected \[5632, \d+\].*config\.json has no shared_expert_intermediate_size, so its size came from transformers' default 5632/);
+    // DeepSeek-V3's shared width is n_shared_experts × moe_intermediate_size; these tensors hold two.
+    const { n_shared_experts: _n, ...dsBare } = ds.config;
+    const refusal = (config: Record<string, unknown>) => { try { huggingFaceToCanonical({ config, tensors: ds.tensors }); } catch (e) { return e as SwitchyardError; } };
+    expect(refusal(dsBare)?.message).toContain("config.json has no n_shared_experts, so its size came from transformers' default 1");
+    expect(refusal({ ...dsBare, n_shared_experts: 3 })?.message, 'a width config.json gives is not blamed on a default').not.toContain('default');
+    expect(refusal({ ...dsBare, n_shared_experts: 2 })).toBeUndefined();
   });
 
   it('a prefix naming a layer config.json makes dense is a config error saying so, when the block is not there', () => {

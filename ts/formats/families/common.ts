@@ -95,6 +95,21 @@ export function configIntOr(config: Record<string, unknown>, field: string, fall
   return value;
 }
 
+/**
+ * read(), which takes tensors whose shape follows from config `field`; where config.json left the field out,
+ * so that transformers' default (`fallback`) set that shape, a shape error says so: the default is then the
+ * likelier culprit than the checkpoint.
+ */
+export function readSizedByDefault<T>(config: Record<string, unknown>, field: string, fallback: number, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (!(e instanceof SwitchyardError) || e.code !== 'shape' || optionalField(config, field) !== undefined) throw e;
+    throw new SwitchyardError('shape', e.argument,
+      `${e.message.slice(e.argument.length + 2)} — config.json has no ${field}, so its size came from transformers' default ${fallback}`);
+  }
+}
+
 /** An optional finite number field (`fallback` when absent: transformers' config default). */
 export function configNumberOr(config: Record<string, unknown>, field: string, fallback: number): number {
   const value = optionalField(config, field);

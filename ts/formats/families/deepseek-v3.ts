@@ -15,8 +15,8 @@
 import { SwitchyardError } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configBoolOr, configInt, configIntOr, MAX_LAYERS, configMustBe, gatedActivation, configNumberOr, decoderPrefixes, sharedSwiglu,
-  swigluExperts, takeF32, type CanonicalMoE, type Family, type FamilyContext, type Stack,
+  expertSizes, configBoolOr, configInt, configIntOr, MAX_LAYERS, configMustBe, gatedActivation, configNumberOr, decoderPrefixes,
+  readSizedByDefault, sharedSwiglu, swigluExperts, takeF32, type CanonicalMoE, type Family, type FamilyContext, type Stack,
 } from './common.js';
 
 function convert(ctx: FamilyContext): CanonicalMoE {
@@ -51,7 +51,7 @@ function convert(ctx: FamilyContext): CanonicalMoE {
       'router.weight': takeF32(ctx, 'gate.weight', [nExpert, dModel]),
       'router.selection_bias': takeF32(ctx, 'gate.e_score_correction_bias', [nExpert]),
       ...swigluExperts(ctx, nExpert, dFF, dModel),
-      ...(nShared > 0 ? sharedSwiglu(ctx, 'shared_experts', sharedFF, dModel) : {}),
+      ...(nShared > 0 ? readSizedByDefault(config, 'n_shared_experts', 1, () => sharedSwiglu(ctx, 'shared_experts', sharedFF, dModel)) : {}),
     },
   };
 }

@@ -8,7 +8,7 @@
 
 import { routers } from '../../routing/presets.js';
 import {
-  expertSizes, configBoolOr, configIntOr, gatedActivation, sharedSwiglu, swigluExperts, takeF32, decoderPrefixes,
+  expertSizes, configBoolOr, configIntOr, gatedActivation, readSizedByDefault, sharedSwiglu, swigluExperts, takeF32, decoderPrefixes,
   type CanonicalMoE, type Family, type FamilyContext,
 } from './common.js';
 import { qwenMoeLayers } from './qwen-layers.js';
@@ -31,7 +31,7 @@ function convert(ctx: FamilyContext): CanonicalMoE {
       'router.weight': takeF32(ctx, 'gate.weight', [nExpert, dModel]),
       ...swigluExperts(ctx, nExpert, dFF, dModel),
       ...(sharedFF > 0 ? {
-        ...sharedSwiglu(ctx, 'shared_expert', sharedFF, dModel),
+        ...readSizedByDefault(config, 'shared_expert_intermediate_size', 5632, () => sharedSwiglu(ctx, 'shared_expert', sharedFF, dModel)),
         'shared.router': takeF32(ctx, 'shared_expert_gate.weight', [1, dModel]),
       } : {}),
     },
