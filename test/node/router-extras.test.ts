@@ -87,6 +87,7 @@ describe('updateExpertBias', () => {
     expect(codeOf(() => updateExpertBias(new Float32Array(2), [1, -1]))).toBe('range');
     expect(codeOf(() => updateExpertBias(new Float32Array(2), [1, Number.NaN]))).toBe('range');
     expect(codeOf(() => updateExpertBias(new Float32Array(2), [1, 1], Number.POSITIVE_INFINITY))).toBe('range');
+    expect(codeOf(() => updateExpertBias(new Float32Array(2), [1, 3], -1e-3))).toBe('range');
     expect(codeOf(() => updateExpertBias(Float32Array.of(Number.NaN, 0), [1, 2]))).toBe('range');
   });
 });

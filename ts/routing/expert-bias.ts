@@ -16,6 +16,7 @@ export function updateExpertBias(bias: Float32Array, load: ArrayLike<number>, ra
     throw new SwitchyardError('shape', 'load', `expected ${bias.length} counts (one per expert), received ${describe(load)}`);
   }
   finiteNumber(rate, 'rate');
+  if (rate < 0) throw new SwitchyardError('range', 'rate', `expected a rate ≥ 0 (a negative one pushes the load away from balance), received ${rate}`);
   allFinite(bias, 'bias', `[${bias.length}]`);
   let total = 0;
   for (let e = 0; e < load.length; e++) {
