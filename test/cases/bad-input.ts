@@ -129,13 +129,13 @@ const BAD: BadInput[] = [
   // The fast paths' rules alike (the reference keeps f32): an f16 weight past 65504 is refused, not rounded
   // to it (WebGPU once rounded 65519 down while WASM refused it); an int8 weight whose block scale overflows
   // f16 (|w| > 127 · 65504) is refused, not turned into ∞ scales and NaN sums.
-  { name: 'f16 weight between 65504 and the f16 overflow', code: 'range', argument: 'experts.down', backends: ['wasm', 'webgpu'],
+  { name: 'f16 weight between 65504 and the f16 overflow', code: 'range', argument: "weights['experts.down']", backends: ['wasm', 'webgpu'],
     action: (api, backend) => api.createMoE(config, withWeight('experts.down', 65519), { backend, weightDtype: 'f16' }) },
-  { name: 'int8 weight whose f16 block scale overflows', code: 'range', argument: 'experts.down', backends: ['wasm', 'webgpu'],
+  { name: 'int8 weight whose f16 block scale overflows', code: 'range', argument: "weights['experts.down']", backends: ['wasm', 'webgpu'],
     action: (api, backend) => api.createMoE(config, withWeight('experts.down', 1e7), { backend, weightDtype: 'int8' }) },
-  { name: 'f16 weight past 65504 in the shared expert (named as such)', code: 'range', argument: 'shared.down', backends: ['wasm', 'webgpu'],
+  { name: 'f16 weight past 65504 in the shared expert (named as such)', code: 'range', argument: "weights['shared.down']", backends: ['wasm', 'webgpu'],
     action: (api, backend) => api.createMoE({ ...config, shared: { dFF: f } }, withShared(65519), { backend, weightDtype: 'f16' }) },
-  { name: 'int8 weight past its scale in the shared expert (named as such)', code: 'range', argument: 'shared.down', backends: ['wasm', 'webgpu'],
+  { name: 'int8 weight past its scale in the shared expert (named as such)', code: 'range', argument: "weights['shared.down']", backends: ['wasm', 'webgpu'],
     action: (api, backend) => api.createMoE({ ...config, shared: { dFF: f } }, withShared(1e7), { backend, weightDtype: 'int8' }) },
   { name: 'NaN in hidden', code: 'range', argument: 'hidden',
     action: async (api, backend) => {

@@ -148,3 +148,11 @@ export interface CpuBackend {
    */
   startThreads?(maxMs: number): Promise<void>;
 }
+
+/**
+ * How an error names one of a block's expert projections (name: 'experts' or 'shared'): as createMoE names
+ * the canonical weight it came from, weights['experts.down'].
+ */
+export function weightArgument(name: string, projection: 'gate' | 'up' | 'down'): string {
+  return `weights['${name}.${projection}']`;
+}

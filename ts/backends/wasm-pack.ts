@@ -8,7 +8,7 @@
 import { SwitchyardError } from '../errors.js';
 import { checkF16Range, F16_MAX } from '../formats/dtype.js';
 import { checkQ8Range, Q8_BLOCK, Q8_MAX_WEIGHT } from '../formats/q8.js';
-import type { ExpertWeights } from './backend.js';
+import { weightArgument, type ExpertWeights } from './backend.js';
 import type { WasmHeap } from './wasm-heap.js';
 import type { RowReader } from '../formats/deferred-tensor.js';
 import { packChunksThreaded, type PackChunk, type PackThreads, type RowSource, type ThreadJob } from './wasm-pack-threads.js';
@@ -228,9 +228,9 @@ function checkRange(w: ExpertWeights, gated: boolean, dtype: 'f16' | 'int8', ama
   const limit = dtype === 'f16' ? F16_MAX : Q8_MAX_WEIGHT;
   if (amax <= limit) return;
   const check = dtype === 'f16' ? checkF16Range : checkQ8Range;
-  if (gated) check(w.gate, `${name}.gate`);
-  check(w.up, `${name}.up`);
-  check(w.down, `${name}.down`);
+  if (gated) check(w.gate, weightArgument(name, 'gate'));
+  check(w.up, weightArgument(name, 'up'));
+  check(w.down, weightArgument(name, 'down'));
   throw new SwitchyardError('range', name, `expected |weight| ≤ ${limit} for ${dtype} weights, received ${amax}`);
 }
 

@@ -6,7 +6,7 @@ import { SwitchyardError } from '../errors.js';
 import { q8RowBytes } from './webgpu-q8.js';
 import { checkF16Range } from '../formats/dtype.js';
 import type { DeviceWeightWriter } from './device-weights.js';
-import { isGated, type ExpertWeights } from './backend.js';
+import { isGated, weightArgument, type ExpertWeights } from './backend.js';
 import type { BufferSet, GpuContext } from './webgpu-context.js';
 import { activationCode, IDENTITY_ACTIVATION, type WeightDtype } from '../kernels/activation.js';
 import { expertFfnUp } from '../kernels/expert-ffn-up.js';
@@ -109,7 +109,7 @@ export class DeviceExperts {
       const a = reader ? new Float32Array(count * rows * cols) : w[what].subarray(base * rows * cols, (base + count) * rows * cols);
       const encoded = w.rowsEncoded?.[what];
       if (reader && !(encoded && writer.decode?.(encoded, base * rows, (base + count) * rows, cols, a))) reader(base * rows, (base + count) * rows, a, 0);
-      const argument = `${name}.${what}`;
+      const argument = weightArgument(name, what);
       if (dtype === 'f32' && f16Range) checkF16Range(a, argument, base * rows * cols);
       return set.upload(dtype === 'f16' ? writer.f16(a, argument) : dtype === 'int8' ? writer.q8Rows(a, count * rows, cols, argument) : a);
     };
