@@ -143,9 +143,12 @@ export interface Routing {
   indices: Int32Array;
   /** [nToken, topK] mixing weights, 0 where indices is −1. */
   weights: Float32Array;
-  /** [nToken, nExpert] scores after the score function. */
+  /**
+   * [nToken, nExpert] scores after the score function; for hash and random routing without logits, each
+   * token's weights spread over the experts (1/k at its own), which tokenEntropy and the aux loss read.
+   */
   probs: Float32Array;
-  /** [nToken, nExpert] raw router logits. */
+  /** [nToken, nExpert] raw router logits; empty where the router had none (hash, random). */
   logits: Float32Array;
   plan: DispatchPlan;
   stats: RoutingStats;
