@@ -91,7 +91,7 @@ describe.each(builds)('wasm f16 / int8 experts, %s build', (build) => {
           const w = randomExperts(9100, activation, 3, 72, 40, true);
           w[which][w[which].length - 7] = -past[dtype];
           expect(() => wasm.prepareExperts(w, dtype, 'shared'), `${dtype} ${activation} ${which}`)
-            .toThrow(expect.objectContaining({ code: 'range', argument: `shared.${which}` }));
+            .toThrow(expect.objectContaining({ code: 'range', argument: `weights['shared.${which}']` }));
           // Just inside the range packs.
           w[which][w[which].length - 7] = dtype === 'f16' ? -65504 : -Q8_MAX_WEIGHT;
           wasm.prepareExperts(w, dtype).destroy();
