@@ -6,7 +6,7 @@ import { onePerBuild } from './wasm-files.js';
 import { webThreadProvider } from './web-threads.js';
 
 // Each file's URL is written out as a literal `new URL('./file', import.meta.url)` (the names of
-// wasm-files.ts, checked by test/node/browser-bundle-urls.test.ts) because that is the form bundlers
+// wasm-files.ts, checked by test/node/browser-wasm-loading.test.ts) because that is the form bundlers
 // (Vite, webpack 5, Parcel) recognise: an app's build then copies exactly these four files. A computed name
 // made Vite copy every file beside this bundle — the CLI and the other runtimes' bundles — and broke its dev
 // server's dependency pre-bundling.

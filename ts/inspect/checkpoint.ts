@@ -37,8 +37,8 @@ const INDEX_FILE = 'model.safetensors.index.json';
 
 /**
  * Opens a checkpoint directory (or a hub cache folder: hub-cache.ts), or a single .safetensors file with
- * config.json beside it. With an index
- * only the shards it names are considered; otherwise every *.safetensors of the directory.
+ * config.json beside it. With an index only the shards it names are considered; otherwise every
+ * *.safetensors of the directory.
  */
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
   const isFile = (await statOf(path, 'a Hugging Face checkpoint directory, or one of its .safetensors files')).isFile();

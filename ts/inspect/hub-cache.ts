@@ -16,7 +16,7 @@ const REVISION = /^\w[\w.-]*$/;
 export async function hubSnapshot(dir: string): Promise<string | undefined> {
   const snapshots = join(dir, 'snapshots');
   if (!(await isDirectory(snapshots))) return undefined;
-  const ref = await readFile(join(dir, 'refs', 'main'), 'utf8').then((s) => s.trim(), () => undefined);
+  const ref = await readRef(join(dir, 'refs', 'main'));
   if (ref !== undefined && REVISION.test(ref) && (await isDirectory(join(snapshots, ref)))) return join(snapshots, ref);
   const revisions = [];
   for (const name of (await readdir(snapshots)).sort()) {
@@ -25,6 +25,16 @@ export async function hubSnapshot(dir: string): Promise<string | undefined> {
   if (revisions.length === 1) return join(snapshots, revisions[0]);
   throw new SwitchyardError('config', dir,
     `expected a Hugging Face cache folder with refs/main or a single snapshot, found ${revisions.length === 0 ? 'no snapshot' : `snapshots ${revisions.join(', ')}`}: pass one of ${snapshots}/<commit>`);
+}
+
+/** A commit hash is 40 characters: a refs file longer than this is not one, and is not read whole. */
+const MAX_REF_BYTES = 256;
+
+/** The trimmed text of a refs file, or undefined where there is none (or something else under its name). */
+async function readRef(path: string): Promise<string | undefined> {
+  const size = await stat(path).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
+  if (size === undefined || size > MAX_REF_BYTES) return undefined;
+  return readFile(path, 'utf8').then((s) => s.trim(), () => undefined);
 }
 
 async function isDirectory(path: string): Promise<boolean> {
