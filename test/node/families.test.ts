@@ -463,7 +463,7 @@ describe('family configs', () => {
     expect(refusal({ ...dsBare, n_shared_experts: 2 })).toBeUndefined();
   });
 
-  it('a prefix naming a layer config.json makes dense is a config error saying so, when the block is not there', () => {
+  it('a prefix naming a layer config.json makes dense, or one past its layers, is a config error saying so, when the block is not there', () => {
     const dense = { 'gate_proj.weight': new Float32Array(4), 'up_proj.weight': new Float32Array(4), 'down_proj.weight': new Float32Array(4) };
     const under = (prefix: string) => Object.fromEntries(Object.entries(dense).map(([n, t]) => [prefix + n, t]));
     const ds = build('deepseek_v3', SHAPES[0].sizes, 'fused', 1);
@@ -476,9 +476,11 @@ describe('family configs', () => {
     expect(code(() => huggingFaceToCanonical({ config: qConfig, tensors: under('model.layers.0.mlp.'), prefix: 'model.layers.0.mlp.' }))).toEqual(['config', 'prefix']);
     // Without a layer count the config cannot tell: the missing tensor is reported as before.
     expect(code(() => huggingFaceToCanonical({ config: ds.config, tensors: under(prefix), prefix }))?.[0]).toBe('shape');
-    // A layer past the config's count is no dense layer: the missing tensor is reported as before.
+    // A layer past the config's count: the prefix is refused, saying how many layers there are.
     const m = build('mixtral', SHAPES[0].sizes, 'fused', 1);
-    expect(code(() => huggingFaceToCanonical({ config: { ...m.config, num_hidden_layers: 3 }, tensors: {}, prefix: 'model.layers.7.block_sparse_moe.' }))?.[0]).toBe('shape');
+    const past = () => huggingFaceToCanonical({ config: { ...m.config, num_hidden_layers: 3 }, tensors: {}, prefix: 'model.layers.7.block_sparse_moe.' });
+    expect(code(past)).toEqual(['config', 'prefix']);
+    expect(past).toThrow(/layer 7, past the 3 layers config.json gives \(its MoE layers: 0, 1, 2/);
     // A MoE layer's own missing tensor is still a shape error naming it.
     expect(code(() => huggingFaceToCanonical({ config, tensors: under('model.layers.3.mlp.'), prefix: 'model.layers.3.mlp.' }))?.[0]).toBe('shape');
   });

@@ -432,8 +432,12 @@ describe('readSafetensorsHeader: a file read by ranges', () => {
     const size = safetensorsHeaderSize(file);
     expectError(() => safetensorsHeaderSize(file.subarray(0, 7)), 'range');
     expect(expectError(() => readSafetensorsHeader(file.subarray(0, size - 1)), 'range', 'bytes').message).toContain(String(size));
-    expectError(() => readSafetensorsHeader(file.subarray(0, size), size - 1), 'range', 'fileSize');
+    // A header ending past the file is the file's fault (its length field), not the caller's fileSize.
+    expectError(() => readSafetensorsHeader(file.subarray(0, size), size - 1), 'range', 'safetensors header');
+    expectError(() => safetensorsHeaderSize(file.subarray(0, 8), size - 1), 'range', 'safetensors header');
+    expect(safetensorsHeaderSize(file.subarray(0, 8), file.length)).toBe(size);
     expectError(() => readSafetensorsHeader(file.subarray(0, size), 2.5), 'range', 'fileSize');
+    expectError(() => safetensorsHeaderSize(file.subarray(0, 8), -1), 'range', 'fileSize');
     // The file cut short of the last tensor ('w', 16 bytes at the end).
     expectError(() => readSafetensorsHeader(file.subarray(0, size), file.length - 1), 'range', 'w');
     // Without a size, offsets are still checked for order, size and overlap.

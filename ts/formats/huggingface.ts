@@ -72,6 +72,10 @@ export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConf
     // The usual cause of a block's tensors not being there: the prefix names a layer config.json makes
     // dense (first_k_dense_replace, mlp_only_layers, a sparse step). Say so rather than "tensor missing".
     const dense = e instanceof SwitchyardError ? denseLayerOf(family, config, prefix) : undefined;
+    if (dense?.count !== undefined) {
+      throw new SwitchyardError('config', 'prefix', `'${prefix}' is layer ${dense.layer}, past the ${dense.count} layers config.json gives ` +
+        `(its MoE layers: ${summarize(dense.moeLayers)}); the block could not be read (${(e as Error).message})`);
+    }
     if (dense !== undefined) {
       throw new SwitchyardError('config', 'prefix', `'${prefix}' is layer ${dense.layer}, which config.json makes a dense MLP ` +
         `(its MoE layers: ${summarize(dense.moeLayers)}); the block could not be read (${(e as Error).message})`);
@@ -116,10 +120,11 @@ function listPrefixes(prefixes: string[]): string {
 }
 
 /**
- * The layer `prefix` names and the config's MoE layers, when that layer is not one of them; undefined when
- * the prefix names no layer of the family's naming, or the config has no layer count to tell.
+ * The layer `prefix` names and the config's MoE layers, when that layer is not one of them — a dense layer,
+ * or one past the config's layer count (`count` then says how many there are); undefined when the prefix
+ * names no layer of the family's naming, or the config has no layer count to tell.
  */
-function denseLayerOf(family: Family, config: Record<string, unknown>, prefix: string): { layer: number; moeLayers: number[] } | undefined {
+function denseLayerOf(family: Family, config: Record<string, unknown>, prefix: string): { layer: number; moeLayers: number[]; count?: number } | undefined {
   for (const match of prefix.matchAll(/\.(\d+)\./g)) {
     const layer = Number(match[1]);
     for (const stack of ['decoder', 'encoder'] as const) {
@@ -130,9 +135,9 @@ function denseLayerOf(family: Family, config: Record<string, unknown>, prefix: s
       } catch {
         return undefined;
       }
-      // A layer past the config's count is no layer at all, dense or not: the missing tensor says enough.
       const count = layerCount(config, stack);
-      if (count === undefined || layer >= count) return undefined;
+      if (count === undefined) return undefined;
+      if (layer >= count) return { layer, moeLayers, count };
       return moeLayers.includes(layer) ? undefined : { layer, moeLayers };
     }
   }

@@ -111,10 +111,24 @@ export interface SafetensorsHeader {
 
 /**
  * How many of a file's first bytes readSafetensorsHeader needs (8 + the header's length), from its first 8.
- * @throws SwitchyardError 'range' (fewer than 8 bytes, a header over MAX_HEADER_BYTES)
+ * With `fileSize`, a header that would end past the file is refused before anyone fetches it.
+ * @throws SwitchyardError 'range' (fewer than 8 bytes, a header over MAX_HEADER_BYTES or past fileSize)
  */
-export function safetensorsHeaderSize(bytes: ArrayBuffer | Uint8Array): number {
-  return 8 + lengthField(fileBytes(bytes));
+export function safetensorsHeaderSize(bytes: ArrayBuffer | Uint8Array, fileSize?: number): number {
+  const headerLength = lengthField(fileBytes(bytes));
+  checkHeaderFits(headerLength, fileSize);
+  return 8 + headerLength;
+}
+
+/** A header that ends past the file is the file's fault (a corrupt length field), named as such. */
+function checkHeaderFits(headerLength: number, fileSize: number | undefined): void {
+  if (fileSize === undefined) return;
+  if (!Number.isSafeInteger(fileSize) || fileSize < 8) {
+    throw new SwitchyardError('range', 'fileSize', `expected the file's size in bytes, an integer ≥ 8, got ${describe(fileSize)}`);
+  }
+  if (8 + headerLength > fileSize) {
+    throw new SwitchyardError('range', HEADER, `expected a header that ends within the file (${fileSize} bytes), got a header length of ${headerLength}`);
+  }
 }
 
 /**
@@ -126,8 +140,16 @@ export function safetensorsHeaderSize(bytes: ArrayBuffer | Uint8Array): number {
  *
  * @throws SwitchyardError as readSafetensors does; 'range' when `bytes` holds less than the whole header
  * @example
- * const range = async (begin, end) => new Uint8Array(await (await fetch(url, { headers: { Range: `bytes=${begin}-${end - 1}` } })).arrayBuffer());
- * const header = readSafetensorsHeader(await range(0, safetensorsHeaderSize(await range(0, 8))));
+ * let fileSize;
+ * const range = async (begin, end) => {
+ *   const res = await fetch(url, { headers: { Range: `bytes=${begin}-${end - 1}` } });
+ *   // A server that ignores Range answers 200 with the whole file: stop it rather than download gigabytes.
+ *   if (res.status !== 206) { await res.body?.cancel(); throw new Error(`${url}: no range support (HTTP ${res.status})`); }
+ *   fileSize = Number(res.headers.get('content-range')?.split('/')[1]);
+ *   return new Uint8Array(await res.arrayBuffer());
+ * };
+ * const first8 = await range(0, 8);
+ * const header = readSafetensorsHeader(await range(0, safetensorsHeaderSize(first8, fileSize)), fileSize);
  * const tensors = new Map();
  * for (const [name, e] of header.tensors) if (name.startsWith(prefix)) tensors.set(name, { dtype: e.dtype, shape: e.shape, data: await range(e.begin, e.end) });
  * const moe = await fromHuggingFace({ config, tensors, prefix });
@@ -135,9 +157,7 @@ export function safetensorsHeaderSize(bytes: ArrayBuffer | Uint8Array): number {
 export function readSafetensorsHeader(bytes: ArrayBuffer | Uint8Array, fileSize?: number): SafetensorsHeader {
   const u8 = fileBytes(bytes);
   const headerLength = lengthField(u8);
-  if (fileSize !== undefined && (!Number.isSafeInteger(fileSize) || fileSize < 8 + headerLength)) {
-    throw new SwitchyardError('range', 'fileSize', `expected the file's size, at least ${8 + headerLength} bytes (its header's end), got ${describe(fileSize)}`);
-  }
+  checkHeaderFits(headerLength, fileSize);
   if (headerLength > u8.byteLength - 8) {
     throw new SwitchyardError('range', 'bytes', `expected the file's first ${8 + headerLength} bytes (the length field and the header), got ${u8.byteLength}`);
   }
