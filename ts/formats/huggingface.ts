@@ -150,11 +150,11 @@ function layerCount(config: Record<string, unknown>, stack: 'decoder' | 'encoder
   return typeof count === 'number' && Number.isSafeInteger(count) ? count : undefined;
 }
 
-/** [3, 4, 5, …, 60] as "3, 4, 5, …, 60 (58 layers)". */
+/** [3, 4, 5, …, 60] as "3, 4, 5, 6, …, 60 — 58 layers"; a short list as itself. */
 function summarize(layers: number[]): string {
   if (layers.length === 0) return 'none';
-  const shown = layers.length <= 8 ? layers.join(', ') : `${layers.slice(0, 4).join(', ')}, …, ${layers[layers.length - 1]}`;
-  return `${shown} (${layers.length} layer${layers.length === 1 ? '' : 's'})`;
+  if (layers.length <= 8) return layers.join(', ');
+  return `${layers.slice(0, 4).join(', ')}, …, ${layers[layers.length - 1]} — ${layers.length} layers`;
 }
 
 function sourceOf(args: HuggingFaceArgs): TensorSource {
