@@ -177,6 +177,12 @@ describe('switchyard inspect', () => {
     expect(main.code).toBe(0);
     expect(main.text).toContain(`→ ${join(hub, 'snapshots', 'aaaa1111')}`);
     expect(main.text).toContain('family       mixtral');
+    // A checkpoint directory with a snapshots/ folder of its own is read as itself.
+    const own = join(root, 'with-snapshots');
+    await writeCheckpoint(own, config, mixtralLayer(mixtral, 0, 'f32'), 1);
+    await mkdir(join(own, 'snapshots', 'x'), { recursive: true });
+    await mkdir(join(own, 'snapshots', 'y'));
+    expect((await inspect([own, '--backend', 'reference', '--tokens', '4'])).text).toContain(`checkpoint   ${own} (1 safetensors file`);
   });
 
   it('prints its usage', async () => {

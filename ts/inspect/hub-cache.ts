@@ -10,12 +10,13 @@ const REVISION = /^\w[\w.-]*$/;
 
 /**
  * The snapshot directory a hub cache folder stands for — refs/main's commit, else its only snapshot — or
- * undefined when dir is not a hub cache folder (no snapshots/ in it). Several snapshots and no refs/main
+ * undefined when dir is not a hub cache folder (no snapshots/ in it, or a config.json of its own). Several snapshots and no refs/main
  * is SwitchyardError 'config' listing them.
  */
 export async function hubSnapshot(dir: string): Promise<string | undefined> {
   const snapshots = join(dir, 'snapshots');
-  if (!(await isDirectory(snapshots))) return undefined;
+  // A checkpoint directory that happens to hold a snapshots/ folder is read as itself.
+  if (!(await isDirectory(snapshots)) || (await stat(join(dir, 'config.json')).then(() => true, () => false))) return undefined;
   const ref = await readRef(join(dir, 'refs', 'main'));
   if (ref !== undefined && REVISION.test(ref) && (await isDirectory(join(snapshots, ref)))) return join(snapshots, ref);
   const revisions = [];
