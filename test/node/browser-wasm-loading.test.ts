@@ -1,5 +1,6 @@
-// The browser entry's WASM loading, run in Node with fetch stubbed: what a page sees when its server or
-// bundler did not serve the .wasm files beside the bundle, and how the bundle names those files.
+// The entries' WASM loading: the browser entry run in Node with fetch stubbed (what a page sees when its server
+// or bundler did not serve the .wasm files beside the bundle, and how the bundle names those files), and the
+// checks that name a Worker's wrong setup (a .wasm handed over as bytes, a browser build without a module URL).
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMoE, route, SwitchyardError } from '../../ts/entry/browser.js';
@@ -63,5 +64,24 @@ describe('browser entry: WASM loading', () => {
     }
     // A computed name makes Vite copy every file beside the bundle (the CLI, the other runtimes' bundles).
     expect(bundle).not.toMatch(/new URL\(`/);
+  });
+});
+
+describe('entries that receive their WASM from the bundler or the runtime', () => {
+  it("workerd: a .wasm handed over as bytes (declared as data, inlined by a bundler) is named with the setup to fix", async () => {
+    const { compiledWasm } = await import('../../ts/entry/compiled-wasm.js');
+    const module = await WebAssembly.compile(readFileSync(dist('switchyard-simd.wasm')));
+    expect(compiledWasm(module, 'switchyard-simd.wasm')).toBe(module);
+    for (const [value, shown] of [[new ArrayBuffer(8), 'ArrayBuffer'], [new Uint8Array(8), 'Uint8Array'], [undefined, 'undefined'], ['x', 'string']] as const) {
+      expect(() => compiledWasm(value, 'switchyard-simd.wasm')).toThrow(new RegExp(`the imported switchyard-simd\\.wasm is not a compiled WebAssembly\\.Module \\(received: ${shown}\\): declare \\*\\.wasm files as CompiledWasm`));
+    }
+  });
+
+  it('browser build without a module URL (bundled into a Worker): says which build to use, not "Invalid URL"', async () => {
+    const { besideBundle } = await import('../../ts/entry/beside-bundle.js');
+    expect(besideBundle(() => new URL('./a.wasm', 'https://x.test/b/c.js')).href).toBe('https://x.test/b/a.wasm');
+    // What `new URL('./file.wasm', import.meta.url)` does where import.meta.url is undefined.
+    expect(() => besideBundle(() => new URL('./switchyard-simd.wasm', undefined as unknown as string)))
+      .toThrow(/no module URL to find its \.wasm beside \(.*Invalid URL.*\); in Cloudflare Workers bundle with the 'workerd' export condition/);
   });
 });

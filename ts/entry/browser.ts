@@ -4,6 +4,7 @@ import type { WasmBuild } from '../runtime/providers.js';
 import { setThreadProvider, setWasmModuleLoader } from '../runtime/providers.js';
 import { onePerBuild } from './wasm-files.js';
 import { webThreadProvider } from './web-threads.js';
+import { besideBundle } from './beside-bundle.js';
 
 // Each file's URL is written out as a literal `new URL('./file', import.meta.url)` (the names of
 // wasm-files.ts, checked by test/node/browser-wasm-loading.test.ts) because that is the form bundlers
@@ -40,8 +41,8 @@ async function compileFrom(url: URL): Promise<WebAssembly.Module> {
   return WebAssembly.compile(bytes);
 }
 
-setWasmModuleLoader(onePerBuild((build) => compileFrom(WASM_URLS[build]())));
+setWasmModuleLoader(onePerBuild(async (build) => compileFrom(besideBundle(WASM_URLS[build]))));
 // options.threads > 1: Web Workers over a shared memory (cross-origin-isolated pages, inside a Worker).
-setThreadProvider(webThreadProvider(onePerBuild((build) => compileFrom(WASM_THREAD_URLS[build]()))));
+setThreadProvider(webThreadProvider(onePerBuild(async (build) => compileFrom(besideBundle(WASM_THREAD_URLS[build])))));
 
 export * from '../index.js';

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { setGpuProvider, setThreadProvider, setWasmModuleLoader } from '../runtime/providers.js';
 import { WASM_FILES, WASM_THREAD_FILES, onePerBuild } from './wasm-files.js';
 import { nodeThreadProvider } from './node-threads.js';
+import { besideBundle } from './beside-bundle.js';
 
 // Defined as `true` by scripts/build.mjs. Undefined when this file runs from source (vitest), where the
 // .wasm files are not beside it but in build/wasm/ (asc's output) — or dist/ after a full build.
@@ -12,7 +13,7 @@ const bundled = typeof __SWITCHYARD_BUNDLE__ !== 'undefined' && __SWITCHYARD_BUN
 
 // readFile's Buffer is typed over ArrayBufferLike; it never is a SharedArrayBuffer, hence the casts.
 async function readWasm(file: string): Promise<BufferSource> {
-  if (bundled) return (await readFile(new URL(`./${file}`, import.meta.url))) as Uint8Array<ArrayBuffer>;
+  if (bundled) return (await readFile(besideBundle(() => new URL(`./${file}`, import.meta.url)))) as Uint8Array<ArrayBuffer>;
   const candidates = [new URL(`../../build/wasm/${file}`, import.meta.url), new URL(`../../dist/${file}`, import.meta.url)];
   for (const url of candidates) {
     try {

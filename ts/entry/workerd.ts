@@ -5,7 +5,8 @@
 import simd from './switchyard-simd.wasm';
 import relaxed from './switchyard-relaxed.wasm';
 import { setWasmModuleLoader } from '../runtime/providers.js';
+import { compiledWasm } from './compiled-wasm.js';
 
-setWasmModuleLoader(async (build) => (build === 'relaxed-simd' ? relaxed : simd));
+setWasmModuleLoader(async (build) => (build === 'relaxed-simd' ? compiledWasm(relaxed, 'switchyard-relaxed.wasm') : compiledWasm(simd, 'switchyard-simd.wasm')));
 
 export * from '../index.js';
