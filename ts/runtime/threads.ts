@@ -31,7 +31,7 @@ export function threadSupport(scope: { SharedArrayBuffer?: unknown } = globalThi
     return { reason: 'SharedArrayBuffer is not available (browsers: serve the page cross-origin isolated)' };
   }
   const provider = getThreadProvider();
-  if (!provider) return { reason: 'this runtime cannot start workers for switchyard (no thread provider registered)' };
+  if (!provider) return { reason: 'this runtime cannot start workers for switchyard (no thread provider registered: workerd has none)' };
   try {
     new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
   } catch (e) {
