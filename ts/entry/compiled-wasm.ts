@@ -7,7 +7,7 @@
  */
 export function compiledWasm(module: unknown, file: string): WebAssembly.Module {
   if (module instanceof WebAssembly.Module) return module;
-  const got = module !== null && typeof module === 'object' ? (module as object).constructor?.name ?? 'object' : String(module === null ? null : typeof module);
+  const got = module === null ? 'null' : typeof module === 'object' ? (module as object).constructor?.name ?? 'object' : typeof module;
   throw new Error(`the imported ${file} is not a compiled WebAssembly.Module (received: ${got}): declare *.wasm files ` +
     "as CompiledWasm modules (wrangler's default rule; a 'wasm' module in workerd's config), since workerd cannot compile WASM from bytes");
 }
