@@ -154,6 +154,10 @@ describe('block-wise FP8 weights (DeepSeek-V3 checkpoints)', () => {
     const { [`${w}_scale_inv`]: _, ...noScale } = l.fp8;
     expect(errorOf(() => huggingFaceToCanonical({ config: l.config, tensors: { ...l.router, ...noScale } }))).toEqual(['shape', `${w}_scale_inv`]);
     expect(convert({ [`${w}_scale_inv`]: { dtype: 'f32', shape: [1, 1], data: new Float32Array(1) } })).toEqual(['shape', `${w}_scale_inv`]);
+    // Scales that are no tensor at all: refused by name, not a TypeError on their missing shape.
+    for (const [scale, code] of [[null, 'dtype'], [1, 'dtype'], [{ dtype: 'f32', data: new Float32Array(1) }, 'shape'], [{ dtype: 'f32', shape: 'x', data: new Float32Array(1) }, 'shape']] as const) {
+      expect(convert({ [`${w}_scale_inv`]: scale as never }), JSON.stringify(scale)).toEqual([code, `${w}_scale_inv`]);
+    }
     // The same scales read under another block size no longer fit.
     const q = { ...l.config.quantization_config, weight_block_size: [8, 8] };
     expect(convert({}, { ...l.config, quantization_config: q })).toEqual(['shape', 'experts.0.gate_proj.weight_scale_inv']);

@@ -210,6 +210,11 @@ describe('RouterMonitor', () => {
     expect(codeOf(() => new RouterMonitor({ collapseThreshold: 2 }))).toBe('range');
     expect(codeOf(() => new RouterMonitor({ collapseThreshold: Number.NaN }))).toBe('range');
     expect(codeOf(() => new RouterMonitor(null as never))).toBe('config');
+    // Checked up front: a string threshold would compare by coercion, a non-function onCollapse would throw
+    // a TypeError inside record() at the first collapse.
+    expect(codeOf(() => new RouterMonitor({ collapseThreshold: '0.9' as never }))).toBe('range');
+    expect(codeOf(() => new RouterMonitor({ onCollapse: 'warn' as never }))).toBe('config');
+    expect(() => monitor.globalAux(3)).toThrow(/expected a recorded layer \(0\), received 3/);
     for (const notRouting of [null, {}, { stats: { load: new Int32Array(0) } }, { ...r, probs: r.probs.subarray(1) }]) {
       expect(codeOf(() => monitor.record(notRouting as never, 1))).toBe('shape');
     }

@@ -48,8 +48,11 @@ export class RouterMonitor {
     }
     refuseMisspeltFields(options, ['collapseThreshold', 'onCollapse'], 'options', 'RouterMonitor options');
     this.threshold = options.collapseThreshold ?? 0.5;
-    if (!(this.threshold >= 0 && this.threshold <= 1)) {
+    if (typeof this.threshold !== 'number' || !(this.threshold >= 0 && this.threshold <= 1)) {
       throw new SwitchyardError('range', 'options.collapseThreshold', `expected a number in [0, 1], received ${describe(options.collapseThreshold)}`);
+    }
+    if (options.onCollapse !== undefined && typeof options.onCollapse !== 'function') {
+      throw new SwitchyardError('config', 'options.onCollapse', `expected a function (layer, loadEntropy) => void, received ${describe(options.onCollapse)}`);
     }
     this.onCollapse = options.onCollapse ?? ((layer, h) =>
       console.warn(`switchyard: router collapse in layer ${layer}: loadEntropy ${h.toFixed(3)} < ${this.threshold}`));
@@ -144,7 +147,10 @@ export class RouterMonitor {
 
   private require(layer: number): LayerRecord {
     const rec = this.layers.get(layer);
-    if (!rec) throw new SwitchyardError('range', 'layer', `no routing recorded for layer ${layer}`);
+    if (!rec) {
+      const recorded = [...this.layers.keys()].sort((a, b) => a - b);
+      throw new SwitchyardError('range', 'layer', `expected a recorded layer (${recorded.length ? recorded.join(', ') : 'none yet'}), received ${describe(layer)}`);
+    }
     return rec;
   }
 }

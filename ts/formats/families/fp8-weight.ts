@@ -47,11 +47,12 @@ export function takeFp8(ctx: FamilyContext, full: string, t: Exclude<CheckpointT
       throw new SwitchyardError('shape', scaleName,
         `expected the scales of the f8_e4m3 weight ${full}: ${blockName} [${grid.join(', ')}]${shape.length === 2 ? ` or ${plainName}` : ''}, got neither`);
     }
+    // Read first: toFloat32 refuses, by name, what is not a tensor at all (null, a number, a shapeless object).
+    scales = toFloat32(blockScale, scaleName);
     if (blockScale instanceof Float32Array ? blockScale.length !== shapeSize(grid) : !sameShape(blockScale.shape, grid)) {
       throw new SwitchyardError('shape', scaleName,
         `expected [${grid.join(', ')}] (blocks of ${block.join(' × ')}, quantization_config.weight_block_size), got [${tensorShape(blockScale).join(', ')}]`);
     }
-    scales = toFloat32(blockScale, scaleName);
   }
   allFinite(scales, scaleName, `[${scales.length}]`);
   // NaN bytes and products past f32 refused now, under the checkpoint's name; the rest is read when needed.
