@@ -23,12 +23,12 @@ function checkDemoArgs(args: string[]): void {
   }
 }
 
-function intFlag(args: string[], name: string, fallback: number): number {
+function intFlag(args: string[], name: string, fallback: number, min = 1): number {
   const i = args.indexOf(name);
   if (i < 0) return fallback;
   const value = Number(args[i + 1]);
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new SwitchyardError('range', name, `expected a positive integer, received ${JSON.stringify(args[i + 1])}`);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new SwitchyardError('range', name, `expected an integer ≥ ${min}, received ${JSON.stringify(args[i + 1])}`);
   }
   return value;
 }
@@ -45,7 +45,7 @@ async function main(args: string[]): Promise<number> {
     const options: DemoOptions = {
       ...DEFAULT_DEMO,
       tokens: intFlag(args, '--tokens', DEFAULT_DEMO.tokens),
-      seed: intFlag(args, '--seed', DEFAULT_DEMO.seed),
+      seed: intFlag(args, '--seed', DEFAULT_DEMO.seed, 0),
       repeats: intFlag(args, '--repeats', DEFAULT_DEMO.repeats),
     };
     await runDemo(options);

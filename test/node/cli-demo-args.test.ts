@@ -17,6 +17,11 @@ describe('switchyard demo arguments', () => {
     }
   });
 
+  it('states the range a number flag takes: --seed from 0, --tokens from 1', () => {
+    expect(run('--seed', '-1').stderr.trim()).toBe('switchyard: --seed: expected an integer ≥ 0, received "-1"');
+    expect(run('--tokens', '0').stderr.trim()).toBe('switchyard: --tokens: expected an integer ≥ 1, received "0"');
+  });
+
   it('prints the usage for --help and exits 0', () => {
     const r = run('--help');
     expect(r.status).toBe(0);

@@ -7,6 +7,7 @@ import { expectCanonical } from './canonical-weights.js';
 import { SwitchyardError } from '../../ts/errors.js';
 import { decodeBf16, encodeBf16, f32ToBf16, toFloat32 } from '../../ts/formats/dtype.js';
 import { huggingFaceToCanonical } from '../../ts/formats/huggingface.js';
+import { moeLayers } from '../../ts/formats/layers.js';
 import { readSafetensors, type SafetensorsFile } from '../../ts/formats/safetensors.js';
 import type { Tensor, TensorLike } from '../../ts/spec/types.js';
 import { GOLDENS_DIR } from './goldens-dir.js';
@@ -226,7 +227,10 @@ describe('huggingFaceToCanonical: errors', () => {
   it('reports unknown or missing model types', () => {
     expectError(() => huggingFaceToCanonical({ config, tensors }), 'config', 'config.model_type');
     expectError(() => huggingFaceToCanonical({ config: { ...config, model_type: 'llama' }, tensors }), 'config', 'config.model_type');
-    expectError(() => huggingFaceToCanonical({ config, tensors, modelType: 'constructor' }), 'config', 'config.model_type');
+    // The modelType option overrides config.model_type, and is named as given.
+    expectError(() => huggingFaceToCanonical({ config, tensors, modelType: 'constructor' }), 'config', 'modelType');
+    expectError(() => huggingFaceToCanonical({ config, tensors, modelType: 'llama' }), 'config', 'modelType');
+    expectError(() => moeLayers(config, { modelType: 'llama' }), 'config', 'options.modelType');
   });
 
   it('reports missing or bad config fields', () => {

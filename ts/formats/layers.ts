@@ -23,7 +23,7 @@ export interface SafetensorsIndex {
  * moeLayers(switchConfig, { stack: 'encoder' }); // [1, 3, 5, 7, 9, 11] for switch-base-8
  */
 export function moeLayers(config: Record<string, unknown>, options?: { stack?: Stack; modelType?: string }): number[] {
-  const { family } = familyOf(config, options?.modelType);
+  const { family } = familyOf(config, options?.modelType, 'options.modelType');
   const stack = options?.stack ?? 'decoder';
   if (stack !== 'encoder' && stack !== 'decoder') {
     throw new SwitchyardError('config', 'options.stack', `expected 'encoder' or 'decoder', got ${describe(stack)}`);
@@ -33,7 +33,7 @@ export function moeLayers(config: Record<string, unknown>, options?: { stack?: S
 
 /** Candidate name prefixes of layer `layer`'s MoE block, the on-disk name first (then transformers v5's). */
 export function moeLayerPrefixes(config: Record<string, unknown>, layer: number, options?: { stack?: Stack; modelType?: string }): string[] {
-  const { family } = familyOf(config, options?.modelType);
+  const { family } = familyOf(config, options?.modelType, 'options.modelType');
   return family.layerPrefixes(layer, options?.stack ?? 'decoder');
 }
 

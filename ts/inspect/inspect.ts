@@ -146,7 +146,7 @@ export async function runInspect(args: string[], print: (line: string) => void):
   const candidates = moeLayerPrefixes(ckpt.config, layer, { stack });
   const prefix = candidates.find((p) => [...names.keys()].some((n) => n.startsWith(p)));
   if (prefix === undefined) {
-    throw new SwitchyardError('shape', `layer ${layer}`, `expected tensors under ${candidates.join(' or ')}, found none in the checkpoint`);
+    throw new SwitchyardError('shape', '--layer', `expected layer ${layer}'s tensors under ${candidates.join(' or ')}, found none in the checkpoint`);
   }
 
   print(`checkpoint   ${o.path}${ckpt.dir !== o.path && ckpt.dir !== dirname(o.path) ? ` → ${ckpt.dir}` : ''} (${ckpt.shards.length} safetensors file${ckpt.shards.length > 1 ? 's' : ''}${ckpt.index ? ', with index' : ''})`);

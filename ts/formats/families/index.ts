@@ -24,8 +24,8 @@ const FAMILIES: ReadonlyMap<string, Family> = new Map([
 /** The model types switchyard reads. */
 export const SUPPORTED_MODEL_TYPES: readonly string[] = [...FAMILIES.keys()];
 
-/** The family of `modelType`, or of config.model_type when it is undefined. */
-export function familyOf(config: Record<string, unknown>, modelType?: unknown): { modelType: string; family: Family } {
+/** The family of `modelType` (named `modelTypeArgument` in errors), or of config.model_type when it is undefined. */
+export function familyOf(config: Record<string, unknown>, modelType?: unknown, modelTypeArgument = 'modelType'): { modelType: string; family: Family } {
   // The file's bytes or text are the usual mistake: say to parse them.
   if (config === null || typeof config !== 'object' || Array.isArray(config) || ArrayBuffer.isView(config) || config instanceof ArrayBuffer) {
     throw new SwitchyardError('config', 'config', `expected the parsed config.json object (JSON.parse of the file's text), got ${describe(config)}`);
@@ -33,7 +33,9 @@ export function familyOf(config: Record<string, unknown>, modelType?: unknown): 
   const name = modelType ?? (Object.prototype.hasOwnProperty.call(config, 'model_type') ? config['model_type'] : undefined);
   const family = typeof name === 'string' ? FAMILIES.get(name) : undefined;
   if (family === undefined) {
-    throw new SwitchyardError('config', 'config.model_type', `expected one of ${SUPPORTED_MODEL_TYPES.join(', ')}, got ${describe(name)}`);
+    // Named as the caller gave it: the modelType option overrides config.model_type.
+    const argument = modelType !== undefined ? modelTypeArgument : 'config.model_type';
+    throw new SwitchyardError('config', argument, `expected one of ${SUPPORTED_MODEL_TYPES.join(', ')}, got ${describe(name)}`);
   }
   return { modelType: name as string, family };
 }
