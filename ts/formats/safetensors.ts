@@ -389,7 +389,7 @@ function readEntry(name: string, value: unknown, dataLength: number): Entry {
   if (!Array.isArray(rawOffsets) || rawOffsets.length !== 2 ||
       // Integers past 2^53 are let through here: the range check below rejects them against the file size.
       !rawOffsets.every((o) => typeof o === 'number' && Number.isInteger(o) && o >= 0)) {
-    throw new SwitchyardError('shape', name, 'expected data_offsets to be [begin, end] of non-negative integers');
+    throw new SwitchyardError('shape', name, `expected data_offsets to be [begin, end] of non-negative integers, got ${JSON.stringify(rawOffsets)?.slice(0, 80)}`);
   }
   const [begin, end] = rawOffsets as [number, number];
   if (begin > end || end > dataLength) {

@@ -184,6 +184,10 @@ export function resolveMoE(config: MoEConfig, weights: WeightSource): ResolvedMo
   if (router.kind === 'self') {
     const offset = router.offset ?? dModel - E;
     if (offset < 0 || offset + E > dModel) {
+      // Without an offset the slice is the last E columns: then dModel is what is too small.
+      if (router.offset === undefined) {
+        throw new SwitchyardError('range', 'config.dModel', `router 'self' reads numExperts = ${E} columns of hidden, expected dModel ≥ ${E}, received ${dModel}`);
+      }
       throw new SwitchyardError('range', 'config.router.offset', `expected offset + numExperts ≤ dModel = ${dModel}, received offset ${offset} with numExperts ${E}`);
     }
   }

@@ -98,6 +98,10 @@ export function resolveRouterInput(input: RouterInput, spec: ResolvedRouterSpec,
     }
     const offset = spec.offset ?? data.dModel - E;
     if (offset < 0 || offset + E > data.dModel) {
+      // Without an offset the slice is the last E columns: then the hidden state is what is too narrow.
+      if (spec.offset === undefined) {
+        throw new SwitchyardError('shape', `${argument}.hidden`, `router 'self' reads numExperts = ${E} columns of hidden, expected dModel ≥ ${E}, received dModel ${data.dModel}`);
+      }
       throw new SwitchyardError('range', 'spec.offset', `expected offset + numExperts ≤ dModel = ${data.dModel}, received offset ${offset} with numExperts ${E}`);
     }
   }

@@ -125,7 +125,8 @@ function groupsOf(value: unknown, E: number, k: number, argument: string): Resol
     throw new SwitchyardError('config', `${argument}.topk`, `expected 1 ≤ groups.topk ≤ groups.count = ${count}, received ${topk}`);
   }
   if (topk * (E / count) < k) {
-    throw new SwitchyardError('config', `${argument}.topk`, `the ${topk} kept groups of ${E / count} experts hold fewer than topK = ${k} experts`);
+    throw new SwitchyardError('config', `${argument}.topk`,
+      `expected groups.topk ≥ ${Math.ceil(k / (E / count))} (the kept groups of ${E / count} experts must hold topK = ${k}), received ${topk}`);
   }
   let scoreTopN = Math.floor(k / topk);
   if (g.scoreTopN !== undefined) {
