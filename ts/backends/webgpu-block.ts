@@ -274,6 +274,14 @@ export class Block implements GpuMoEBlock {
     if (this.act && this.act.tokens >= nToken && this.act.slots >= nSlot) return this.act;
     const T = Math.max(nToken, this.act?.tokens ?? 0);
     const S = Math.max(nSlot, this.act?.slots ?? 0);
+    // Checked before anything is freed or made: the largest buffer grows with the call, so the caller's
+    // remedy is a smaller call, named as such (not an internal buffer past a device limit).
+    const largest = 4 * Math.max(S * Math.max(this.routed.dFF, this.dModel), T * Math.max(this.dModel, this.nExpert, this.shared?.experts.dFF ?? 0));
+    const limit = this.ctx.device.limits.maxStorageBufferBindingSize;
+    if (largest > limit) {
+      throw new SwitchyardError('limits', 'options.tokens', `expected at most about ${Math.max(1, Math.floor((nToken * limit) / largest))} tokens ` +
+        `per call on this adapter: ${nToken} need a ${largest}-byte activation buffer, past its maxStorageBufferBindingSize ${limit}; split the call`);
+    }
     this.act?.set.destroy();
     this.act = undefined;
     const ctx = this.ctx;

@@ -97,7 +97,8 @@ export class DeviceExperts {
     const perExpertBytes = Math.max(matrixBytes(dFF, dModel), matrixBytes(dModel, dFF));
     const perGroup = Math.floor(ctx.maxWeightBindingBytes / perExpertBytes);
     if (perGroup < 1) {
-      throw new SwitchyardError('limits', name, `one expert's [dFF, dModel] = ${perExpertBytes} bytes exceeds the ` +
+      const larger = matrixBytes(dFF, dModel) >= matrixBytes(dModel, dFF) ? 'up' : 'down';
+      throw new SwitchyardError('limits', weightArgument(name, larger), `one expert's [dFF, dModel] = ${perExpertBytes} bytes exceeds the ` +
         `storage binding limit of ${ctx.maxWeightBindingBytes} bytes`);
     }
     // A group's experts of one projection, [count · rows, cols]: a view of its array, or, for a projection a
