@@ -185,6 +185,13 @@ describe('switchyard inspect', () => {
     expect((await inspect([own, '--backend', 'reference', '--tokens', '4'])).text).toContain(`checkpoint   ${own} (1 safetensors file`);
   });
 
+  it('says what it received where config.json or a header entry is not what it should be', async () => {
+    const dir = join(root, 'config-array');
+    await writeCheckpoint(dir, { model_type: 'mixtral' }, mixtralLayer(mixtral, 0, 'f32'), 1);
+    await writeFile(join(dir, 'config.json'), '[1, 2]');
+    await expect(inspect([dir])).rejects.toThrow(/config\.json: expected a JSON object, got an array/);
+  });
+
   it('prints its usage', async () => {
     expect((await inspect(['--help'])).text).toContain('usage: switchyard inspect');
     expect((await inspect([])).code).toBe(2);

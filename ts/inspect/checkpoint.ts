@@ -3,7 +3,7 @@
 // range, so inspecting one layer of a 100 GB checkpoint reads kilobytes of headers and that layer.
 import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { SwitchyardError } from '../errors.js';
+import { SwitchyardError, describe } from '../errors.js';
 import { hubSnapshot } from './hub-cache.js';
 import { weightMapOf, type SafetensorsIndex } from '../formats/layers.js';
 import { checkNoOverlap, MAX_HEADER_BYTES, parseHeader, readSafetensors, type SafetensorsFile } from '../formats/safetensors.js';
@@ -45,7 +45,7 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
   const dir = isFile ? dirname(path) : ((await hubSnapshot(path)) ?? path);
   const config = await readJson(join(dir, 'config.json'), `the model's config.json beside its safetensors files in ${dir}`);
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new SwitchyardError('config', join(dir, 'config.json'), 'expected a JSON object');
+    throw new SwitchyardError('config', join(dir, 'config.json'), `expected a JSON object, got ${Array.isArray(config) ? 'an array' : describe(config)}`);
   }
   let index: SafetensorsIndex | undefined;
   let names: string[];
@@ -104,7 +104,7 @@ async function readHeader(path: string, name: string): Promise<ShardHeader> {
     const high = head.readUInt32LE(4);
     const length = head.readUInt32LE(0);
     if (size < 8 || high !== 0 || length > MAX_HEADER_BYTES || 8 + length > size) {
-      throw new SwitchyardError('range', path, `expected a safetensors header within the ${size} bytes of the file`);
+      throw new SwitchyardError('range', path, `expected a safetensors header within the ${size} bytes of the file, got a header length ${size < 8 ? 'field cut short' : high !== 0 ? '≥ 2^32' : `of ${length}`}`);
     }
     const json = Buffer.alloc(length);
     await handle.read(json, 0, length, 8);
@@ -123,7 +123,8 @@ async function readHeader(path: string, name: string): Promise<ShardHeader> {
       const offsets = v?.data_offsets;
       if (typeof v?.dtype !== 'string' || !Array.isArray(v.shape) || !Array.isArray(offsets) || offsets.length !== 2 ||
           !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1] || offsets[1] > dataLength) {
-        throw new SwitchyardError('shape', `${path}: ${tensor}`, 'expected { dtype, shape, data_offsets } within the data section');
+        throw new SwitchyardError('shape', `${path}: ${tensor}`,
+          `expected { dtype, shape, data_offsets } within the data section (${dataLength} bytes), got ${JSON.stringify(value)?.slice(0, 120)}`);
       }
       entries.set(tensor, { dtype: v.dtype, shape: v.shape as number[], begin: offsets[0], end: offsets[1] });
     }
