@@ -185,7 +185,7 @@ describe('switchyard inspect', () => {
     expect((await inspect([own, '--backend', 'reference', '--tokens', '4'])).text).toContain(`checkpoint   ${own} (1 safetensors file`);
   });
 
-  it('says what it received where config.json or a header entry is not what it should be', async () => {
+  it('says what it received where config.json is not a JSON object', async () => {
     const dir = join(root, 'config-array');
     await writeCheckpoint(dir, { model_type: 'mixtral' }, mixtralLayer(mixtral, 0, 'f32'), 1);
     await writeFile(join(dir, 'config.json'), '[1, 2]');
