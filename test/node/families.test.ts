@@ -405,6 +405,17 @@ describe('Switch capacity', () => {
 
 describe('family configs', () => {
 
+  it('a value the block cannot hold is refused under the checkpoint\'s field, not the canonical name', () => {
+    const ds = build('deepseek_v3', { d: 8, f: 4, E: 16, k: 2, T: 3 }, 'fused', 5);
+    // Finite as a double, ∞ in f32, where the block computes.
+    expect(code(() => huggingFaceToCanonical({ config: { ...ds.config, routed_scaling_factor: 1e39 }, tensors: ds.tensors })))
+      .toEqual(['config', 'config.routed_scaling_factor']);
+    for (const [family, field] of [['mixtral', 'num_local_experts'], ['qwen2_moe', 'num_experts'], ['deepseek_v3', 'n_routed_experts'], ['switch_transformers', 'num_experts']]) {
+      const b = build(family, SHAPES[0].sizes, 'fused', 1);
+      expect(code(() => huggingFaceToCanonical({ config: { ...b.config, [field]: 2 ** 20 + 1 }, tensors: b.tensors })), family).toEqual(['config', `config.${field}`]);
+    }
+  });
+
   it('a missing required field is a config error naming it, per family', () => {
     const required: Record<string, string[]> = {
       qwen2_moe: ['hidden_size', 'moe_intermediate_size', 'num_experts', 'num_experts_per_tok'],

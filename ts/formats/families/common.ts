@@ -6,6 +6,7 @@ import { SwitchyardError, describe } from '../../errors.js';
 import type { Activation, CheckpointTensor, MoEConfig, TensorLike } from '../../spec/types.js';
 import { firstNonFiniteHalf, halfBits, halfReader, halfValue, sameShape, shapeSize, tensorShape, toFloat32 } from '../dtype.js';
 import { allFinite, markFinite } from '../../spec/check.js';
+import { MAX_EXPERTS } from '../../spec/router-spec.js';
 import type { WeightSource } from '../../spec/moe-config.js';
 import { takeFp8 } from './fp8-weight.js';
 import { DeferredTensor, type EncodedRows } from '../deferred-tensor.js';
@@ -114,8 +115,10 @@ export function readSizedByDefault<T>(config: Record<string, unknown>, field: st
 export function configNumberOr(config: Record<string, unknown>, field: string, fallback: number): number {
   const value = optionalField(config, field);
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new SwitchyardError('config', `config.${field}`, `expected a finite number, got ${describe(value)}`);
+  // The block computes in f32: a value past its range (1e39) would be ∞ there, reported under the
+  // canonical name (config.router.scale) instead of the field the checkpoint wrote.
+  if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) {
+    throw new SwitchyardError('config', `config.${field}`, `expected a finite number within f32's range, got ${describe(value)}`);
   }
   return value;
 }
@@ -160,7 +163,8 @@ export interface ExpertSizes {
  * num_experts_per_tok, and checks k ≤ E with the error naming the family's own field.
  */
 export function expertSizes(config: Record<string, unknown>, expertsField: string, dFFField: string): ExpertSizes {
-  const nExpert = configInt(config, expertsField);
+  // MAX_EXPERTS checked here too, so that the refusal names the checkpoint's field, not config.router.numExperts.
+  const nExpert = configInt(config, expertsField, MAX_EXPERTS);
   const topK = configInt(config, 'num_experts_per_tok');
   checkTopK(topK, nExpert, expertsField);
   return { dModel: configInt(config, 'hidden_size'), dFF: configInt(config, dFFField), nExpert, topK };

@@ -14,6 +14,7 @@
 import { SwitchyardError, describe } from '../../errors.js';
 import { routers } from '../../routing/presets.js';
 import type { Activation } from '../../spec/types.js';
+import { MAX_EXPERTS } from '../../spec/router-spec.js';
 import {
   configBoolOr, configInt, configIntOr, MAX_LAYERS, stackExperts, takeF32, type CanonicalMoE, type Family, type FamilyContext, type Stack,
 } from './common.js';
@@ -37,7 +38,7 @@ function convert(ctx: FamilyContext): CanonicalMoE {
   const { config } = ctx;
   const dModel = configInt(config, 'd_model');
   const dFF = configInt(config, 'd_ff');
-  const nExpert = configInt(config, 'num_experts');
+  const nExpert = configInt(config, 'num_experts', MAX_EXPERTS);
   // SwitchTransformersConfig's default; 0 drops every token (transformers then outputs zeros, as here).
   const expertCapacity = configIntOr(config, 'expert_capacity', 64, 0);
   const routerBias = configBoolOr(config, 'router_bias', false);
