@@ -72,12 +72,9 @@ export function huggingFaceToCanonical(args: HuggingFaceArgs): { config: MoEConf
     // The usual cause of a block's tensors not being there: the prefix names a layer config.json makes
     // dense (first_k_dense_replace, mlp_only_layers, a sparse step). Say so rather than "tensor missing".
     const dense = e instanceof SwitchyardError ? denseLayerOf(family, config, prefix) : undefined;
-    if (dense?.count !== undefined) {
-      throw new SwitchyardError('config', 'prefix', `'${prefix}' is layer ${dense.layer}, past the ${dense.count} layers config.json gives ` +
-        `(its MoE layers: ${summarize(dense.moeLayers)}); the block could not be read (${(e as Error).message})`);
-    }
     if (dense !== undefined) {
-      throw new SwitchyardError('config', 'prefix', `'${prefix}' is layer ${dense.layer}, which config.json makes a dense MLP ` +
+      const what = dense.count !== undefined ? `past the ${dense.count} layers config.json gives` : 'which config.json makes a dense MLP';
+      throw new SwitchyardError('config', 'prefix', `'${prefix}' is layer ${dense.layer}, ${what} ` +
         `(its MoE layers: ${summarize(dense.moeLayers)}); the block could not be read (${(e as Error).message})`);
     }
     // Or the prefix is missing, wrong or names the layer: the tensor the block reads first is there, under

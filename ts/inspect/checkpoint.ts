@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { SwitchyardError, describe } from '../errors.js';
 import { hubSnapshot } from './hub-cache.js';
 import { weightMapOf, type SafetensorsIndex } from '../formats/layers.js';
-import { checkNoOverlap, MAX_HEADER_BYTES, parseHeader, readSafetensors, type SafetensorsFile } from '../formats/safetensors.js';
+import { checkNoOverlap, parseHeader, readSafetensors, safetensorsHeaderSize, type SafetensorsFile } from '../formats/safetensors.js';
 
 /** One tensor as a header describes it (offsets relative to the file's data section). */
 export interface HeaderEntry {
@@ -94,27 +94,28 @@ async function readJson(path: string, expected: string): Promise<unknown> {
   }
 }
 
+/** fn(), its SwitchyardError named as in the file at `path` ('…/model.safetensors: safetensors header'). */
+function inFile<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof SwitchyardError)) throw e;
+    throw new SwitchyardError(e.code, `${path}: ${e.argument}`, e.message.slice(e.argument.length + 2));
+  }
+}
+
 /** Reads only the header of a safetensors file and checks every entry's offsets against the file size. */
 async function readHeader(path: string, name: string): Promise<ShardHeader> {
   const handle = await open(path, 'r');
   try {
     const size = (await handle.stat()).size;
     const head = Buffer.alloc(8);
-    await handle.read(head, 0, 8, 0);
-    const high = head.readUInt32LE(4);
-    const length = head.readUInt32LE(0);
-    if (size < 8 || high !== 0 || length > MAX_HEADER_BYTES || 8 + length > size) {
-      throw new SwitchyardError('range', path, `expected a safetensors header within the ${size} bytes of the file, got a header length ${size < 8 ? 'field cut short' : high !== 0 ? '≥ 2^32' : `of ${length}`}`);
-    }
+    const { bytesRead } = await handle.read(head, 0, 8, 0);
+    // The length field under readSafetensors' rules (its cap, and a header that ends within the file).
+    const length = inFile(path, () => safetensorsHeaderSize(head.subarray(0, bytesRead), size)) - 8;
     const json = Buffer.alloc(length);
     await handle.read(json, 0, length, 8);
-    let header: Record<string, unknown>;
-    try {
-      header = parseHeader(json);
-    } catch (e) {
-      if (!(e instanceof SwitchyardError)) throw e;
-      throw new SwitchyardError(e.code, `${path}: ${e.argument}`, e.message.slice(e.argument.length + 2));
-    }
+    const header = inFile(path, () => parseHeader(json));
     const dataLength = size - 8 - length;
     const entries = new Map<string, HeaderEntry>();
     for (const [tensor, value] of Object.entries(header as Record<string, unknown>)) {

@@ -6,7 +6,7 @@ import { DeferredTensor } from '../formats/deferred-tensor.js';
 import type { Activation, MoEConfig, TensorLike } from './types.js';
 import { booleanFlag, finiteNumber, firstNonFinite, isKnownFinite, oneOf, positiveInteger } from './check.js';
 import { refuseMisspeltFields } from './misspelt-fields.js';
-import { needsLogits, resolveRouterSpec, type ResolvedRouterSpec } from './router-spec.js';
+import { checkSelfSlice, needsLogits, resolveRouterSpec, type ResolvedRouterSpec } from './router-spec.js';
 
 /** A shared expert: one expert every token passes through, optionally behind a σ gate (Qwen2-MoE). */
 export interface ResolvedShared {
@@ -181,16 +181,7 @@ export function resolveMoE(config: MoEConfig, weights: WeightSource): ResolvedMo
     take(name, shape, required)?.slice();
   const routerWeight = takeCopy('router.weight', [E, dModel], needsLogits(dims.router));
   const router = withSelectionBias(dims.router, takeCopy('router.selection_bias', [E], false));
-  if (router.kind === 'self') {
-    const offset = router.offset ?? dModel - E;
-    if (offset < 0 || offset + E > dModel) {
-      // Without an offset the slice is the last E columns: then dModel is what is too small.
-      if (router.offset === undefined) {
-        throw new SwitchyardError('range', 'config.dModel', `router 'self' reads numExperts = ${E} columns of hidden, expected dModel ≥ ${E}, received ${dModel}`);
-      }
-      throw new SwitchyardError('range', 'config.router.offset', `expected offset + numExperts ≤ dModel = ${dModel}, received offset ${offset} with numExperts ${E}`);
-    }
-  }
+  if (router.kind === 'self') checkSelfSlice(router.offset, dModel, E, 'config.router.offset', { argument: 'config.dModel', code: 'range' });
   // Projections before biases: the order their errors are reported in.
   const projections = {
     gate: gated ? takeProjection('experts.gate', [E, dFF, dModel]) : new Float32Array(0),

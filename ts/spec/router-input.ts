@@ -3,7 +3,7 @@
 import { SwitchyardError, describe } from '../errors.js';
 import type { RouterInput } from './types.js';
 import { allFinite, float32Array, positiveInteger } from './check.js';
-import { checkScoresSize, needsLogits, type ResolvedRouterSpec } from './router-spec.js';
+import { checkScoresSize, checkSelfSlice, needsLogits, type ResolvedRouterSpec } from './router-spec.js';
 import { refuseMisspeltFields } from './misspelt-fields.js';
 
 export interface RouterData {
@@ -96,14 +96,7 @@ export function resolveRouterInput(input: RouterInput, spec: ResolvedRouterSpec,
     if (data.hidden === undefined || data.dModel === undefined) {
       throw new SwitchyardError('shape', `${argument}.hidden`, `router 'self' reads hidden [tokens=${nToken}, dModel]; received undefined`);
     }
-    const offset = spec.offset ?? data.dModel - E;
-    if (offset < 0 || offset + E > data.dModel) {
-      // Without an offset the slice is the last E columns: then the hidden state is what is too narrow.
-      if (spec.offset === undefined) {
-        throw new SwitchyardError('shape', `${argument}.hidden`, `router 'self' reads numExperts = ${E} columns of hidden, expected dModel ≥ ${E}, received dModel ${data.dModel}`);
-      }
-      throw new SwitchyardError('range', 'spec.offset', `expected offset + numExperts ≤ dModel = ${data.dModel}, received offset ${offset} with numExperts ${E}`);
-    }
+    checkSelfSlice(spec.offset, data.dModel, E, 'spec.offset', { argument: `${argument}.hidden`, code: 'shape' });
   }
   if (spec.kind === 'hash') {
     const vocab = spec.table ? spec.table.length / spec.topK : undefined;

@@ -211,6 +211,21 @@ export function checkScoresSize(nToken: number, nExpert: number, argument: strin
   }
 }
 
+/**
+ * The self router's slice of hidden, [offset, offset + numExperts), checked against dModel. A given offset
+ * that does not fit is named; without one the slice is the last numExperts columns, and then the width is
+ * what is too small (`width`: the argument that sets dModel, with the code for it).
+ */
+export function checkSelfSlice(offset: number | undefined, dModel: number, E: number, offsetArgument: string,
+  width: { argument: string; code: 'shape' | 'range' }): void {
+  const start = offset ?? dModel - E;
+  if (start >= 0 && start + E <= dModel) return;
+  if (offset === undefined) {
+    throw new SwitchyardError(width.code, width.argument, `router 'self' reads numExperts = ${E} columns of hidden, expected dModel ≥ ${E}, received ${dModel}`);
+  }
+  throw new SwitchyardError('range', offsetArgument, `expected offset + numExperts ≤ dModel = ${dModel}, received offset ${offset} with numExperts ${E}`);
+}
+
 /** The fields of each kind's RouterSpec (types.ts). */
 const SPEC_FIELDS: Record<RouterSpec['kind'], readonly string[]> = {
   topk: ['kind', 'numExperts', 'topK', 'score', 'normalize', 'scale', 'selectionBias', 'groups', 'capacity'],
